@@ -1,0 +1,46 @@
+# One command per task. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+INCIDENTS_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export INCIDENTS_TEST_POSTGRES_URL
+
+.PHONY: setup run model serve test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## Load the snapshot, train a model if none is active, and serve on $(HOST):$(PORT).
+run: model serve
+
+model: setup
+	$(BIN)/incidents sync
+	$(BIN)/incidents train --if-no-active
+
+serve: setup
+	$(BIN)/incidents serve --host $(HOST) --port $(PORT)
+
+## Every test, on SQLite and on PostgreSQL ($(INCIDENTS_TEST_POSTGRES_URL)).
+test: setup
+	$(BIN)/python -m pytest
+
+## Unit tests only: no snapshot, no PostgreSQL.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not snapshot and not postgres"
+
+lint: setup
+	$(BIN)/ruff check classifier core training service tests benchmarks
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info incidents.db

@@ -1,0 +1,82 @@
+"""The artefact format: a skops file beside its sha256; loading never runs code from the file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import skops.io as sio
+
+from ._exceptions import ArtefactTampered, ModelNotFound, UntrustedArtefact
+
+#: Types skops does not trust by default that an artefact of ours may hold, by qualified name.
+#: Anything else in a file refuses the load: this list is what makes loading safe.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "classifier._model.IncidentTypeClassifier",
+    "classifier._baselines.MostFrequentTag",
+    "classifier._baselines.KeywordTagger",
+    "classifier._baselines.TfidfLogisticBaseline",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "builtins.frozenset",
+    "re.Pattern",
+)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def save_artefact(model: object, path: str | Path) -> str:
+    """Write ``model`` to ``path`` (skops) and its sha256 beside it; return the sha256."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    sio.dump(model, tmp)
+    sha = file_sha256(tmp)
+    os.replace(tmp, path)
+    _sha_path(path).write_text(f"{sha}  {path.name}\n", encoding="utf-8")
+    return sha
+
+
+def load_artefact(path: str | Path, expected_sha256: str | None = None) -> object:
+    """Load an artefact after checking its bytes against its recorded sha256.
+
+    Raises
+    ------
+    ModelNotFound
+        The file or its sha256 file is missing.
+    ArtefactTampered
+        The file's sha256 differs from the recorded one (or from ``expected_sha256``).
+    UntrustedArtefact
+        The file would load a type outside :data:`TRUSTED_TYPES` and skops' defaults.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFound(f"no artefact at {path}")
+    try:
+        recorded = _sha_path(path).read_text(encoding="utf-8").split()[0]
+    except (FileNotFoundError, IndexError) as exc:
+        raise ArtefactTampered(f"{path}: its sha256 file is missing or empty") from exc
+    actual = file_sha256(path)
+    for label, want in (("recorded", recorded), ("expected", expected_sha256)):
+        if want is not None and want != actual:
+            raise ArtefactTampered(
+                f"{path}: sha256 is {actual} but {want} was {label}; the file was changed "
+                "after it was written, so it is not loaded")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises bare errors on files that are not its format
+        raise ArtefactTampered(f"{path}: not a readable skops file ({exc})") from exc
+    extra = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if extra:
+        raise UntrustedArtefact(f"{path}: holds types that are not trusted: {extra}")
+    return sio.load(path, trusted=list(untrusted))

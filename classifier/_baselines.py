@@ -1,0 +1,111 @@
+"""Baselines every evaluation reports beside the model, so each figure is a comparison."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from ._model import TagPredictorMixin, check_frame
+
+#: What a careful reader would search for first: one pattern a tag, on summary and comment 0.
+KEYWORD_RULES: dict[str, str] = {
+    "ocsp-failure": r"\bocsp\b",
+    "crl-failure": r"\bcrls?\b|revocation list",
+    "leaf-revocation-delay": r"(delay\w*|late|fail\w*|not)\W+(to\W+)?revo|revocation\W+delay",
+    "ca-revocation-delay": r"(intermediate|sub-?ca|ica)\b.*\b(not|late|delay\w*)\W+revok",
+    "ca-misissuance": r"\b(intermediate|sub-?ca|subordinate ca|ica)\b",
+    "ev-misissuance": r"\bev\b|extended validation",
+    "ov-misissuance": r"\bov\b|organi[sz]ation validat",
+    "dv-misissuance": r"\bdv\b|domain validat|dcv\b",
+    "smime-misissuance": r"s/?mime|e-?mail certificate",
+    "audit-delay": r"audit\w*\W+(\w+\W+)?(late|delay\w*|overdue)|(late|delayed|overdue)\W+audit",
+    "audit-finding": r"audit\W+(\w+\W+)?(finding|qualif)",
+    "audit-failure": r"(missing|no)\W+audit",
+    "disclosure-failure": r"\b(ccadb|disclos\w*)\b",
+    "policy-failure": r"\b(cp/cps|cps|certificate policy|policy)\b",
+}
+
+
+def _joined_text(X: pd.DataFrame) -> pd.Series:
+    X = check_frame(X)
+    return X["summary"] + "\n" + X["description"]
+
+
+def _binarize(y: Sequence[Iterable[str]]) -> tuple[MultiLabelBinarizer, np.ndarray]:
+    mlb = MultiLabelBinarizer()
+    return mlb, mlb.fit_transform([list(t) for t in y])
+
+
+class MostFrequentTag(TagPredictorMixin, ClassifierMixin, BaseEstimator):
+    """Gives every incident the tag most frequent in training, with training frequencies as scores."""
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Iterable[str]]) -> MostFrequentTag:
+        mlb, Y = _binarize(y)
+        self.classes_ = mlb.classes_
+        self.prior_ = Y.mean(axis=0)
+        return self
+
+    def thresholds(self) -> np.ndarray:
+        check_is_fitted(self, "prior_")
+        top = self.prior_.max()
+        return np.where(self.prior_ >= top, top, np.inf)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "prior_")
+        return np.tile(self.prior_, (len(check_frame(X)), 1))
+
+
+class KeywordTagger(TagPredictorMixin, ClassifierMixin, BaseEstimator):
+    """Tags an incident with every tag whose keyword pattern its text matches.
+
+    Scores are 1.0 on a match and 0.0 otherwise; tags absent from training are never given.
+    """
+
+    def __init__(self, rules: dict[str, str] | None = None) -> None:
+        self.rules = rules
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Iterable[str]]) -> KeywordTagger:
+        mlb, _ = _binarize(y)
+        rules = KEYWORD_RULES if self.rules is None else self.rules
+        self.classes_ = np.array([t for t in mlb.classes_ if t in rules])
+        self.patterns_ = [re.compile(rules[t], re.IGNORECASE) for t in self.classes_]
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "patterns_")
+        text = _joined_text(X)
+        return np.array([[1.0 if p.search(s) else 0.0 for p in self.patterns_] for s in text]
+                        ).reshape(len(text), len(self.patterns_))
+
+
+class TfidfLogisticBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
+    """Plain TF-IDF of summary and comment 0, one balanced logistic regression a tag, cut at 0.5."""
+
+    def __init__(self, C: float = 10.0, min_support: int = 5) -> None:
+        self.C = C
+        self.min_support = min_support
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Iterable[str]]) -> TfidfLogisticBaseline:
+        mlb, Y = _binarize(y)
+        keep = Y.sum(axis=0) >= self.min_support
+        self.classes_ = mlb.classes_[keep]
+        self.pipeline_ = make_pipeline(
+            TfidfVectorizer(sublinear_tf=True, min_df=2),
+            OneVsRestClassifier(LogisticRegression(C=self.C, class_weight="balanced",
+                                                   max_iter=2000, solver="liblinear")),
+        ).fit(_joined_text(X), Y[:, keep])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.predict_proba(_joined_text(X))

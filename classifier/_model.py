@@ -1,0 +1,314 @@
+"""The incident type estimator: text features, calibrated per-tag models, learned thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import MultiLabelBinarizer, OneHotEncoder
+from sklearn.utils.validation import check_is_fitted
+
+from ._incident import FEATURE_COLUMNS
+
+# Word features are the ones an explanation can show a person; char n-grams are not.
+_WORD_BLOCKS = ("summary_words", "description_words")
+_TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9/_-]+\b"
+
+
+def check_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """Check that ``X`` is the feature frame of :func:`incidents_frame`, and fill its gaps."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X must be a pandas DataFrame with columns {FEATURE_COLUMNS}")
+    missing = [c for c in FEATURE_COLUMNS if c not in X.columns]
+    if missing:
+        raise ValueError(f"X lacks the columns {missing}")
+    return X.loc[:, list(FEATURE_COLUMNS)].fillna("").astype(str)
+
+
+def build_features(*, char_ngrams: bool = True, reporter: bool = True) -> ColumnTransformer:
+    """The text features of an incident (unfitted)."""
+    blocks: list[tuple] = [
+        ("summary_words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2),
+                                          token_pattern=_TOKEN_PATTERN), "summary"),
+        ("description_words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2,
+                                              max_features=50_000, token_pattern=_TOKEN_PATTERN),
+         "description"),
+    ]
+    if char_ngrams:
+        blocks.append(("summary_chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb",
+                                                        ngram_range=(2, 5), min_df=2), "summary"))
+    if reporter:
+        blocks.append(("reporter", OneHotEncoder(handle_unknown="ignore"), ["reporter"]))
+    return ColumnTransformer(blocks, sparse_threshold=1.0)
+
+
+def _fit_one(base, Xt, y):
+    return clone(base).fit(Xt, y)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the model decides for one incident."""
+
+    tags: tuple[str, ...]
+    scores: dict[str, float]
+    needs_review: bool
+    confidence: float
+
+
+class TagPredictorMixin:
+    """``predict`` as an indicator matrix over ``classes_`` and ``predict_tags`` as tag names."""
+
+    classes_: np.ndarray
+
+    def thresholds(self) -> np.ndarray:
+        return np.full(len(self.classes_), 0.5)
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X) >= self.thresholds()).astype(int)
+
+    def predict_tags(self, X) -> list[tuple[str, ...]]:
+        return [tuple(self.classes_[row.astype(bool)]) for row in self.predict(X)]
+
+
+class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
+    """Multi-label incident type classifier.
+
+    One calibrated logistic regression a tag over TF-IDF features of the summary and comment 0,
+    character n-grams of the summary and the kind of reporter. Per-tag decision thresholds and
+    the confidence below which an incident goes to human review are learned on out-of-fold
+    predictions of time-ordered folds, so they are set on data the model did not see.
+
+    Parameters
+    ----------
+    C : float, default=10.0
+        Inverse regularisation of each tag's logistic regression.
+    min_support : int, default=5
+        Tags with fewer positive training incidents are not learned.
+    n_folds : int, default=5
+        Time-ordered folds for the out-of-fold probabilities behind the thresholds. ``X`` must be
+        in time order (oldest first) for them to be time-ordered.
+    calibration_folds : int, default=3
+        Folds of each tag's sigmoid calibration.
+    fallback_ratio : float or None, default=0.5
+        When no tag passes its threshold, the tag with the highest score/threshold ratio is still
+        proposed if that ratio is at least this (and the incident goes to review).
+    threshold_shrinkage : float, default=0.5
+        How far each learned threshold is pulled toward 0.5: thresholds fitted on a few
+        out-of-fold positives are noisy, and tag frequencies drift from one year to the next.
+    review_precision : float, default=0.9
+        Out-of-fold tag precision wanted among incidents not sent to review.
+    char_ngrams, reporter : bool
+        Feature blocks to use (ablation switches).
+    n_jobs : int, default=1
+        Parallel tag fits (joblib).
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of str
+        The learned tags.
+    thresholds_ : ndarray of float
+        Decision threshold of each tag.
+    review_threshold_ : float
+        Incidents whose confidence is below this go to review.
+    features_ : ColumnTransformer
+        The fitted feature extractor.
+    estimators_ : list of CalibratedClassifierCV
+        One a tag.
+
+    Examples
+    --------
+    >>> from classifier import IncidentTypeClassifier, incidents_frame, Incident
+    >>> X = incidents_frame([Incident(summary="Foo CA: OCSP responder down")] * 10)
+    >>> y = [["ocsp-failure"]] * 5 + [["crl-failure"]] * 5
+    """
+
+    def __init__(self, C: float = 10.0, min_support: int = 5, n_folds: int = 5,
+                 calibration_folds: int = 3, fallback_ratio: float | None = 0.5,
+                 threshold_shrinkage: float = 0.5, review_precision: float = 0.9, char_ngrams: bool = True, reporter: bool = True,
+                 n_jobs: int = 1, random_state: int = 0) -> None:
+        self.C = C
+        self.min_support = min_support
+        self.n_folds = n_folds
+        self.calibration_folds = calibration_folds
+        self.fallback_ratio = fallback_ratio
+        self.threshold_shrinkage = threshold_shrinkage
+        self.review_precision = review_precision
+        self.char_ngrams = char_ngrams
+        self.reporter = reporter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------------------
+    def _base(self) -> CalibratedClassifierCV:
+        lr = LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear",
+                                max_iter=2000, random_state=self.random_state)
+        return CalibratedClassifierCV(lr, method="sigmoid", cv=self.calibration_folds)
+
+    def _fit_tags(self, X: pd.DataFrame, Y: np.ndarray):
+        features = build_features(char_ngrams=self.char_ngrams, reporter=self.reporter)
+        Xt = features.fit_transform(X)
+        base = self._base()
+        estimators = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_one)(base, Xt, Y[:, j]) for j in range(Y.shape[1]))
+        return features, estimators
+
+    @staticmethod
+    def _proba(features, estimators, X) -> np.ndarray:
+        Xt = features.transform(X)
+        return np.column_stack([e.predict_proba(Xt)[:, 1] for e in estimators])
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Iterable[str]]) -> IncidentTypeClassifier:
+        """Learn the tags of ``y`` (one iterable of tag names an incident) from ``X``."""
+        X = check_frame(X)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        mlb = MultiLabelBinarizer()
+        Y = mlb.fit_transform([list(t) for t in y])
+        keep = Y.sum(axis=0) >= self.min_support
+        if not keep.any():
+            raise ValueError(f"no tag has {self.min_support} or more positive incidents")
+        self.classes_ = mlb.classes_[keep]
+        Y = Y[:, keep]
+        oof = self._out_of_fold(X, Y)
+        learned = np.array([_best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
+        s = self.threshold_shrinkage
+        self.thresholds_ = (1.0 - s) * learned + s * 0.5
+        self.review_threshold_ = self._learn_review_threshold(Y, oof)
+        self.oof_proba_ = oof
+        self.features_, self.estimators_ = self._fit_tags(X, Y)
+        self.n_features_in_ = len(FEATURE_COLUMNS)
+        return self
+
+    def _out_of_fold(self, X: pd.DataFrame, Y: np.ndarray) -> np.ndarray:
+        oof = np.full(Y.shape, np.nan)
+        for train, test in KFold(n_splits=self.n_folds).split(X):
+            Yt = Y[train]
+            ok = (Yt.sum(axis=0) >= self.calibration_folds) & (Yt.sum(axis=0) <= len(train) - self.calibration_folds)
+            features, estimators = self._fit_tags(X.iloc[train], Yt[:, ok])
+            oof[np.ix_(test, np.flatnonzero(ok))] = self._proba(features, estimators, X.iloc[test])
+        # A tag too rare in some fold's training part gets its prior there.
+        prior = Y.mean(axis=0)
+        return np.where(np.isnan(oof), prior, oof)
+
+    def _learn_review_threshold(self, Y: np.ndarray, proba: np.ndarray) -> float:
+        decided, _, confidence = self._decide_arrays(proba)
+        order = np.argsort(-confidence)
+        tp = (decided & Y.astype(bool)).sum(axis=1)[order].cumsum()
+        predicted = decided.sum(axis=1)[order].cumsum()
+        precision = np.divide(tp, predicted, out=np.zeros(len(tp)), where=predicted > 0)
+        ok = np.flatnonzero(precision >= self.review_precision)
+        if not len(ok):
+            return 1.0
+        # Accept the largest top-confidence share whose running precision still meets the target.
+        return float(confidence[order][ok[-1]])
+
+    # -- predicting --------------------------------------------------------------------------
+    def thresholds(self) -> np.ndarray:
+        check_is_fitted(self, "thresholds_")
+        return self.thresholds_
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of each tag of :attr:`classes_`, one row an incident."""
+        check_is_fitted(self, "estimators_")
+        return self._proba(self.features_, self.estimators_, check_frame(X))
+
+    def _decide_arrays(self, proba: np.ndarray):
+        """Decided tags, whether the fallback chose them, and a confidence, from probabilities."""
+        thresholds = self.thresholds_
+        decided = proba >= thresholds
+        fallback = np.zeros(len(proba), dtype=bool)
+        if self.fallback_ratio is not None:
+            ratio = proba / thresholds
+            none = ~decided.any(axis=1)
+            best = ratio.argmax(axis=1)
+            use = none & (ratio[np.arange(len(proba)), best] >= self.fallback_ratio)
+            decided[np.flatnonzero(use), best[use]] = True
+            fallback = use
+        # Confidence: how sure the model is of every yes and every no it says.
+        sure = np.where(decided, proba, 1.0 - proba)
+        confidence = sure.min(axis=1) if proba.shape[1] else np.ones(len(proba))
+        confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
+        return decided, fallback, confidence
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "estimators_")
+        decided, _, _ = self._decide_arrays(self.predict_proba(X))
+        return decided.astype(int)
+
+    def decide(self, X: pd.DataFrame) -> list[Decision]:
+        """Tags, scores and the review flag of each incident of ``X``."""
+        proba = self.predict_proba(X)
+        decided, _, confidence = self._decide_arrays(proba)
+        out = []
+        for row, p, c in zip(decided, proba, confidence, strict=True):
+            out.append(Decision(
+                tags=tuple(self.classes_[row]),
+                scores={t: round(float(v), 4) for t, v in zip(self.classes_, p, strict=True)},
+                needs_review=bool(c < self.review_threshold_),
+                confidence=round(float(c), 4),
+            ))
+        return out
+
+    def explain(self, X: pd.DataFrame, tags: Sequence[Iterable[str]], top: int = 5
+                ) -> list[dict[str, list[tuple[str, float]]]]:
+        """For each incident and each of its ``tags``, the words of its text that pushed most.
+
+        A word's push is its TF-IDF weight times the tag's coefficient, averaged over the
+        calibration folds; only words that raise the tag's score are shown.
+        """
+        check_is_fitted(self, "estimators_")
+        Xt = self.features_.transform(check_frame(X)).tocsr()
+        names = self.features_.get_feature_names_out()
+        word = np.array([n.split("__", 1)[0] in _WORD_BLOCKS for n in names])
+        index = {t: j for j, t in enumerate(self.classes_)}
+        out = []
+        for i, wanted in enumerate(tags):
+            row = Xt.getrow(i)
+            explained: dict[str, list[tuple[str, float]]] = {}
+            for tag in wanted:
+                if tag not in index:
+                    continue
+                coef = self._coef(index[tag])
+                cols = row.indices[word[row.indices]]
+                push = row.toarray()[0, cols] * coef[cols]
+                best: dict[str, float] = {}
+                for col, value in sorted(zip(cols, push, strict=True), key=lambda cv: -cv[1]):
+                    if value <= 0 or len(best) >= top:
+                        break
+                    phrase = names[col].split("__", 1)[1]
+                    if all(w in ENGLISH_STOP_WORDS for w in phrase.split()):
+                        continue  # "an", "for the": true pushes, but they tell a person nothing
+                    best[phrase] = max(best.get(phrase, 0.0), round(float(value), 4))
+                explained[tag] = list(best.items())
+            out.append(explained)
+        return out
+
+    def _coef(self, j: int) -> np.ndarray:
+        cal = self.estimators_[j].calibrated_classifiers_
+        return np.mean([c.estimator.coef_.ravel() for c in cal], axis=0)
+
+
+def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The threshold that maximises F1 of one tag on held-out scores (0.5 when nothing helps)."""
+    if y.sum() == 0:
+        return 0.5
+    candidates = np.unique(np.clip(p, 0.05, 0.95))
+    best_f1, best_t = -1.0, 0.5
+    for t in candidates:
+        pred = p >= t
+        tp = float((pred & (y == 1)).sum())
+        f1 = 2 * tp / (pred.sum() + y.sum()) if pred.sum() + y.sum() else 0.0
+        if f1 > best_f1 + 1e-12:
+            best_f1, best_t = f1, float(t)
+    return best_t

@@ -1,0 +1,1 @@
+"""What the offline jobs and the online service share: settings, the store and the model registry."""

@@ -1,0 +1,108 @@
+"""Bugzilla's REST shapes (a bug, its comments) turned into the records the store keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from classifier import Incident, InvalidIncident, Taxonomy, WhiteboardTags
+
+
+def parse_time(value: Any, field: str) -> datetime | None:
+    """A Bugzilla timestamp (``2023-12-29T16:33:04Z``) as an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidIncident(f"{field}: {value!r} is not an ISO 8601 time", field=field) from exc
+    else:
+        raise InvalidIncident(f"{field}: expected an ISO 8601 string, got {type(value).__name__}",
+                              field=field)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _optional_str(bug: Mapping[str, Any], field: str) -> str | None:
+    value = bug.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidIncident(f"{field}: expected a string, got {type(value).__name__}", field=field)
+    return value
+
+
+def comment_zero(comments: Sequence[Mapping[str, Any]] | None) -> str:
+    """The text of comment 0 (the description) from Bugzilla's comment list, or ``""``."""
+    if not comments:
+        return ""
+    first = min(comments, key=lambda c: c.get("count", 0) if isinstance(c, Mapping) else 0)
+    text = first.get("text") if isinstance(first, Mapping) else None
+    return text if isinstance(text, str) else ""
+
+
+@dataclass(frozen=True)
+class BugRecord:
+    """A bug as the store keeps it: Bugzilla's fields, comment 0 and the parsed whiteboard."""
+
+    id: int
+    summary: str
+    description: str
+    whiteboard: str
+    tags: WhiteboardTags
+    creator: str | None = None
+    creator_domain: str | None = None
+    product: str | None = None
+    component: str | None = None
+    status: str | None = None
+    resolution: str | None = None
+    creation_time: datetime | None = None
+    last_change_time: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @classmethod
+    def from_rest(cls, bug: Mapping[str, Any], comments: Sequence[Mapping[str, Any]] | None,
+                  taxonomy: Taxonomy) -> BugRecord:
+        """Build a record from ``GET /rest/bug`` and ``GET /rest/bug/<id>/comment`` shapes.
+
+        Raises :class:`InvalidIncident` naming the field that is wrong.
+        """
+        if not isinstance(bug, Mapping):
+            raise InvalidIncident("a bug must be a JSON object", field="bug")
+        bug_id = bug.get("id")
+        if isinstance(bug_id, bool) or not isinstance(bug_id, int) or bug_id <= 0:
+            raise InvalidIncident(f"id: expected a positive integer, got {bug_id!r}", field="id")
+        summary = bug.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            raise InvalidIncident("summary: must be a non-empty string", field="summary")
+        whiteboard = _optional_str(bug, "whiteboard") or ""
+        creator = _optional_str(bug, "creator")
+        domain = _optional_str(bug, "creator_domain")
+        if domain is None and creator and "@" in creator:
+            domain = creator.rsplit("@", 1)[1]
+        return cls(
+            id=bug_id,
+            summary=summary.strip(),
+            description=comment_zero(comments),
+            whiteboard=whiteboard,
+            tags=taxonomy.parse_whiteboard(whiteboard),
+            creator=creator,
+            creator_domain=domain.lower() if domain else None,
+            product=_optional_str(bug, "product"),
+            component=_optional_str(bug, "component"),
+            status=_optional_str(bug, "status"),
+            resolution=_optional_str(bug, "resolution"),
+            creation_time=parse_time(bug.get("creation_time"), "creation_time"),
+            last_change_time=parse_time(bug.get("last_change_time"), "last_change_time"),
+            resolved_at=parse_time(bug.get("cf_last_resolved"), "cf_last_resolved"),
+        )
+
+    def incident(self) -> Incident:
+        return Incident(summary=self.summary, description=self.description, id=self.id,
+                        creator_domain=self.creator_domain, creation_time=self.creation_time,
+                        status=self.status, resolution=self.resolution,
+                        resolved_at=self.resolved_at)

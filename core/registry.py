@@ -1,0 +1,149 @@
+"""Model versions on disk: one folder a version, a card each, and an atomically switched ACTIVE."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from classifier import ModelNotFound, load_artefact, save_artefact
+
+ARTEFACT = "model.skops"
+CARD = "card.json"
+ACTIVE = "ACTIVE"
+HISTORY = "history.jsonl"
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model version read from disk and checked against its sha256."""
+
+    version: str
+    model: Any
+    card: dict[str, Any]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ModelRegistry:
+    """The versions under ``root`` (``v1``, ``v2``, ...) and which one is active."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # -- reading -----------------------------------------------------------------------------
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        found = [p.name for p in self.root.iterdir()
+                 if _VERSION.match(p.name) and (p / CARD).is_file()]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def card(self, version: str) -> dict[str, Any]:
+        path = self.root / version / CARD
+        if not _VERSION.match(version) or not path.is_file():
+            raise ModelNotFound(f"no model version {version!r} in {self.root}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def active_version(self) -> str | None:
+        try:
+            version = (self.root / ACTIVE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return version or None
+
+    def load(self, version: str | None = None) -> LoadedModel:
+        """Load ``version`` (the active one by default), refusing a changed artefact."""
+        version = version or self.active_version()
+        if version is None:
+            raise ModelNotFound(
+                f"no active model in {self.root}; train one with `incidents train`")
+        card = self.card(version)
+        model = load_artefact(self.root / version / ARTEFACT, card.get("artefact_sha256"))
+        return LoadedModel(version, model, card)
+
+    def history(self) -> list[dict[str, Any]]:
+        path = self.root / HISTORY
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    # -- writing -----------------------------------------------------------------------------
+    def create(self, model: Any, card: dict[str, Any]) -> str:
+        """Write a new version (artefact, sha256, card) and return its name.
+
+        The version folder appears whole or not at all: it is written aside and renamed.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
+        try:
+            sha = save_artefact(model, staging / ARTEFACT)
+            while True:
+                numbers = [int(v[1:]) for v in self.versions()]
+                version = f"v{max(numbers, default=0) + 1}"
+                full = {"version": version, "artefact": ARTEFACT, "artefact_sha256": sha, **card}
+                (staging / CARD).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n",
+                                            encoding="utf-8")
+                try:
+                    os.rename(staging, self.root / version)
+                    return version
+                except OSError:
+                    if not (self.root / version).exists():
+                        raise
+                    # Another job took this number first; take the next one.
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def promote(self, version: str, *, reason: str = "promote") -> str | None:
+        """Make ``version`` active after checking it loads; return the version it replaces.
+
+        The switch is one rename of the ACTIVE file, so a reader sees the old or the new
+        version, never a mix.
+        """
+        return self._activate(version, kind="promote", reason=reason)
+
+    def rollback(self) -> str:
+        """Make the version that was active before the current one active again.
+
+        Rollbacks walk back through the promotions: two rollbacks after v1, v2, v3 give v1.
+        """
+        stack = self._activation_stack()
+        if len(stack) < 2:
+            current = self.active_version()
+            raise ModelNotFound(f"{current or 'nothing'} has no earlier active version to roll back to")
+        target = stack[-2]
+        self._activate(target, kind="rollback", reason=f"rollback from {stack[-1]}")
+        return target
+
+    def _activation_stack(self) -> list[str]:
+        stack: list[str] = []
+        for entry in self.history():
+            if entry.get("kind") == "rollback":
+                stack.pop()
+            else:
+                stack.append(entry["active"])
+        return stack
+
+    def _activate(self, version: str, *, kind: str, reason: str) -> str | None:
+        self.load(version)
+        previous = self.active_version()
+        _write_atomic(self.root / ACTIVE, version + "\n")
+        entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "active": version,
+                 "previous": previous, "reason": reason}
+        with open(self.root / HISTORY, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        return previous

@@ -1,0 +1,135 @@
+"""Reading and writing incidents, their tags and predictions; plain keyword-only functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from classifier import Incident, ca_name_from_summary
+
+from .bugzilla import BugRecord
+from .tables import IncidentRow, IncidentTagRow, PredictionRow, utcnow
+
+_COPIED = ("summary", "description", "whiteboard", "creator", "creator_domain", "product",
+           "component", "status", "resolution", "creation_time", "last_change_time",
+           "resolved_at")
+
+
+@dataclass
+class SyncCounts:
+    """What an upsert did: bug ids that were new, changed or already as given."""
+
+    new: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{len(self.new)} new, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
+
+
+def _tag_rows(record: BugRecord) -> list[tuple[str, str]]:
+    t = record.tags
+    return sorted([(tag, "type") for tag in t.types] + [(tag, "meta") for tag in t.meta]
+                  + [(tag, "unknown") for tag in t.unknown])
+
+
+def upsert_bugs(*, session: Session, records: Sequence[BugRecord]) -> SyncCounts:
+    """Insert new bugs and update changed ones, by bug id; the caller's transaction commits.
+
+    Running it twice with the same records changes nothing the second time.
+    """
+    counts = SyncCounts()
+    ids = [r.id for r in records]
+    existing = {
+        row.id: row for row in session.scalars(
+            select(IncidentRow).where(IncidentRow.id.in_(ids)).options(selectinload(IncidentRow.tags)))
+    } if ids else {}
+    for record in records:
+        row = existing.get(record.id)
+        wanted_tags = _tag_rows(record)
+        if row is None:
+            row = IncidentRow(id=record.id, ca_name=ca_name_from_summary(record.summary),
+                              synced_at=utcnow(),
+                              **{name: getattr(record, name) for name in _COPIED})
+            row.tags = [IncidentTagRow(tag=tag, kind=kind) for tag, kind in wanted_tags]
+            session.add(row)
+            existing[record.id] = row
+            counts.new.append(record.id)
+            continue
+        changed = [name for name in _COPIED if getattr(row, name) != getattr(record, name)]
+        have_tags = sorted((t.tag, t.kind) for t in row.tags)
+        if not changed and have_tags == wanted_tags:
+            counts.unchanged.append(record.id)
+            continue
+        for name in changed:
+            setattr(row, name, getattr(record, name))
+        row.ca_name = ca_name_from_summary(record.summary)
+        if have_tags != wanted_tags:
+            row.tags = [IncidentTagRow(tag=tag, kind=kind) for tag, kind in wanted_tags]
+        row.synced_at = utcnow()
+        counts.updated.append(record.id)
+    session.flush()
+    return counts
+
+
+def row_incident(row: IncidentRow) -> Incident:
+    """The model's view of a stored incident."""
+    return Incident(summary=row.summary, description=row.description, id=row.id,
+                    creator_domain=row.creator_domain, creation_time=row.creation_time,
+                    status=row.status, resolution=row.resolution, resolved_at=row.resolved_at)
+
+
+@dataclass(frozen=True)
+class LabelledIncident:
+    incident: Incident
+    tags: tuple[str, ...]
+    creation_time: datetime | None
+
+
+def labelled_incidents(*, session: Session) -> list[LabelledIncident]:
+    """Incidents with at least one type tag, oldest first (ties by bug id).
+
+    A bug with no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly.
+    """
+    rows = session.scalars(
+        select(IncidentRow).options(selectinload(IncidentRow.tags))
+        .order_by(IncidentRow.creation_time, IncidentRow.id))
+    out = []
+    for row in rows:
+        tags = tuple(t.tag for t in row.tags if t.kind == "type")
+        if tags:
+            out.append(LabelledIncident(row_incident(row), tags, row.creation_time))
+    return out
+
+
+def get_incident(*, session: Session, bug_id: int) -> IncidentRow | None:
+    return session.get(IncidentRow, bug_id, options=[selectinload(IncidentRow.tags),
+                                                      selectinload(IncidentRow.predictions)])
+
+
+def iter_incidents(*, session: Session, ids: Iterable[int] | None = None) -> list[IncidentRow]:
+    query = select(IncidentRow).order_by(IncidentRow.id)
+    if ids is not None:
+        query = query.where(IncidentRow.id.in_(list(ids)))
+    return list(session.scalars(query))
+
+
+def save_prediction(*, session: Session, incident_id: int, model_version: str, tags: Sequence[str],
+                    scores: dict[str, float], needs_review: bool, confidence: float) -> PredictionRow:
+    """Store a prediction; the same incident and model version is stored once (last one wins)."""
+    row = session.scalar(select(PredictionRow).where(
+        PredictionRow.incident_id == incident_id, PredictionRow.model_version == model_version))
+    if row is None:
+        row = PredictionRow(incident_id=incident_id, model_version=model_version)
+        session.add(row)
+    row.tags = list(tags)
+    row.scores = dict(scores)
+    row.needs_review = needs_review
+    row.confidence = confidence
+    row.created_at = utcnow()
+    session.flush()
+    return row

@@ -1,0 +1,1 @@
+"""Offline jobs: snapshot loading, dataset building, training, evaluation and the CLI."""

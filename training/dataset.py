@@ -1,0 +1,68 @@
+"""The labelled dataset: store incidents with their type tags, in time order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from classifier import incidents_frame
+from core.store import labelled_incidents
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features ``X``, tags ``y`` and filing times of labelled incidents, oldest first."""
+
+    ids: np.ndarray
+    X: pd.DataFrame
+    y: list[tuple[str, ...]]
+    created: np.ndarray  # datetime64[s], UTC
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        idx = np.flatnonzero(mask)
+        return Dataset(self.ids[idx], self.X.iloc[idx].reset_index(drop=True),
+                       [self.y[i] for i in idx], self.created[idx])
+
+    def split(self, cutoff: datetime, end: datetime | None = None) -> tuple[Dataset, Dataset]:
+        """Incidents filed before ``cutoff``, and those filed from ``cutoff`` (to ``end``)."""
+        cut = np.datetime64(cutoff.astimezone(UTC).replace(tzinfo=None), "s")
+        before = self.created < cut
+        after = ~before
+        if end is not None:
+            after &= self.created < np.datetime64(end.astimezone(UTC).replace(tzinfo=None), "s")
+        return self.subset(before), self.subset(after)
+
+    def fingerprint(self) -> str:
+        """sha256 of what training sees: ids, features and tags, in order."""
+        digest = hashlib.sha256()
+        for i, row, tags in zip(self.ids, self.X.itertuples(index=False), self.y, strict=True):
+            digest.update(json.dumps([int(i), list(row), list(tags)]).encode())
+        return digest.hexdigest()
+
+    def tag_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for tags in self.y:
+            for t in tags:
+                counts[t] = counts.get(t, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def load_dataset(*, session: Session) -> Dataset:
+    """Every incident in the store with at least one type tag (undated ones are left out)."""
+    rows = [r for r in labelled_incidents(session=session) if r.creation_time is not None]
+    return Dataset(
+        ids=np.array([r.incident.id for r in rows], dtype=np.int64),
+        X=incidents_frame(r.incident for r in rows),
+        y=[r.tags for r in rows],
+        created=np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows],
+                         dtype="datetime64[s]"),
+    )

@@ -1,0 +1,180 @@
+"""Time-based evaluation: the model and three baselines on the same split, the same figures."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from classifier import (
+    IncidentTypeClassifier,
+    KeywordTagger,
+    MostFrequentTag,
+    Taxonomy,
+    TfidfLogisticBaseline,
+)
+
+from .dataset import Dataset
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+
+def label_scores(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                 labels: Sequence[str]) -> dict[str, Any]:
+    """Per-label precision, recall, F1 and support; micro F1; macro F1 over labels with support."""
+    per: dict[str, dict[str, float]] = {}
+    TP = FP = FN = 0
+    for label in labels:
+        tp = sum(label in t and label in p for t, p in zip(truth, pred, strict=True))
+        fp = sum(label not in t and label in p for t, p in zip(truth, pred, strict=True))
+        fn = sum(label in t and label not in p for t, p in zip(truth, pred, strict=True))
+        per[label] = {**_prf(tp, fp, fn), "support": tp + fn, "predicted": tp + fp}
+        TP, FP, FN = TP + tp, FP + fp, FN + fn
+    supported = [v["f1"] for v in per.values() if v["support"]]
+    return {
+        "per_label": per,
+        "micro": _prf(TP, FP, FN),
+        "micro_f1": _prf(TP, FP, FN)["f1"],
+        "macro_f1": round(float(np.mean(supported)), 4) if supported else 0.0,
+        "macro_over": sum(1 for v in per.values() if v["support"]),
+    }
+
+
+def confusions(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+               top: int = 8) -> list[dict[str, Any]]:
+    """The commonest (missed, given instead) pairs: a label missed while another was wrongly given."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    for t, p in zip(truth, pred, strict=True):
+        missed = set(t) - set(p)
+        wrong = set(p) - set(t) or {"(nothing)"}
+        for m in missed:
+            for w in wrong:
+                pairs[(m, w)] += 1
+    return [{"true": a, "predicted": b, "count": n} for (a, b), n in pairs.most_common(top)]
+
+
+def brier(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str]) -> float:
+    """Mean squared error of the tag probabilities, over incidents and the model's tags."""
+    Y = np.array([[c in t for c in classes] for t in truth], dtype=float)
+    return round(float(np.mean((proba - Y) ** 2)), 4) if Y.size else 0.0
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    estimator: Any
+
+
+def contenders(model: IncidentTypeClassifier) -> list[Contender]:
+    """The shipped model and the three baselines, unfitted."""
+    return [
+        Contender("model", clone(model)),
+        Contender("tfidf+logreg", TfidfLogisticBaseline()),
+        Contender("keyword-rules", KeywordTagger()),
+        Contender("most-frequent-tag", MostFrequentTag()),
+    ]
+
+
+def score_predictions(test: Dataset, tags: list[tuple[str, ...]], proba: np.ndarray,
+                      classes: Sequence[str], taxonomy: Taxonomy,
+                      review: np.ndarray | None = None) -> dict[str, Any]:
+    """Every figure of the report for one contender's predictions on ``test``."""
+    true_cats = [taxonomy.categories_of(t) for t in test.y]
+    pred_cats = [taxonomy.categories_of(t) for t in tags]
+    all_tags = sorted({t for ts in test.y for t in ts} | set(classes))
+    out: dict[str, Any] = {
+        "tags": label_scores(test.y, tags, all_tags),
+        "categories": label_scores(true_cats, pred_cats, list(taxonomy.categories)),
+        "confusions": confusions(true_cats, pred_cats),
+        "brier": brier(test.y, proba, classes),
+    }
+    if review is not None:
+        auto = ~review
+        auto_scores = label_scores([c for c, a in zip(true_cats, auto, strict=True) if a],
+                                   [c for c, a in zip(pred_cats, auto, strict=True) if a],
+                                   list(taxonomy.categories))
+        out["review"] = {
+            "sent_to_review": int(review.sum()),
+            "review_share": round(float(review.mean()), 4) if len(review) else 0.0,
+            "coverage": round(float(auto.mean()), 4) if len(review) else 0.0,
+            "auto_precision": auto_scores["micro"]["precision"],
+            "auto_recall": auto_scores["micro"]["recall"],
+        }
+    return out
+
+
+def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxonomy: Taxonomy,
+             model: IncidentTypeClassifier,
+             progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Train every contender on incidents filed before ``cutoff``; score them on the ones after."""
+    train, test = dataset.split(cutoff, end)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"the split at {cutoff:%Y-%m-%d} leaves {len(train)} training and "
+                         f"{len(test)} test incidents; both need some")
+    report: dict[str, Any] = {
+        "cutoff": cutoff.isoformat(), "end": end.isoformat() if end else None,
+        "train_size": len(train), "test_size": len(test),
+        "label_level_note": "macro F1 averages the labels present in the test set",
+        "contenders": {},
+    }
+    for contender in contenders(model):
+        progress(contender.name)
+        est = contender.estimator.fit(train.X, train.y)
+        proba = est.predict_proba(test.X)
+        tags = est.predict_tags(test.X)
+        review = None
+        if hasattr(est, "decide"):
+            review = np.array([d.needs_review for d in est.decide(test.X)], dtype=bool)
+        report["contenders"][contender.name] = score_predictions(
+            test, tags, proba, list(est.classes_), taxonomy, review)
+    return report
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def render(report: dict[str, Any]) -> str:
+    """The report as plain text for a terminal."""
+    lines: list[str] = []
+    end = (report["end"] or "")[:10] or "the newest bug"
+    lines.append(f"Time-based evaluation: trained on {report['train_size']} incidents filed before "
+                 f"{report['cutoff'][:10]}, tested on {report['test_size']} filed from then to {end}.")
+    lines.append(f"({report['label_level_note']})")
+    lines.append("")
+    head = f"{'contender':<20}{'cat micro-F1':>13}{'cat macro-F1':>13}{'tag micro-F1':>13}{'tag macro-F1':>13}{'Brier':>8}"
+    lines.append(head)
+    lines.append("-" * len(head))
+    for name, r in report["contenders"].items():
+        lines.append(f"{name:<20}{r['categories']['micro_f1']:>13.3f}{r['categories']['macro_f1']:>13.3f}"
+                     f"{r['tags']['micro_f1']:>13.3f}{r['tags']['macro_f1']:>13.3f}{r['brier']:>8.3f}")
+    model = report["contenders"]["model"]
+    if "review" in model:
+        rv = model["review"]
+        lines.append("")
+        lines.append(f"Review: {rv['sent_to_review']} of {report['test_size']} incidents sent to a "
+                     f"human ({rv['review_share']:.1%}); on the {rv['coverage']:.1%} not sent, "
+                     f"category precision {rv['auto_precision']:.3f}, recall {rv['auto_recall']:.3f}.")
+    for level in ("categories", "tags"):
+        lines.append("")
+        lines.append(f"Per {level[:-1] if level == 'tags' else 'category'} (model | tfidf+logreg F1):")
+        base = report["contenders"].get("tfidf+logreg", model)
+        lines.append(f"  {'label':<28}{'support':>8}{'pred':>6}{'P':>7}{'R':>7}{'F1':>7}{'base F1':>9}")
+        for label, s in model[level]["per_label"].items():
+            if not s["support"] and not s["predicted"]:
+                continue
+            b = base[level]["per_label"].get(label, {"f1": 0.0})
+            lines.append(f"  {label:<28}{s['support']:>8}{s['predicted']:>6}{s['precision']:>7.2f}"
+                         f"{s['recall']:>7.2f}{s['f1']:>7.2f}{b['f1']:>9.2f}")
+    lines.append("")
+    lines.append("Commonest confusions of the model (a category missed, and what it gave instead):")
+    for c in model["confusions"]:
+        lines.append(f"  {c['count']:>3} x {c['true']} -> {c['predicted']}")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""Training a new model version: evaluate on time, fit on everything, write artefact and card."""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from classifier import IncidentTypeClassifier, Taxonomy, file_sha256
+from core.config import Settings
+from core.registry import ModelRegistry
+
+from .dataset import Dataset
+from .evaluate import evaluate
+
+_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "skops")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def parse_day(value: str, name: str = "date") -> datetime:
+    """``YYYY-MM-DD`` (or a full ISO time) as an aware UTC datetime; ValueError names the field."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {value!r} is not a date like 2023-01-01") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def default_model(settings: Settings) -> IncidentTypeClassifier:
+    return IncidentTypeClassifier(random_state=settings.random_state, n_jobs=settings.n_jobs)
+
+
+def summarise(report: dict[str, Any]) -> dict[str, Any]:
+    """The card's metrics: headline figures of each contender, full per-label figures of the model."""
+    out: dict[str, Any] = {k: report[k] for k in ("cutoff", "end", "train_size", "test_size")}
+    out["contenders"] = {
+        name: {
+            "category_micro_f1": r["categories"]["micro_f1"],
+            "category_macro_f1": r["categories"]["macro_f1"],
+            "tag_micro_f1": r["tags"]["micro_f1"],
+            "tag_macro_f1": r["tags"]["macro_f1"],
+            "brier": r["brier"],
+            **({"review": r["review"]} if "review" in r else {}),
+        }
+        for name, r in report["contenders"].items()
+    }
+    model = report["contenders"]["model"]
+    out["model_per_category"] = model["categories"]["per_label"]
+    out["model_per_tag"] = model["tags"]["per_label"]
+    return out
+
+
+def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
+                  registry: ModelRegistry, promote_first: bool = True) -> tuple[str, dict[str, Any]]:
+    """Evaluate on the time split, fit on every labelled incident and write a new version.
+
+    The first version of a registry becomes active; later ones wait for a promotion.
+    """
+    if len(dataset) == 0:
+        raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
+    model = default_model(settings)
+    with tqdm(total=5, desc="train", unit="step", disable=None) as bar:
+        bar.set_postfix_str("time-based evaluation")
+        report = evaluate(dataset, cutoff=parse_day(settings.eval_cutoff, "eval_cutoff"), end=None,
+                          taxonomy=taxonomy, model=model,
+                          progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
+        bar.update(4)
+        bar.set_postfix_str(f"fitting on {len(dataset)} incidents")
+        model.fit(dataset.X, dataset.y)
+        bar.update(1)
+    card = {
+        "created_at": datetime.now(UTC).isoformat(),
+        "model": type(model).__name__,
+        "params": model.get_params(),
+        "libraries": library_versions(),
+        "taxonomy_sha256": file_sha256(settings.taxonomy_file),
+        "training_data": {
+            "sha256": dataset.fingerprint(),
+            "size": len(dataset),
+            "first_filed": str(dataset.created.min()),
+            "last_filed": str(dataset.created.max()),
+            "tag_counts": dataset.tag_counts(),
+        },
+        "labels": [str(c) for c in model.classes_],
+        "thresholds": {str(c): round(float(t), 4) for c, t in zip(model.classes_, model.thresholds_, strict=True)},
+        "review_threshold": round(float(model.review_threshold_), 4),
+        "metrics": summarise(report),
+    }
+    version = registry.create(model, card)
+    if promote_first and registry.active_version() is None:
+        registry.promote(version, reason="first version")
+    return version, registry.card(version)
