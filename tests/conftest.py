@@ -1,0 +1,135 @@
+"""Shared fixtures: settings isolated in tmp_path, a store on SQLite and PostgreSQL, a small model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from classifier import Taxonomy
+from core.config import PROJECT_ROOT, Settings, get_settings
+from core.db import session_scope, upgrade
+from core.registry import ModelRegistry
+from tests.fixtures import write_snapshot
+
+REAL_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "bugzilla"
+POSTGRES_URL = os.environ.get("INCIDENTS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session")
+def taxonomy() -> Taxonomy:
+    return Taxonomy.load()
+
+
+@pytest.fixture
+def snapshot_dir(tmp_path: Path) -> Path:
+    """A small snapshot folder written by the tests (48 bugs, 4 type tags)."""
+    return write_snapshot(tmp_path / "snapshot")
+
+
+@pytest.fixture
+def real_snapshot() -> Path:
+    if not (REAL_SNAPSHOT / "bugs.json").is_file():
+        pytest.skip(f"the real snapshot is not at {REAL_SNAPSHOT}")
+    return REAL_SNAPSHOT
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    if not POSTGRES_URL:
+        pytest.skip("INCIDENTS_TEST_POSTGRES_URL is not set")
+    return POSTGRES_URL
+
+
+def _postgres_schema_url(base_url: str) -> Iterator[str]:
+    """A fresh schema of the test database for one test, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    """The store's URL: a SQLite file in tmp_path, or a throwaway PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        yield from _postgres_schema_url(request.getfixturevalue("postgres_server_url"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, snapshot_dir: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings of one test, also visible to code that calls get_settings() (the CLI)."""
+    values = {
+        "INCIDENTS_DATABASE_URL": database_url,
+        "INCIDENTS_MODELS_DIR": str(tmp_path / "models"),
+        "INCIDENTS_SNAPSHOT_DIR": str(snapshot_dir),
+        "INCIDENTS_EVAL_CUTOFF": "2021-06-01",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def store(settings: Settings) -> str:
+    """The settings' store, migrated and loaded with the small snapshot."""
+    from core.store import upsert_bugs
+    from training.snapshot import read_snapshot
+
+    upgrade(settings.database_url)
+    records = read_snapshot(settings.snapshot_dir, Taxonomy.load(settings.taxonomy_file))
+    with session_scope(settings.database_url) as session:
+        upsert_bugs(session=session, records=records)
+    return settings.database_url
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with one active version trained on the small snapshot (built once)."""
+    from core.store import upsert_bugs
+    from training.dataset import load_dataset
+    from training.snapshot import read_snapshot
+    from training.train import train_version
+
+    root = tmp_path_factory.mktemp("trained")
+    url = f"sqlite:///{root / 'store.db'}"
+    snap = write_snapshot(root / "snapshot")
+    settings = Settings(database_url=url, models_dir=root / "models", snapshot_dir=snap,
+                        eval_cutoff="2021-06-01")
+    taxonomy = Taxonomy.load(settings.taxonomy_file)
+    upgrade(url)
+    with session_scope(url) as session:
+        upsert_bugs(session=session, records=read_snapshot(snap, taxonomy))
+        dataset = load_dataset(session=session)
+    train_version(dataset, settings=settings, taxonomy=taxonomy,
+                  registry=ModelRegistry(settings.models_dir))
+    return settings.models_dir
+
+
+@pytest.fixture
+def models_dir(settings: Settings, trained_models: Path) -> Path:
+    """The test's models folder, holding a copy of the small trained model (active)."""
+    shutil.copytree(trained_models, settings.models_dir)
+    return settings.models_dir
