@@ -78,14 +78,16 @@ class KeywordTagger(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         mlb, _ = _binarize(y)
         rules = KEYWORD_RULES if self.rules is None else self.rules
         self.classes_ = np.array([t for t in mlb.classes_ if t in rules])
-        self.patterns_ = [re.compile(rules[t], re.IGNORECASE) for t in self.classes_]
+        # Pattern sources, not compiled patterns: skops cannot load an re.Pattern back.
+        self.patterns_ = [rules[t] for t in self.classes_]
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "patterns_")
         text = _joined_text(X)
-        return np.array([[1.0 if p.search(s) else 0.0 for p in self.patterns_] for s in text]
-                        ).reshape(len(text), len(self.patterns_))
+        patterns = [re.compile(p, re.IGNORECASE) for p in self.patterns_]
+        return np.array([[1.0 if p.search(s) else 0.0 for p in patterns] for s in text]
+                        ).reshape(len(text), len(patterns))
 
 
 class TfidfLogisticBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
@@ -108,4 +110,6 @@ class TfidfLogisticBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
-        return self.pipeline_.predict_proba(_joined_text(X))
+        proba = self.pipeline_.predict_proba(_joined_text(X))
+        # One learned tag makes OneVsRest binary: it answers (no, yes) columns; keep the yes.
+        return proba[:, 1:] if len(self.classes_) == 1 else proba

@@ -27,13 +27,29 @@ def parse_time(value: Any, field: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+#: Longest value the store keeps of each short field (its column's size).
+MAX_LENGTHS = {"creator": 255, "creator_domain": 255, "product": 255, "component": 255,
+               "status": 64, "resolution": 64, "tag": 128}
+
+
+def _check_text(value: str, field: str, kind: str | None = None) -> str:
+    """Refuse what one back end would store and another would not (NUL, over-long values)."""
+    what = f"{field}: a {kind}" if kind else field
+    if "\x00" in value:
+        raise InvalidIncident(f"{what} contains a NUL character", field=field)
+    limit = MAX_LENGTHS.get(kind or field)
+    if limit is not None and len(value) > limit:
+        raise InvalidIncident(f"{what} is longer than {limit} characters", field=field)
+    return value
+
+
 def _optional_str(bug: Mapping[str, Any], field: str) -> str | None:
     value = bug.get(field)
     if value is None:
         return None
     if not isinstance(value, str):
         raise InvalidIncident(f"{field}: expected a string, got {type(value).__name__}", field=field)
-    return value
+    return _check_text(value, field)
 
 
 def comment_zero(comments: Sequence[Mapping[str, Any]] | None) -> str:
@@ -80,16 +96,20 @@ class BugRecord:
         if not isinstance(summary, str) or not summary.strip():
             raise InvalidIncident("summary: must be a non-empty string", field="summary")
         whiteboard = _optional_str(bug, "whiteboard") or ""
+        tags = taxonomy.parse_whiteboard(whiteboard)
+        for tag in tags.all:
+            _check_text(tag, "whiteboard", "tag")
+        description = _check_text(comment_zero(comments), "description")
         creator = _optional_str(bug, "creator")
         domain = _optional_str(bug, "creator_domain")
         if domain is None and creator and "@" in creator:
             domain = creator.rsplit("@", 1)[1]
         return cls(
             id=bug_id,
-            summary=summary.strip(),
-            description=comment_zero(comments),
+            summary=_check_text(summary.strip(), "summary"),
+            description=description,
             whiteboard=whiteboard,
-            tags=taxonomy.parse_whiteboard(whiteboard),
+            tags=tags,
             creator=creator,
             creator_domain=domain.lower() if domain else None,
             product=_optional_str(bug, "product"),

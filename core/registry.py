@@ -93,7 +93,10 @@ class ModelRegistry:
         try:
             sha = save_artefact(model, staging / ARTEFACT)
             while True:
-                numbers = [int(v[1:]) for v in self.versions()]
+                # Every vN folder takes its number, a card or not: renaming onto a leftover
+                # folder would fail (or replace it) again and again.
+                numbers = [int(m.group(1)) for p in self.root.iterdir()
+                           if (m := _VERSION.match(p.name))]
                 version = f"v{max(numbers, default=0) + 1}"
                 full = {"version": version, "artefact": ARTEFACT, "artefact_sha256": sha, **card}
                 (staging / CARD).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n",

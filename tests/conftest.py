@@ -13,12 +13,19 @@ from sqlalchemy import create_engine, text
 
 from classifier import Taxonomy
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.db import session_scope, upgrade
+from core.db import dispose_engines, session_scope, upgrade
 from core.registry import ModelRegistry
 from tests.fixtures import write_snapshot
 
 REAL_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "bugzilla"
 POSTGRES_URL = os.environ.get("INCIDENTS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(autouse=True)
+def _close_engines() -> Iterator[None]:
+    """Close pooled connections after each test, so no connection outlives its database."""
+    yield
+    dispose_engines()
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +63,7 @@ def _postgres_schema_url(base_url: str) -> Iterator[str]:
     try:
         yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
     finally:
+        dispose_engines()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

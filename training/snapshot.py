@@ -68,8 +68,11 @@ def records_from_files(bugs_path: Path, comments_path: Path | None,
     records: list[BugRecord] = []
     seen: set[int] = set()
     for index, bug in enumerate(bugs):
+        bug_id = bug.get("id")
         try:
-            record = BugRecord.from_rest(bug, comments.get(bug.get("id")), taxonomy)
+            # An id that is not an int (a list, say) cannot key the comments; from_rest says why.
+            record = BugRecord.from_rest(
+                bug, comments.get(bug_id) if isinstance(bug_id, int) else None, taxonomy)
         except InvalidIncident as exc:
             raise InvalidSnapshot(bugs_path, f"bugs[{index}] (id {bug.get('id')!r}): {exc}") from exc
         if record.id in seen:

@@ -1,0 +1,195 @@
+"""IncidentTypeClassifier: a real scikit-learn estimator with thresholds and a review flag."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from classifier import Decision, Incident, IncidentTypeClassifier, incidents_frame
+
+FIXTURE_TAGS = ["crl-failure", "ev-misissuance", "leaf-revocation-delay", "ocsp-failure"]
+RARE_TAG = "audit-delay"  # given to 4 incidents, under the default min_support of 5
+
+
+@pytest.fixture(scope="module")
+def fitted(fixture_data) -> tuple[IncidentTypeClassifier, pd.DataFrame, list[tuple[str, ...]]]:
+    """One fit on the fixture data (plus a rare tag), shared by the module's tests."""
+    X, y = fixture_data
+    y = [tags + (RARE_TAG,) if i % 12 == 0 else tags for i, tags in enumerate(y)]
+    model = IncidentTypeClassifier(random_state=0)
+    assert model.fit(X, y) is model
+    return model, X, y
+
+
+@pytest.fixture(scope="module")
+def unlike() -> pd.DataFrame:
+    """An incident whose words the model never saw."""
+    return incidents_frame([Incident(summary="Zeta Signing: quux blorp frobnicate",
+                                     description="Lorem ipsum dolor sit amet.")])
+
+
+def test_fit_model_learns_supported_tags(fitted) -> None:
+    model, _, _ = fitted
+    assert list(model.classes_) == FIXTURE_TAGS
+    assert RARE_TAG not in model.classes_
+    assert model.n_features_in_ == 4
+
+
+def test_fit_model_thresholds_shape_and_range(fitted) -> None:
+    model, _, _ = fitted
+    assert model.thresholds_.shape == (len(model.classes_),)
+    # Learned thresholds lie in [0.05, 0.95] and are pulled halfway to 0.5.
+    assert np.all((model.thresholds_ >= 0.275) & (model.thresholds_ <= 0.725))
+    assert 0.0 <= model.review_threshold_ <= 1.0
+    assert model.oof_proba_.shape == (48, len(model.classes_))
+
+
+def test_predict_proba_model_range(fitted) -> None:
+    model, X, _ = fitted
+    proba = model.predict_proba(X)
+    assert proba.shape == (48, 4)
+    assert np.all((proba >= 0.0) & (proba <= 1.0))
+
+
+def test_predict_model_fixture_tags(fitted) -> None:
+    model, X, y = fitted
+    indicator = model.predict(X)
+    assert indicator.shape == (48, 4)
+    assert set(np.unique(indicator)) <= {0, 1}
+    tags = model.predict_tags(X)
+    assert all(set(t) <= set(FIXTURE_TAGS) for t in tags)
+    hits = sum(set(t) & set(truth) != set() for t, truth in zip(tags, y, strict=True))
+    assert hits >= 45
+
+
+def test_decide_model_fields(fitted) -> None:
+    model, X, _ = fitted
+    decisions = model.decide(X.iloc[:5])
+    assert len(decisions) == 5
+    for decision in decisions:
+        assert isinstance(decision, Decision)
+        assert list(decision.scores) == FIXTURE_TAGS
+        assert all(0.0 <= s <= 1.0 for s in decision.scores.values())
+        assert 0.0 <= decision.confidence <= 1.0
+        assert set(decision.tags) <= set(FIXTURE_TAGS)
+
+
+def test_decide_model_clear_incident(fitted) -> None:
+    model, _, _ = fitted
+    X = incidents_frame([Incident(summary="Acme Trust: OCSP responder returned unknown",
+                                  description="Our OCSP responder answered with malformed "
+                                              "responses.")])
+    (decision,) = model.decide(X)
+    assert decision.tags == ("ocsp-failure",)
+    assert decision.confidence > 0
+
+
+def test_decide_model_no_tag_needs_review(fitted, unlike) -> None:
+    model, _, _ = fitted
+    # fallback_ratio only acts when deciding, so a copy without it shows the bare thresholds.
+    strict = copy.deepcopy(model).set_params(fallback_ratio=None)
+    (decision,) = strict.decide(unlike)
+    assert decision.tags == ()
+    assert decision.needs_review is True
+    assert decision.confidence == 0.0
+
+
+def test_decide_model_fallback_tag_needs_review(fitted, unlike) -> None:
+    model, _, _ = fitted
+    proba = model.predict_proba(unlike)[0]
+    assert np.all(proba < model.thresholds_)
+    (decision,) = model.decide(unlike)
+    best = model.classes_[np.argmax(proba / model.thresholds_)]
+    assert decision.tags == (best,)
+    assert decision.needs_review is True
+    assert decision.confidence == 0.0
+
+
+def test_explain_model_words_from_text(fitted) -> None:
+    model, X, _ = fitted
+    tags = model.predict_tags(X.iloc[:8])
+    explained = model.explain(X.iloc[:8], tags, top=4)
+    assert len(explained) == 8
+    for (_, row), wanted, why in zip(X.iloc[:8].iterrows(), tags, explained, strict=True):
+        assert set(why) == set(wanted)
+        text = f"{row['summary']} {row['description']}".lower()
+        for tag, words in why.items():
+            assert 0 < len(words) <= 4, tag
+            weights = [w for _, w in words]
+            assert all(w > 0 for w in weights)
+            assert weights == sorted(weights, reverse=True)
+            for term, _ in words:
+                assert all(word in text for word in term.split()), (term, text)
+
+
+def test_explain_model_tag_not_learned(fitted) -> None:
+    model, X, _ = fitted
+    assert model.explain(X.iloc[:1], [[RARE_TAG, "no-such-tag"]]) == [{}]
+
+
+def test_predict_model_ignores_extra_columns(fitted) -> None:
+    model, X, _ = fitted
+    with_answer = X.iloc[:6].assign(whiteboard="[ca-compliance] [smime-misissuance]")
+    np.testing.assert_array_equal(model.predict_proba(with_answer), model.predict_proba(X.iloc[:6]))
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict", "predict_tags", "decide"])
+def test_predict_model_not_fitted(fixture_data, method: str) -> None:
+    X, _ = fixture_data
+    with pytest.raises(NotFittedError):
+        getattr(IncidentTypeClassifier(), method)(X)
+
+
+def test_explain_model_not_fitted(fixture_data) -> None:
+    X, y = fixture_data
+    with pytest.raises(NotFittedError):
+        IncidentTypeClassifier().explain(X.iloc[:1], y[:1])
+
+
+def test_clone_model(fitted) -> None:
+    model, X, _ = fitted
+    copy_ = clone(model)
+    assert copy_ is not model
+    assert copy_.get_params() == model.get_params()
+    with pytest.raises(NotFittedError):
+        copy_.predict_proba(X)
+
+
+def test_get_params_model_round_trip() -> None:
+    model = IncidentTypeClassifier(C=2.5, min_support=3, fallback_ratio=None, char_ngrams=False,
+                                   random_state=11)
+    params = model.get_params()
+    assert params["C"] == 2.5 and params["fallback_ratio"] is None and params["random_state"] == 11
+    assert IncidentTypeClassifier(**params).get_params() == params
+    assert clone(model).get_params() == params
+    assert model.set_params(C=1.0) is model
+    assert model.get_params() == {**params, "C": 1.0}
+
+
+def test_fit_model_rejects_list(fixture_data) -> None:
+    X, y = fixture_data
+    with pytest.raises(TypeError, match="DataFrame"):
+        IncidentTypeClassifier().fit(X.to_numpy().tolist(), y)
+
+
+def test_fit_model_rejects_missing_column(fixture_data) -> None:
+    X, y = fixture_data
+    with pytest.raises(ValueError, match="description"):
+        IncidentTypeClassifier().fit(X.drop(columns=["description"]), y)
+
+
+def test_fit_model_rejects_length_mismatch(fixture_data) -> None:
+    X, y = fixture_data
+    with pytest.raises(ValueError, match="48 rows but y has 47"):
+        IncidentTypeClassifier().fit(X, y[:-1])
+
+
+def test_fit_model_no_supported_tag(fixture_data) -> None:
+    X, y = fixture_data
+    with pytest.raises(ValueError, match="no tag has 100 or more"):
+        IncidentTypeClassifier(min_support=100).fit(X, y)

@@ -1,0 +1,170 @@
+"""The model registry: numbered versions, an atomically switched ACTIVE, promotions, rollbacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier import (
+    ArtefactTampered,
+    Incident,
+    ModelNotFound,
+    MostFrequentTag,
+    file_sha256,
+    incidents_frame,
+)
+from core.registry import ModelRegistry
+
+
+@pytest.fixture(scope="module")
+def model() -> MostFrequentTag:
+    """A small fitted estimator: the registry stores any trusted artefact alike."""
+    X = incidents_frame([Incident(summary="Acme: OCSP down"), Incident(summary="Acme: CRL late")])
+    return MostFrequentTag().fit(X, [("ocsp-failure",), ("crl-failure", "ocsp-failure")])
+
+
+def append_byte(path: Path) -> None:
+    with open(path, "ab") as fh:
+        fh.write(b"\0")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> ModelRegistry:
+    return ModelRegistry(tmp_path / "models")
+
+
+def create(registry: ModelRegistry, model, n: int) -> list[str]:
+    return [registry.create(model, {"created_at": f"2024-01-0{i + 1}T00:00:00+00:00", "note": i})
+            for i in range(n)]
+
+
+def test_create_version_numbered(registry: ModelRegistry, model) -> None:
+    assert registry.versions() == []
+    assert create(registry, model, 3) == ["v1", "v2", "v3"]
+    assert registry.versions() == ["v1", "v2", "v3"]
+    assert registry.active_version() is None
+
+
+def test_create_version_card(registry: ModelRegistry, model) -> None:
+    (version,) = create(registry, model, 1)
+    folder = registry.root / version
+    card = registry.card(version)
+    assert card == json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    assert card["version"] == "v1"
+    assert card["artefact"] == "model.skops"
+    assert card["artefact_sha256"] == file_sha256(folder / "model.skops")
+    assert (card["note"], card["created_at"]) == (0, "2024-01-01T00:00:00+00:00")
+    assert sorted(p.name for p in registry.root.iterdir()) == ["v1"]  # no staging left behind
+    assert sorted(p.name for p in folder.iterdir()) == ["card.json", "model.skops",
+                                                        "model.skops.sha256"]
+
+
+def test_create_version_after_highest(registry: ModelRegistry, model) -> None:
+    for name in ("v2", "v10"):
+        (registry.root / name).mkdir(parents=True)
+        (registry.root / name / "card.json").write_text("{}", encoding="utf-8")
+    # A leftover folder without a card is no version, but its name is taken.
+    (registry.root / "v11").mkdir()
+    (registry.root / "v11" / "model.skops").write_text("partial", encoding="utf-8")
+    (registry.root / "latest").mkdir()
+    assert registry.versions() == ["v2", "v10"]
+    assert registry.create(model, {}) == "v12"
+
+
+def test_load_version_no_active(registry: ModelRegistry, model) -> None:
+    with pytest.raises(ModelNotFound, match="incidents train"):
+        registry.load()
+    create(registry, model, 1)
+    with pytest.raises(ModelNotFound, match="no active model"):
+        registry.load()
+
+
+@pytest.mark.parametrize("version", ["v9", "latest", "../v1", "v1/../v1", ""])
+def test_card_unknown_version(registry: ModelRegistry, model, version: str) -> None:
+    create(registry, model, 1)
+    with pytest.raises(ModelNotFound):
+        registry.card(version)
+
+
+def test_promote_version_switches_active(registry: ModelRegistry, model) -> None:
+    create(registry, model, 2)
+    assert registry.promote("v1") is None
+    assert registry.promote("v2") == "v1"
+    assert registry.active_version() == "v2"
+    assert (registry.root / "ACTIVE").read_text(encoding="utf-8") == "v2\n"
+    loaded = registry.load()
+    assert (loaded.version, loaded.card["version"]) == ("v2", "v2")
+    assert registry.load("v1").version == "v1"
+    history = registry.history()
+    assert [(h["kind"], h["active"], h["previous"]) for h in history] == [
+        ("promote", "v1", None), ("promote", "v2", "v1")]
+    assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]
+
+
+def test_promote_unknown_version(registry: ModelRegistry, model) -> None:
+    create(registry, model, 1)
+    registry.promote("v1")
+    with pytest.raises(ModelNotFound, match="no model version 'v7'"):
+        registry.promote("v7")
+    assert registry.active_version() == "v1"
+    assert len(registry.history()) == 1
+
+
+def test_rollback_walks_back(registry: ModelRegistry, model) -> None:
+    for version in create(registry, model, 3):
+        registry.promote(version)
+    assert registry.rollback() == "v2"
+    assert registry.active_version() == "v2"
+    assert registry.rollback() == "v1"
+    assert registry.active_version() == "v1"
+    with pytest.raises(ModelNotFound, match="v1 has no earlier active version"):
+        registry.rollback()
+    assert registry.active_version() == "v1"
+    assert [h["kind"] for h in registry.history()] == ["promote"] * 3 + ["rollback"] * 2
+
+
+def test_rollback_after_new_promotion(registry: ModelRegistry, model) -> None:
+    for version in create(registry, model, 3):
+        registry.promote(version)
+    registry.rollback()  # v3 -> v2
+    registry.promote("v3")
+    assert registry.rollback() == "v2"
+    assert registry.rollback() == "v1"
+
+
+def test_rollback_nothing_active(registry: ModelRegistry) -> None:
+    with pytest.raises(ModelNotFound, match="nothing has no earlier active version"):
+        registry.rollback()
+
+
+def test_load_version_tampered(registry: ModelRegistry, model) -> None:
+    create(registry, model, 1)
+    registry.promote("v1")
+    append_byte(registry.root / "v1" / "model.skops")
+    with pytest.raises(ArtefactTampered) as info:
+        registry.load()
+    message = str(info.value)
+    assert "v1/model.skops" in message and "sha256" in message and "not loaded" in message
+
+
+def test_load_version_tampered_with_new_sha256(registry: ModelRegistry, model) -> None:
+    """Rewriting the sha256 file beside a changed artefact does not help: the card recorded it."""
+    create(registry, model, 1)
+    artefact = registry.root / "v1" / "model.skops"
+    append_byte(artefact)
+    (registry.root / "v1" / "model.skops.sha256").write_text(
+        f"{file_sha256(artefact)}  model.skops\n", encoding="utf-8")
+    with pytest.raises(ArtefactTampered, match="was expected"):
+        registry.load("v1")
+
+
+def test_promote_version_tampered(registry: ModelRegistry, model) -> None:
+    create(registry, model, 2)
+    registry.promote("v1")
+    (registry.root / "v2" / "model.skops.sha256").unlink()
+    with pytest.raises(ArtefactTampered):
+        registry.promote("v2")
+    assert registry.active_version() == "v1"
+    assert [h["active"] for h in registry.history()] == ["v1"]

@@ -1,0 +1,137 @@
+"""Time-based evaluation: the model and three baselines on one split, by `incidents evaluate`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifier import Taxonomy
+from core.db import session_scope, upgrade
+from core.registry import ModelRegistry
+from core.store import upsert_bugs
+from training.dataset import load_dataset
+from training.evaluate import brier, confusions, label_scores
+from training.snapshot import read_snapshot
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+BASELINES = ("tfidf+logreg", "keyword-rules", "most-frequent-tag")
+
+
+def test_label_scores_by_hand() -> None:
+    truth = [("a",), ("a", "b"), ("b",), ("c",)]
+    pred = [("a",), ("a",), ("a", "b"), ()]
+    scores = label_scores(truth, pred, ["a", "b", "c", "d"])
+    assert scores["per_label"]["a"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8,
+                                        "support": 2, "predicted": 3}
+    assert scores["per_label"]["b"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667,
+                                        "support": 2, "predicted": 1}
+    assert scores["per_label"]["c"]["f1"] == 0.0
+    # micro: tp 3, fp 1, fn 2; macro over the labels present in the truth (a, b, c), not d.
+    assert scores["micro"] == {"precision": 0.75, "recall": 0.6, "f1": 0.6667}
+    assert scores["micro_f1"] == 0.6667
+    assert scores["macro_over"] == 3
+    assert scores["macro_f1"] == round((0.8 + 0.6667 + 0.0) / 3, 4)
+
+
+def test_label_scores_nothing_to_score() -> None:
+    scores = label_scores([], [], ["a"])
+    assert (scores["micro_f1"], scores["macro_f1"], scores["macro_over"]) == (0.0, 0.0, 0)
+
+
+def test_confusions_missed_and_given_instead() -> None:
+    truth = [("OCSP",), ("OCSP",), ("CRL", "OCSP"), ("CRL",)]
+    pred = [("CRL",), ("CRL",), ("CRL",), ("CRL",)]
+    assert confusions(truth, pred) == [{"true": "OCSP", "predicted": "CRL", "count": 2},
+                                       {"true": "OCSP", "predicted": "(nothing)", "count": 1}]
+
+
+def test_brier_score() -> None:
+    proba = np.array([[1.0, 0.0], [0.5, 0.5]])
+    assert brier([("a",), ("b",)], proba, ["a", "b"]) == round((0 + 0 + 0.25 + 0.25) / 4, 4)
+
+
+def test_load_dataset_same_on_every_store(store: str, trained_models: Path) -> None:
+    with session_scope(store) as session:
+        dataset = load_dataset(session=session)
+    assert len(dataset) == 48
+    assert list(dataset.X.columns) == ["summary", "description", "ca_name", "reporter"]
+    assert np.all(np.diff(dataset.created.astype("int64")) >= 0)
+    reference = ModelRegistry(trained_models).card("v1")["training_data"]
+    assert dataset.fingerprint() == reference["sha256"]
+    assert dataset.tag_counts() == reference["tag_counts"]
+
+
+@SQLITE_ONLY
+def test_split_dataset_cutoff_and_end(store: str) -> None:
+    with session_scope(store) as session:
+        dataset = load_dataset(session=session)
+    train, test = dataset.split(datetime(2021, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
+    assert (len(train), len(test)) == (24, 12)
+    assert train.created.max() < np.datetime64("2021-01-01")
+    assert np.datetime64("2021-01-01") <= test.created.min()
+    assert test.created.max() < np.datetime64("2022-01-01")
+    assert set(train.ids).isdisjoint(test.ids)
+
+
+@SQLITE_ONLY
+def test_evaluate_report_with_baselines(incidents, store: str) -> None:
+    result = incidents.ok("evaluate", "--cutoff", "2021-01-01")
+    out = result.stdout
+    assert ("trained on 24 incidents filed before 2021-01-01, tested on 24 filed from then to "
+            "the newest bug") in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.split() and line.split()[0] in ("model", *BASELINES)}
+    assert set(rows) == {"model", *BASELINES}
+    assert all(len(figures) == 5 for figures in rows.values())
+    assert "Per category (model | tfidf+logreg F1):" in out
+    assert "OCSP Failures" in out
+    for name in ("model", *BASELINES):
+        assert f"training {name} ..." in result.stderr
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(("args", "says"), [
+    (["--cutoff", "banana"], "cutoff: 'banana' is not a date like 2023-01-01"),
+    (["--cutoff", "2023-02-30"], "cutoff: '2023-02-30' is not a date"),
+    (["--cutoff", "2021-01-01", "--end", "soon"], "end: 'soon' is not a date"),
+    (["--cutoff", "2021-01-01", "--end", "2020-06-01"], "end: 2020-06-01 is not after the cutoff"),
+])
+def test_evaluate_bad_date(incidents, store: str, args: list[str], says: str) -> None:
+    incidents.fails("evaluate", *args, says=(says,))
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(("args", "says"), [
+    (["--cutoff", "2030-01-01"], "the split at 2030-01-01 leaves 48 training and 0 test"),
+    (["--cutoff", "2010-01-01"], "leaves 0 training and 48 test"),
+    (["--cutoff", "2023-01-01", "--end", "2024-01-01"], "leaves 48 training and 0 test"),
+])
+def test_evaluate_split_without_data(incidents, store: str, args: list[str], says: str) -> None:
+    incidents.fails("evaluate", *args, says=(says,))
+
+
+@SQLITE_ONLY
+def test_evaluate_empty_store(incidents) -> None:
+    incidents.fails("evaluate", says=("leaves 0 training and 0 test",))
+
+
+@pytest.mark.snapshot
+@SQLITE_ONLY
+def test_evaluate_real_snapshot_beats_tfidf(incidents, settings, real_snapshot: Path,
+                                            taxonomy: Taxonomy) -> None:
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        upsert_bugs(session=session, records=read_snapshot(real_snapshot, taxonomy))
+    result = incidents.ok("evaluate", "--cutoff", "2023-01-01", "--json")
+    report = json.loads(result.stdout)["main"]
+    assert report["cutoff"].startswith("2023-01-01")
+    assert report["train_size"] > 0 and report["test_size"] > 0
+    assert set(report["contenders"]) == {"model", *BASELINES}
+    model = report["contenders"]["model"]["categories"]
+    tfidf = report["contenders"]["tfidf+logreg"]["categories"]
+    assert model["micro_f1"] > tfidf["micro_f1"]
+    assert model["macro_f1"] > tfidf["macro_f1"]

@@ -1,0 +1,104 @@
+"""`incidents train`: a new version with artefact, sha256 and card; the first one becomes active."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from classifier import file_sha256
+from core.config import Settings
+from core.registry import ModelRegistry
+from tests.fixtures import make_bugs, write_snapshot
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+FIXTURE_TAGS = {"crl-failure", "ev-misissuance", "leaf-revocation-delay", "ocsp-failure"}
+CONTENDERS = {"model", "tfidf+logreg", "keyword-rules", "most-frequent-tag"}
+
+
+@SQLITE_ONLY
+def test_train_first_version(incidents, store: str, settings: Settings,
+                             trained_models: Path) -> None:
+    result = incidents.ok("train", "--if-no-active")
+    folder = settings.models_dir / "v1"
+    assert "wrote v1 (48 incidents, " in result.stdout
+    assert "active version: v1" in result.stdout
+    assert sorted(p.name for p in settings.models_dir.iterdir()) == ["ACTIVE", "history.jsonl",
+                                                                     "v1"]
+    assert sorted(p.name for p in folder.iterdir()) == ["card.json", "model.skops",
+                                                        "model.skops.sha256"]
+    sha = file_sha256(folder / "model.skops")
+    assert (folder / "model.skops.sha256").read_text(encoding="utf-8").split() == [sha,
+                                                                                   "model.skops"]
+
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    assert card["version"] == "v1"
+    assert card["artefact_sha256"] == sha
+    assert datetime.fromisoformat(card["created_at"]).utcoffset().total_seconds() == 0
+    assert {"python", "scikit-learn", "numpy", "scipy", "pandas", "joblib", "skops"} <= set(
+        card["libraries"])
+    assert card["libraries"]["scikit-learn"] != "not installed"
+    data = card["training_data"]
+    assert re.fullmatch(r"[0-9a-f]{64}", data["sha256"])
+    assert data["size"] == 48
+    # The same 48 bugs give the same data hash (the session's model was trained apart).
+    reference = ModelRegistry(trained_models).card("v1")
+    assert data["sha256"] == reference["training_data"]["sha256"]
+    assert FIXTURE_TAGS <= set(card["labels"])
+    assert list(card["thresholds"]) == card["labels"]
+    assert all(0.0 < t < 1.0 for t in card["thresholds"].values())
+    metrics = card["metrics"]
+    assert (metrics["train_size"], metrics["test_size"]) == (29, 19)
+    assert set(metrics["contenders"]) == CONTENDERS
+    for figures in metrics["contenders"].values():
+        for name in ("category_micro_f1", "category_macro_f1", "tag_micro_f1", "tag_macro_f1"):
+            assert 0.0 <= figures[name] <= 1.0
+
+    loaded = ModelRegistry(settings.models_dir).load()
+    assert loaded.version == "v1"
+    assert list(loaded.model.classes_) == card["labels"]
+
+
+@SQLITE_ONLY
+def test_train_second_version_not_active(incidents, store: str, models_dir: Path) -> None:
+    result = incidents.ok("train")
+    assert "wrote v2 (48 incidents" in result.stdout
+    assert "active version: v1" in result.stdout
+    registry = ModelRegistry(models_dir)
+    assert registry.versions() == ["v1", "v2"]
+    assert registry.active_version() == "v1"
+    assert registry.card("v2")["version"] == "v2"
+
+
+@SQLITE_ONLY
+def test_train_if_no_active_skips(incidents, store: str, models_dir: Path) -> None:
+    result = incidents.ok("train", "--if-no-active")
+    assert result.stdout.strip() == f"v1 is active in {models_dir}; not training"
+    assert ModelRegistry(models_dir).versions() == ["v1"]
+
+
+def test_train_empty_store(incidents, settings: Settings) -> None:
+    incidents.fails("train", says=("no labelled incidents", "incidents sync"))
+    assert ModelRegistry(settings.models_dir).versions() == []
+
+
+@SQLITE_ONLY
+def test_train_store_without_type_tags(incidents, settings: Settings, tmp_path: Path) -> None:
+    bugs, comments = make_bugs()
+    for bug in bugs["bugs"]:
+        bug["whiteboard"] = "[ca-compliance] [uncategorized] [brand-new-tag]"
+    incidents.ok("sync", "--snapshot", write_snapshot(tmp_path / "s", bugs, comments))
+    incidents.fails("train", says=("no labelled incidents",))
+    assert ModelRegistry(settings.models_dir).versions() == []
+
+
+@SQLITE_ONLY
+def test_train_no_test_data(incidents, settings: Settings, tmp_path: Path) -> None:
+    """Every labelled bug is older than the evaluation cutoff: no version without metrics."""
+    bugs, comments = make_bugs(n_per_tag=1)
+    incidents.ok("sync", "--snapshot", write_snapshot(tmp_path / "s", bugs, comments))
+    incidents.fails("train", says=("2021-06-01", "4 training and 0 test"))
+    assert ModelRegistry(settings.models_dir).versions() == []
