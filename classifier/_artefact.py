@@ -14,6 +14,7 @@ from ._exceptions import ArtefactTampered, ModelNotFound, UntrustedArtefact
 #: Anything else in a file refuses the load: this list is what makes loading safe.
 TRUSTED_TYPES: tuple[str, ...] = (
     "classifier._model.IncidentTypeClassifier",
+    "classifier._model.CueFlags",
     "classifier._baselines.MostFrequentTag",
     "classifier._baselines.KeywordTagger",
     "classifier._baselines.TfidfLogisticBaseline",

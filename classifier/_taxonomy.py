@@ -20,6 +20,13 @@ def _normalise(raw: str) -> str:
     return " ".join(raw.strip().lower().split())
 
 
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    """A TOML list of strings as a tuple; anything else (a bare string too) is a TaxonomyError."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TaxonomyError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class WhiteboardTags:
     """What a whiteboard says, once normalised: type tags, meta tags and tags nobody knows."""
@@ -43,12 +50,16 @@ class Taxonomy:
     aliases : mapping of legacy or odd spellings to a canonical tag (type or meta).
     meta_tags : whiteboard tags that are not incident types.
     categories : the briefing rows, in display order.
+    cues : tag → regular expression of what such an incident's summary says.
+    excludes : tag → tags it rules out.
     """
 
     tag_categories: dict[str, tuple[str, ...]]
     aliases: dict[str, str] = field(default_factory=dict)
     meta_tags: frozenset[str] = frozenset()
     categories: tuple[str, ...] = ()
+    cues: dict[str, str] = field(default_factory=dict)
+    excludes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Taxonomy:
@@ -64,26 +75,50 @@ class Taxonomy:
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "taxonomy") -> Taxonomy:
         try:
-            categories = tuple(data["categories"]["order"])
+            categories = _strings(data["categories"]["order"], f"{source}: [categories] order")
             tags = data["tags"]
         except (KeyError, TypeError) as exc:
             raise TaxonomyError(f"{source}: needs [categories] order and [tags.*] tables") from exc
+        if not isinstance(tags, dict) or not all(isinstance(s, dict) for s in tags.values()):
+            raise TaxonomyError(f"{source}: [tags] must hold one [tags.<name>] table a tag")
         tag_categories: dict[str, tuple[str, ...]] = {}
         aliases: dict[str, str] = {}
+        cues: dict[str, str] = {}
+        excludes: dict[str, tuple[str, ...]] = {}
         for name, spec in tags.items():
             canonical = _normalise(name)
-            cats = tuple(spec.get("categories", ()))
+            cats = _strings(spec.get("categories", []), f"{source}: tag {name!r} categories")
             unknown = [c for c in cats if c not in categories]
             if unknown:
                 raise TaxonomyError(f"{source}: tag {name!r} names unknown categories {unknown}")
             tag_categories[canonical] = cats
-            for alias in spec.get("aliases", ()):
+            for alias in _strings(spec.get("aliases", []), f"{source}: tag {name!r} aliases"):
                 aliases[_normalise(alias)] = canonical
+            if "cue" in spec:
+                cue = spec["cue"]
+                try:
+                    re.compile(cue)
+                except (TypeError, re.error) as exc:
+                    raise TaxonomyError(f"{source}: tag {name!r} cue is not a regular "
+                                        f"expression: {exc}") from exc
+                cues[canonical] = cue
+            if "excludes" in spec:
+                excludes[canonical] = tuple(_normalise(t) for t in _strings(
+                    spec["excludes"], f"{source}: tag {name!r} excludes"))
         meta = data.get("meta", {})
-        meta_tags = frozenset(_normalise(t) for t in meta.get("tags", ()))
+        if not isinstance(meta, dict) or not isinstance(meta.get("aliases", {}), dict):
+            raise TaxonomyError(f"{source}: [meta] must be a table with a tags list and an "
+                                "aliases table")
+        meta_tags = frozenset(_normalise(t) for t in _strings(meta.get("tags", []),
+                                                              f"{source}: [meta] tags"))
         for alias, target in meta.get("aliases", {}).items():
+            if not isinstance(target, str):
+                raise TaxonomyError(f"{source}: [meta] alias {alias!r} must name a tag")
             aliases[_normalise(alias)] = _normalise(target)
-        return cls(tag_categories, aliases, meta_tags, categories)
+        unknown_excluded = sorted({t for ts in excludes.values() for t in ts} - set(tag_categories))
+        if unknown_excluded:
+            raise TaxonomyError(f"{source}: excludes names unknown tags {unknown_excluded}")
+        return cls(tag_categories, aliases, meta_tags, categories, cues, excludes)
 
     @property
     def type_tags(self) -> tuple[str, ...]:

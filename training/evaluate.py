@@ -178,3 +178,142 @@ def render(report: dict[str, Any]) -> str:
     for c in model["confusions"]:
         lines.append(f"  {c['count']:>3} x {c['true']} -> {c['predicted']}")
     return "\n".join(lines)
+
+
+# -- several years, and what each ingredient adds ------------------------------------------------
+def year_after(cutoff: datetime) -> datetime:
+    return cutoff.replace(year=cutoff.year + 1)
+
+
+def evaluate_years(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: Taxonomy,
+                   model: IncidentTypeClassifier,
+                   progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """One report a cutoff: train before it, test on the year that follows.
+
+    A cutoff that leaves no training or no test incidents is reported as skipped.
+    """
+    reports = []
+    for cutoff in cutoffs:
+        train, test = dataset.split(cutoff, year_after(cutoff))
+        if len(train) == 0 or len(test) == 0:
+            reports.append({"cutoff": cutoff.isoformat(), "end": year_after(cutoff).isoformat(),
+                            "skipped": f"{len(train)} training and {len(test)} test incidents"})
+            continue
+        reports.append(evaluate(dataset, cutoff=cutoff, end=year_after(cutoff), taxonomy=taxonomy,
+                                model=model, progress=lambda n, c=cutoff: progress(f"{c:%Y}: {n}")))
+    return reports
+
+
+def ablations(model: IncidentTypeClassifier) -> dict[str, IncidentTypeClassifier]:
+    """The shipped model with one ingredient taken out at a time."""
+    variants = {
+        "full model": {},
+        "- cues (and cue-only tags)": {"cues": None, "excludes": None},
+        "- tag exclusions": {"excludes": None},
+        "- summary char n-grams": {"char_ngrams": False},
+        ("- reporter kind" if model.reporter else "+ reporter kind"): {"reporter": not model.reporter},
+        "- learned thresholds (all 0.5)": {"threshold_shrinkage": 1.0},
+        "- unshrunk thresholds": {"threshold_shrinkage": 0.0},
+        "- fallback tag": {"fallback_ratio": None},
+    }
+    return {name: clone(model).set_params(**params) for name, params in variants.items()}
+
+
+def run_ablation(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: Taxonomy,
+                 model: IncidentTypeClassifier, n_jobs: int = 1,
+                 progress: Callable[[str], None] = lambda _: None) -> dict[str, list[dict]]:
+    """Category micro/macro F1 and review figures of each variant at each cutoff."""
+    from joblib import Parallel, delayed
+
+    jobs = []
+    for name, variant in ablations(model).items():
+        for cutoff in cutoffs:
+            train, test = dataset.split(cutoff, year_after(cutoff))
+            if len(train) and len(test):
+                jobs.append((name, cutoff, variant, train, test))
+    progress(f"{len(jobs)} fits")
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_score_variant)(variant, train, test, taxonomy)
+        for _, _, variant, train, test in jobs)
+    out: dict[str, list[dict]] = {}
+    for (name, cutoff, *_), figures in zip(jobs, results, strict=True):
+        out.setdefault(name, []).append({"cutoff": cutoff.isoformat(), **figures})
+    return out
+
+
+def _score_variant(variant, train: Dataset, test: Dataset, taxonomy: Taxonomy) -> dict:
+    est = clone(variant).fit(train.X, train.y)
+    review = np.array([d.needs_review for d in est.decide(test.X)], dtype=bool)
+    scored = score_predictions(test, est.predict_tags(test.X), est.predict_proba(test.X),
+                               list(est.classes_), taxonomy, review)
+    return {"category_micro_f1": scored["categories"]["micro_f1"],
+            "category_macro_f1": scored["categories"]["macro_f1"],
+            "review_share": scored["review"]["review_share"],
+            "auto_precision": scored["review"]["auto_precision"]}
+
+
+def render_years(reports: Sequence[dict[str, Any]]) -> str:
+    """The multi-year table: each cutoff, each contender, the briefing-level figures."""
+    lines = ["Briefing categories, train before each cutoff and test on the year after:", ""]
+    head = (f"{'test year':<11}{'n':>5}  {'contender':<20}{'micro-F1':>9}{'macro-F1':>9}"
+            f"{'to review':>10}{'auto P':>8}")
+    lines += [head, "-" * len(head)]
+    for r in reports:
+        year = r["cutoff"][:4]
+        if "skipped" in r:
+            lines.append(f"{year:<11}  skipped: {r['skipped']}")
+            continue
+        for name, c in r["contenders"].items():
+            rv = c.get("review")
+            tail = (f"{rv['review_share']:>10.1%}{rv['auto_precision']:>8.3f}" if rv
+                    else f"{'-':>10}{'-':>8}")
+            lines.append(f"{year:<11}{r['test_size']:>5}  {name:<20}"
+                         f"{c['categories']['micro_f1']:>9.3f}{c['categories']['macro_f1']:>9.3f}{tail}")
+    return "\n".join(lines)
+
+
+def render_ablation(table: dict[str, list[dict]]) -> str:
+    lines = ["Ablation (briefing categories; micro/macro F1, share sent to review, auto precision):",
+             ""]
+    for name, rows in table.items():
+        cells = "  ".join(f"{r['cutoff'][:4]}: {r['category_micro_f1']:.3f}/{r['category_macro_f1']:.3f}"
+                          f" {r['review_share']:.0%} {r['auto_precision']:.2f}" for r in rows)
+        lines.append(f"  {name:<32}{cells}")
+    return "\n".join(lines)
+
+
+# -- label audit -------------------------------------------------------------------------------
+def audit_labels(dataset: Dataset, *, model: IncidentTypeClassifier, top: int = 20
+                 ) -> list[dict[str, Any]]:
+    """Training incidents whose tags the model most disagrees with, out of fold.
+
+    Each incident's disagreement is the largest of: one minus the out-of-fold probability of a
+    tag it carries, and the probability of a tag it lacks that passes that tag's threshold (the
+    self-confidence ranking of confident learning). Nothing is dropped: a maintainer decides.
+    """
+    est = clone(model).fit(dataset.X, dataset.y)
+    learned = list(est.classes_[:est.oof_proba_.shape[1]])
+    proba = est.oof_proba_
+    thresholds = est.thresholds_[:len(learned)]
+    rows = []
+    for i, tags in enumerate(dataset.y):
+        doubted = [(t, 1.0 - proba[i, learned.index(t)]) for t in tags if t in learned]
+        missing = [(t, proba[i, j]) for j, t in enumerate(learned)
+                   if t not in tags and proba[i, j] >= thresholds[j]]
+        worst = max(doubted + missing, key=lambda tv: tv[1], default=(None, 0.0))
+        rows.append((worst[1], i, doubted, missing))
+    rows.sort(key=lambda r: -r[0])
+    out = []
+    for score, i, doubted, missing in rows[:top]:
+        suggested = [t for t, _ in missing]
+        why = est.explain(dataset.X.iloc[[i]], [suggested])[0] if suggested else {}
+        out.append({
+            "id": int(dataset.ids[i]),
+            "summary": dataset.X["summary"].iloc[i],
+            "tags": list(dataset.y[i]),
+            "disagreement": round(float(score), 3),
+            "doubted": {t: round(float(1 - v), 3) for t, v in doubted if v >= 0.5},
+            "suggested": {t: round(float(v), 3) for t, v in missing},
+            "because": {t: [w for w, _ in words] for t, words in why.items()},
+        })
+    return out

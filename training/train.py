@@ -38,8 +38,11 @@ def parse_day(value: str, name: str = "date") -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def default_model(settings: Settings) -> IncidentTypeClassifier:
-    return IncidentTypeClassifier(random_state=settings.random_state, n_jobs=settings.n_jobs)
+def default_model(settings: Settings, taxonomy: Taxonomy) -> IncidentTypeClassifier:
+    """The shipped model, with the taxonomy's cues and exclusions."""
+    return IncidentTypeClassifier(
+        cues=dict(taxonomy.cues), excludes={t: list(o) for t, o in taxonomy.excludes.items()},
+        random_state=settings.random_state, n_jobs=settings.n_jobs)
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +73,7 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
     """
     if len(dataset) == 0:
         raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
-    model = default_model(settings)
+    model = default_model(settings, taxonomy)
     with tqdm(total=5, desc="train", unit="step", disable=None) as bar:
         bar.set_postfix_str("time-based evaluation")
         report = evaluate(dataset, cutoff=parse_day(settings.eval_cutoff, "eval_cutoff"), end=None,
