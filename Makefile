@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-## Load the snapshot, train a model if none is active, and serve on $(HOST):$(PORT).
+## Load the snapshot (or, when it is absent, sync from Bugzilla), train a model if none is
+## active, and serve on $(HOST):$(PORT).
 run: model serve
 
 model: setup
-	$(BIN)/incidents sync
+	$(BIN)/incidents sync --auto
 	$(BIN)/incidents train --if-no-active
 
 serve: setup

@@ -4,6 +4,7 @@ from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, save_artefact
 from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline
 from ._exceptions import (
     ArtefactTampered,
+    BugzillaUnavailable,
     IncidentError,
     InvalidIncident,
     InvalidSnapshot,
@@ -12,12 +13,19 @@ from ._exceptions import (
     TaxonomyError,
     UntrustedArtefact,
 )
-from ._incident import FEATURE_COLUMNS, Incident, ca_name_from_summary, incidents_frame, reporter_kind
+from ._incident import (
+    FEATURE_COLUMNS,
+    Incident,
+    ca_name_from_summary,
+    incidents_frame,
+    reporter_kind,
+)
 from ._model import Decision, IncidentTypeClassifier
 from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags
 
 __all__ = [
     "ArtefactTampered",
+    "BugzillaUnavailable",
     "DEFAULT_TAXONOMY_FILE",
     "Decision",
     "FEATURE_COLUMNS",

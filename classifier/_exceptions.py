@@ -4,6 +4,7 @@ IncidentError                     every error this project raises on purpose
 ├── InvalidIncident               a bug record that cannot be used (missing summary, wrong type)
 ├── InvalidSnapshot               a snapshot file that is missing, unreadable or of the wrong shape
 ├── TaxonomyError                 a taxonomy file that cannot be read
+├── BugzillaUnavailable           Bugzilla kept failing or refused a request, so a sync stopped
 └── ModelError                    anything about trained model versions
     ├── ModelNotFound             no such version, or no active version
     ├── ArtefactTampered          an artefact whose sha256 differs from the one recorded
@@ -36,6 +37,21 @@ class InvalidSnapshot(IncidentError):
 
 class TaxonomyError(IncidentError):
     """A taxonomy file that is missing or malformed."""
+
+
+class BugzillaUnavailable(IncidentError):
+    """Bugzilla did not give a usable answer, so the sync stopped; what came before is kept.
+
+    Raised after a request kept failing (timeouts, connection errors, 429, 5xx, broken JSON)
+    for every attempt, or at once when Bugzilla refuses it (a 4xx such as an invalid API key).
+    ``attempts`` is how many times the request was sent, ``status`` the last HTTP status (None
+    when no answer came). The message never holds the API key.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 1, status: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.status = status
 
 
 class ModelError(IncidentError):

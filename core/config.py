@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +39,49 @@ class Settings(BaseSettings):
     )
     random_state: int = 0
     n_jobs: int = Field(default=1, description="Worker processes of batch jobs (joblib).")
+    bugzilla_url: str = Field(
+        default="https://bugzilla.mozilla.org",
+        description="Base address of the Bugzilla whose REST API `incidents sync` reads.",
+    )
+    bugzilla_api_key: SecretStr | None = Field(
+        default=None,
+        description="Optional Bugzilla API key, sent as the X-BUGZILLA-API-KEY header; not logged.",
+    )
+    bugzilla_page_size: int = Field(
+        default=500, ge=1, le=10_000,
+        description="Bugs a `GET /rest/bug` page asks for (a server that answers fewer is fine).",
+    )
+    bugzilla_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait to connect, and then for each read.")
+    bugzilla_max_attempts: int = Field(
+        default=5, ge=1, description="Tries of one request before the sync stops.")
+    bugzilla_backoff: float = Field(
+        default=1.0, ge=0, description="Seconds before the first retry; doubled on each retry.")
+    bugzilla_max_wait: float = Field(
+        default=60.0, ge=0, description="Cap in seconds of one backoff wait and of Retry-After.")
+
+    eval_cutoffs: list[str] = Field(
+        default=["2021-01-01", "2022-01-01", "2023-01-01"],
+        description="Cutoffs of the multi-year report: train before each, test on the year after.",
+    )
 
     @field_validator("models_dir", "snapshot_dir", "taxonomy_file")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("bugzilla_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http://)")
+        return value
+
+    @field_validator("bugzilla_api_key")
+    @classmethod
+    def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
 
 
 @lru_cache

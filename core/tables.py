@@ -105,3 +105,89 @@ class PredictionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     incident: Mapped[IncidentRow] = relationship(back_populates="predictions")
+
+
+class SyncStateRow(Base):
+    """Where the last successful sync from one Bugzilla left off.
+
+    ``last_change_time`` is the newest ``last_change_time`` among the bugs that sync saw; the
+    next sync asks only for bugs changed since then (less a small overlap).
+    """
+
+    __tablename__ = "sync_state"
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_change_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiTokenRow(Base):
+    """A maintainer's API token: only its sha256 is kept; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CorrectionRow(Base):
+    """A maintainer's verdict on an incident's type tags, with what the model said then.
+
+    Corrections are never updated or deleted: a later one supersedes an earlier one (the latest
+    by ``id`` counts), and the history stays.
+    """
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    tags: Mapped[list] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(255))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    model_tags: Mapped[list | None] = mapped_column(JSON)
+    model_scores: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ModelDecisionRow(Base):
+    """One retraining decision: the challenger, the active model, both sets of figures, why."""
+
+    __tablename__ = "model_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    challenger: Mapped[str] = mapped_column(String(64))
+    active_before: Mapped[str | None] = mapped_column(String(64))
+    promoted: Mapped[bool] = mapped_column(Boolean)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    tolerance: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    challenger_metrics: Mapped[dict] = mapped_column(JSON)
+    active_metrics: Mapped[dict | None] = mapped_column(JSON)
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class RelabelRunRow(Base):
+    """A nightly relabelling run; ``last_incident_id`` is its checkpoint for a resumed run."""
+
+    __tablename__ = "relabel_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | finished
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    last_incident_id: Mapped[int | None] = mapped_column(BigInteger)
+    counts_before: Mapped[dict | None] = mapped_column(JSON)
+    counts_after: Mapped[dict | None] = mapped_column(JSON)

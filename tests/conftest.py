@@ -92,6 +92,9 @@ def settings(tmp_path: Path, database_url: str, snapshot_dir: Path,
         "INCIDENTS_MODELS_DIR": str(tmp_path / "models"),
         "INCIDENTS_SNAPSHOT_DIR": str(snapshot_dir),
         "INCIDENTS_EVAL_CUTOFF": "2021-06-01",
+        # No test reaches the internet: a sync without a stand-in meets a closed loopback port.
+        "INCIDENTS_BUGZILLA_URL": "http://127.0.0.1:9",
+        "INCIDENTS_BUGZILLA_MAX_ATTEMPTS": "1",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)

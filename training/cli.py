@@ -49,21 +49,40 @@ def _store_ready(settings: Settings) -> str:
 
 
 @app.command()
-def sync(snapshot: Annotated[Path | None, typer.Option(
-        help="Folder with bugs.json and comments.json (default: INCIDENTS_SNAPSHOT_DIR).")] = None
-         ) -> None:
-    """Load a Bugzilla REST snapshot into the store (upsert by bug id)."""
-    from .snapshot import read_snapshot
+def sync(
+    snapshot: Annotated[Path | None, typer.Option(
+        help="Load this folder (bugs.json, comments.json) instead of asking Bugzilla.")] = None,
+    auto: Annotated[bool, typer.Option(
+        "--auto", help="Load INCIDENTS_SNAPSHOT_DIR when it holds bugs.json, "
+                       "else sync from Bugzilla.")] = False,
+) -> None:
+    """Sync the store from Bugzilla (only changes after the first run), or load a snapshot."""
+    from tqdm import tqdm
+
     from core.store import upsert_bugs
+
+    from core.bugzilla_sync import sync_from_bugzilla
+    from .snapshot import BUGS_FILE, read_snapshot
 
     with reported_errors():
         settings, taxonomy, _ = _context()
-        folder = (snapshot or settings.snapshot_dir).expanduser()
-        records = read_snapshot(folder, taxonomy)
-        url = _store_ready(settings)
-        with session_scope(url) as session:
-            counts = upsert_bugs(session=session, records=records)
-    typer.echo(f"synced {len(records)} bugs from {folder}: {counts.summary()}")
+        if snapshot is not None and auto:
+            raise fail("--snapshot and --auto exclude each other")
+        if auto and (settings.snapshot_dir / BUGS_FILE).is_file():
+            snapshot = settings.snapshot_dir
+        if snapshot is not None:
+            folder = snapshot.expanduser()
+            records = read_snapshot(folder, taxonomy)
+            with session_scope(_store_ready(settings)) as session:
+                counts = upsert_bugs(session=session, records=records)
+            message = f"synced {len(records)} bugs from {folder}: {counts.summary()}"
+        else:
+            _store_ready(settings)
+            with tqdm(desc="bugs", unit=" bugs", disable=None) as bar:
+                report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy,
+                                            progress=bar.update)
+            message = report.summary()
+    typer.echo(message)
 
 
 @app.command()
@@ -94,27 +113,88 @@ def train(if_no_active: Annotated[bool, typer.Option(
 
 @app.command()
 def evaluate(
-    cutoff: Annotated[str | None, typer.Option(help="Train before this date, test from it "
-                                                     "(default: INCIDENTS_EVAL_CUTOFF).")] = None,
-    end: Annotated[str | None, typer.Option(help="Test on bugs filed before this date.")] = None,
+    cutoff: Annotated[str | None, typer.Option(
+        help="Only this split: train before this date, test from it.")] = None,
+    end: Annotated[str | None, typer.Option(help="With --cutoff: test on bugs filed before this.")
+                   ] = None,
+    ablation: Annotated[bool, typer.Option(
+        help="Also refit the model without each ingredient, at every cutoff.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Time-based report of the model and three baselines on the same split."""
+    """Time-based report of the model and three baselines on the same splits.
+
+    Without --cutoff: the table for every INCIDENTS_EVAL_CUTOFFS cutoff (train before, test on the
+    year after), the detailed report at INCIDENTS_EVAL_CUTOFF (test on everything after), and an
+    ablation. With --cutoff: the detailed report of that one split.
+    """
     from .dataset import load_dataset
     from .evaluate import evaluate as run_evaluation
-    from .evaluate import render
+    from .evaluate import evaluate_years, render, render_ablation, render_years, run_ablation
     from .train import default_model, parse_day
+
+    def note(message: str) -> None:
+        typer.echo(f"training {message} ...", err=True)
 
     with reported_errors():
         settings, taxonomy, _ = _context()
-        start = parse_day(cutoff or settings.eval_cutoff, "cutoff")
+        main = parse_day(cutoff or settings.eval_cutoff, "cutoff")
         stop = parse_day(end, "end") if end else None
+        if stop is not None and stop <= main:
+            raise ValueError(f"end: {end} is not after the cutoff {main:%Y-%m-%d}")
+        years = [] if cutoff else [parse_day(c, "eval_cutoffs") for c in settings.eval_cutoffs]
         with session_scope(_store_ready(settings)) as session:
             dataset = load_dataset(session=session)
-        report = run_evaluation(dataset, cutoff=start, end=stop, taxonomy=taxonomy,
-                                model=default_model(settings),
-                                progress=lambda n: typer.echo(f"training {n} ...", err=True))
-    typer.echo(json.dumps(report, indent=2) if as_json else render(report))
+        model = default_model(settings, taxonomy)
+        report: dict[str, Any] = {"main": run_evaluation(
+            dataset, cutoff=main, end=stop, taxonomy=taxonomy, model=model, progress=note)}
+        if years:
+            report["years"] = evaluate_years(dataset, cutoffs=years, taxonomy=taxonomy,
+                                             model=model, progress=note)
+            if ablation:
+                report["ablation"] = run_ablation(dataset, cutoffs=years, taxonomy=taxonomy,
+                                                  model=model, n_jobs=settings.n_jobs,
+                                                  progress=note)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    parts = [render(report["main"])]
+    if "years" in report:
+        parts.append(render_years(report["years"]))
+    if "ablation" in report:
+        parts.append(render_ablation(report["ablation"]))
+    typer.echo("\n\n".join(parts))
+
+
+@app.command("audit-labels")
+def audit_labels(
+    top: Annotated[int, typer.Option(min=1, help="How many incidents to list.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List training incidents whose tags the model most disagrees with (out of fold)."""
+    from .dataset import load_dataset
+    from .evaluate import audit_labels as run_audit
+    from .train import default_model
+
+    with reported_errors():
+        settings, taxonomy, _ = _context()
+        with session_scope(_store_ready(settings)) as session:
+            dataset = load_dataset(session=session)
+        if len(dataset) == 0:
+            raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
+        rows = run_audit(dataset, model=default_model(settings, taxonomy), top=top)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo("Training incidents whose tags the model doubts most (out-of-fold; a maintainer "
+               "decides, nothing is dropped):")
+    for r in rows:
+        typer.echo(f"\n  bug {r['id']} ({r['disagreement']:.2f}): {r['summary'][:90]}")
+        typer.echo(f"    tagged   {', '.join(r['tags'])}")
+        for tag, p in r["doubted"].items():
+            typer.echo(f"    doubts   {tag} (p={p:.2f})")
+        for tag, p in r["suggested"].items():
+            words = ", ".join(r["because"].get(tag, [])) or "-"
+            typer.echo(f"    suggests {tag} (p={p:.2f}) because of: {words}")
 
 
 @app.command()
@@ -202,6 +282,19 @@ def models_rollback() -> None:
         current = registry.active_version()
         target = registry.rollback()
     typer.echo(f"active version: {target} (rolled back from {current})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the REST service (uvicorn); it migrates the store and loads the active model."""
+    import uvicorn
+
+    # Named, not imported: training/ and service/ never import each other. The service logs
+    # every request itself, with its request id, so uvicorn's access log is off.
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, access_log=False)
 
 
 if __name__ == "__main__":  # pragma: no cover
