@@ -1,0 +1,111 @@
+"""The model version the service answers with, following the registry's ACTIVE file live.
+
+``incidents models promote`` (or ``rollback``) rewrites ``models/ACTIVE`` by an atomic rename.
+The service looks at that file at most once every ``check_interval`` seconds, from whichever
+request comes first; when it names another version, that request loads it and swaps one
+reference. A request takes the reference once, at its start, and keeps that model to its end,
+so requests in flight finish on the version they began with while new ones get the new one;
+no lock is held while a request classifies. While one request loads a new version the others
+do not wait: they go on with the current one.
+
+A version that fails to load (tampered artefact, missing file) is logged and the current model
+stays in service; the same ACTIVE content is not retried until it changes again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from core.registry import LoadedModel, ModelRegistry
+
+logger = logging.getLogger("service.model")
+
+_UNSEEN = object()
+
+
+class ActiveModel:
+    """The loaded active version of a registry, reloaded when ACTIVE changes.
+
+    Parameters
+    ----------
+    registry : the model versions on disk.
+    check_interval : seconds between two reads of the ACTIVE file (0 reads it every time).
+    on_change : called with ``(previous_version, new_version, ok)`` after each switch attempt.
+    clock : monotonic clock, replaceable in tests.
+    """
+
+    def __init__(self, registry: ModelRegistry, *, check_interval: float = 1.0,
+                 on_change: Callable[[str | None, str | None, bool], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.registry = registry
+        self.check_interval = check_interval
+        self._on_change = on_change
+        self._clock = clock
+        self._loaded: LoadedModel | None = None
+        self._seen: object = _UNSEEN
+        self._next_check = float("-inf")
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The model in service now, without looking at the ACTIVE file."""
+        return self._loaded
+
+    def current(self) -> LoadedModel | None:
+        """The model a new request should use (looking at ACTIVE if it is time to)."""
+        if self._clock() >= self._next_check and self._lock.acquire(blocking=False):
+            try:
+                self._next_check = self._clock() + self.check_interval
+                self._follow()
+            finally:
+                self._lock.release()
+        return self._loaded
+
+    def refresh(self) -> LoadedModel | None:
+        """Look at ACTIVE now and load what it names (waits for a load in progress)."""
+        with self._lock:
+            self._next_check = self._clock() + self.check_interval
+            self._follow()
+        return self._loaded
+
+    def _follow(self) -> None:
+        try:
+            wanted = self.registry.active_version()
+        except (OSError, ValueError) as exc:  # unreadable, or not text
+            logger.error("cannot read the active version in %s: %s", self.registry.root, exc)
+            return
+        if wanted == self._seen:
+            return
+        self._seen = wanted
+        previous = self._loaded.version if self._loaded is not None else None
+        if wanted is not None and wanted == previous:
+            self.error = None  # back to the version in service (a rollback after a failed load)
+            return
+        if wanted is None:
+            self._loaded = None
+            self.error = (f"no active model in {self.registry.root}; "
+                          "train one with `incidents train`")
+            logger.warning(self.error)
+            self._notify(previous, None, True)
+            return
+        started = time.perf_counter()
+        try:
+            loaded = self.registry.load(wanted)
+        except Exception as exc:  # noqa: BLE001 - a bad version must not take the service down
+            self.error = f"active version {wanted} could not be loaded: {exc}"
+            logger.error("%s; still serving %s", self.error, previous or "no model")
+            self._notify(previous, wanted, False)
+            return
+        self._loaded = loaded
+        self.error = None
+        logger.info("serving model %s (was %s), loaded in %.2f s", wanted, previous or "none",
+                    time.perf_counter() - started)
+        self._notify(previous, wanted, True)
+
+    def _notify(self, previous: str | None, new: str | None, ok: bool) -> None:
+        if self._on_change is not None:
+            self._on_change(previous, new, ok)

@@ -1,0 +1,108 @@
+"""The FastAPI app factory: settings in, app out; the model and the store come up in lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from starlette.concurrency import run_in_threadpool
+
+from classifier import Taxonomy
+from core.config import Settings
+from core.registry import ModelRegistry
+
+from . import errors
+from .active_model import ActiveModel
+from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
+from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
+from .routes import aggregate, classify, health, incidents, models
+from .store import Store, StoreUnavailable
+
+logger = logging.getLogger("service")
+
+_DESCRIPTION = """
+Classifies Mozilla CA-compliance incidents (Bugzilla bugs of *CA Program / CA Certificate
+Compliance*) into the incident type tags maintainers put in the whiteboard and into the rows of
+the CA/Browser Forum briefing, keeps every classification, and counts the incidents open in a
+period per briefing row.
+
+**Limits** (client errors answer 4xx naming the field): summary ≤ {summary} characters,
+description and each comment ≤ {description} characters, ≤ {batch} bugs a batch
+(`INCIDENTS_MAX_BATCH`), request body ≤ {body} bytes (`INCIDENTS_MAX_BODY_BYTES`, 413 above).
+
+**Model versions**: the service answers with the version named by `models/ACTIVE` and follows
+`incidents models promote` / `rollback` within {interval} s, without a restart.
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("incident-classifier")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Migrate the store and load the active model before the first request."""
+    settings: ServiceSettings = app.state.settings
+    try:
+        await run_in_threadpool(app.state.store.migrate)
+    except StoreUnavailable:
+        logger.error("starting without a store; /ready answers 503 until it is reachable")
+    loaded = await run_in_threadpool(app.state.active_model.refresh)
+    if loaded is None:
+        logger.warning("starting without a model: %s", app.state.active_model.error)
+    logger.info("ready: store %s, model %s from %s", _safe_url(settings.database_url),
+                loaded.version if loaded else "none", settings.models_dir)
+    try:
+        yield
+    finally:
+        app.state.store.close()
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a log line must not fail start-up
+        return "<unparsable url>"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (read from ``INCIDENTS_*`` when not given).
+
+    Nothing is read from disk or the network here but the taxonomy file; the store is migrated
+    and the model loaded when the app starts (its lifespan).
+    """
+    settings = ServiceSettings.of(settings)
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="incident-classifier",
+        version=_version(),
+        description=_DESCRIPTION.format(summary=MAX_SUMMARY_CHARS,
+                                        description=MAX_DESCRIPTION_CHARS,
+                                        batch=settings.max_batch, body=settings.max_body_bytes,
+                                        interval=settings.model_check_interval),
+        lifespan=lifespan,
+    )
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.taxonomy = Taxonomy.load(settings.taxonomy_file)
+    app.state.metrics = metrics
+    app.state.store = Store(settings.database_url)
+    app.state.active_model = ActiveModel(ModelRegistry(settings.models_dir),
+                                         check_interval=settings.model_check_interval,
+                                         on_change=metrics.model_changed)
+    errors.install(app)
+    # Added last runs first: the request id wraps everything, including a refused body.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    for router in (classify.router, incidents.router, aggregate.router, models.router,
+                   health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,49 @@
+"""The service's own settings, on top of the project's (same ``INCIDENTS_*`` environment)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from core.config import Settings
+
+#: Longest accepted summary (Bugzilla itself stops at 255 characters).
+MAX_SUMMARY_CHARS = 1_000
+#: Longest accepted description, and longest text of any one comment.
+MAX_DESCRIPTION_CHARS = 100_000
+#: Most comments accepted with one bug (only comment 0 is read).
+MAX_COMMENTS = 1_000
+#: Longest whiteboard accepted.
+MAX_WHITEBOARD_CHARS = 10_000
+#: Highest bug id accepted (Bugzilla's ids are 32-bit).
+MAX_BUG_ID = 2**31 - 1
+
+
+class ServiceSettings(Settings):
+    """What the REST service adds to the project's settings.
+
+    Every field is read from ``INCIDENTS_<NAME>``, like the rest.
+    """
+
+    max_batch: int = Field(default=100, ge=1, le=10_000,
+                           description="Most bugs one POST /classify/batch takes.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024,
+                                description="Largest request body, in bytes (413 above it).")
+    model_check_interval: float = Field(
+        default=1.0, ge=0.0,
+        description="Seconds between two looks at the models' ACTIVE file (0: every request).")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+                           description="Level of the service's request and model logs.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def of(cls, settings: Settings | None) -> ServiceSettings:
+        """These settings from the environment, or on top of the given project settings."""
+        if settings is None:
+            return cls()
+        if isinstance(settings, cls):
+            return settings
+        return cls(**settings.model_dump())

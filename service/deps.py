@@ -1,0 +1,78 @@
+"""What routes depend on, as ``Annotated`` aliases, so a route's signature reads like a sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from classifier import Taxonomy
+from core.registry import LoadedModel, ModelRegistry
+
+from .active_model import ActiveModel
+from .config import ServiceSettings
+from .errors import ModelUnavailable
+from .observability import Metrics
+from .store import Store
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    return request.app.state.settings
+
+
+def get_taxonomy(request: Request) -> Taxonomy:
+    return request.app.state.taxonomy
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
+    """A session on the migrated store; routes that write commit it themselves."""
+    with store.session() as session:
+        yield session
+
+
+def get_active_model(request: Request) -> ActiveModel:
+    return request.app.state.active_model
+
+
+def get_registry(active: Annotated[ActiveModel, Depends(get_active_model)]) -> ModelRegistry:
+    return active.registry
+
+
+def get_model(active: Annotated[ActiveModel, Depends(get_active_model)]) -> LoadedModel:
+    """The model this request uses from start to end, taken once (a promotion mid-request waits
+    for the next request)."""
+    loaded = active.current()
+    if loaded is None:
+        raise ModelUnavailable(
+            f"{active.error or 'no model is loaded'}. Train one with `incidents sync` and "
+            "`incidents train` (the first version becomes active), or activate one with "
+            "`incidents models promote VERSION`; the service picks it up without a restart.")
+    return loaded
+
+
+def get_active_version(active: Annotated[ActiveModel, Depends(get_active_model)]) -> str | None:
+    """The version whose predictions count as the active model's: the one in service, else the
+    one the registry names (when it could not be loaded)."""
+    loaded = active.current()
+    return loaded.version if loaded is not None else active.registry.active_version()
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
+StoreDep = Annotated[Store, Depends(get_store)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ActiveModelDep = Annotated[ActiveModel, Depends(get_active_model)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+ActiveVersionDep = Annotated[str | None, Depends(get_active_version)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

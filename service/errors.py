@@ -1,0 +1,115 @@
+"""How the service answers errors: 4xx naming the field for client mistakes, 503 when not ready.
+
+Every client error has the shape of FastAPI's validation errors,
+``{"detail": [{"type", "loc", "msg", ...}]}``, except 404 and 503, whose ``detail`` is a sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from classifier import InvalidIncident, ModelNotFound
+
+from .store import StoreUnavailable
+
+logger = logging.getLogger("service.errors")
+
+#: Inputs echoed back in an error are cut to this many characters of JSON.
+_MAX_ECHO = 200
+
+
+class ModelUnavailable(Exception):
+    """No model version can answer (none is active, or the active one failed to load)."""
+
+
+def invalid(loc: tuple[Any, ...], msg: str, kind: str = "value_error",
+            value: Any = None) -> RequestValidationError:
+    """A validation error at ``loc`` built by hand, shaped like pydantic's."""
+    error: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg}
+    if value is not None:
+        error["input"] = value
+    return RequestValidationError([error])
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with strings made encodable (lone surrogates escaped)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    return value
+
+
+def _echo(value: Any) -> Any | None:
+    """The input to echo back, or None when it is too big to be worth sending."""
+    try:
+        text = json.dumps(jsonable_encoder(_printable(value)), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return _printable(value) if len(text) <= _MAX_ECHO else None
+
+
+def _clean(error: dict[str, Any]) -> dict[str, Any]:
+    out = {"type": error.get("type"), "loc": _printable(list(error.get("loc", ()))),
+           "msg": _printable(error.get("msg", ""))}
+    if "ctx" in error:
+        out["ctx"] = {k: _printable(str(v) if isinstance(v, Exception) else v)
+                      for k, v in error["ctx"].items()}
+    if "input" in error:
+        echoed = _echo(error["input"])
+        if echoed is not None:
+            out["input"] = echoed
+    return out
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes every input whole (a 10 MB description comes back) and
+    # fails on a lone surrogate in the input; this one cuts and escapes them.
+    errors = [_clean(e) for e in cast(RequestValidationError, exc).errors()]
+    return JSONResponse(jsonable_encoder({"detail": errors}), status_code=422)
+
+
+async def incident_invalid(request: Request, exc: Exception) -> JSONResponse:
+    field = cast(InvalidIncident, exc).field
+    loc = ["body", field] if field else ["body"]
+    return JSONResponse({"detail": [{"type": "value_error", "loc": loc, "msg": str(exc)}]},
+                        status_code=422)
+
+
+async def model_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+
+async def model_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    logger.error("unhandled error in %s %s (request %s)", request.method, request.url.path,
+                 request_id, exc_info=exc)
+    return JSONResponse({"detail": f"internal error; quote request id {request_id}"},
+                        status_code=500, headers={"X-Request-ID": request_id})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(InvalidIncident, incident_invalid)
+    app.add_exception_handler(ModelUnavailable, model_unavailable)
+    app.add_exception_handler(ModelNotFound, model_not_found)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,173 @@
+"""Request ids, request logs and Prometheus metrics of the service."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+
+from fastapi import HTTPException
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-ID"
+#: The request id of the request being served, for log records.
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+access_logger = logging.getLogger("service.access")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send the ``service`` loggers to stderr with request ids; calling it again changes nothing.
+
+    Called by ``create_app``, never at import. Records still propagate, so a host process (or
+    pytest's caplog) sees them too.
+    """
+    logger = logging.getLogger("service")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        logger.addHandler(handler)
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "incidents_http_requests", "HTTP requests answered.", ["method", "route", "status"],
+            registry=self.registry)
+        self.latency = Histogram(
+            "incidents_http_request_duration_seconds", "Time to answer an HTTP request.",
+            ["method", "route"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+        self.classified = Counter(
+            "incidents_classified", "Bugs classified.", ["model_version"], registry=self.registry)
+        self.predictions_stored = Counter(
+            "incidents_predictions_stored", "Predictions written to the store.",
+            registry=self.registry)
+        self.model_loads = Counter(
+            "incidents_model_loads", "Attempts to load the active model version.", ["outcome"],
+            registry=self.registry)
+        self.model_info = Gauge(
+            "incidents_model_serving", "1 for the model version being served.", ["version"],
+            registry=self.registry)
+
+    def model_changed(self, previous: str | None, new: str | None, ok: bool) -> None:
+        self.model_loads.labels(outcome="loaded" if ok else "failed").inc()
+        if ok:
+            self.model_info.clear()
+            if new is not None:
+                self.model_info.labels(version=new).set(1)
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (``X-Request-ID``, echoed or made), logs it and counts it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = offered if _SAFE_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
+            self.metrics.latency.labels(method=method, route=route).observe(elapsed)
+            access_logger.info("%s %s %d %.1fms", method, scope.get("path", "")[:200], status,
+                               elapsed * 1000)
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body above ``max_bytes`` with 413, before it is parsed or stored.
+
+    A declared Content-Length is checked before any byte is read; a chunked body is counted as
+    it arrives. The error is raised where the route reads its body, so it is answered, logged
+    and counted like any other client error.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        too_long = declared is not None and declared.isdigit() and int(declared) > self.max_bytes
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            if too_long:
+                raise self.too_large()
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise self.too_large()
+            return message
+
+        await self.app(scope, receive_limited, send)
+
+    def too_large(self) -> HTTPException:
+        return HTTPException(413, detail=[{
+            "type": "too_large", "loc": ["body"],
+            "msg": f"request body is larger than {self.max_bytes} bytes "
+                   "(the limit is INCIDENTS_MAX_BODY_BYTES)"}])

@@ -1,0 +1,1 @@
+"""One router a resource: classify, incidents, aggregate, models, health."""

@@ -1,0 +1,57 @@
+"""GET /incidents/{id}: a stored incident, its Bugzilla tags, predictions and corrections."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
+
+from core.aggregate import incident_labels
+from core.corrections import corrections_of
+from core.store import get_incident
+
+from ..config import MAX_BUG_ID
+from ..deps import ActiveVersionDep, SessionDep, TaxonomyDep
+from ..schemas import (
+    CorrectionPublic,
+    IncidentPublic,
+    LabelPublic,
+    Message,
+    PredictionPublic,
+    TagPublic,
+)
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+
+@router.get("/{bug_id}", response_model=IncidentPublic, responses={404: {"model": Message}})
+def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="Bug id.")],
+                  session: SessionDep, taxonomy: TaxonomyDep,
+                  active_version: ActiveVersionDep) -> IncidentPublic:
+    """The stored incident with its whiteboard tags, every prediction (with the model version
+    that made it), its corrections, and the label the briefing table counts it with."""
+    row = get_incident(session=session, bug_id=bug_id)
+    if row is None:
+        raise HTTPException(404, f"bug {bug_id} is not in the store; classify it with an id "
+                                 "or run `incidents sync`")
+    label = incident_labels(session=session, incident_ids=[bug_id],
+                            active_version=active_version).get(bug_id)
+    return IncidentPublic(
+        **{name: getattr(row, name) for name in (
+            "id", "summary", "description", "creator", "creator_domain", "ca_name", "product",
+            "component", "status", "resolution", "whiteboard", "creation_time",
+            "last_change_time", "resolved_at", "synced_at")},
+        bugzilla_tags=[t.tag for t in row.tags if t.kind == "type"],
+        whiteboard_tags=[TagPublic(tag=t.tag, kind=t.kind) for t in row.tags],
+        predictions=[PredictionPublic(model_version=p.model_version, tags=p.tags,
+                                      categories=taxonomy.categories_of(p.tags), scores=p.scores,
+                                      needs_review=p.needs_review, confidence=p.confidence,
+                                      created_at=p.created_at) for p in row.predictions],
+        corrections=[CorrectionPublic(tags=list(c.tags), created_at=c.created_at,
+                                      author=c.author, note=c.note)
+                     for c in corrections_of(session=session, incident_id=bug_id)],
+        label=LabelPublic(source=label.source.value, tags=list(label.tags),
+                          categories=taxonomy.categories_of(label.tags),
+                          model_version=label.model_version) if label is not None else
+        LabelPublic(source="none", tags=[], categories=[]),
+    )

@@ -1,0 +1,64 @@
+"""Fixtures of the service tests: apps over the shared settings, and bugs in Bugzilla's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.config import Settings
+from core.db import get_engine
+from service.app import create_app
+from service.config import ServiceSettings
+from tests.service.payloads import bug_payloads
+
+
+@pytest.fixture
+def service_settings(settings: Settings) -> Iterator[ServiceSettings]:
+    """The test's settings, looking at the ACTIVE file on every request (no 1 s wait).
+
+    The store's pooled connections are closed afterwards: an engine dropped from core.db's
+    cache with connections open would warn when they are collected, in some later test.
+    """
+    yield ServiceSettings(**settings.model_dump(), model_check_interval=0.0)
+    get_engine(settings.database_url).dispose()
+
+
+@pytest.fixture
+def make_client(service_settings: ServiceSettings) -> Iterator[Callable[..., TestClient]]:
+    """Build apps with changed settings; each runs its lifespan and is shut down after the test."""
+    opened: list[TestClient] = []
+
+    def make(**changes: Any) -> TestClient:
+        app = create_app(service_settings.model_copy(update=changes))
+        client = TestClient(app)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in reversed(opened):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(service_settings: ServiceSettings, models_dir: Path) -> Iterator[TestClient]:
+    """The app on the test's store, with the small trained model active."""
+    with TestClient(create_app(service_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client_without_model(service_settings: ServiceSettings) -> Iterator[TestClient]:
+    """The app on the test's store, with an empty models folder."""
+    with TestClient(create_app(service_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def fixture_bugs() -> list[dict[str, Any]]:
+    """The 48 bugs of the small snapshot (the ``store`` fixture's), as POST /classify takes them."""
+    return bug_payloads()

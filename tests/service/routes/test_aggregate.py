@@ -1,0 +1,160 @@
+"""GET /aggregate: the briefing table, its window rules, label sources, CSV and bad windows."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from classifier import ca_name_from_summary
+from core.bugzilla import BugRecord
+from core.db import session_scope
+from core.store import save_prediction, upsert_bugs
+from tests.service.payloads import new_bug
+
+WINDOW_2019 = {"start": "2019-01-01", "end": "2019-12-31"}
+
+
+def _expected(bugs, taxonomy, start: str, end: str) -> dict[str, tuple[int, list[str]]]:
+    """Rows computed from the bugs' whiteboards: the small snapshot has no resolution times."""
+    rows: dict[str, set[tuple[int, str]]] = {c: set() for c in taxonomy.categories}
+    for bug in bugs:
+        if start <= bug["creation_time"][:10] <= end:
+            tags = taxonomy.parse_whiteboard(bug["whiteboard"]).types
+            for category in taxonomy.categories_of(tags):
+                rows[category].add((bug["id"], ca_name_from_summary(bug["summary"])))
+    return {c: (len(members), sorted({ca for _, ca in members})) for c, members in rows.items()}
+
+
+def test_aggregate_incidents(client: TestClient, store, fixture_bugs, taxonomy):
+    response = client.get("/aggregate", params=WINDOW_2019)
+    assert response.status_code == 200
+    body = response.json()
+    expected = _expected(fixture_bugs, taxonomy, "2019-01-01", "2019-12-31")
+    assert [r["category"] for r in body["rows"]] == list(taxonomy.categories)
+    assert {r["category"]: (r["incidents"], r["cas"]) for r in body["rows"]} == expected
+    in_window = [b for b in fixture_bugs if b["creation_time"].startswith("2019")]
+    assert body["total"] == len(in_window) == 12
+    assert body["category_entries"] == sum(n for n, _ in expected.values()) == 13
+    assert body["sources"] == {"correction": 0, "bugzilla": 12, "model": 0, "none": 0}
+    assert {r["rule"]: r["incidents"] for r in body["rules"]} == {
+        "still_open": 0, "resolved_at": 0, "created_in_window": 12}
+    assert body["start"] == "2019-01-01T00:00:00Z"
+    assert body["end"].startswith("2019-12-31T23:59:59")
+    assert body["model_version"] == "v1"
+
+
+def test_aggregate_incidents_csv(client: TestClient, store, fixture_bugs, taxonomy):
+    as_json = client.get("/aggregate", params=WINDOW_2019).json()
+    response = client.get("/aggregate", params={**WINDOW_2019, "format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "briefing_2019-01-01_2019-12-31.csv" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0]) == ["category", "incidents", "from_correction", "from_bugzilla",
+                             "from_model", "cas"]
+    assert [(r["category"], int(r["incidents"]), r["cas"]) for r in rows[:-1]] == [
+        (r["category"], r["incidents"], "; ".join(r["cas"])) for r in as_json["rows"]]
+    assert rows[-1]["category"].startswith("All incidents")
+    assert int(rows[-1]["incidents"]) == as_json["total"]
+
+
+def test_aggregate_incidents_without_model(client_without_model: TestClient, store):
+    response = client_without_model.get("/aggregate", params=WINDOW_2019)
+    assert response.status_code == 200
+    assert response.json()["total"] == 12
+    assert response.json()["model_version"] is None
+
+
+def test_aggregate_incidents_window_rules(client: TestClient):
+    bugs = {
+        1: new_bug(1, creation_time="2018-06-01T00:00:00Z", cf_last_resolved="2019-02-01T00:00:00Z",
+                   whiteboard="[crl-failure]"),                     # resolved in the window
+        2: new_bug(2, creation_time="2018-06-01T00:00:00Z", cf_last_resolved="2018-12-31T23:00:00Z",
+                   whiteboard="[crl-failure]"),                     # resolved before it
+        3: new_bug(3, creation_time="2018-06-01T00:00:00Z", status="NEW", resolution=""),
+        4: new_bug(4, creation_time="2018-06-01T00:00:00Z"),         # closed, no resolution time
+        5: new_bug(5, creation_time="2020-01-01T00:00:00Z", status="ASSIGNED"),  # filed after
+        6: new_bug(6, creation_time="2019-12-31T23:00:00Z"),         # the last day counts whole
+        7: new_bug(7, creation_time=None),                           # undated: never counts
+    }
+    response = client.post("/classify/batch", json={"bugs": list(bugs.values())})
+    assert response.status_code == 200
+    body = client.get("/aggregate", params=WINDOW_2019).json()
+    assert body["total"] == 3
+    assert {r["rule"]: r["incidents"] for r in body["rules"]} == {
+        "still_open": 1, "resolved_at": 1, "created_in_window": 1}
+    assert body["sources"] == {"correction": 0, "bugzilla": 1, "model": 2, "none": 0}
+    assert body["undated"] == 1
+    crl = next(r for r in body["rows"] if r["category"] == "CRL Failures")
+    assert crl["incidents"] >= 1 and crl["sources"]["bugzilla"] == 1
+
+    before_noon = client.get("/aggregate", params={"start": "2019-01-01",
+                                                   "end": "2019-12-31T12:00:00Z"}).json()
+    assert before_noon["total"] == 2
+
+
+def _record(bug_id: int, taxonomy, whiteboard: str = "") -> BugRecord:
+    return BugRecord.from_rest(new_bug(bug_id, creation_time="2019-05-05T00:00:00Z",
+                                       whiteboard=whiteboard), None, taxonomy)
+
+
+def test_aggregate_incidents_label_precedence(client: TestClient, service_settings, taxonomy):
+    with session_scope(service_settings.database_url) as session:
+        upsert_bugs(session=session, records=[_record(1, taxonomy, "[ev-misissuance]"),
+                                              _record(2, taxonomy), _record(3, taxonomy),
+                                              _record(4, taxonomy, "[ca-compliance]")])
+
+        def predict(bug_id: int, version: str, tags: list[str], day: int) -> None:
+            row = save_prediction(session=session, incident_id=bug_id, model_version=version,
+                                  tags=tags, scores={}, needs_review=False, confidence=0.9)
+            row.created_at = datetime(2024, 1, day, tzinfo=UTC)
+
+        predict(1, "v1", ["crl-failure"], 1)       # Bugzilla's tags win
+        predict(2, "v1", ["crl-failure"], 1)       # the active version wins ...
+        predict(2, "v9", ["ocsp-failure"], 2)      # ... over a later one
+        predict(3, "v7", ["ev-misissuance"], 1)    # no active prediction: the latest wins
+        predict(3, "v8", ["ocsp-failure"], 2)
+        # bug 4: meta tags only and no prediction, so no label
+    body = client.get("/aggregate", params=WINDOW_2019).json()
+    rows = {r["category"]: r for r in body["rows"]}
+    assert body["total"] == 4
+    assert body["sources"] == {"correction": 0, "bugzilla": 1, "model": 2, "none": 1}
+    assert rows["EV Misissuance"]["incidents"] == 1
+    assert rows["EV Misissuance"]["sources"] == {"correction": 0, "bugzilla": 1, "model": 0}
+    assert rows["CRL Failures"]["incidents"] == 1
+    assert rows["OCSP Failures"]["incidents"] == 1
+    assert body["uncategorised"] == 1
+    assert client.get("/incidents/2").json()["label"] == {
+        "source": "model", "tags": ["crl-failure"], "categories": ["CRL Failures"],
+        "model_version": "v1"}
+
+
+BAD_WINDOWS = {
+    "no start": ({"end": "2019-12-31"}, ["query", "start"]),
+    "no end": ({"start": "2019-01-01"}, ["query", "end"]),
+    "start not a date": ({"start": "last year", "end": "2019-12-31"}, ["query", "start"]),
+    "impossible end": ({"start": "2019-01-01", "end": "2019-02-30"}, ["query", "end"]),
+    "start after end": ({"start": "2020-01-01", "end": "2019-12-31"}, ["query", "start"]),
+    "start out of range": ({"start": "0001-01-01T00:00:00+14:00", "end": "2019-12-31"},
+                           ["query", "start"]),
+    "start too long": ({"start": "2019-01-01" * 10, "end": "2019-12-31"}, ["query", "start"]),
+    "unknown format": ({**WINDOW_2019, "format": "xml"}, ["query", "format"]),
+}
+
+
+@pytest.mark.parametrize("params, loc", BAD_WINDOWS.values(), ids=BAD_WINDOWS.keys())
+def test_aggregate_incidents_bad_window(client: TestClient, params, loc):
+    response = client.get("/aggregate", params=params)
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert error["loc"] == loc and error["msg"]
+
+
+def test_aggregate_incidents_whole_range(client: TestClient, store):
+    response = client.get("/aggregate", params={"start": "0001-01-01", "end": "9999-12-31"})
+    assert response.status_code == 200
+    assert response.json()["total"] == 48

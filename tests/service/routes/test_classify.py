@@ -1,0 +1,313 @@
+"""POST /classify and /classify/batch: answers, storage, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from core.db import session_scope
+from core.tables import IncidentRow, PredictionRow
+from tests.service.payloads import new_bug, without
+
+BUG_ID = 1_900_001
+
+
+def _count(url: str, table) -> int:
+    with session_scope(url) as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def _stored(url: str) -> tuple[int, int]:
+    return _count(url, IncidentRow), _count(url, PredictionRow)
+
+
+# -- answers ----------------------------------------------------------------------------------
+def test_classify_incident(client: TestClient, fixture_bugs):
+    bug = fixture_bugs[0]  # an OCSP failure
+    response = client.post("/classify", json=without(bug, "id"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tags"] == ["ocsp-failure"]
+    assert body["categories"] == ["OCSP Failures"]
+    assert body["model_version"] == "v1"
+    assert set(body["scores"]) >= {"ocsp-failure", "crl-failure"}
+    assert 0.0 <= body["confidence"] <= 1.0
+    assert isinstance(body["needs_review"], bool)
+    assert body["stored"] is False and body["id"] is None
+    terms = [t["term"] for t in body["explanation"]["ocsp-failure"]]
+    assert terms and all(t in (bug["summary"] + " " + bug["comments"][0]["text"]).lower()
+                         for t in terms)
+
+
+def test_classify_incident_ignores_whiteboard(client: TestClient, fixture_bugs):
+    bug = without(fixture_bugs[1], "id")
+    plain = client.post("/classify", json=without(bug, "whiteboard")).json()
+    misleading = client.post("/classify", json={**bug, "whiteboard": "[ev-misissuance]"}).json()
+    assert plain["scores"] == misleading["scores"]
+    assert plain["tags"] == misleading["tags"]
+
+
+def test_classify_incident_description_over_comments(client: TestClient):
+    by_comment = client.post("/classify", json=new_bug(description=None, comments=[
+        {"count": 1, "text": "a later comment about CRL"},
+        {"count": 0, "text": "Our OCSP responder answered with malformed responses."}]))
+    by_description = client.post("/classify", json=new_bug(
+        description="Our OCSP responder answered with malformed responses.",
+        comments=[{"count": 0, "text": "The CRL expired and was not refreshed."}]))
+    assert by_comment.status_code == by_description.status_code == 200
+    assert by_comment.json()["scores"] == by_description.json()["scores"]
+
+
+def test_classify_incident_reporter_from_creator(client: TestClient):
+    by_domain = client.post("/classify", json=new_bug(creator_domain="gmail.com")).json()
+    by_creator = client.post("/classify", json={**without(new_bug(), "creator_domain"),
+                                                "creator": "someone@GMAIL.com"}).json()
+    assert by_domain["scores"] == by_creator["scores"]
+
+
+def test_classify_incident_accepts_unknown_bugzilla_fields(client: TestClient):
+    response = client.post("/classify", json=new_bug(
+        keywords=[], cc=["a@example.org"], see_also=[], flags=[], is_open=False, severity="--"))
+    assert response.status_code == 200
+
+
+# -- storage ----------------------------------------------------------------------------------
+def test_classify_incident_with_id_stores_it(client: TestClient, service_settings):
+    response = client.post("/classify", json=new_bug(BUG_ID))
+    assert response.status_code == 200
+    assert response.json()["stored"] is True
+    incident = client.get(f"/incidents/{BUG_ID}").json()
+    assert incident["summary"] == new_bug()["summary"]
+    assert incident["ca_name"] == "nimbus trust"
+    assert [p["model_version"] for p in incident["predictions"]] == ["v1"]
+    assert incident["predictions"][0]["tags"] == response.json()["tags"]
+    assert _stored(service_settings.database_url) == (1, 1)
+
+
+def test_classify_incident_repeat_does_not_duplicate(client: TestClient, service_settings):
+    first = client.post("/classify", json=new_bug(BUG_ID)).json()
+    second = client.post("/classify", json=new_bug(BUG_ID)).json()
+    batch = client.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]})
+    assert batch.status_code == 200
+    assert first["scores"] == second["scores"]
+    assert _stored(service_settings.database_url) == (1, 1)
+    assert len(client.get(f"/incidents/{BUG_ID}").json()["predictions"]) == 1
+
+
+def test_classify_incident_without_whiteboard_keeps_synced_tags(client: TestClient, store,
+                                                                fixture_bugs):
+    bug = fixture_bugs[2]  # an EV misissuance with its whiteboard synced into the store
+    before = client.get(f"/incidents/{bug['id']}").json()
+    assert before["bugzilla_tags"] and before["predictions"] == []
+
+    response = client.post("/classify", json=without(bug, "whiteboard", "comments"))
+    assert response.status_code == 200
+    after = client.get(f"/incidents/{bug['id']}").json()
+    assert after["whiteboard"] == bug["whiteboard"]
+    assert after["bugzilla_tags"] == before["bugzilla_tags"]
+    assert after["description"] == before["description"]  # left out: kept
+    assert after["label"]["source"] == "bugzilla"
+    assert len(after["predictions"]) == 1
+
+
+def test_classify_incident_with_whiteboard_replaces_tags(client: TestClient, store,
+                                                         fixture_bugs):
+    bug = fixture_bugs[2]
+    response = client.post("/classify", json={**bug, "whiteboard": "[ca-compliance] [crl-failure]"})
+    assert response.status_code == 200
+    after = client.get(f"/incidents/{bug['id']}").json()
+    assert after["bugzilla_tags"] == ["crl-failure"]
+    assert {"tag": "ca-compliance", "kind": "meta"} in after["whiteboard_tags"]
+
+    cleared = client.post("/classify", json={**bug, "whiteboard": ""})
+    assert cleared.status_code == 200
+    incident = client.get(f"/incidents/{bug['id']}").json()
+    assert incident["bugzilla_tags"] == []
+    assert incident["label"] == {"source": "model", "tags": cleared.json()["tags"],
+                                 "categories": cleared.json()["categories"],
+                                 "model_version": "v1"}
+
+
+def test_classify_incident_fields_sent_replace_stored(client: TestClient):
+    client.post("/classify", json=new_bug(BUG_ID, status="NEW", resolution=""))
+    client.post("/classify", json={"id": BUG_ID, "summary": new_bug()["summary"],
+                                   "status": "RESOLVED", "resolution": "FIXED",
+                                   "cf_last_resolved": "2020-04-01T00:00:00Z"})
+    incident = client.get(f"/incidents/{BUG_ID}").json()
+    assert (incident["status"], incident["resolution"]) == ("RESOLVED", "FIXED")
+    assert incident["resolved_at"] == "2020-04-01T00:00:00Z"
+    assert incident["description"] == new_bug()["description"]
+    assert incident["creation_time"] == "2020-03-04T10:00:00Z"
+
+
+def test_classify_incidents_batch(client: TestClient, fixture_bugs, service_settings):
+    bugs = fixture_bugs[:5]
+    response = client.post("/classify/batch", json={"bugs": bugs + [without(bugs[0], "id")]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 6 and body["model_version"] == "v1"
+    assert [r["id"] for r in body["data"]] == [b["id"] for b in bugs] + [None]
+    assert [r["stored"] for r in body["data"]] == [True] * 5 + [False]
+    single = client.post("/classify", json=without(bugs[3], "id")).json()
+    assert body["data"][3]["scores"] == single["scores"]
+    assert _stored(service_settings.database_url) == (5, 5)
+
+
+# -- no model ---------------------------------------------------------------------------------
+def test_classify_incident_without_model(client_without_model: TestClient, service_settings):
+    response = client_without_model.post("/classify", json=new_bug(BUG_ID))
+    assert response.status_code == 503
+    assert "incidents train" in response.json()["detail"]
+    batch = client_without_model.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]})
+    assert batch.status_code == 503
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+# -- bad input: every one a 4xx naming the field, nothing stored -------------------------------
+BAD_BODIES = {
+    "malformed json": (b'{"summary": "Foo: bar",', 422, ["body"]),
+    "not an object": (b'["Foo: bar"]', 422, ["body"]),
+    "missing summary": (json.dumps(without(new_bug(BUG_ID), "summary")), 422, ["body", "summary"]),
+    "empty summary": (json.dumps(new_bug(BUG_ID, summary="")), 422, ["body", "summary"]),
+    "blank summary": (json.dumps(new_bug(BUG_ID, summary="   \n ")), 422, ["body", "summary"]),
+    "summary not a string": (json.dumps(new_bug(BUG_ID, summary=42)), 422, ["body", "summary"]),
+    "summary too long": (json.dumps(new_bug(BUG_ID, summary="x" * 1001)), 422,
+                         ["body", "summary"]),
+    "summary with NUL": (json.dumps(new_bug(BUG_ID, summary="Foo:\u0000 bar")), 422,
+                         ["body", "summary"]),
+    "summary with lone surrogate": (b'{"id": 1900001, "summary": "Foo: \\ud800 bar"}', 422,
+                                    ["body", "summary"]),
+    "id as string": (json.dumps(new_bug("1900001")), 422, ["body", "id"]),
+    "id negative": (json.dumps(new_bug(-5)), 422, ["body", "id"]),
+    "id boolean": (json.dumps(new_bug(True)), 422, ["body", "id"]),
+    "id too large": (json.dumps(new_bug(2**63)), 422, ["body", "id"]),
+    "description too long": (json.dumps(new_bug(BUG_ID, description="d" * 100_001)), 422,
+                             ["body", "description"]),
+    "comments not a list": (json.dumps(new_bug(BUG_ID, comments="text")), 422,
+                            ["body", "comments"]),
+    "comment text not a string": (json.dumps(new_bug(BUG_ID, comments=[{"text": 3}])), 422,
+                                  ["body", "comments", 0, "text"]),
+    "unknown date": (json.dumps(new_bug(BUG_ID, creation_time="yesterday")), 422,
+                     ["body", "creation_time"]),
+    "impossible date": (json.dumps(new_bug(BUG_ID, creation_time="2023-02-30T00:00:00Z")), 422,
+                        ["body", "creation_time"]),
+    "date out of range in UTC": (json.dumps(new_bug(BUG_ID,
+                                                    creation_time="0001-01-01T00:00:00+05:00")),
+                                 422, ["body", "creation_time"]),
+    "id as float": (b'{"id": 1900001.0, "summary": "Foo: bar"}', 422, ["body", "id"]),
+    "summary NaN": (b'{"id": 1900001, "summary": NaN}', 422, ["body", "summary"]),
+    "comment count negative": (json.dumps(new_bug(BUG_ID, comments=[{"count": -1, "text": "t"}])),
+                               422, ["body", "comments", 0, "count"]),
+    "date as number": (json.dumps(new_bug(BUG_ID, cf_last_resolved=1700000000)), 422,
+                       ["body", "cf_last_resolved"]),
+    "whiteboard not a string": (json.dumps(new_bug(BUG_ID, whiteboard=["ocsp-failure"])), 422,
+                                ["body", "whiteboard"]),
+    "whiteboard tag too long": (json.dumps(new_bug(BUG_ID, whiteboard="[" + "t" * 200 + "]")),
+                                422, ["body", "whiteboard"]),
+    "status too long": (json.dumps(new_bug(BUG_ID, status="S" * 65)), 422, ["body", "status"]),
+    "creator_domain not a domain": (json.dumps(new_bug(BUG_ID, creator_domain="a b@c")), 422,
+                                    ["body", "creator_domain"]),
+}
+
+
+@pytest.mark.parametrize("body, status, loc", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_classify_incident_bad_input(client: TestClient, service_settings, body, status, loc):
+    response = client.post("/classify", content=body,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    errors = response.json()["detail"]
+    assert any(e["loc"][:len(loc)] == loc and e["msg"] for e in errors), errors
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incident_not_json(client: TestClient, service_settings):
+    response = client.post("/classify", content=json.dumps(new_bug(BUG_ID)),
+                           headers={"content-type": "text/plain"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body"]
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incident_ten_megabyte_description(client: TestClient, service_settings):
+    body = json.dumps(new_bug(BUG_ID, description="d" * 10_000_000))
+    response = client.post("/classify", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["detail"][0]["loc"] == ["body"]
+    assert "INCIDENTS_MAX_BODY_BYTES" in response.json()["detail"][0]["msg"]
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incident_oversize_chunked_body(client: TestClient, service_settings):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"id": 1900001, "summary": "Foo: bar", "description": "'
+        for _ in range(100):
+            yield b"d" * 100_000
+        yield b'"}'
+
+    response = client.post("/classify", content=chunks(),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incident_deeply_nested_json(client: TestClient):
+    response = client.post("/classify", content=b"[" * 100_000 + b"]" * 100_000,
+                           headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500
+
+
+def test_classify_incident_error_input_is_not_echoed_whole(client: TestClient):
+    response = client.post("/classify", json=new_bug(description="d" * 200_000))
+    assert response.status_code == 422
+    assert len(response.content) < 2_000
+
+
+def test_classify_incidents_batch_above_limit(make_client, models_dir, fixture_bugs,
+                                              service_settings):
+    client = make_client(max_batch=3)
+    response = client.post("/classify/batch", json={"bugs": fixture_bugs[:4]})
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "bugs"] and "at most 3" in error["msg"]
+    assert _stored(service_settings.database_url) == (0, 0)
+    assert client.post("/classify/batch", json={"bugs": fixture_bugs[:3]}).status_code == 200
+
+
+def test_classify_incidents_batch_one_bad_bug_stores_nothing(client: TestClient, fixture_bugs,
+                                                             service_settings):
+    bugs = [dict(b) for b in fixture_bugs[:5]]
+    bugs[3]["summary"] = ""
+    response = client.post("/classify/batch", json={"bugs": bugs})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "bugs", 3, "summary"]
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incidents_batch_bad_whiteboard_stores_nothing(client: TestClient, fixture_bugs,
+                                                                service_settings):
+    bugs = [dict(b) for b in fixture_bugs[:3]]
+    bugs[2]["whiteboard"] = "[" + "w" * 300 + "]"
+    response = client.post("/classify/batch", json={"bugs": bugs})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "bugs", 2, "whiteboard"]
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incidents_batch_duplicate_ids(client: TestClient, fixture_bugs,
+                                                service_settings):
+    response = client.post("/classify/batch", json={"bugs": [fixture_bugs[0], fixture_bugs[1],
+                                                             fixture_bugs[0]]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "bugs", 2, "id"]
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+@pytest.mark.parametrize("body", [{}, {"bugs": []}, {"bugs": "all"}, {"bugs": [None]}, []])
+def test_classify_incidents_batch_bad_shape(client: TestClient, body):
+    response = client.post("/classify/batch", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"

@@ -1,0 +1,119 @@
+"""GET /health, /ready and /metrics; request ids and logs; the OpenAPI docs; a fresh store."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect
+
+from core.db import get_engine
+from service.app import create_app
+from tests.service.payloads import new_bug
+
+
+def test_health(client_without_model: TestClient):
+    response = client_without_model.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready(client: TestClient):
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "model_version": "v1", "store": "ok",
+                               "problems": []}
+
+
+def test_ready_without_model(client_without_model: TestClient):
+    response = client_without_model.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and body["store"] == "ok"
+    assert any("incidents train" in p for p in body["problems"])
+
+
+def test_ready_store_unreachable(service_settings, models_dir):
+    down = service_settings.model_copy(update={
+        "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"})
+    with TestClient(create_app(down)) as client:
+        assert client.get("/health").status_code == 200
+        response = client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["store"] == "unreachable"
+        assert "127.0.0.1:1" not in response.text  # no connection details to clients
+        assert client.post("/classify", json=new_bug()).status_code == 200  # needs no store
+        stored = client.post("/classify", json=new_bug(1_900_001))
+        assert stored.status_code == 503
+        assert client.get("/aggregate", params={"start": "2019-01-01",
+                                                "end": "2019-12-31"}).status_code == 503
+
+
+def test_start_migrates_a_fresh_store(service_settings, models_dir):
+    engine = get_engine(service_settings.database_url)
+    assert "incidents" not in inspect(engine).get_table_names()
+    with TestClient(create_app(service_settings)) as client:
+        assert client.get("/ready").status_code == 200
+    assert {"incidents", "incident_tags", "predictions"} <= set(
+        inspect(engine).get_table_names())
+
+
+def test_request_id_echoed(client: TestClient):
+    response = client.get("/health", headers={"X-Request-ID": "briefing-42"})
+    assert response.headers["X-Request-ID"] == "briefing-42"
+
+
+def test_request_id_made_when_absent_or_unsafe(client: TestClient):
+    made = client.get("/health").headers["X-Request-ID"]
+    unsafe = client.get("/health", headers={"X-Request-ID": "x\" onload=\"" + "y" * 300})
+    assert len(made) == 32 and made != unsafe.headers["X-Request-ID"]
+    assert len(unsafe.headers["X-Request-ID"]) == 32
+
+
+def test_request_id_on_errors(client: TestClient):
+    response = client.post("/classify", content=b"{", headers={
+        "content-type": "application/json", "X-Request-ID": "bad-json-1"})
+    assert response.status_code == 422
+    assert response.headers["X-Request-ID"] == "bad-json-1"
+
+
+def test_request_logged_with_request_id(client: TestClient, caplog):
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        client.post("/classify", json=new_bug(), headers={"X-Request-ID": "log-me-7"})
+    records = [r for r in caplog.records if r.name == "service.access"]
+    assert any(r.request_id == "log-me-7" and "POST /classify 200" in r.getMessage()
+               for r in records)
+
+
+def test_metrics(client: TestClient):
+    client.post("/classify", json=new_bug())
+    client.post("/classify", json={"summary": ""})
+    client.get("/incidents/1999999")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'incidents_http_requests_total{method="POST",route="/classify",status="200"} 1.0' in text
+    assert 'incidents_http_requests_total{method="POST",route="/classify",status="422"} 1.0' in text
+    assert ('incidents_http_requests_total{method="GET",route="/incidents/{bug_id}",'
+            'status="404"} 1.0') in text
+    assert 'incidents_classified_total{model_version="v1"} 1.0' in text
+    assert "incidents_http_request_duration_seconds_bucket" in text
+
+
+def test_metrics_of_two_apps_apart(client: TestClient, make_client):
+    other = make_client()
+    client.post("/classify", json=new_bug())
+    assert 'route="/classify"' in client.get("/metrics").text
+    assert 'route="/classify"' not in other.get("/metrics").text
+
+
+def test_openapi_examples(client: TestClient):
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]
+    examples = body["examples"]
+    assert examples["stored"]["value"]["summary"].startswith("HARICA: ")
+    assert examples["stored"]["value"]["comments"][0]["count"] == 0
+    assert "/aggregate" in spec["paths"] and "/models/active" in spec["paths"]
+    assert "≤ 100 bugs a batch" in spec["info"]["description"]
+    assert client.get("/docs").status_code == 200

@@ -1,0 +1,81 @@
+"""ActiveModel: following the ACTIVE file without failing or blocking requests in flight."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from classifier import Incident, Taxonomy
+from core.classification import classify
+from core.registry import LoadedModel, ModelRegistry
+from service.active_model import ActiveModel
+from tests.service.routes.test_models import second_version
+
+INCIDENT = Incident(summary="Nimbus Trust: OCSP responder returned unknown")
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, trained_models: Path) -> Path:
+    """A copy of the small trained model (no store needed, so no database parameter)."""
+    return Path(shutil.copytree(trained_models, tmp_path / "models"))
+
+
+def test_reference_taken_before_promote_still_works(models_dir: Path, taxonomy: Taxonomy):
+    registry = ModelRegistry(models_dir)
+    active = ActiveModel(registry, check_interval=0)
+    in_flight = active.current()
+    registry.promote(second_version(models_dir))
+    assert active.current().version == "v2"
+    assert in_flight.version == "v1"
+    assert classify(in_flight, [INCIDENT], taxonomy)[0].model_version == "v1"
+
+
+def test_active_file_read_at_most_once_an_interval(models_dir: Path):
+    now = [0.0]
+    registry = ModelRegistry(models_dir)
+    active = ActiveModel(registry, check_interval=1.0, clock=lambda: now[0])
+    assert active.current().version == "v1"
+    registry.promote(second_version(models_dir))
+    now[0] = 0.99
+    assert active.current().version == "v1"
+    now[0] = 1.0
+    assert active.current().version == "v2"
+
+
+class SlowRegistry(ModelRegistry):
+    """A registry whose loads wait until the test lets them finish."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def load(self, version: str | None = None) -> LoadedModel:
+        if version == "v2":
+            self.entered.set()
+            assert self.release.wait(10)
+        return super().load(version)
+
+
+def test_others_do_not_wait_for_a_load(models_dir: Path):
+    registry = SlowRegistry(models_dir)
+    active = ActiveModel(registry, check_interval=0)
+    assert active.current().version == "v1"
+    version = second_version(models_dir)
+    (models_dir / "ACTIVE").write_text(version + "\n")  # what promote writes (it loads first)
+    loader = threading.Thread(target=active.current)
+    loader.start()
+    assert registry.entered.wait(10)
+    assert active.current().version == "v1"  # answered at once, with the model in service
+    registry.release.set()
+    loader.join(10)
+    assert active.current().version == "v2"
+
+
+def test_no_active_version(tmp_path: Path):
+    active = ActiveModel(ModelRegistry(tmp_path / "models"), check_interval=0)
+    assert active.current() is None
+    assert "incidents train" in active.error

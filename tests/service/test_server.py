@@ -1,0 +1,157 @@
+"""The service behind a real uvicorn on a loopback port, and `incidents serve` itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2
+import uvicorn
+from fastapi import FastAPI
+
+from core.config import PROJECT_ROOT
+from core.registry import ModelRegistry
+from service.app import create_app
+from tests.service.payloads import new_bug
+from tests.service.routes.test_models import second_version
+
+START_TIMEOUT = 30.0
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread on a free loopback port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped before it started"
+            assert time.monotonic() < deadline, f"uvicorn not started in {START_TIMEOUT} s"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not stop"
+
+
+def test_classify_incident_over_uvicorn(service_settings, models_dir):
+    with serving(create_app(service_settings)) as url, httpx2.Client(base_url=url,
+                                                                     timeout=30) as http:
+        assert http.get("/ready").status_code == 200
+        response = http.post("/classify", json=new_bug(1_900_001),
+                             headers={"X-Request-ID": "uvicorn-1"})
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == "uvicorn-1"
+        assert response.json()["stored"] is True
+        incident = http.get("/incidents/1900001").json()
+        assert [p["model_version"] for p in incident["predictions"]] == ["v1"]
+        bad = http.post("/classify", content=b'{"summary": ', headers={
+            "content-type": "application/json"})
+        assert bad.status_code == 422
+        huge = http.post("/classify", content=b"x" * (9 * 1024 * 1024),
+                         headers={"content-type": "application/json"})
+        assert huge.status_code == 413
+
+
+def test_promote_under_load_fails_no_request(service_settings, models_dir):
+    """Requests keep coming while versions switch: every one succeeds, each on one version."""
+    registry = ModelRegistry(models_dir)
+    v2 = second_version(models_dir)
+    batch = {"bugs": [new_bug(summary=f"Nimbus Trust: OCSP outage number {i}")
+                      for i in range(20)]}
+    stop = threading.Event()
+
+    def hammer(url: str) -> list[tuple[int, set[str]]]:
+        seen = []
+        with httpx2.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                response = http.post("/classify/batch", json=batch)
+                body = response.json()
+                versions = {r["model_version"] for r in body.get("data", [])}
+                seen.append((response.status_code, versions | {body.get("model_version")}))
+        return seen
+
+    with serving(create_app(service_settings)) as url, ThreadPoolExecutor(4) as pool:
+        workers = [pool.submit(hammer, url) for _ in range(4)]
+        for _ in range(3):
+            time.sleep(0.3)
+            registry.promote(v2)
+            time.sleep(0.3)
+            registry.rollback()
+        time.sleep(0.3)
+        stop.set()
+        answers = [a for w in workers for a in w.result(timeout=60)]
+    assert answers
+    assert all(status == 200 for status, _ in answers)
+    assert all(len(versions) == 1 for _, versions in answers)  # one version a request
+    assert {v for _, versions in answers for v in versions} == {"v1", "v2"}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_incidents_serve(tmp_path: Path, trained_models: Path):
+    shutil.copytree(trained_models, tmp_path / "models")
+    port = _free_port()
+    env = {**os.environ, "INCIDENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+           "INCIDENTS_MODELS_DIR": str(tmp_path / "models")}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "training.cli", "serve", "--host", "127.0.0.1", "--port",
+             str(port)], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            while True:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                try:
+                    ready = http.get("/ready")
+                    break
+                except httpx2.TransportError:
+                    time.sleep(0.2)
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["model_version"] == "v1"
+            assert http.post("/classify", json=new_bug(7)).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    text = log.read_text()
+    assert "serving model v1" in text
+    assert "POST /classify 200" in text
+
+
+def test_classify_same_new_bug_concurrently(service_settings, models_dir):
+    """Requests racing to store one new bug all succeed, and it is stored once."""
+    barrier = threading.Barrier(6)
+
+    def post(url: str) -> int:
+        with httpx2.Client(base_url=url, timeout=30) as http:
+            barrier.wait(timeout=10)
+            return http.post("/classify", json=new_bug(1_900_042)).status_code
+
+    with serving(create_app(service_settings)) as url, ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(post, [url] * 6))
+        incident = httpx2.get(f"{url}/incidents/1900042", timeout=30).json()
+    assert statuses == [200] * 6
+    assert [p["model_version"] for p in incident["predictions"]] == ["v1"]

@@ -1,0 +1,115 @@
+"""The real snapshot end to end: hide a window's tags, classify it over HTTP, count it back."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from classifier import IncidentTypeClassifier, Taxonomy, WhiteboardTags
+from core.db import session_scope, upgrade
+from core.registry import ModelRegistry
+from core.store import upsert_bugs
+from core.tables import IncidentRow, IncidentTagRow, PredictionRow
+from service.app import create_app
+from service.config import ServiceSettings
+from tests.service.payloads import bug_payloads, without
+from training.dataset import load_dataset
+from training.snapshot import read_snapshot
+
+START, END = "2023-01-01", "2023-06-30"
+WINDOW_START = datetime(2023, 1, 1, tzinfo=UTC)
+WINDOW_END = datetime(2023, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def _train_before_window(settings: ServiceSettings) -> None:
+    """A quick model (no char n-grams, fewer folds) fitted on bugs filed before the window."""
+    with session_scope(settings.database_url) as session:
+        before, _ = load_dataset(session=session).split(WINDOW_START)
+    model = IncidentTypeClassifier(n_folds=3, calibration_folds=2, char_ngrams=False,
+                                   random_state=0).fit(before.X, before.y)
+    registry = ModelRegistry(settings.models_dir)
+    version = registry.create(model, {
+        "created_at": datetime.now(UTC).isoformat(), "labels": list(model.classes_),
+        "training_data": {"size": len(before), "filed_before": START}})
+    registry.promote(version)
+
+
+def _stored_briefing(url: str, taxonomy: Taxonomy) -> tuple[dict, int]:
+    """The rows the stored labels give, computed here from the tables: each incident filed in
+    the window counts with its Bugzilla type tags, else its (only) prediction."""
+    rows: dict[str, set[str]] = defaultdict(set)
+    counts: dict[str, int] = defaultdict(int)
+    with session_scope(url) as session:
+        incidents = session.scalars(select(IncidentRow).where(
+            IncidentRow.creation_time >= WINDOW_START,
+            IncidentRow.creation_time <= WINDOW_END)).all()
+        for incident in incidents:
+            tags = session.scalars(select(IncidentTagRow.tag).where(
+                IncidentTagRow.incident_id == incident.id, IncidentTagRow.kind == "type")).all()
+            predictions = session.scalars(select(PredictionRow.tags).where(
+                PredictionRow.incident_id == incident.id)).all()
+            assert not tags and len(predictions) == 1
+            for category in taxonomy.categories_of(predictions[0]):
+                counts[category] += 1
+                if incident.ca_name:
+                    rows[category].add(incident.ca_name)
+    return ({c: (counts[c], sorted(rows[c])) for c in taxonomy.categories}, len(incidents))
+
+
+@pytest.mark.snapshot
+def test_aggregate_counts_stored_labels_of_window(real_snapshot: Path, tmp_path: Path,
+                                                  taxonomy: Taxonomy):
+    settings = ServiceSettings(database_url=f"sqlite:///{tmp_path / 'store.db'}",
+                               models_dir=tmp_path / "models", snapshot_dir=real_snapshot)
+    records = read_snapshot(real_snapshot, taxonomy)
+    in_window = {r.id for r in records if WINDOW_START <= r.creation_time <= WINDOW_END}
+    # The snapshot has no resolution times and every bug is closed, so only bugs filed inside
+    # the window count: the window's bugs, whose whiteboards are hidden from the store.
+    assert all(r.resolved_at is None and r.status == "RESOLVED" for r in records)
+    assert len(in_window) > 50
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        upsert_bugs(session=session, records=[
+            replace(r, whiteboard="", tags=WhiteboardTags()) if r.id in in_window else r
+            for r in records])
+    _train_before_window(settings)
+
+    payloads = bug_payloads(json.loads((real_snapshot / "bugs.json").read_text()),
+                            json.loads((real_snapshot / "comments.json").read_text()))
+    window_bugs = [without(b, "whiteboard") for b in payloads if b["id"] in in_window]
+    answered: dict[int, list[str]] = {}
+    with TestClient(create_app(settings)) as client:
+        for i in range(0, len(window_bugs), settings.max_batch):
+            response = client.post("/classify/batch",
+                                   json={"bugs": window_bugs[i:i + settings.max_batch]})
+            assert response.status_code == 200, response.text
+            answered.update({r["id"]: r["tags"] for r in response.json()["data"]})
+        briefing = client.get("/aggregate", params={"start": START, "end": END})
+        table = client.get("/aggregate", params={"start": START, "end": END, "format": "csv"})
+
+    assert briefing.status_code == 200
+    body = briefing.json()
+    expected, total = _stored_briefing(settings.database_url, taxonomy)
+    assert total == len(in_window) == len(answered)
+    assert {r["category"]: (r["incidents"], r["cas"]) for r in body["rows"]} == expected
+    assert [r["category"] for r in body["rows"]] == list(taxonomy.categories)
+    assert body["total"] == total
+    assert body["category_entries"] == sum(n for n, _ in expected.values())
+    assert body["sources"] == {"correction": 0, "bugzilla": 0, "model": total, "none": 0}
+    assert {r["rule"]: r["incidents"] for r in body["rules"]} == {
+        "still_open": 0, "resolved_at": 0, "created_in_window": total}
+    # What the service answered is what it stored, so the table counts the answers too.
+    from_answers: dict[str, int] = defaultdict(int)
+    for tags in answered.values():
+        for category in taxonomy.categories_of(tags):
+            from_answers[category] += 1
+    assert {c: n for c, (n, _) in expected.items() if n} == dict(from_answers)
+    assert table.status_code == 200
+    assert table.text.splitlines()[-1].startswith(f"All incidents (distinct),{total},")
