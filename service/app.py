@@ -19,7 +19,7 @@ from . import errors
 from .active_model import ActiveModel
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
-from .routes import aggregate, classify, health, incidents, models
+from .routes import aggregate, classify, corrections, health, incidents, models, retrain, review, sync
 from .store import Store, StoreUnavailable
 
 logger = logging.getLogger("service")
@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last runs first: the request id wraps everything, including a refused body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    for router in (classify.router, incidents.router, aggregate.router, models.router,
+    for router in (classify.router, sync.router, incidents.router, corrections.router,
+                   review.router, aggregate.router, retrain.router, models.router,
                    health.router):
         app.include_router(router)
     return app

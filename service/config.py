@@ -31,6 +31,10 @@ class ServiceSettings(Settings):
     model_check_interval: float = Field(
         default=1.0, ge=0.0,
         description="Seconds between two looks at the models' ACTIVE file (0: every request).")
+    require_token_for_reads: bool = Field(
+        default=False,
+        description="Classification and reading routes also need a maintainer's API token "
+                    "(maintainer routes always do).")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
                            description="Level of the service's request and model logs.")
 

@@ -56,6 +56,12 @@ def get_model(active: Annotated[ActiveModel, Depends(get_active_model)]) -> Load
     return loaded
 
 
+def get_optional_model(active: Annotated[ActiveModel, Depends(get_active_model)]
+                       ) -> LoadedModel | None:
+    """The model in service, or None: for routes that work without one (corrections)."""
+    return active.current()
+
+
 def get_active_version(active: Annotated[ActiveModel, Depends(get_active_model)]) -> str | None:
     """The version whose predictions count as the active model's: the one in service, else the
     one the registry names (when it could not be loaded)."""
@@ -74,5 +80,6 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ActiveModelDep = Annotated[ActiveModel, Depends(get_active_model)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
+OptionalModelDep = Annotated[LoadedModel | None, Depends(get_optional_model)]
 ActiveVersionDep = Annotated[str | None, Depends(get_active_version)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

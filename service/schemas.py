@@ -252,7 +252,7 @@ class PredictionPublic(BaseModel):
 
 
 class CorrectionPublic(BaseModel):
-    """A maintainer's correction of the tags (corrections come with a later release)."""
+    """A maintainer's correction of the tags; the last one counts."""
 
     tags: list[str]
     created_at: datetime
@@ -292,6 +292,90 @@ class IncidentPublic(BaseModel):
     predictions: list[PredictionPublic]
     corrections: list[CorrectionPublic]
     label: LabelPublic
+
+
+# -- corrections, review, retraining, sync ---------------------------------------------------
+TypeTag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
+
+
+class CorrectionBase(BaseModel):
+    """A maintainer's verdict on one stored incident's type tags."""
+
+    bug_id: BugId
+    tags: list[TypeTag] = Field(max_length=100, description="Type tags of the taxonomy (aliases "
+                                                            "are made canonical); empty: none.")
+    note: Annotated[str, Field(max_length=10_000), AfterValidator(_no_nul)] = ""
+
+
+class CorrectionCreate(CorrectionBase):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"bug_id": 1900001, "tags": ["smime-misissuance"], "note": "S/MIME, not TLS"}]})
+
+
+class CorrectionStored(BaseModel):
+    """A stored correction: who, when, to what, and what the active model had said then."""
+
+    id: int
+    bug_id: int
+    tags: list[str]
+    categories: list[str]
+    note: str
+    author: str
+    created_at: datetime
+    model_version: str | None = Field(description="The active version whose prediction is "
+                                                  "recorded (None: no model had one).")
+    model_tags: list[str] | None
+    model_scores: dict[str, float] | None
+
+
+class CorrectionsStored(BaseModel):
+    data: list[CorrectionStored]
+    count: int = Field(description="Corrections matching the filter, over all pages.")
+
+
+class ReviewItemPublic(BaseModel):
+    id: int
+    summary: str
+    tags: list[str] = Field(description="The active model's predicted tags.")
+    needs_review: bool
+    confidence: float
+    top_scores: dict[str, float] = Field(description="The three highest scores.")
+
+
+class ReviewPublic(BaseModel):
+    data: list[ReviewItemPublic]
+    count: int
+    model_version: str | None
+
+
+class RetrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(default=False, description="Promote the challenger whatever its figures.")
+
+
+class RetrainDecisionPublic(BaseModel):
+    id: int
+    challenger: str
+    active_before: str | None
+    active_after: str | None
+    promoted: bool
+    forced: bool
+    tolerance: float
+    reason: str
+    challenger_metrics: dict[str, Any]
+    active_metrics: dict[str, Any] | None
+    requested_by: str | None
+
+
+class SyncReportPublic(BaseModel):
+    source: str
+    since: str | None
+    new: int
+    updated: int
+    unchanged: int
+    skipped: int
+    state: str | None
 
 
 # -- the briefing table -----------------------------------------------------------------------

@@ -12,11 +12,12 @@ from fastapi.responses import Response
 
 from core.aggregate import Briefing, LabelSource, WindowRule, briefing
 
+from ..auth import READERS
 from ..deps import ActiveVersionDep, SessionDep, TaxonomyDep
 from ..errors import invalid
 from ..schemas import BriefingPublic, CategoryRowPublic, WindowRulePublic
 
-router = APIRouter(prefix="/aggregate", tags=["aggregate"])
+router = APIRouter(prefix="/aggregate", tags=["aggregate"], dependencies=[READERS])
 
 _BOUND_HELP = ("A day (`2023-01-01`, UTC) or a time (`2023-01-01T12:00:00Z`). A day as `end` "
                "includes the whole day.")

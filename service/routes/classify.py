@@ -16,6 +16,7 @@ from core.registry import LoadedModel
 from core.store import iter_incidents, save_prediction, upsert_bugs
 from core.tables import IncidentTagRow
 
+from ..auth import READERS
 from ..deps import MetricsDep, ModelDep, SettingsDep, StoreDep, TaxonomyDep
 from ..errors import invalid
 from ..observability import Metrics
@@ -31,7 +32,7 @@ from ..schemas import (
 from ..store import Store
 
 logger = logging.getLogger("service.classify")
-router = APIRouter(prefix="/classify", tags=["classify"])
+router = APIRouter(prefix="/classify", tags=["classify"], dependencies=[READERS])
 
 _TAG_LENGTH: int = cast(String, IncidentTagRow.__table__.c.tag.type).length or 128
 _ERRORS: dict[int | str, dict[str, Any]] = {

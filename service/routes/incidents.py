@@ -10,6 +10,7 @@ from core.aggregate import incident_labels
 from core.corrections import corrections_of
 from core.store import get_incident
 
+from ..auth import READERS
 from ..config import MAX_BUG_ID
 from ..deps import ActiveVersionDep, SessionDep, TaxonomyDep
 from ..schemas import (
@@ -21,7 +22,7 @@ from ..schemas import (
     TagPublic,
 )
 
-router = APIRouter(prefix="/incidents", tags=["incidents"])
+router = APIRouter(prefix="/incidents", tags=["incidents"], dependencies=[READERS])
 
 
 @router.get("/{bug_id}", response_model=IncidentPublic, responses={404: {"model": Message}})

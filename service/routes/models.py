@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from ..auth import READERS
 from ..deps import ActiveModelDep, ModelDep, RegistryDep
 from ..schemas import Message, ModelPublic, ModelsPublic
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], dependencies=[READERS])
 
 
 @router.get("", response_model=ModelsPublic)

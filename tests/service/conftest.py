@@ -62,3 +62,24 @@ def client_without_model(service_settings: ServiceSettings) -> Iterator[TestClie
 def fixture_bugs() -> list[dict[str, Any]]:
     """The 48 bugs of the small snapshot (the ``store`` fixture's), as POST /classify takes them."""
     return bug_payloads()
+
+
+@pytest.fixture
+def create_token(store: str) -> Callable[[str], tuple[str, int]]:
+    """Store a maintainer token (on the loaded store) and return the plain token and its id."""
+    from core.db import session_scope
+    from core.tokens import create_token as create
+
+    def make(name: str = "alice") -> tuple[str, int]:
+        with session_scope(store) as session:
+            token, row = create(session=session, name=name)
+            return token, row.id
+
+    return make
+
+
+@pytest.fixture
+def maintainer(create_token: Callable[[str], tuple[str, int]]) -> dict[str, str]:
+    """The headers of maintainer alice's valid token."""
+    token, _ = create_token("alice")
+    return {"Authorization": f"Bearer {token}"}
