@@ -65,6 +65,21 @@ class Settings(BaseSettings):
         description="Cutoffs of the multi-year report: train before each, test on the year after.",
     )
 
+    retrain_tolerance: float = Field(
+        default=0.01, ge=0, le=1,
+        description="`incidents retrain` promotes a challenger whose category micro- and macro-F1 "
+                    "are each at least the active model's minus this.",
+    )
+    retrain_holdout_fraction: float = Field(
+        default=0.2, gt=0, lt=1,
+        description="Newest share of labelled incidents (by filing time) on which `retrain` "
+                    "compares the challenger with the active model.",
+    )
+    relabel_chunk_size: int = Field(
+        default=200, ge=1, le=10_000,
+        description="Incidents `incidents relabel` classifies and commits at a time.",
+    )
+
     @field_validator("models_dir", "snapshot_dir", "taxonomy_file")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from classifier import Incident, ca_name_from_summary
 
 from .bugzilla import BugRecord
+from .corrections import corrected_labels
 from .tables import IncidentRow, IncidentTagRow, PredictionRow, utcnow
 
 _COPIED = ("summary", "description", "whiteboard", "creator", "creator_domain", "product",
@@ -93,14 +94,20 @@ class LabelledIncident:
 def labelled_incidents(*, session: Session) -> list[LabelledIncident]:
     """Incidents with at least one type tag, oldest first (ties by bug id).
 
-    A bug with no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly.
+    An incident's tags are those of its latest correction, else its Bugzilla type tags. A bug
+    with no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly. So an
+    incident a maintainer corrected to no tag is left out too, rather than taught as a negative
+    of every tag.
     """
+    corrected = corrected_labels(session=session, incident_ids=select(IncidentRow.id))
     rows = session.scalars(
         select(IncidentRow).options(selectinload(IncidentRow.tags))
         .order_by(IncidentRow.creation_time, IncidentRow.id))
     out = []
     for row in rows:
-        tags = tuple(t.tag for t in row.tags if t.kind == "type")
+        tags = corrected.get(row.id)
+        if tags is None:
+            tags = tuple(t.tag for t in row.tags if t.kind == "type")
         if tags:
             out.append(LabelledIncident(row_incident(row), tags, row.creation_time))
     return out

@@ -1,4 +1,5 @@
-"""The ``incidents`` command line: sync, train, evaluate, models, classify, serve."""
+"""The ``incidents`` command line: sync, train, evaluate, models, classify, tokens, corrections,
+retrain, relabel, serve."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ app = typer.Typer(help="Classify Mozilla CA-compliance incidents.", no_args_is_h
 models_app = typer.Typer(help="List, inspect, promote and roll back model versions.",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
+tokens_app = typer.Typer(help="Create, list and revoke maintainers' API tokens.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+corrections_app = typer.Typer(help="Import and list maintainers' label corrections.",
+                              no_args_is_help=True)
+app.add_typer(corrections_app, name="corrections")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -282,6 +288,143 @@ def models_rollback() -> None:
         current = registry.active_version()
         target = registry.rollback()
     typer.echo(f"active version: {target} (rolled back from {current})")
+
+
+@tokens_app.command("create")
+def tokens_create(name: Annotated[str, typer.Argument(help="The maintainer who holds the token.")]
+                  ) -> None:
+    """Create a maintainer's API token and print it (once: only its hash is stored)."""
+    from core.tokens import create_token
+
+    with reported_errors():
+        settings = get_settings()
+        with session_scope(_store_ready(settings)) as session:
+            token, row = create_token(session=session, name=name)
+            token_id = row.id
+    typer.echo(token)
+    typer.secho(f"token {token_id} for {name}: copy it now, it will not be shown again "
+                "(send it as `Authorization: Bearer <token>`)", err=True, fg=typer.colors.YELLOW)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every token: id, name, prefix, created, last used, revoked."""
+    from core.tokens import list_tokens
+
+    with reported_errors():
+        settings = get_settings()
+        with session_scope(_store_ready(settings)) as session:
+            rows = list_tokens(session=session)
+    if not rows:
+        typer.echo("no tokens; create one with `incidents tokens create NAME`")
+    for r in rows:
+        def when(moment: Any) -> str:
+            return moment.isoformat(timespec="seconds") if moment else "-"
+        typer.echo(f"{r.id:>4}  {r.name:<24} {r.prefix}...  created {when(r.created_at)}  "
+                   f"last used {when(r.last_used_at)}  "
+                   f"{'REVOKED ' + when(r.revoked_at) if r.revoked_at else 'active'}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token: Annotated[str, typer.Argument(
+        help="A token id (see `tokens list`), or a name or prefix: all its active tokens.")]) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    from core.tokens import revoke_token
+
+    with reported_errors():
+        settings = get_settings()
+        with session_scope(_store_ready(settings)) as session:
+            rows = revoke_token(session=session, token_id=int(token)) if token.isdigit() else \
+                revoke_token(session=session, name_or_prefix=token)
+            revoked = [(r.id, r.name) for r in rows]
+    for token_id, name in revoked:
+        typer.echo(f"revoked token {token_id} ({name})")
+
+
+@corrections_app.command("import")
+def corrections_import(
+    file: Annotated[Path, typer.Argument(help='One JSON object a line: {"bug_id", "tags", "note"}.')],
+    author: Annotated[str, typer.Option(help="The maintainer the corrections are from.")],
+) -> None:
+    """Store a file of corrections, all or nothing: every line is checked before any is stored."""
+    from core.corrections import add_correction, parse_correction_lines
+
+    with reported_errors():
+        settings, taxonomy, registry = _context()
+        active = registry.active_version()
+        loaded = registry.load() if active else None
+        with session_scope(_store_ready(settings)) as session:
+            checked = parse_correction_lines(session=session, taxonomy=taxonomy,
+                                             lines=file.read_text(encoding="utf-8").splitlines())
+            for c in checked:
+                add_correction(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
+                               note=c.note, author=author, active_version=active, loaded=loaded)
+    typer.echo(f"stored {len(checked)} corrections from {file} by {author}")
+
+
+@corrections_app.command("list")
+def corrections_list(
+    bug: Annotated[int | None, typer.Option(help="Only this bug's corrections.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
+) -> None:
+    """Corrections, newest first: one JSON object a line."""
+    from core.corrections import list_corrections
+
+    with reported_errors():
+        settings = get_settings()
+        with session_scope(_store_ready(settings)) as session:
+            rows, _ = list_corrections(session=session, bug_id=bug, limit=limit)
+            lines = [json.dumps({"id": r.id, "bug_id": r.incident_id, "tags": r.tags, "note": r.note,
+                                 "author": r.author, "created_at": r.created_at.isoformat(),
+                                 "model_version": r.model_version, "model_tags": r.model_tags})
+                     for r in rows]
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command()
+def retrain(
+    force: Annotated[bool, typer.Option("--force", help="Promote the challenger whatever its figures.")
+                     ] = False,
+    requested_by: Annotated[str | None, typer.Option(help="Who asked (recorded).")] = None,
+) -> None:
+    """Train a challenger on the store (corrections included); promote it only if it is not worse."""
+    from .retrain import retrain as run_retrain
+
+    with reported_errors():
+        settings, taxonomy, registry = _context()
+        _store_ready(settings)
+        d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
+                        requested_by=requested_by,
+                        progress=lambda message: typer.echo(f"{message} ...", err=True))
+    c, a = d.challenger_metrics, d.active_metrics
+    typer.echo(f"challenger {d.challenger}: category micro-F1 {c['category_micro_f1']:.3f} "
+               f"macro-F1 {c['category_macro_f1']:.3f} on the newest {c['holdout_size']} incidents")
+    if a is not None:
+        typer.echo(f"active {d.active_before}: category micro-F1 {a['category_micro_f1']:.3f} "
+                   f"macro-F1 {a['category_macro_f1']:.3f} on the same incidents")
+    if d.promoted:
+        typer.echo(f"{'FORCED: ' if d.forced else ''}promoted {d.challenger} "
+                   f"(was {d.active_before or 'none'}): {d.reason}")
+    else:
+        typer.echo(f"kept {d.active_before} active; {d.challenger} stays a candidate: {d.reason}")
+
+
+@app.command()
+def relabel() -> None:
+    """Classify every stored incident with the active model (the nightly batch; resumable)."""
+    from core.relabel import relabel as run_relabel
+
+    with reported_errors():
+        settings, taxonomy, registry = _context()
+        _store_ready(settings)
+        report = run_relabel(settings=settings, taxonomy=taxonomy, registry=registry)
+    typer.echo(report.summary())
+    typer.echo(f"{'category':<40} {'before':>7} {'after':>7}")
+    for category in [*taxonomy.categories, "(none)"]:
+        before, after = report.counts_before.get(category, 0), report.counts_after.get(category, 0)
+        if before or after or category != "(none)":
+            typer.echo(f"{category:<40} {before:>7} {after:>7}")
 
 
 @app.command()

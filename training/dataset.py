@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from classifier import incidents_frame
+from core.corrections import corrections_summary, latest_corrections
 from core.store import labelled_incidents
 
 
@@ -23,6 +25,8 @@ class Dataset:
     X: pd.DataFrame
     y: list[tuple[str, ...]]
     created: np.ndarray  # datetime64[s], UTC
+    # The corrections behind the labels (count and sha256), for the model card.
+    corrections: dict[str, Any] = field(default_factory=lambda: corrections_summary([]))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,7 +61,10 @@ class Dataset:
 
 
 def load_dataset(*, session: Session) -> Dataset:
-    """Every incident in the store with at least one type tag (undated ones are left out)."""
+    """Every incident in the store with at least one type tag (undated ones are left out).
+
+    Tags are the latest correction's, else Bugzilla's (see ``labelled_incidents``).
+    """
     rows = [r for r in labelled_incidents(session=session) if r.creation_time is not None]
     return Dataset(
         ids=np.array([r.incident.id for r in rows], dtype=np.int64),
@@ -65,4 +72,5 @@ def load_dataset(*, session: Session) -> Dataset:
         y=[r.tags for r in rows],
         created=np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows],
                          dtype="datetime64[s]"),
+        corrections=corrections_summary(latest_corrections(session=session)),
     )

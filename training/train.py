@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from classifier import IncidentTypeClassifier, Taxonomy, file_sha256
@@ -66,19 +67,24 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
-                  registry: ModelRegistry, promote_first: bool = True) -> tuple[str, dict[str, Any]]:
+                  registry: ModelRegistry, promote_first: bool = True,
+                  model: IncidentTypeClassifier | None = None,
+                  report: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """Evaluate on the time split, fit on every labelled incident and write a new version.
 
-    The first version of a registry becomes active; later ones wait for a promotion.
+    The first version of a registry becomes active; later ones wait for a promotion. ``model``
+    is the recipe (the shipped one by default); a caller that has already evaluated it passes
+    its ``report`` (in ``evaluate``'s shape), and the time split is not run again.
     """
     if len(dataset) == 0:
         raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
-    model = default_model(settings, taxonomy)
+    model = clone(model) if model is not None else default_model(settings, taxonomy)
     with tqdm(total=5, desc="train", unit="step", disable=None) as bar:
-        bar.set_postfix_str("time-based evaluation")
-        report = evaluate(dataset, cutoff=parse_day(settings.eval_cutoff, "eval_cutoff"), end=None,
-                          taxonomy=taxonomy, model=model,
-                          progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
+        if report is None:
+            bar.set_postfix_str("time-based evaluation")
+            report = evaluate(dataset, cutoff=parse_day(settings.eval_cutoff, "eval_cutoff"),
+                              end=None, taxonomy=taxonomy, model=model,
+                              progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
         bar.update(4)
         bar.set_postfix_str(f"fitting on {len(dataset)} incidents")
         model.fit(dataset.X, dataset.y)
@@ -96,6 +102,7 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
             "last_filed": str(dataset.created.max()),
             "tag_counts": dataset.tag_counts(),
         },
+        "corrections": dataset.corrections,
         "labels": [str(c) for c in model.classes_],
         "thresholds": {str(c): round(float(t), 4) for c, t in zip(model.classes_, model.thresholds_, strict=True)},
         "review_threshold": round(float(model.review_threshold_), 4),

@@ -1,0 +1,121 @@
+"""Corrections: checked, stored with what the model said, superseded with history, used in training."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from classifier import InvalidIncident, Taxonomy
+from core.config import Settings
+from core.corrections import add_correction, corrected_labels, corrections_of, list_corrections
+from core.db import session_scope
+from core.registry import ModelRegistry
+from core.store import save_prediction
+from core.tables import CorrectionRow
+from tests.maintenance.conftest import count_rows, run
+from training.dataset import load_dataset
+from training.train import train_version
+
+BUG = 1_500_001  # an ocsp-failure incident of the fixture snapshot
+
+
+def test_add_correction_unknown_tag_or_bug(settings: Settings, store: str, taxonomy: Taxonomy) -> None:
+    with session_scope(store) as session:
+        with pytest.raises(InvalidIncident) as bad_tag:
+            add_correction(session=session, taxonomy=taxonomy, bug_id=BUG, tags=["no-such-tag"],
+                           author="a")
+        assert bad_tag.value.field == "tags"
+        with pytest.raises(InvalidIncident) as bad_bug:
+            add_correction(session=session, taxonomy=taxonomy, bug_id=42, tags=[], author="a")
+        assert bad_bug.value.field == "bug_id"
+    assert count_rows(settings, CorrectionRow) == 0
+
+
+def test_add_correction_records_model_prediction(settings: Settings, store: str, models_dir: Path,
+                                                 taxonomy: Taxonomy) -> None:
+    registry = ModelRegistry(models_dir)
+    loaded = registry.load()
+    with session_scope(store) as session:
+        row = add_correction(session=session, taxonomy=taxonomy, bug_id=BUG, tags=["crl-failure"],
+                             author="a", loaded=loaded)
+        assert row.model_version == loaded.version and row.model_tags  # asked now
+        save_prediction(session=session, incident_id=BUG + 1, model_version=loaded.version,
+                        tags=["ev-misissuance"], scores={"ev-misissuance": 0.9}, needs_review=False,
+                        confidence=0.9)
+        stored = add_correction(session=session, taxonomy=taxonomy, bug_id=BUG + 1, tags=[],
+                                author="a", loaded=loaded)
+        assert stored.model_tags == ["ev-misissuance"]  # the stored prediction, not a new one
+
+
+def test_correction_supersedes_and_keeps_history(settings: Settings, store: str,
+                                                 correct: Callable[..., int]) -> None:
+    correct(BUG, ["crl-failure"], note="first")
+    correct(BUG, ["ev-misissuance", "ocsp-failure"], note="second", author="bob")
+    with session_scope(store) as session:
+        history = corrections_of(session=session, incident_id=BUG)
+        assert [c.note for c in history] == ["first", "second"]
+        assert corrected_labels(session=session, incident_ids=[BUG, BUG + 1]) == {
+            BUG: ("ev-misissuance", "ocsp-failure")}
+        rows, total = list_corrections(session=session, bug_id=BUG, limit=1)
+        assert total == 2 and rows[0].note == "second" and rows[0].author == "bob"
+
+
+def test_correction_changes_training_label(settings: Settings, store: str, taxonomy: Taxonomy,
+                                           correct: Callable[..., int]) -> None:
+    with session_scope(store) as session:
+        before = load_dataset(session=session)
+    assert before.corrections["count"] == 0
+    assert before.y[list(before.ids).index(BUG)] == ("ocsp-failure",)
+    correct(BUG, ["crl-failure"])
+    correct(BUG + 1, [])  # no incident type: left out of training
+    with session_scope(store) as session:
+        after = load_dataset(session=session)
+    assert after.y[list(after.ids).index(BUG)] == ("crl-failure",)
+    assert BUG + 1 not in after.ids and len(after) == len(before) - 1
+    assert after.corrections["count"] == 2
+    assert after.corrections["sha256"] != before.corrections["sha256"]
+    assert after.fingerprint() != before.fingerprint()
+    registry = ModelRegistry(settings.models_dir)
+    _, card = train_version(after, settings=settings, taxonomy=taxonomy, registry=registry)
+    assert card["corrections"] == after.corrections
+
+
+def test_corrections_import_all_or_nothing(settings: Settings, store: str, tmp_path: Path) -> None:
+    lines = [json.dumps({"bug_id": BUG, "tags": ["crl-failure"], "note": "ok"}),
+             json.dumps({"bug_id": BUG + 1, "tags": []}),
+             json.dumps({"bug_id": BUG + 2, "tags": ["not-a-tag"]})]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("corrections", "import", bad, "--author", "alice")
+    assert result.exit_code == 1
+    assert "line 3" in result.stderr and "tags" in result.stderr
+    assert count_rows(settings, CorrectionRow) == 0
+
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(lines[:2]) + "\n\n", encoding="utf-8")
+    result = run("corrections", "import", good, "--author", "alice")
+    assert result.exit_code == 0, result.output
+    assert "stored 2 corrections" in result.stdout
+    with session_scope(store) as session:
+        assert corrected_labels(session=session, incident_ids=[BUG, BUG + 1]) == {
+            BUG: ("crl-failure",), BUG + 1: ()}
+    listed = run("corrections", "list", "--bug", BUG)
+    assert json.loads(listed.stdout.splitlines()[0])["author"] == "alice"
+
+
+@pytest.mark.parametrize("line, says", [
+    ("not json", "line 1: not JSON"),
+    ('{"tags": []}', "line 1: bug_id: missing"),
+    ('{"bug_id": "1500001", "tags": []}', "line 1: bug_id"),
+    ('{"bug_id": 1500001, "tags": "crl-failure"}', "line 1: tags"),
+])
+def test_corrections_import_bad_line_names_it(settings: Settings, store: str, tmp_path: Path,
+                                              line: str, says: str) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    result = run("corrections", "import", path, "--author", "alice")
+    assert result.exit_code == 1 and says in result.stderr, result.stderr
+    assert count_rows(settings, CorrectionRow) == 0

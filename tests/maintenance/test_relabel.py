@@ -1,0 +1,120 @@
+"""The nightly relabelling: every incident once per version, resumable after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+import core.relabel
+from classifier import Taxonomy
+from core.config import Settings
+from core.db import session_scope
+from core.registry import ModelRegistry
+from core.relabel import relabel
+from core.store import save_prediction
+from core.tables import PredictionRow, RelabelRunRow
+from tests.maintenance.conftest import run
+
+
+class Crash(Exception):
+    pass
+
+
+def _state(settings: Settings) -> tuple[list[tuple], list[tuple]]:
+    with session_scope(settings.database_url) as session:
+        predictions = [(p.incident_id, p.model_version, tuple(p.tags), p.needs_review)
+                       for p in session.scalars(select(PredictionRow).order_by(
+                           PredictionRow.incident_id, PredictionRow.model_version))]
+        runs = [(r.model_version, r.status, r.total, r.done, r.changed, r.last_incident_id,
+                 r.counts_before, r.counts_after)
+                for r in session.scalars(select(RelabelRunRow).order_by(RelabelRunRow.id))]
+    return predictions, runs
+
+
+def _reset(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        session.execute(delete(RelabelRunRow))
+        session.execute(delete(PredictionRow).where(PredictionRow.model_version == "v1"))
+
+
+@pytest.fixture
+def chunked(settings: Settings) -> Settings:
+    return settings.model_copy(update={"relabel_chunk_size": 10})
+
+
+@pytest.fixture
+def earlier_predictions(store: str) -> None:
+    """What an older version said of a few incidents: the labels 'before' the run."""
+    with session_scope(store) as session:
+        for bug_id in range(1_500_001, 1_500_006):
+            save_prediction(session=session, incident_id=bug_id, model_version="v0",
+                            tags=["ocsp-failure"], scores={}, needs_review=False, confidence=1.0)
+
+
+def test_relabel_stores_one_prediction_per_incident(chunked: Settings, store: str, models_dir: Path,
+                                                    taxonomy: Taxonomy, earlier_predictions) -> None:
+    registry = ModelRegistry(models_dir)
+    report = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    assert report.total == report.done == 48 and not report.resumed
+    # 43 never labelled; of the 5 labelled ocsp-failure by v0, the ones v1 sees otherwise changed.
+    predictions, runs = _state(chunked)
+    v1 = {p[0]: p[2] for p in predictions if p[1] == "v1"}
+    assert len(v1) == 48
+    expected = 43 + sum(set(v1[b]) != {"ocsp-failure"} for b in range(1_500_001, 1_500_006))
+    assert report.changed == expected
+    assert report.counts_before["(none)"] == 43
+    assert sum(report.counts_after.values()) >= 48
+    # A second night with the same version: nothing doubled, the same figures.
+    again = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    after, runs_after = _state(chunked)
+    assert after == predictions
+    assert runs_after[1][2:] == runs[0][2:] and runs_after[1][1] == "finished"
+    assert (again.changed, again.counts_after) == (report.changed, report.counts_after)
+
+
+@pytest.mark.parametrize("crash_where", ["inside-chunk", "after-commit"])
+def test_relabel_killed_midway_then_rerun_equals_clean_run(
+        chunked: Settings, store: str, models_dir: Path, taxonomy: Taxonomy, earlier_predictions,
+        monkeypatch: pytest.MonkeyPatch, crash_where: str) -> None:
+    registry = ModelRegistry(models_dir)
+    relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    clean = _state(chunked)
+    _reset(chunked)
+
+    calls = {"n": 0}
+    if crash_where == "inside-chunk":
+        real = core.relabel.classify
+
+        def dying(*args, **kwargs):  # the third chunk dies before its commit
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise Crash
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(core.relabel, "classify", dying)
+        with pytest.raises(Crash):
+            relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+        monkeypatch.setattr(core.relabel, "classify", real)
+    else:
+        def die_after_two(done: int) -> None:
+            if done >= 20:
+                raise Crash
+        with pytest.raises(Crash):
+            relabel(settings=chunked, taxonomy=taxonomy, registry=registry, after_chunk=die_after_two)
+
+    predictions, runs = _state(chunked)
+    assert sum(p[1] == "v1" for p in predictions) == 20  # two whole chunks, not a part of the third
+    assert runs[0][1] == "running" and runs[0][3] == 20
+
+    resumed = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    assert resumed.resumed
+    assert _state(chunked) == clean
+
+
+def test_relabel_cli_prints_counts(settings: Settings, store: str, models_dir: Path) -> None:
+    result = run("relabel")
+    assert result.exit_code == 0, result.output
+    assert "relabelled 48 of 48 incidents with v1: 48 changed labels" in result.stdout
+    assert "before" in result.stdout and "after" in result.stdout
