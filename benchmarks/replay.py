@@ -22,11 +22,11 @@ from core.classification import classify
 from core.config import Settings, get_settings
 from core.corrections import add_correction
 from core.db import dispose_engines, session_scope, upgrade
+from core.evaluation import label_scores
 from core.registry import LoadedModel, ModelRegistry
+from core.retrain import retrain
 from core.store import row_incident, upsert_bugs
 from core.tables import IncidentRow
-from training.evaluate import label_scores
-from training.retrain import retrain
 from training.snapshot import BUGS_FILE, read_snapshot
 
 START = datetime(2021, 1, 1, tzinfo=UTC)

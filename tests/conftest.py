@@ -119,10 +119,10 @@ def store(settings: Settings) -> str:
 @pytest.fixture(scope="session")
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with one active version trained on the small snapshot (built once)."""
+    from core.dataset import load_dataset
     from core.store import upsert_bugs
-    from training.dataset import load_dataset
+    from core.training import train_version
     from training.snapshot import read_snapshot
-    from training.train import train_version
 
     root = tmp_path_factory.mktemp("trained")
     url = f"sqlite:///{root / 'store.db'}"

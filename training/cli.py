@@ -65,9 +65,9 @@ def sync(
     """Sync the store from Bugzilla (only changes after the first run), or load a snapshot."""
     from tqdm import tqdm
 
+    from core.bugzilla_sync import sync_from_bugzilla
     from core.store import upsert_bugs
 
-    from core.bugzilla_sync import sync_from_bugzilla
     from .snapshot import BUGS_FILE, read_snapshot
 
     with reported_errors():
@@ -95,8 +95,8 @@ def sync(
 def train(if_no_active: Annotated[bool, typer.Option(
         "--if-no-active", help="Do nothing when a version is already active.")] = False) -> None:
     """Train a new model version on the store's labelled incidents (the first becomes active)."""
-    from .dataset import load_dataset
-    from .train import train_version
+    from core.dataset import load_dataset
+    from core.training import train_version
 
     with reported_errors():
         settings, taxonomy, registry = _context()
@@ -133,10 +133,10 @@ def evaluate(
     year after), the detailed report at INCIDENTS_EVAL_CUTOFF (test on everything after), and an
     ablation. With --cutoff: the detailed report of that one split.
     """
-    from .dataset import load_dataset
-    from .evaluate import evaluate as run_evaluation
-    from .evaluate import evaluate_years, render, render_ablation, render_years, run_ablation
-    from .train import default_model, parse_day
+    from core.dataset import load_dataset
+    from core.evaluation import evaluate as run_evaluation
+    from core.evaluation import evaluate_years, render, render_ablation, render_years, run_ablation
+    from core.training import default_model, parse_day
 
     def note(message: str) -> None:
         typer.echo(f"training {message} ...", err=True)
@@ -177,9 +177,9 @@ def audit_labels(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List training incidents whose tags the model most disagrees with (out of fold)."""
-    from .dataset import load_dataset
-    from .evaluate import audit_labels as run_audit
-    from .train import default_model
+    from core.dataset import load_dataset
+    from core.evaluation import audit_labels as run_audit
+    from core.training import default_model
 
     with reported_errors():
         settings, taxonomy, _ = _context()
@@ -389,7 +389,7 @@ def retrain(
     requested_by: Annotated[str | None, typer.Option(help="Who asked (recorded).")] = None,
 ) -> None:
     """Train a challenger on the store (corrections included); promote it only if it is not worse."""
-    from .retrain import retrain as run_retrain
+    from core.retrain import retrain as run_retrain
 
     with reported_errors():
         settings, taxonomy, registry = _context()

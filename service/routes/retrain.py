@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException
+
+from core.retrain import retrain
 
 from ..auth import AUTH_ERRORS, MaintainerDep
 from ..deps import ActiveModelDep, SettingsDep, TaxonomyDep
@@ -22,16 +23,9 @@ Retrain = Callable[..., Any]
 
 
 def get_retrain() -> Retrain:
-    """``core.retrain.retrain``, the gated retraining the CLI's `incidents retrain` runs.
-
-    Looked up when called: the service never imports ``training``, and retraining lives in
-    ``core`` once it is shared by the CLI and the service.
-    """
-    try:
-        return importlib.import_module("core.retrain").retrain
-    except ImportError:
-        raise HTTPException(501, "retraining is not available in this service build; "
-                                 "run `incidents retrain`") from None
+    """``core.retrain.retrain``, the gated retraining the CLI's `incidents retrain` runs too
+    (a dependency, so tests can swap it)."""
+    return retrain
 
 
 RetrainDep = Annotated[Retrain, Depends(get_retrain)]

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.bugzilla_sync import BugzillaClient
 from core.config import Settings, get_settings
 from core.db import get_engine, upgrade
-from core.bugzilla_sync import BugzillaClient
 
 from .standin import BugzillaStandIn, bugzilla_data
 

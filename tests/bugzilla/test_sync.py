@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from classifier import BugzillaUnavailable
+from core.bugzilla_sync import SYNC_OVERLAP, BugzillaClient, bugzilla_time, read_sync_state
+from core.bugzilla_sync import sync_from_bugzilla as run_sync
 from core.config import Settings
 from core.db import session_scope
 from core.store import get_incident
 from core.tables import IncidentRow
-from core.bugzilla_sync import SYNC_OVERLAP, BugzillaClient, bugzilla_time, read_sync_state
-from core.bugzilla_sync import sync_from_bugzilla as run_sync
 
 from .standin import BugzillaStandIn
 

@@ -11,13 +11,13 @@ import pytest
 from classifier import InvalidIncident, Taxonomy
 from core.config import Settings
 from core.corrections import add_correction, corrected_labels, corrections_of, list_corrections
+from core.dataset import load_dataset
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.store import save_prediction
 from core.tables import CorrectionRow
+from core.training import train_version
 from tests.maintenance.conftest import count_rows, run
-from training.dataset import load_dataset
-from training.train import train_version
 
 BUG = 1_500_001  # an ocsp-failure incident of the fixture snapshot
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from classifier import IncidentTypeClassifier, Taxonomy, WhiteboardTags
+from core.dataset import load_dataset
 from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
@@ -20,7 +21,6 @@ from core.tables import IncidentRow, IncidentTagRow, PredictionRow
 from service.app import create_app
 from service.config import ServiceSettings
 from tests.service.payloads import bug_payloads, without
-from training.dataset import load_dataset
 from training.snapshot import read_snapshot
 
 START, END = "2023-01-01", "2023-06-30"

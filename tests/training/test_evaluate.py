@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from classifier import Taxonomy
+from core.dataset import load_dataset
 from core.db import session_scope, upgrade
+from core.evaluation import brier, confusions, label_scores
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
-from training.dataset import load_dataset
-from training.evaluate import brier, confusions, label_scores
 from training.snapshot import read_snapshot
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -10,19 +10,11 @@ from sqlalchemy import select
 
 from core.db import session_scope
 from core.tables import ModelDecisionRow
-from service.routes.retrain import RETRAINING, get_retrain
+from service.routes.retrain import RETRAINING
 
 
 @pytest.fixture
 def retrain_client(client: TestClient) -> Iterator[TestClient]:
-    """The client; while retraining still lives in ``training`` (not ``core``), the test hands
-    it to the service the way core.retrain will."""
-    try:
-        import core.retrain  # noqa: F401
-    except ImportError:
-        from training.retrain import retrain
-
-        client.app.dependency_overrides[get_retrain] = lambda: retrain
     yield client
     client.app.dependency_overrides.clear()
 

@@ -15,7 +15,7 @@ from core.config import Settings
 from core.registry import ModelRegistry
 
 from .dataset import Dataset
-from .evaluate import evaluate
+from .evaluation import evaluate
 
 _LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "skops")
 

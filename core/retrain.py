@@ -28,8 +28,8 @@ from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, load_dataset
-from .evaluate import score_predictions
-from .train import default_model, train_version
+from .evaluation import score_predictions
+from .training import default_model, train_version
 
 _HEADLINE = ("category_micro_f1", "category_macro_f1")
 
