@@ -111,8 +111,13 @@ class TagPredictorMixin:
     def thresholds(self) -> np.ndarray:
         return np.full(len(self.classes_), 0.5)
 
+    def decide_indicators(self, proba: np.ndarray) -> np.ndarray:
+        """The tags given (a boolean matrix over ``classes_``) from ``predict_proba``'s answer,
+        so a caller that already holds the probabilities does not compute them again."""
+        return proba >= self.thresholds()
+
     def predict(self, X) -> np.ndarray:
-        return (self.predict_proba(X) >= self.thresholds()).astype(int)
+        return self.decide_indicators(self.predict_proba(X)).astype(int)
 
     def predict_tags(self, X) -> list[tuple[str, ...]]:
         return [tuple(self.classes_[row.astype(bool)]) for row in self.predict(X)]
@@ -316,14 +321,17 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
         return decided, fallback, confidence
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "estimators_")
-        decided, _, _ = self._decide_arrays(self.predict_proba(X))
-        return decided.astype(int)
+    def decide_indicators(self, proba: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "thresholds_")
+        return self._decide_arrays(proba)[0]
 
     def decide(self, X: pd.DataFrame) -> list[Decision]:
         """Tags, scores and the review flag of each incident of ``X``."""
-        proba = self.predict_proba(X)
+        return self.decide_proba(self.predict_proba(X))
+
+    def decide_proba(self, proba: np.ndarray) -> list[Decision]:
+        """:meth:`decide` from probabilities already computed by :meth:`predict_proba`."""
+        check_is_fitted(self, "thresholds_")
         decided, fallback, confidence = self._decide_arrays(proba)
         out = []
         for row, p, c, f in zip(decided, proba, confidence, fallback, strict=True):

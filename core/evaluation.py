@@ -113,6 +113,22 @@ def score_predictions(test: Dataset, tags: list[tuple[str, ...]], proba: np.ndar
     return out
 
 
+def score_estimator(est: Any, test: Dataset, taxonomy: Taxonomy) -> dict[str, Any]:
+    """Score a fitted contender on ``test``, computing its probabilities once.
+
+    Review figures are given for estimators that decide on review (``decide_proba``).
+    """
+    proba = est.predict_proba(test.X)
+    review = None
+    if hasattr(est, "decide_proba"):
+        decisions = est.decide_proba(proba)
+        tags = [d.tags for d in decisions]
+        review = np.array([d.needs_review for d in decisions], dtype=bool)
+    else:
+        tags = [tuple(est.classes_[row]) for row in est.decide_indicators(proba)]
+    return score_predictions(test, tags, proba, list(est.classes_), taxonomy, review)
+
+
 def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxonomy: Taxonomy,
              model: IncidentTypeClassifier,
              progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
@@ -130,13 +146,7 @@ def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxono
     for contender in contenders(model):
         progress(contender.name)
         est = contender.estimator.fit(train.X, train.y)
-        proba = est.predict_proba(test.X)
-        tags = est.predict_tags(test.X)
-        review = None
-        if hasattr(est, "decide"):
-            review = np.array([d.needs_review for d in est.decide(test.X)], dtype=bool)
-        report["contenders"][contender.name] = score_predictions(
-            test, tags, proba, list(est.classes_), taxonomy, review)
+        report["contenders"][contender.name] = score_estimator(est, test, taxonomy)
     return report
 
 
@@ -242,10 +252,7 @@ def run_ablation(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: Tax
 
 
 def _score_variant(variant, train: Dataset, test: Dataset, taxonomy: Taxonomy) -> dict:
-    est = clone(variant).fit(train.X, train.y)
-    review = np.array([d.needs_review for d in est.decide(test.X)], dtype=bool)
-    scored = score_predictions(test, est.predict_tags(test.X), est.predict_proba(test.X),
-                               list(est.classes_), taxonomy, review)
+    scored = score_estimator(clone(variant).fit(train.X, train.y), test, taxonomy)
     return {"category_micro_f1": scored["categories"]["micro_f1"],
             "category_macro_f1": scored["categories"]["macro_f1"],
             "review_share": scored["review"]["review_share"],

@@ -28,7 +28,7 @@ from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, load_dataset
-from .evaluation import score_predictions
+from .evaluation import score_estimator
 from .training import default_model, train_version
 
 _HEADLINE = ("category_micro_f1", "category_macro_f1")
@@ -82,13 +82,6 @@ def _last_filed(card: dict[str, Any]) -> np.datetime64 | None:
         return None
 
 
-def _score(estimator: Any, test: Dataset, taxonomy: Taxonomy) -> dict[str, Any]:
-    proba = estimator.predict_proba(test.X)
-    tags = estimator.predict_tags(test.X)
-    review = np.array([d.needs_review for d in estimator.decide(test.X)], dtype=bool)
-    return score_predictions(test, tags, proba, list(estimator.classes_), taxonomy, review)
-
-
 def headline(scores: dict[str, Any], test: Dataset) -> dict[str, Any]:
     """The figures a decision records of one contender."""
     first = pd.Timestamp(test.created.min()).tz_localize(UTC).isoformat() if len(test) else None
@@ -135,7 +128,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                                 _last_filed(active_model.card) if active_model else None)
 
     note(f"fitting the challenger on {len(train)} older incidents")
-    challenger_scores = _score(clone(recipe).fit(train.X, train.y), test, taxonomy)
+    challenger_scores = score_estimator(clone(recipe).fit(train.X, train.y), test, taxonomy)
     challenger_metrics = headline(challenger_scores, test)
     contenders = {"model": challenger_scores}
     active_metrics: dict[str, Any] | None = None
@@ -143,7 +136,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         promote, reason = True, "no model was active"
     else:
         note(f"scoring the active {active_before} on the newest {len(test)} incidents")
-        contenders[f"active {active_before}"] = _score(active_model.model, test, taxonomy)
+        contenders[f"active {active_before}"] = score_estimator(active_model.model, test, taxonomy)
         active_metrics = headline(contenders[f"active {active_before}"], test)
         promote, reason = gate(challenger_metrics, active_metrics, tolerance)
         if force and not promote:
