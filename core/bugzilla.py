@@ -43,6 +43,14 @@ def _check_text(value: str, field: str, kind: str | None = None) -> str:
     return value
 
 
+def whiteboard_tags(whiteboard: str, taxonomy: Taxonomy) -> WhiteboardTags:
+    """The whiteboard's tags, refusing a tag too long for the store (InvalidIncident)."""
+    tags = taxonomy.parse_whiteboard(whiteboard)
+    for tag in tags.all:
+        _check_text(tag, "whiteboard", "tag")
+    return tags
+
+
 def _optional_str(bug: Mapping[str, Any], field: str) -> str | None:
     value = bug.get(field)
     if value is None:
@@ -96,9 +104,7 @@ class BugRecord:
         if not isinstance(summary, str) or not summary.strip():
             raise InvalidIncident("summary: must be a non-empty string", field="summary")
         whiteboard = _optional_str(bug, "whiteboard") or ""
-        tags = taxonomy.parse_whiteboard(whiteboard)
-        for tag in tags.all:
-            _check_text(tag, "whiteboard", "tag")
+        tags = whiteboard_tags(whiteboard, taxonomy)
         description = _check_text(comment_zero(comments), "description")
         creator = _optional_str(bug, "creator")
         domain = _optional_str(bug, "creator_domain")

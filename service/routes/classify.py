@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from sqlalchemy import String
 from sqlalchemy.exc import IntegrityError
 
-from classifier import Taxonomy
+from classifier import InvalidIncident, Taxonomy
+from core.bugzilla import whiteboard_tags
 from core.classification import Classification, classify
 from core.registry import LoadedModel
 from core.store import iter_incidents, save_prediction, upsert_bugs
-from core.tables import IncidentTagRow
 
 from ..auth import READERS
 from ..deps import MetricsDep, ModelDep, SettingsDep, StoreDep, TaxonomyDep
@@ -34,7 +33,6 @@ from ..store import Store
 logger = logging.getLogger("service.classify")
 router = APIRouter(prefix="/classify", tags=["classify"], dependencies=[READERS])
 
-_TAG_LENGTH: int = cast(String, IncidentTagRow.__table__.c.tag.type).length or 128
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "The request body is larger than INCIDENTS_MAX_BODY_BYTES."},
     503: {"model": Message, "description": "No model version is active (train one with "
@@ -43,11 +41,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _check_whiteboard(bug: IncidentClassify, taxonomy: Taxonomy, loc: tuple[Any, ...]) -> None:
-    """Refuse a whiteboard tag too long for the store (before anything is classified)."""
-    for tag in taxonomy.parse_whiteboard(bug.whiteboard).all:
-        if len(tag) > _TAG_LENGTH:
-            raise invalid((*loc, "whiteboard"), f"tag [{tag[:40]}...] is longer than "
-                          f"{_TAG_LENGTH} characters", "string_too_long")
+    """Refuse a whiteboard tag too long for the store (before anything is classified), with
+    the store's own check, answered at the bug's place in the body."""
+    try:
+        whiteboard_tags(bug.whiteboard or "", taxonomy)
+    except InvalidIncident as exc:
+        raise invalid((*loc, "whiteboard"), str(exc), "string_too_long") from None
 
 
 def _store(keyed: Sequence[tuple[int, IncidentClassify, Classification]], *, store: Store,
