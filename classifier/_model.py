@@ -309,14 +309,17 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             decided[np.flatnonzero(use), best[use]] = True
             fallback = use
         index = {t: j for j, t in enumerate(self.classes_[:proba.shape[1]])}
+        excluded = np.zeros_like(decided)
         for tag, ruled_out in (self.excludes or {}).items():
             if tag in index:
                 given = decided[:, index[tag]]
                 for other in ruled_out:
                     if other in index:
-                        decided[given, index[other]] = False
-        # Confidence: how sure the model is of every yes and every no it says.
-        sure = np.where(decided, proba, 1.0 - proba)
+                        excluded[given, index[other]] = True
+        decided &= ~excluded
+        # Confidence: how sure the model is of every yes and every no it says. A no that an
+        # exclusion says (an S/MIME misissuance is not an OV one) is the taxonomy's, not a score's.
+        sure = np.where(decided, proba, np.where(excluded, 1.0, 1.0 - proba))
         confidence = sure.min(axis=1) if proba.shape[1] else np.ones(len(proba))
         confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
         return decided, fallback, confidence

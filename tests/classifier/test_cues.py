@@ -1,0 +1,105 @@
+"""Cues and exclusions: taxonomy knowledge the model uses as features, as rules and in its confidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classifier import Incident, IncidentTypeClassifier, Taxonomy, TaxonomyError, incidents_frame
+from classifier._model import CueFlags
+
+CUES = {"ev-misissuance": r"\bev\b|extended validation", "smime-misissuance": r"s/?mime"}
+EXCLUDES = {"smime-misissuance": ["ev-misissuance"]}
+
+
+def _taxonomy(**tag_fields) -> dict:
+    return {"categories": {"order": ["EV Misissuance"]},
+            "tags": {"ev-misissuance": {"categories": ["EV Misissuance"], **tag_fields}}}
+
+
+@pytest.fixture(scope="module")
+def cued(fixture_data) -> IncidentTypeClassifier:
+    """A model with an EV cue, and an S/MIME cue for a tag the fixture data never carries."""
+    X, y = fixture_data
+    return IncidentTypeClassifier(cues=CUES, excludes=EXCLUDES, random_state=0).fit(X, y)
+
+
+def test_shipped_taxonomy_cues_compile_and_exclusions_name_tags(taxonomy: Taxonomy) -> None:
+    assert "smime-misissuance" in taxonomy.cues
+    assert set(taxonomy.excludes["smime-misissuance"]) == {
+        "dv-misissuance", "ov-misissuance", "ev-misissuance"}
+    for ruled_out in taxonomy.excludes.values():
+        assert set(ruled_out) <= set(taxonomy.type_tags)
+
+
+def test_taxonomy_rejects_bad_cue() -> None:
+    with pytest.raises(TaxonomyError, match="'ev-misissuance' cue is not a regular expression"):
+        Taxonomy.from_dict(_taxonomy(cue="(unclosed"))
+
+
+def test_taxonomy_rejects_exclusion_of_unknown_tag() -> None:
+    with pytest.raises(TaxonomyError, match=r"excludes names unknown tags \['no-such-tag'\]"):
+        Taxonomy.from_dict(_taxonomy(excludes=["no-such-tag"]))
+
+
+def test_cue_flags_match_case_insensitively() -> None:
+    X = pd.DataFrame({"summary": ["Acme: EV certificate with bad JOI", "Acme: S/MIME issue",
+                                  "Acme: OCSP outage"]})
+    flags = CueFlags(CUES).fit(X).transform(X).toarray()
+    assert flags.tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    assert list(CueFlags(CUES).fit(X).get_feature_names_out()) == list(CUES)
+
+
+def test_cue_flags_bad_pattern_fails_at_fit() -> None:
+    with pytest.raises(Exception, match="missing \\)"):
+        CueFlags({"x": "(unclosed"}).fit(pd.DataFrame({"summary": ["a"]}))
+
+
+def test_cue_only_tag_is_given_by_its_cue(cued: IncidentTypeClassifier) -> None:
+    # The fixture data has no S/MIME incident: the tag exists only through its cue.
+    assert cued.cue_tags_ == ["smime-misissuance"]
+    assert cued.classes_[-1] == "smime-misissuance"
+    X = incidents_frame([Incident(summary="Acme: SMIME certificates without mailbox validation"),
+                         Incident(summary="Acme: OCSP responder down")])
+    proba = cued.predict_proba(X)
+    assert proba[:, -1].tolist() == [cued.cue_score, 0.02]
+    first, second = cued.decide(X)
+    assert "smime-misissuance" in first.tags
+    assert "smime-misissuance" not in second.tags
+    assert cued.explain(X.iloc[[0]], [["smime-misissuance"]])[0] == {
+        "smime-misissuance": [("smime", cued.cue_score)]}
+
+
+def test_exclusion_removes_the_excluded_tag(cued: IncidentTypeClassifier) -> None:
+    j_ev = list(cued.classes_).index("ev-misissuance")
+    proba = np.full((1, len(cued.classes_)), 0.01)
+    proba[0, j_ev] = 0.97
+    proba[0, -1] = cued.cue_score
+    (decision,) = cued.decide_proba(proba)
+    assert decision.tags == ("smime-misissuance",)
+    # Without the S/MIME score the same EV score is a tag.
+    proba[0, -1] = 0.02
+    assert cued.decide_proba(proba)[0].tags == ("ev-misissuance",)
+
+
+def test_exclusion_does_not_lower_confidence(cued: IncidentTypeClassifier) -> None:
+    """A no said by an exclusion is the taxonomy's: the excluded tag's high score is not doubt."""
+    j_ev = list(cued.classes_).index("ev-misissuance")
+    proba = np.full((2, len(cued.classes_)), 0.01)
+    proba[:, -1] = cued.cue_score
+    proba[1, j_ev] = 0.97  # the second incident also looks like an EV misissuance
+    plain, with_ev = cued.decide_proba(proba)
+    assert plain.tags == with_ev.tags == ("smime-misissuance",)
+    assert with_ev.confidence == plain.confidence == pytest.approx(cued.cue_score)
+
+
+def test_without_exclusions_both_tags_are_given(fixture_data) -> None:
+    X, y = fixture_data
+    model = IncidentTypeClassifier(cues=CUES, random_state=0).fit(X, y)
+    j_ev = list(model.classes_).index("ev-misissuance")
+    proba = np.full((1, len(model.classes_)), 0.01)
+    proba[0, j_ev] = 0.97
+    proba[0, -1] = model.cue_score
+    (decision,) = model.decide_proba(proba)
+    assert set(decision.tags) == {"ev-misissuance", "smime-misissuance"}
