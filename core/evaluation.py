@@ -200,17 +200,23 @@ def evaluate_years(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: T
                    progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
     """One report a cutoff: train before it, test on the year that follows.
 
-    A cutoff that leaves no training or no test incidents is reported as skipped.
+    A cutoff that leaves no training or no test incidents, or too few to fit a contender (no tag
+    with ``min_support`` incidents before it), is reported as skipped, with the reason.
     """
     reports = []
     for cutoff in cutoffs:
         train, test = dataset.split(cutoff, year_after(cutoff))
+        skipped = {"cutoff": cutoff.isoformat(), "end": year_after(cutoff).isoformat()}
         if len(train) == 0 or len(test) == 0:
-            reports.append({"cutoff": cutoff.isoformat(), "end": year_after(cutoff).isoformat(),
+            reports.append({**skipped,
                             "skipped": f"{len(train)} training and {len(test)} test incidents"})
             continue
-        reports.append(evaluate(dataset, cutoff=cutoff, end=year_after(cutoff), taxonomy=taxonomy,
-                                model=model, progress=lambda n, c=cutoff: progress(f"{c:%Y}: {n}")))
+        try:
+            reports.append(evaluate(dataset, cutoff=cutoff, end=year_after(cutoff),
+                                    taxonomy=taxonomy, model=model,
+                                    progress=lambda n, c=cutoff: progress(f"{c:%Y}: {n}")))
+        except ValueError as exc:
+            reports.append({**skipped, "skipped": f"{len(train)} training incidents: {exc}"})
     return reports
 
 
@@ -259,23 +265,42 @@ def _score_variant(variant, train: Dataset, test: Dataset, taxonomy: Taxonomy) -
             "auto_precision": scored["review"]["auto_precision"]}
 
 
-def render_years(reports: Sequence[dict[str, Any]]) -> str:
-    """The multi-year table: each cutoff, each contender, the briefing-level figures."""
+def year_rows(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The headline figures of :func:`evaluate_years`'s reports: what the table and a card show."""
+    rows = []
+    for r in reports:
+        row: dict[str, Any] = {"cutoff": r["cutoff"], "end": r["end"]}
+        if "skipped" in r:
+            rows.append({**row, "skipped": r["skipped"]})
+            continue
+        row.update(train_size=r["train_size"], test_size=r["test_size"], contenders={})
+        for name, c in r["contenders"].items():
+            row["contenders"][name] = {
+                "category_micro_f1": c["categories"]["micro_f1"],
+                "category_macro_f1": c["categories"]["macro_f1"],
+                **({"review_share": c["review"]["review_share"],
+                    "auto_precision": c["review"]["auto_precision"]} if "review" in c else {}),
+            }
+        rows.append(row)
+    return rows
+
+
+def render_years(rows: Sequence[dict[str, Any]]) -> str:
+    """The multi-year table (from :func:`year_rows`): each cutoff, each contender."""
     lines = ["Briefing categories, train before each cutoff and test on the year after:", ""]
     head = (f"{'test year':<11}{'n':>5}  {'contender':<20}{'micro-F1':>9}{'macro-F1':>9}"
             f"{'to review':>10}{'auto P':>8}")
     lines += [head, "-" * len(head)]
-    for r in reports:
+    for r in rows:
         year = r["cutoff"][:4]
         if "skipped" in r:
             lines.append(f"{year:<11}  skipped: {r['skipped']}")
             continue
         for name, c in r["contenders"].items():
-            rv = c.get("review")
-            tail = (f"{rv['review_share']:>10.1%}{rv['auto_precision']:>8.3f}" if rv
+            tail = (f"{c['review_share']:>10.1%}{c['auto_precision']:>8.3f}" if "review_share" in c
                     else f"{'-':>10}{'-':>8}")
             lines.append(f"{year:<11}{r['test_size']:>5}  {name:<20}"
-                         f"{c['categories']['micro_f1']:>9.3f}{c['categories']['macro_f1']:>9.3f}{tail}")
+                         f"{c['category_micro_f1']:>9.3f}{c['category_macro_f1']:>9.3f}{tail}")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -15,7 +16,7 @@ from core.config import Settings
 from core.registry import ModelRegistry
 
 from .dataset import Dataset
-from .evaluation import evaluate
+from .evaluation import evaluate, evaluate_years, year_rows
 
 _LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "skops")
 
@@ -69,23 +70,32 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
 def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
                   registry: ModelRegistry, promote_first: bool = True,
                   model: IncidentTypeClassifier | None = None,
-                  report: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+                  report: dict[str, Any] | None = None,
+                  year_cutoffs: Sequence[datetime] = ()) -> tuple[str, dict[str, Any]]:
     """Evaluate on the time split, fit on every labelled incident and write a new version.
 
     The first version of a registry becomes active; later ones wait for a promotion. ``model``
     is the recipe (the shipped one by default); a caller that has already evaluated it passes
-    its ``report`` (in ``evaluate``'s shape), and the time split is not run again.
+    its ``report`` (in ``evaluate``'s shape), and the time split is not run again. With
+    ``year_cutoffs`` the card also holds the multi-year table (train before each cutoff, test on
+    the year after, baselines in the same run) as ``metrics_by_year``.
     """
     if len(dataset) == 0:
         raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
     model = clone(model) if model is not None else default_model(settings, taxonomy)
-    with tqdm(total=5, desc="train", unit="step", disable=None) as bar:
+    steps = 5 + len(year_cutoffs)
+    with tqdm(total=steps, desc="train", unit="step", disable=None) as bar:
         if report is None:
             bar.set_postfix_str("time-based evaluation")
             report = evaluate(dataset, cutoff=parse_day(settings.eval_cutoff, "eval_cutoff"),
                               end=None, taxonomy=taxonomy, model=model,
                               progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
         bar.update(4)
+        years = []
+        for cutoff in year_cutoffs:
+            years += evaluate_years(dataset, cutoffs=[cutoff], taxonomy=taxonomy, model=model,
+                                    progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
+            bar.update(1)
         bar.set_postfix_str(f"fitting on {len(dataset)} incidents")
         model.fit(dataset.X, dataset.y)
         bar.update(1)
@@ -108,6 +118,8 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         "review_threshold": round(float(model.review_threshold_), 4),
         "metrics": summarise(report),
     }
+    if year_cutoffs:
+        card["metrics_by_year"] = year_rows(years)
     version = registry.create(model, card)
     if promote_first and registry.active_version() is None:
         registry.promote(version, reason="first version")

@@ -92,21 +92,28 @@ def sync(
 
 
 @app.command()
-def train(if_no_active: Annotated[bool, typer.Option(
-        "--if-no-active", help="Do nothing when a version is already active.")] = False) -> None:
+def train(
+    if_no_active: Annotated[bool, typer.Option(
+        "--if-no-active", help="Do nothing when a version is already active.")] = False,
+    years: Annotated[bool, typer.Option(
+        help="Also evaluate at every INCIDENTS_EVAL_CUTOFFS cutoff (train before, test on the "
+             "year after) and record the table in the model card.")] = True,
+) -> None:
     """Train a new model version on the store's labelled incidents (the first becomes active)."""
     from core.dataset import load_dataset
-    from core.training import train_version
+    from core.evaluation import render_years
+    from core.training import parse_day, train_version
 
     with reported_errors():
         settings, taxonomy, registry = _context()
         if if_no_active and registry.active_version():
             typer.echo(f"{registry.active_version()} is active in {registry.root}; not training")
             return
+        cutoffs = [parse_day(c, "eval_cutoffs") for c in settings.eval_cutoffs] if years else []
         with session_scope(_store_ready(settings)) as session:
             dataset = load_dataset(session=session)
         version, card = train_version(dataset, settings=settings, taxonomy=taxonomy,
-                                      registry=registry)
+                                      registry=registry, year_cutoffs=cutoffs)
     m = card["metrics"]["contenders"]
     typer.echo(f"wrote {version} ({card['training_data']['size']} incidents, "
                f"{len(card['labels'])} tags) in {registry.root / version}")
@@ -114,6 +121,10 @@ def train(if_no_active: Annotated[bool, typer.Option(
                f"macro-F1 {m['model']['category_macro_f1']:.3f} "
                f"(tfidf+logreg {m['tfidf+logreg']['category_micro_f1']:.3f} / "
                f"{m['tfidf+logreg']['category_macro_f1']:.3f})")
+    if "metrics_by_year" in card:
+        typer.echo("")
+        typer.echo(render_years(card["metrics_by_year"]))
+        typer.echo("")
     typer.echo(f"  active version: {registry.active_version()}")
 
 
@@ -135,7 +146,14 @@ def evaluate(
     """
     from core.dataset import load_dataset
     from core.evaluation import evaluate as run_evaluation
-    from core.evaluation import evaluate_years, render, render_ablation, render_years, run_ablation
+    from core.evaluation import (
+        evaluate_years,
+        render,
+        render_ablation,
+        render_years,
+        run_ablation,
+        year_rows,
+    )
     from core.training import default_model, parse_day
 
     def note(message: str) -> None:
@@ -165,7 +183,7 @@ def evaluate(
         return
     parts = [render(report["main"])]
     if "years" in report:
-        parts.append(render_years(report["years"]))
+        parts.append(render_years(year_rows(report["years"])))
     if "ablation" in report:
         parts.append(render_ablation(report["ablation"]))
     typer.echo("\n\n".join(parts))

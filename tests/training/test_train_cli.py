@@ -57,6 +57,20 @@ def test_train_first_version(incidents, store: str, settings: Settings,
         for name in ("category_micro_f1", "category_macro_f1", "tag_micro_f1", "tag_macro_f1"):
             assert 0.0 <= figures[name] <= 1.0
 
+    # The multi-year table, baselines included, as `incidents evaluate` prints it.
+    by_year = {r["cutoff"][:4]: r for r in card["metrics_by_year"]}
+    assert list(by_year) == ["2021", "2022", "2023"]
+    for year in ("2021", "2022"):
+        assert by_year[year]["test_size"] == 12
+        assert set(by_year[year]["contenders"]) == CONTENDERS
+        model = by_year[year]["contenders"]["model"]
+        assert 0.0 <= model["category_micro_f1"] <= 1.0
+        assert 0.0 <= model["review_share"] <= 1.0 and 0.0 <= model["auto_precision"] <= 1.0
+        assert "review_share" not in by_year[year]["contenders"]["tfidf+logreg"]
+    assert by_year["2023"]["skipped"] == "48 training and 0 test incidents"
+    assert "Briefing categories, train before each cutoff" in result.stdout
+    assert "2023         skipped: 48 training and 0 test incidents" in result.stdout
+
     loaded = ModelRegistry(settings.models_dir).load()
     assert loaded.version == "v1"
     assert list(loaded.model.classes_) == card["labels"]
@@ -71,6 +85,15 @@ def test_train_second_version_not_active(incidents, store: str, models_dir: Path
     assert registry.versions() == ["v1", "v2"]
     assert registry.active_version() == "v1"
     assert registry.card("v2")["version"] == "v2"
+
+
+@SQLITE_ONLY
+def test_train_no_years(incidents, store: str, settings: Settings) -> None:
+    result = incidents.ok("train", "--no-years")
+    assert "Briefing categories" not in result.stdout
+    card = ModelRegistry(settings.models_dir).card("v1")
+    assert "metrics_by_year" not in card
+    assert set(card["metrics"]["contenders"]) == CONTENDERS
 
 
 @SQLITE_ONLY
