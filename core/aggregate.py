@@ -14,6 +14,9 @@ Which incidents count (one rule an incident, checked in this order):
     snapshot has no ``cf_last_resolved``.
 
 Bugs without a filing time cannot be placed in time and never count (the answer says how many).
+Nor do bugs resolved as not being incidents of their own (``DUPLICATE``: the incident is counted
+once, under the bug it duplicates; ``INVALID``: no incident), by default; the answer says how many
+of each the window had.
 
 Which label an incident has (the first that exists): a maintainer's correction, else its
 Bugzilla type tags, else a model's prediction, the active version's if it made one, else the
@@ -37,6 +40,7 @@ from .corrections import corrected_labels
 from .tables import IncidentRow, IncidentTagRow, PredictionRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
+NOT_INCIDENTS = ("DUPLICATE", "INVALID")
 
 
 class WindowRule(StrEnum):
@@ -101,6 +105,7 @@ class Briefing:
     rules: dict[str, int]
     sources: dict[str, int]
     undated: int
+    excluded: dict[str, int] = field(default_factory=dict)
     labels: dict[int, Label] = field(default_factory=dict, repr=False)
 
 
@@ -162,8 +167,13 @@ def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
 
 
 def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: datetime,
-             active_version: str | None) -> Briefing:
-    """Count the incidents open in ``[start, end]`` per briefing category (both ends included)."""
+             active_version: str | None,
+             excluded_resolutions: Sequence[str] = NOT_INCIDENTS) -> Briefing:
+    """Count the incidents open in ``[start, end]`` per briefing category (both ends included).
+
+    Bugs whose resolution is one of ``excluded_resolutions`` (case-insensitive) are left out and
+    counted apart, per resolution.
+    """
     if start > end:
         raise ValueError("start: must not be after end")
     window = open_in_window(start, end)
@@ -179,7 +189,15 @@ def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: date
     sources: Counter[str] = Counter()
     uncategorised = 0
     kept: dict[int, Label] = {}
+    left_out = {r.upper() for r in excluded_resolutions}
+    excluded: Counter[str] = Counter()
+    counted: list[IncidentRow] = []
     for row in rows:
+        resolution = (row.resolution or "").upper()
+        if resolution in left_out and (row.status or "").upper() not in OPEN_STATUSES:
+            excluded[resolution] += 1
+            continue
+        counted.append(row)
         label = labels.get(row.id, Label(LabelSource.NONE))
         kept[row.id] = label
         rules[_rule_of(row)] += 1
@@ -201,9 +219,9 @@ def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: date
         for category, members in per_category.items()
     ]
     return Briefing(
-        start=start, end=end, model_version=active_version, rows=table, total=len(rows),
+        start=start, end=end, model_version=active_version, rows=table, total=len(counted),
         category_entries=sum(r.incidents for r in table), uncategorised=uncategorised,
         rules={r.value: rules[r] for r in WindowRule},
         sources={s.value: sources[s] for s in LabelSource},
-        undated=int(undated or 0), labels=kept,
+        undated=int(undated or 0), excluded=dict(sorted(excluded.items())), labels=kept,
     )

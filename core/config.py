@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         default=200, ge=1, le=10_000,
         description="Incidents `incidents relabel` classifies and commits at a time.",
     )
+    briefing_excluded_resolutions: list[str] = Field(
+        default=["DUPLICATE", "INVALID"],
+        description="Bugzilla resolutions of bugs that are not incidents of their own: the "
+                    "briefing (GET /aggregate) leaves them out and says how many (JSON list).",
+    )
 
     @field_validator("models_dir", "snapshot_dir", "taxonomy_file")
     @classmethod

@@ -409,6 +409,10 @@ class BriefingPublic(BaseModel):
                                                 "a correction, Bugzilla's tags, the model, or "
                                                 "none.")
     undated: int = Field(description="Stored incidents without a filing time, never counted.")
+    excluded: dict[str, int] = Field(
+        default_factory=dict,
+        description="Bugs of the window left out per resolution (DUPLICATE, INVALID by default: "
+                    "not incidents of their own).")
 
 
 # -- models and health ------------------------------------------------------------------------

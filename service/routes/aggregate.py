@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from core.aggregate import Briefing, LabelSource, WindowRule, briefing
 
 from ..auth import READERS
-from ..deps import ActiveVersionDep, SessionDep, TaxonomyDep
+from ..deps import ActiveVersionDep, SessionDep, SettingsDep, TaxonomyDep
 from ..errors import invalid
 from ..schemas import BriefingPublic, CategoryRowPublic, WindowRulePublic
 
@@ -48,7 +48,7 @@ def _public(table: Briefing) -> BriefingPublic:
                                 sources=r.sources) for r in table.rows],
         rules=[WindowRulePublic(rule=rule.value, description=rule.description,
                                 incidents=table.rules[rule.value]) for rule in WindowRule],
-        sources=table.sources, undated=table.undated)
+        sources=table.sources, undated=table.undated, excluded=table.excluded)
 
 
 def _csv(table: Briefing) -> str:
@@ -73,6 +73,7 @@ def aggregate_incidents(
                                 examples=["2023-01-01"])],
     end: Annotated[str, Query(max_length=40, description=_BOUND_HELP, examples=["2023-06-30"])],
     session: SessionDep, taxonomy: TaxonomyDep, active_version: ActiveVersionDep,
+    settings: SettingsDep,
     output: Annotated[Literal["json", "csv"], Query(alias="format",
                                                     description="`csv` for the table only.")]
     = "json",
@@ -84,7 +85,9 @@ def aggregate_incidents(
     inside the window. Its label is its correction if any, else its Bugzilla type tags, else
     the active model's stored prediction (else the latest prediction). The answer says how many
     incidents each window rule and each label source accounts for. Categories follow the
-    taxonomy file's order; an incident counts in every category of its tags.
+    taxonomy file's order; an incident counts in every category of its tags. Bugs resolved as
+    DUPLICATE or INVALID are not incidents of their own and are left out (`excluded` says how
+    many; `INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS` changes the list).
     """
     lower = window_bound(start, "start", end=False)
     upper = window_bound(end, "end", end=True)
@@ -92,7 +95,8 @@ def aggregate_incidents(
         raise invalid(("query", "start"), f"start {start} is after end {end}", "value_error",
                       start)
     table = briefing(session=session, taxonomy=taxonomy, start=lower, end=upper,
-                     active_version=active_version)
+                     active_version=active_version,
+                     excluded_resolutions=settings.briefing_excluded_resolutions)
     if output == "csv":
         name = f"briefing_{lower:%Y-%m-%d}_{upper:%Y-%m-%d}.csv"
         return Response(_csv(table), media_type="text/csv; charset=utf-8",

@@ -41,11 +41,13 @@ def _train_before_window(settings: ServiceSettings) -> None:
     registry.promote(version)
 
 
-def _stored_briefing(url: str, taxonomy: Taxonomy) -> tuple[dict, int]:
+def _stored_briefing(url: str, taxonomy: Taxonomy) -> tuple[dict, int, dict[str, int]]:
     """The rows the stored labels give, computed here from the tables: each incident filed in
-    the window counts with its Bugzilla type tags, else its (only) prediction."""
+    the window counts with its Bugzilla type tags, else its (only) prediction, unless it was
+    resolved as a duplicate or as invalid."""
     rows: dict[str, set[str]] = defaultdict(set)
     counts: dict[str, int] = defaultdict(int)
+    excluded: dict[str, int] = defaultdict(int)
     with session_scope(url) as session:
         incidents = session.scalars(select(IncidentRow).where(
             IncidentRow.creation_time >= WINDOW_START,
@@ -56,11 +58,15 @@ def _stored_briefing(url: str, taxonomy: Taxonomy) -> tuple[dict, int]:
             predictions = session.scalars(select(PredictionRow.tags).where(
                 PredictionRow.incident_id == incident.id)).all()
             assert not tags and len(predictions) == 1
+            if incident.resolution in ("DUPLICATE", "INVALID"):
+                excluded[incident.resolution] += 1
+                continue
             for category in taxonomy.categories_of(predictions[0]):
                 counts[category] += 1
                 if incident.ca_name:
                     rows[category].add(incident.ca_name)
-    return ({c: (counts[c], sorted(rows[c])) for c in taxonomy.categories}, len(incidents))
+    return ({c: (counts[c], sorted(rows[c])) for c in taxonomy.categories},
+            len(incidents) - sum(excluded.values()), dict(excluded))
 
 
 @pytest.mark.snapshot
@@ -96,8 +102,9 @@ def test_aggregate_counts_stored_labels_of_window(real_snapshot: Path, tmp_path:
 
     assert briefing.status_code == 200
     body = briefing.json()
-    expected, total = _stored_briefing(settings.database_url, taxonomy)
-    assert total == len(in_window) == len(answered)
+    expected, total, excluded = _stored_briefing(settings.database_url, taxonomy)
+    assert total + sum(excluded.values()) == len(in_window) == len(answered)
+    assert body["excluded"] == excluded and sum(excluded.values()) > 0
     assert {r["category"]: (r["incidents"], r["cas"]) for r in body["rows"]} == expected
     assert [r["category"] for r in body["rows"]] == list(taxonomy.categories)
     assert body["total"] == total
@@ -107,7 +114,8 @@ def test_aggregate_counts_stored_labels_of_window(real_snapshot: Path, tmp_path:
         "still_open": 0, "resolved_at": 0, "created_in_window": total}
     # What the service answered is what it stored, so the table counts the answers too.
     from_answers: dict[str, int] = defaultdict(int)
-    for tags in answered.values():
+    duplicates = {r.id for r in records if r.resolution in ("DUPLICATE", "INVALID")}
+    for tags in (tags for bug_id, tags in answered.items() if bug_id not in duplicates):
         for category in taxonomy.categories_of(tags):
             from_answers[category] += 1
     assert {c: n for c, (n, _) in expected.items() if n} == dict(from_answers)

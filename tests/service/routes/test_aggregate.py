@@ -158,3 +158,36 @@ def test_aggregate_incidents_whole_range(client: TestClient, store):
     response = client.get("/aggregate", params={"start": "0001-01-01", "end": "9999-12-31"})
     assert response.status_code == 200
     assert response.json()["total"] == 48
+
+
+def _resolved(bug_id: int, resolution: str) -> dict:
+    return new_bug(bug_id, creation_time="2019-05-05T00:00:00Z", whiteboard="[ev-misissuance]",
+                   resolution=resolution)
+
+
+RESOLUTIONS = {1: "FIXED", 2: "DUPLICATE", 3: "INVALID", 4: "WONTFIX", 5: "duplicate"}
+
+
+def test_aggregate_incidents_leaves_out_duplicates_and_invalid(client: TestClient):
+    response = client.post("/classify/batch",
+                           json={"bugs": [_resolved(i, r) for i, r in RESOLUTIONS.items()]})
+    assert response.status_code == 200
+    body = client.get("/aggregate", params=WINDOW_2019).json()
+    # A duplicate is counted once, under the bug it duplicates; an invalid bug is no incident.
+    assert body["total"] == 2
+    assert body["excluded"] == {"DUPLICATE": 2, "INVALID": 1}
+    assert {r["category"]: r["incidents"] for r in body["rows"]}["EV Misissuance"] == 2
+    table = client.get("/aggregate", params={**WINDOW_2019, "format": "csv"}).text
+    assert table.splitlines()[-1].startswith("All incidents (distinct),2,")
+    # The bugs are still stored and can be read one by one.
+    assert client.get("/incidents/2").status_code == 200
+
+
+def test_aggregate_incidents_excluded_resolutions_setting(make_client, models_dir):
+    client = make_client(briefing_excluded_resolutions=["WONTFIX"])
+    response = client.post("/classify/batch",
+                           json={"bugs": [_resolved(i, r) for i, r in RESOLUTIONS.items()]})
+    assert response.status_code == 200
+    body = client.get("/aggregate", params=WINDOW_2019).json()
+    assert body["total"] == 4
+    assert body["excluded"] == {"WONTFIX": 1}
