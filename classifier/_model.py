@@ -317,10 +317,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                     if other in index:
                         excluded[given, index[other]] = True
         decided &= ~excluded
-        # Confidence: how sure the model is of every yes and every no it says. A no that an
-        # exclusion says (an S/MIME misissuance is not an OV one) is the taxonomy's, not a score's.
+        # Confidence: the chance that every yes and every no it says is right, taking the tags'
+        # calibrated probabilities as independent. A no that an exclusion says (an S/MIME
+        # misissuance is not an OV one) is the taxonomy's, not a score's, and costs nothing.
         sure = np.where(decided, proba, np.where(excluded, 1.0, 1.0 - proba))
-        confidence = sure.min(axis=1) if proba.shape[1] else np.ones(len(proba))
+        confidence = sure.prod(axis=1)
         confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
         return decided, fallback, confidence
 

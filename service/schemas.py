@@ -221,7 +221,8 @@ class ClassificationPublic(BaseModel):
     categories: list[str] = Field(description="Briefing categories of those tags, in order.")
     scores: dict[str, float] = Field(description="Calibrated probability of each learned tag.")
     needs_review: bool = Field(description="The model is unsure: a person should look.")
-    confidence: float = Field(description="The least sure of the model's yes/no answers.")
+    confidence: float = Field(description="The chance that all the model's yes/no answers are "
+                                          "right (0 when no tag passed its threshold).")
     model_version: str
     explanation: dict[str, list[TermWeight]] = Field(
         description="For each predicted tag, the input's words that pushed it most.")

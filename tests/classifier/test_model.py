@@ -193,3 +193,16 @@ def test_fit_model_no_supported_tag(fixture_data) -> None:
     X, y = fixture_data
     with pytest.raises(ValueError, match="no tag has 100 or more"):
         IncidentTypeClassifier(min_support=100).fit(X, y)
+
+
+def test_decide_proba_confidence_is_chance_all_answers_right(fitted) -> None:
+    model, _, _ = fitted
+    proba = np.array([[0.9, 0.8, 0.1, 0.05]])  # two yeses, two nos
+    (decision,) = model.decide_proba(proba)
+    assert decision.tags == tuple(model.classes_[:2])
+    assert decision.confidence == pytest.approx(0.9 * 0.8 * 0.9 * 0.95, abs=1e-4)
+    # Doubt about a no lowers it as much as doubt about a yes.
+    (doubtful,) = model.decide_proba(np.array([[0.9, 0.8, 0.25, 0.05]]))
+    assert doubtful.tags == decision.tags
+    assert doubtful.confidence == pytest.approx(0.9 * 0.8 * 0.75 * 0.95, abs=1e-4)
+    assert doubtful.needs_review == (doubtful.confidence < model.review_threshold_)
