@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
-from classifier import Taxonomy
 from core.config import Settings
 from core.registry import ModelRegistry
 
 from . import errors
 from .active_model import ActiveModel
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
+from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
 from .routes import aggregate, classify, corrections, health, incidents, models, retrain, review, sync
 from .store import Store, StoreUnavailable
@@ -92,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     metrics = Metrics()
     app.state.settings = settings
-    app.state.taxonomy = Taxonomy.load(settings.taxonomy_file)
+    app.state.taxonomy = LiveTaxonomy(settings.taxonomy_file,
+                                      check_interval=settings.model_check_interval)
     app.state.metrics = metrics
     app.state.store = Store(settings.database_url)
     app.state.active_model = ActiveModel(ModelRegistry(settings.models_dir),

@@ -30,7 +30,8 @@ class ServiceSettings(Settings):
                                 description="Largest request body, in bytes (413 above it).")
     model_check_interval: float = Field(
         default=1.0, ge=0.0,
-        description="Seconds between two looks at the models' ACTIVE file (0: every request).")
+        description="Seconds between two looks at the models' ACTIVE file and at the taxonomy "
+                    "file (0: every request).")
     require_token_for_reads: bool = Field(
         default=False,
         description="Classification and reading routes also need a maintainer's API token "

@@ -23,7 +23,7 @@ def get_settings(request: Request) -> ServiceSettings:
 
 
 def get_taxonomy(request: Request) -> Taxonomy:
-    return request.app.state.taxonomy
+    return request.app.state.taxonomy.current()
 
 
 def get_store(request: Request) -> Store:

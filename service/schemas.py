@@ -441,6 +441,10 @@ class ReadyPublic(BaseModel):
     model_version: str | None
     store: str
     problems: list[str]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What needs a maintainer but does not stop the service (a taxonomy edit "
+                    "that does not load: the last good taxonomy stays in service).")
 
 
 class Message(BaseModel):

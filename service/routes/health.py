@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,7 +20,7 @@ def health() -> HealthPublic:
 
 
 @router.get("/ready", response_model=ReadyPublic, responses={503: {"model": ReadyPublic}})
-def ready(active: ActiveModelDep, store: StoreDep) -> ReadyPublic | JSONResponse:
+def ready(request: Request, active: ActiveModelDep, store: StoreDep) -> ReadyPublic | JSONResponse:
     """Ready to serve: a model version is loaded and the store answers (503 otherwise)."""
     problems: list[str] = []
     loaded = active.current()
@@ -32,8 +32,11 @@ def ready(active: ActiveModelDep, store: StoreDep) -> ReadyPublic | JSONResponse
     except StoreUnavailable as exc:
         store_state = "unreachable"
         problems.append(str(exc))
+    taxonomy = request.app.state.taxonomy
+    taxonomy.current()
+    warnings = [f"taxonomy: {taxonomy.error}"] if taxonomy.error else []
     answer = ReadyPublic(ready=not problems, model_version=loaded.version if loaded else None,
-                         store=store_state, problems=problems)
+                         store=store_state, problems=problems, warnings=warnings)
     if problems:
         return JSONResponse(answer.model_dump(), status_code=503)
     return answer

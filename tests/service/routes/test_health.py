@@ -22,7 +22,7 @@ def test_ready(client: TestClient):
     response = client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {"ready": True, "model_version": "v1", "store": "ok",
-                               "problems": []}
+                               "problems": [], "warnings": []}
 
 
 def test_ready_without_model(client_without_model: TestClient):

@@ -1,0 +1,79 @@
+"""The taxonomy the service answers with, following its file live.
+
+Maintainers own ``taxonomy.toml``: a change there (a tag moved to another briefing row, a new
+alias) is meant to change ``GET /aggregate`` without a code change, a retrain or a restart. The
+service looks at the file's modification time and size at most once every ``check_interval``
+seconds, from whichever request comes first, and loads it again when they changed. A request
+takes the taxonomy once, at its start, and keeps it to its end.
+
+A file that no longer loads (bad TOML, an unknown category) is logged and the taxonomy in service
+stays; the same file state is not retried until it changes again. The model's own cues and
+exclusions were fixed when it was trained and change with the next training only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from classifier import Taxonomy, TaxonomyError
+
+logger = logging.getLogger("service.taxonomy")
+
+
+def _state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+class LiveTaxonomy:
+    """The taxonomy of ``path``, loaded at start and again when the file changes.
+
+    Parameters
+    ----------
+    path : the taxonomy file; it must load at start (a service never starts without one).
+    check_interval : seconds between two looks at the file (0 looks every time).
+    clock : monotonic clock, replaceable in tests.
+    """
+
+    def __init__(self, path: Path, *, check_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path)
+        self.check_interval = check_interval
+        self._clock = clock
+        self._seen = _state(self.path)
+        self._taxonomy = Taxonomy.load(self.path)
+        self._next_check = self._clock() + check_interval
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def current(self) -> Taxonomy:
+        """The taxonomy a new request should use (looking at the file if it is time to)."""
+        if self._clock() >= self._next_check and self._lock.acquire(blocking=False):
+            try:
+                self._next_check = self._clock() + self.check_interval
+                self._follow()
+            finally:
+                self._lock.release()
+        return self._taxonomy
+
+    def _follow(self) -> None:
+        state = _state(self.path)
+        if state == self._seen:
+            return
+        self._seen = state
+        try:
+            self._taxonomy = Taxonomy.load(self.path)
+        except TaxonomyError as exc:
+            self.error = str(exc)
+            logger.error("taxonomy file changed but does not load: %s; keeping the one in service",
+                         exc)
+            return
+        self.error = None
+        logger.info("taxonomy reloaded from %s", self.path)
