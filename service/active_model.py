@@ -15,11 +15,12 @@ stays in service; the same ACTIVE content is not retried until it changes again.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from core.registry import LoadedModel, ModelRegistry
+
+from .polling import Throttled
 
 logger = logging.getLogger("service.model")
 
@@ -43,11 +44,9 @@ class ActiveModel:
         self.registry = registry
         self.check_interval = check_interval
         self._on_change = on_change
-        self._clock = clock
         self._loaded: LoadedModel | None = None
         self._seen: object = _UNSEEN
-        self._next_check = float("-inf")
-        self._lock = threading.Lock()
+        self._checks = Throttled(self._follow, interval=check_interval, clock=clock)
         self.error: str | None = None
 
     @property
@@ -57,19 +56,12 @@ class ActiveModel:
 
     def current(self) -> LoadedModel | None:
         """The model a new request should use (looking at ACTIVE if it is time to)."""
-        if self._clock() >= self._next_check and self._lock.acquire(blocking=False):
-            try:
-                self._next_check = self._clock() + self.check_interval
-                self._follow()
-            finally:
-                self._lock.release()
+        self._checks.maybe()
         return self._loaded
 
     def refresh(self) -> LoadedModel | None:
         """Look at ACTIVE now and load what it names (waits for a load in progress)."""
-        with self._lock:
-            self._next_check = self._clock() + self.check_interval
-            self._follow()
+        self._checks.now()
         return self._loaded
 
     def _follow(self) -> None:

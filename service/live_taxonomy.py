@@ -14,12 +14,13 @@ exclusions were fixed when it was trained and change with the next training only
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from classifier import Taxonomy, TaxonomyError
+
+from .polling import Throttled
 
 logger = logging.getLogger("service.taxonomy")
 
@@ -46,21 +47,15 @@ class LiveTaxonomy:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
         self.check_interval = check_interval
-        self._clock = clock
         self._seen = _state(self.path)
         self._taxonomy = Taxonomy.load(self.path)
-        self._next_check = self._clock() + check_interval
-        self._lock = threading.Lock()
+        self._checks = Throttled(self._follow, interval=check_interval, clock=clock,
+                                 due_now=False)
         self.error: str | None = None
 
     def current(self) -> Taxonomy:
         """The taxonomy a new request should use (looking at the file if it is time to)."""
-        if self._clock() >= self._next_check and self._lock.acquire(blocking=False):
-            try:
-                self._next_check = self._clock() + self.check_interval
-                self._follow()
-            finally:
-                self._lock.release()
+        self._checks.maybe()
         return self._taxonomy
 
     def _follow(self) -> None:
