@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 INCIDENTS_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export INCIDENTS_TEST_POSTGRES_URL
 
-.PHONY: setup run model serve test test-fast lint bench clean
+.PHONY: setup run model serve test test-fast lint bench bench-speed clean
 
 setup: $(STAMP)
 
@@ -40,8 +40,13 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check classifier core training service tests benchmarks
 
+## Every benchmark: the replay, then speed (model, HTTP, nightly relabel).
 bench: setup
 	$(BIN)/python -m benchmarks
+
+## Speed only: model cost, latency and throughput of a real server, relabel.
+bench-speed: setup
+	$(BIN)/python -m benchmarks speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info incidents.db
