@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks import run_in_workdir
 from classifier import Taxonomy, WhiteboardTags
 from core.classification import classify
-from core.config import Settings, get_settings
+from core.config import Settings
 from core.corrections import add_correction
-from core.db import dispose_engines, session_scope, upgrade
+from core.db import session_scope, upgrade
 from core.evaluation import label_scores
 from core.registry import LoadedModel, ModelRegistry
 from core.retrain import retrain
 from core.store import row_incident, upsert_bugs
 from core.tables import IncidentRow
-from training.snapshot import BUGS_FILE, read_snapshot
+from training.snapshot import read_snapshot
 
 START = datetime(2021, 1, 1, tzinfo=UTC)
 
@@ -114,16 +113,8 @@ def replay(base: Settings, workdir: Path, last_year: int = 2023) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks replay", description=__doc__.splitlines()[0])
     parser.add_argument("--last-year", type=int, default=2023, help="replay up to this year's Q4")
     parser.add_argument("--n-jobs", type=int, default=2, help="joblib workers of each fit")
     args = parser.parse_args(argv)
-    base = get_settings().model_copy(update={"n_jobs": args.n_jobs})
-    if not (base.snapshot_dir / BUGS_FILE).is_file():
-        print(f"skipped: no snapshot at {base.snapshot_dir} (set INCIDENTS_SNAPSHOT_DIR)", file=sys.stderr)
-        return 0
-    with tempfile.TemporaryDirectory(prefix="incidents-bench-") as tmp:
-        try:
-            return replay(base, Path(tmp), args.last_year)
-        finally:
-            dispose_engines()
+    return run_in_workdir("bench", args.n_jobs, lambda base, workdir: replay(base, workdir, args.last_year))

@@ -16,7 +16,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,18 +27,19 @@ import requests
 import sklearn
 from pydantic import ValidationError
 
+from benchmarks import run_in_workdir
 from classifier import Taxonomy, incidents_frame
 from core.bugzilla import BugRecord
-from core.config import PROJECT_ROOT, Settings, get_settings
+from core.config import PROJECT_ROOT, Settings
 from core.dataset import load_dataset
-from core.db import dispose_engines, session_scope, upgrade
+from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
 from core.relabel import relabel
 from core.store import upsert_bugs
 from core.training import train_version
 from service.config import ServiceSettings
 from service.schemas import IncidentClassify
-from training.snapshot import BUGS_FILE, read_snapshot
+from training.snapshot import read_snapshot
 
 READY_TIMEOUT = 90.0  # seconds for the server to load the model and answer GET /ready 200
 HTTP_TIMEOUT = 60.0
@@ -329,12 +329,4 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="2023-01-01", help="briefing window start")
     parser.add_argument("--end", default="2023-12-31", help="briefing window end")
     args = parser.parse_args(argv)
-    base = get_settings().model_copy(update={"n_jobs": args.n_jobs})
-    if not (base.snapshot_dir / BUGS_FILE).is_file():
-        print(f"skipped: no snapshot at {base.snapshot_dir} (set INCIDENTS_SNAPSHOT_DIR)", file=sys.stderr)
-        return 0
-    with tempfile.TemporaryDirectory(prefix="incidents-speed-") as tmp:
-        try:
-            return speed(base, Path(tmp), args)
-        finally:
-            dispose_engines()
+    return run_in_workdir("speed", args.n_jobs, lambda base, workdir: speed(base, workdir, args))
