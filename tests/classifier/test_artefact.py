@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +141,21 @@ def test_load_artefact_untrusted_function(tmp_path: Path, function, name: str) -
     save_artefact({"estimator": function}, path)
     with pytest.raises(UntrustedArtefact, match=name):
         load_artefact(path)
+
+
+def test_save_artefact_leaves_out_prediction_cache(tmp_path: Path, model: IncidentTypeClassifier,
+                                                   fixture_data) -> None:
+    """What predictions build for speed is derived data: it is not saved, and saving does not
+    drop it from the model in use."""
+    X, _ = fixture_data
+    used = copy.deepcopy(model)
+    used.decide(X.iloc[:3])
+    used.explain(X.iloc[:1], [list(used.classes_)])
+    assert set(used.__dict__["_derived_cache"]) == {"stacked", "vocabulary", "coef"}
+    sha = save_artefact(used, tmp_path / "model.skops")
+    assert "_derived_cache" in used.__dict__
+    with zipfile.ZipFile(tmp_path / "model.skops") as archive:
+        assert "_derived_cache" not in archive.read("schema.json").decode()
+    loaded = load_artefact(tmp_path / "model.skops", sha)
+    assert "_derived_cache" not in loaded.__dict__
+    np.testing.assert_array_equal(loaded.predict_proba(X), used.predict_proba(X))

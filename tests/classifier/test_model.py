@@ -206,3 +206,26 @@ def test_decide_proba_confidence_is_chance_all_answers_right(fitted) -> None:
     assert doubtful.tags == decision.tags
     assert doubtful.confidence == pytest.approx(0.9 * 0.8 * 0.75 * 0.95, abs=1e-4)
     assert doubtful.needs_review == (doubtful.confidence < model.review_threshold_)
+
+
+def test_predict_proba_fast_path_equals_scikit_learn(fitted) -> None:
+    """The stacked arrays give scikit-learn's own calibrated probabilities, incident by incident."""
+    model, X, _ = fitted
+    reference = np.column_stack([e.predict_proba(model.features_.transform(X))[:, 1]
+                                 for e in model.estimators_])
+    np.testing.assert_allclose(model.predict_proba(X), reference, rtol=0, atol=1e-12)
+    one = model.predict_proba(X.iloc[[7]])
+    np.testing.assert_allclose(one, reference[[7]], rtol=0, atol=1e-12)
+
+
+def test_predict_proba_refit_replaces_the_stacked_arrays(fixture_data) -> None:
+    X, y = fixture_data
+    model = IncidentTypeClassifier(random_state=0).fit(X, y)
+    first = model.predict_proba(X)
+    flipped = [("ocsp-failure",) if "crl-failure" in t else t for t in y]
+    model.fit(X, flipped)
+    assert "crl-failure" not in model.classes_
+    reference = np.column_stack([e.predict_proba(model.features_.transform(X))[:, 1]
+                                 for e in model.estimators_])
+    np.testing.assert_allclose(model.predict_proba(X), reference, rtol=0, atol=1e-12)
+    assert model.predict_proba(X).shape[1] == first.shape[1] - 1
