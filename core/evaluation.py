@@ -69,6 +69,31 @@ def brier(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[s
     return round(float(np.mean((proba - Y) ** 2)), 4) if Y.size else 0.0
 
 
+def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str],
+                bins: int = 10) -> dict[str, Any]:
+    """Reliability of the tag probabilities: per probability bin, how often the tag was true.
+
+    Over every (incident, tag) pair. ``ece`` is the expected calibration error: the bins' gaps
+    between mean probability and observed frequency, weighted by how many pairs each holds.
+    """
+    Y = np.array([[c in t for c in classes] for t in truth], dtype=float).ravel()
+    p = np.asarray(proba, dtype=float).ravel()
+    if not p.size:
+        return {"ece": 0.0, "bins": []}
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    out, ece = [], 0.0
+    for k in range(bins):
+        inside = which == k
+        n = int(inside.sum())
+        if not n:
+            continue
+        predicted, observed = float(p[inside].mean()), float(Y[inside].mean())
+        ece += n / p.size * abs(predicted - observed)
+        out.append({"from": k / bins, "to": (k + 1) / bins, "count": n,
+                    "mean_predicted": round(predicted, 4), "observed": round(observed, 4)})
+    return {"ece": round(ece, 4), "bins": out}
+
+
 @dataclass(frozen=True)
 class Contender:
     name: str
@@ -97,6 +122,7 @@ def score_predictions(test: Dataset, tags: list[tuple[str, ...]], proba: np.ndar
         "categories": label_scores(true_cats, pred_cats, list(taxonomy.categories)),
         "confusions": confusions(true_cats, pred_cats),
         "brier": brier(test.y, proba, classes),
+        "calibration": calibration(test.y, proba, classes),
     }
     if review is not None:
         auto = ~review
@@ -159,12 +185,14 @@ def render(report: dict[str, Any]) -> str:
                  f"{report['cutoff'][:10]}, tested on {report['test_size']} filed from then to {end}.")
     lines.append(f"({report['label_level_note']})")
     lines.append("")
-    head = f"{'contender':<20}{'cat micro-F1':>13}{'cat macro-F1':>13}{'tag micro-F1':>13}{'tag macro-F1':>13}{'Brier':>8}"
+    head = (f"{'contender':<20}{'cat micro-F1':>13}{'cat macro-F1':>13}{'tag micro-F1':>13}"
+            f"{'tag macro-F1':>13}{'Brier':>8}{'ECE':>8}")
     lines.append(head)
     lines.append("-" * len(head))
     for name, r in report["contenders"].items():
         lines.append(f"{name:<20}{r['categories']['micro_f1']:>13.3f}{r['categories']['macro_f1']:>13.3f}"
-                     f"{r['tags']['micro_f1']:>13.3f}{r['tags']['macro_f1']:>13.3f}{r['brier']:>8.3f}")
+                     f"{r['tags']['micro_f1']:>13.3f}{r['tags']['macro_f1']:>13.3f}{r['brier']:>8.3f}"
+                     f"{r['calibration']['ece']:>8.3f}")
     model = report["contenders"]["model"]
     if "review" in model:
         rv = model["review"]
@@ -183,6 +211,13 @@ def render(report: dict[str, Any]) -> str:
             b = base[level]["per_label"].get(label, {"f1": 0.0})
             lines.append(f"  {label:<28}{s['support']:>8}{s['predicted']:>6}{s['precision']:>7.2f}"
                          f"{s['recall']:>7.2f}{s['f1']:>7.2f}{b['f1']:>9.2f}")
+    lines.append("")
+    lines.append("Calibration of the model's tag probabilities (every incident x tag; a calibrated "
+                 "model's observed rate matches its mean probability):")
+    lines.append(f"  {'probability':<14}{'pairs':>7}{'mean p':>9}{'observed':>10}")
+    for b in model["calibration"]["bins"]:
+        lines.append(f"  {b['from']:.1f} - {b['to']:.1f}    {b['count']:>7}{b['mean_predicted']:>9.3f}"
+                     f"{b['observed']:>10.3f}")
     lines.append("")
     lines.append("Commonest confusions of the model (a category missed, and what it gave instead):")
     for c in model["confusions"]:

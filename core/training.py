@@ -57,6 +57,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
             "tag_micro_f1": r["tags"]["micro_f1"],
             "tag_macro_f1": r["tags"]["macro_f1"],
             "brier": r["brier"],
+            "ece": r["calibration"]["ece"],
             **({"review": r["review"]} if "review" in r else {}),
         }
         for name, r in report["contenders"].items()

@@ -12,7 +12,7 @@ import pytest
 from classifier import Taxonomy
 from core.dataset import load_dataset
 from core.db import session_scope, upgrade
-from core.evaluation import brier, confusions, label_scores
+from core.evaluation import brier, calibration, confusions, label_scores
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
 from training.snapshot import read_snapshot
@@ -54,6 +54,22 @@ def test_brier_score() -> None:
     assert brier([("a",), ("b",)], proba, ["a", "b"]) == round((0 + 0 + 0.25 + 0.25) / 4, 4)
 
 
+def test_calibration_by_hand() -> None:
+    # Four incidents, tags a and b: 8 pairs in three bins.
+    truth = [("a",), ("a",), ("b",), ()]
+    proba = np.array([[0.95, 0.05], [0.85, 0.05], [0.15, 0.75], [0.85, 0.05]])
+    report = calibration(truth, proba, ["a", "b"])
+    bins = {b["from"]: b for b in report["bins"]}
+    assert sorted(bins) == [0.0, 0.1, 0.7, 0.8, 0.9]
+    assert bins[0.0] == {"from": 0.0, "to": 0.1, "count": 3, "mean_predicted": 0.05,
+                         "observed": 0.0}
+    assert (bins[0.8]["count"], bins[0.8]["mean_predicted"], bins[0.8]["observed"]) == (2, 0.85, 0.5)
+    assert (bins[0.7]["count"], bins[0.7]["observed"]) == (1, 1.0)
+    # |0.05-0| * 3 + |0.15-0| + |0.75-1| + |0.85-0.5| * 2 + |0.95-1|, over 8 pairs
+    assert report["ece"] == round((0.15 + 0.15 + 0.25 + 0.7 + 0.05) / 8, 4)
+    assert calibration([], np.empty((0, 2)), ["a", "b"]) == {"ece": 0.0, "bins": []}
+
+
 def test_load_dataset_same_on_every_store(store: str, trained_models: Path) -> None:
     with session_scope(store) as session:
         dataset = load_dataset(session=session)
@@ -86,8 +102,9 @@ def test_evaluate_report_with_baselines(incidents, store: str) -> None:
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
             if line.split() and line.split()[0] in ("model", *BASELINES)}
     assert set(rows) == {"model", *BASELINES}
-    assert all(len(figures) == 5 for figures in rows.values())
+    assert all(len(figures) == 6 for figures in rows.values())
     assert "Per category (model | tfidf+logreg F1):" in out
+    assert "Calibration of the model's tag probabilities" in out
     assert "OCSP Failures" in out
     for name in ("model", *BASELINES):
         assert f"training {name} ..." in result.stderr

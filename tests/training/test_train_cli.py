@@ -54,7 +54,8 @@ def test_train_first_version(incidents, store: str, settings: Settings,
     assert (metrics["train_size"], metrics["test_size"]) == (29, 19)
     assert set(metrics["contenders"]) == CONTENDERS
     for figures in metrics["contenders"].values():
-        for name in ("category_micro_f1", "category_macro_f1", "tag_micro_f1", "tag_macro_f1"):
+        for name in ("category_micro_f1", "category_macro_f1", "tag_micro_f1", "tag_macro_f1",
+                     "brier", "ece"):
             assert 0.0 <= figures[name] <= 1.0
 
     # The multi-year table, baselines included, as `incidents evaluate` prints it.
