@@ -170,7 +170,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     One calibrated logistic regression a tag over TF-IDF features of the summary and comment 0,
     character n-grams of the summary and cue flags (see ``cues``). Per-tag decision thresholds and
     the confidence below which an incident goes to human review are learned on out-of-fold
-    predictions of time-ordered folds, so they are set on data the model did not see.
+    predictions over contiguous periods of time, so they are set on data the model did not see.
+    Each period is predicted by a model fitted on the others, later ones included: forward
+    chaining (fitting on the past only) was measured and was no better (see the README).
 
     Parameters
     ----------
@@ -179,8 +181,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     min_support : int, default=5
         Tags with fewer positive training incidents are not learned.
     n_folds : int, default=5
-        Time-ordered folds for the out-of-fold probabilities behind the thresholds. ``X`` must be
-        in time order (oldest first) for them to be time-ordered.
+        Contiguous folds (unshuffled) for the out-of-fold probabilities behind the thresholds.
+        ``X`` must be in time order (oldest first) for each fold to be a period of time.
     calibration_folds : int, default=3
         Folds of each tag's sigmoid calibration.
     fallback_ratio : float or None, default=0.5
