@@ -384,3 +384,16 @@ def audit_labels(dataset: Dataset, *, model: IncidentTypeClassifier, top: int = 
             "because": {t: [w for w, _ in words] for t, words in why.items()},
         })
     return out
+
+
+def proposed_correction(row: dict[str, Any]) -> dict[str, Any]:
+    """An audit row as a line `incidents corrections import` takes: the tags without those the
+    model doubts, with those it suggests, and why in the note. A proposal for a maintainer to
+    keep, edit or delete, never applied by itself."""
+    tags = sorted((set(row["tags"]) - set(row["doubted"])) | set(row["suggested"]))
+    why = [f"doubts {t} (p={p:.2f})" for t, p in row["doubted"].items()]
+    why += [f"suggests {t} (p={p:.2f}" + (f": {', '.join(row['because'].get(t, []))})"
+                                          if row["because"].get(t) else ")")
+            for t, p in row["suggested"].items()]
+    return {"bug_id": row["id"], "tags": tags,
+            "note": f"audit-labels, was {', '.join(row['tags'])}: " + "; ".join(why)}

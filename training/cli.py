@@ -193,10 +193,14 @@ def evaluate(
 def audit_labels(
     top: Annotated[int, typer.Option(min=1, help="How many incidents to list.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    proposals: Annotated[Path | None, typer.Option(
+        help="Also write the listed incidents as proposed corrections, in the format of "
+             "`incidents corrections import`, for a maintainer to edit and import.")] = None,
 ) -> None:
     """List training incidents whose tags the model most disagrees with (out of fold)."""
     from core.dataset import load_dataset
     from core.evaluation import audit_labels as run_audit
+    from core.evaluation import proposed_correction
     from core.training import default_model
 
     with reported_errors():
@@ -206,6 +210,12 @@ def audit_labels(
         if len(dataset) == 0:
             raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
         rows = run_audit(dataset, model=default_model(settings, taxonomy), top=top)
+        if proposals is not None:
+            lines = [json.dumps(proposed_correction(r)) for r in rows if r["doubted"] or r["suggested"]]
+            proposals.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    if proposals is not None:
+        typer.echo(f"wrote {len(lines)} proposed corrections to {proposals}: keep, edit or delete "
+                   f"lines, then `incidents corrections import {proposals} --author <you>`", err=True)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -133,3 +133,33 @@ def test_audit_labels_top_must_be_positive(incidents, store: str) -> None:
     result = incidents("audit-labels", "--top", "0")
     assert result.exit_code == 2
     assert "Invalid value for '--top'" in result.stderr
+
+
+@SQLITE_ONLY
+def test_audit_labels_proposals_import_as_corrections(incidents, mislabelled: int,
+                                                      tmp_path: Path) -> None:
+    """The proposals file is what `corrections import` takes; nothing changes until it is run."""
+    path = tmp_path / "proposals.jsonl"
+    result = incidents.ok("audit-labels", "--top", "3", "--proposals", path)
+    assert f"corrections import {path} --author" in result.stderr
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert 1 <= len(lines) <= 3
+    first = lines[0]
+    assert first["bug_id"] == mislabelled
+    assert first["tags"] == ["ocsp-failure"]
+    assert first["note"].startswith("audit-labels, was crl-failure: doubts crl-failure")
+    assert "suggests ocsp-failure" in first["note"] and "ocsp" in first["note"]
+    assert incidents.ok("corrections", "list").stdout.strip() == ""
+
+    path.write_text(json.dumps(first) + "\n", encoding="utf-8")  # the maintainer kept one line
+    assert "stored 1 corrections" in incidents.ok("corrections", "import", path, "--author",
+                                                  "alice").stdout
+    (stored,) = [json.loads(line) for line in incidents.ok("corrections", "list").stdout.splitlines()]
+    assert (stored["bug_id"], stored["tags"], stored["author"]) == (mislabelled, ["ocsp-failure"],
+                                                                    "alice")
+
+
+@SQLITE_ONLY
+def test_audit_labels_proposals_bad_path(incidents, store: str, tmp_path: Path) -> None:
+    incidents.fails("audit-labels", "--top", "1", "--proposals", tmp_path / "no" / "such" / "dir.jsonl",
+                    says=("No such file or directory",))
