@@ -363,7 +363,15 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """Calibrated probability of each tag of :attr:`classes_`, one row an incident."""
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        learned = self._proba(self.features_, self.estimators_, X, self._stacked())
+        return self._proba_of(X, self.features_.transform(X))
+
+    def _proba_of(self, X: pd.DataFrame, Xt) -> np.ndarray:
+        """:meth:`predict_proba` from the checked frame and its features."""
+        stacked = self._stacked()
+        if stacked is not None:
+            learned = stacked.proba(Xt)
+        else:
+            learned = np.column_stack([e.predict_proba(Xt)[:, 1] for e in self.estimators_])
         if not self.cue_tags_:
             return learned
         cued = np.array([[self.cue_score if re.search(self.cues[t], text, re.IGNORECASE) else 0.02
@@ -433,7 +441,20 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        Xt = self.features_.transform(X).tocsr()
+        return self._explain_of(X, self.features_.transform(X), tags, top)
+
+    def decide_and_explain(self, X: pd.DataFrame, top: int = 5
+                           ) -> tuple[list[Decision], list[dict[str, list[tuple[str, float]]]]]:
+        """:meth:`decide`, and :meth:`explain` of the tags decided, computing the features once."""
+        check_is_fitted(self, "estimators_")
+        X = check_frame(X)
+        Xt = self.features_.transform(X)
+        decisions = self.decide_proba(self._proba_of(X, Xt))
+        return decisions, self._explain_of(X, Xt, [d.tags for d in decisions], top)
+
+    def _explain_of(self, X: pd.DataFrame, Xt, tags: Sequence[Iterable[str]], top: int
+                    ) -> list[dict[str, list[tuple[str, float]]]]:
+        Xt = sparse.csr_matrix(Xt)
         names, word = self._vocabulary()
         index = {t: j for j, t in enumerate(self.classes_)}
         out = []

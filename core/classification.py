@@ -37,9 +37,11 @@ def classify(loaded: LoadedModel, incidents: Sequence[Incident], taxonomy: Taxon
     if not incidents:
         return []
     X = incidents_frame(incidents)
-    decisions = loaded.model.decide(X)
-    reasons: list[dict] = ([{}] * len(incidents) if not explain else
-                           loaded.model.explain(X, [d.tags for d in decisions], top=top_words))
+    reasons: list[dict]
+    if explain:
+        decisions, reasons = loaded.model.decide_and_explain(X, top=top_words)
+    else:
+        decisions, reasons = loaded.model.decide(X), [{}] * len(incidents)
     return [
         Classification(
             id=incident.id,

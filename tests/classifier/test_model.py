@@ -229,3 +229,11 @@ def test_predict_proba_refit_replaces_the_stacked_arrays(fixture_data) -> None:
                                  for e in model.estimators_])
     np.testing.assert_allclose(model.predict_proba(X), reference, rtol=0, atol=1e-12)
     assert model.predict_proba(X).shape[1] == first.shape[1] - 1
+
+
+def test_decide_and_explain_equals_decide_then_explain(fitted) -> None:
+    model, X, _ = fitted
+    decisions, reasons = model.decide_and_explain(X, top=3)
+    assert decisions == model.decide(X)
+    assert reasons == model.explain(X, [d.tags for d in decisions], top=3)
+    assert any(reasons)
