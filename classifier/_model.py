@@ -134,6 +134,15 @@ class _Stacked:
         return np.add.reduceat(calibrated, self.starts, axis=1) / self.counts
 
 
+def _tag_proba(estimators: Sequence[CalibratedClassifierCV], Xt, stacked: _Stacked | None
+               ) -> np.ndarray:
+    """Each tag's calibrated probability from the features: by the stacked arrays when there are
+    some, else by scikit-learn tag by tag (the same numbers, slower)."""
+    if stacked is not None:
+        return stacked.proba(Xt)
+    return np.column_stack([e.predict_proba(Xt)[:, 1] for e in estimators])
+
+
 @dataclass(frozen=True)
 class Decision:
     """What the model decides for one incident."""
@@ -269,13 +278,6 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             delayed(_fit_one)(base, Xt, Y[:, j]) for j in range(Y.shape[1]))
         return features, estimators
 
-    @staticmethod
-    def _proba(features, estimators, X, stacked: _Stacked | None = None) -> np.ndarray:
-        Xt = features.transform(X)
-        if stacked is not None:
-            return stacked.proba(Xt)
-        return np.column_stack([e.predict_proba(Xt)[:, 1] for e in estimators])
-
     def _derived(self, name: str, source: object, build):
         """``build(source)``, kept until ``source`` (a fitted attribute) is replaced by a refit.
 
@@ -336,8 +338,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             Yt = Y[train]
             ok = (Yt.sum(axis=0) >= self.calibration_folds) & (Yt.sum(axis=0) <= len(train) - self.calibration_folds)
             features, estimators = self._fit_tags(X.iloc[train], Yt[:, ok])
-            oof[np.ix_(test, np.flatnonzero(ok))] = self._proba(features, estimators, X.iloc[test],
-                                                                _Stacked.of(estimators))
+            oof[np.ix_(test, np.flatnonzero(ok))] = _tag_proba(
+                estimators, features.transform(X.iloc[test]), _Stacked.of(estimators))
         # A tag too rare in some fold's training part gets its prior there.
         prior = Y.mean(axis=0)
         return np.where(np.isnan(oof), prior, oof)
@@ -367,11 +369,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _proba_of(self, X: pd.DataFrame, Xt) -> np.ndarray:
         """:meth:`predict_proba` from the checked frame and its features."""
-        stacked = self._stacked()
-        if stacked is not None:
-            learned = stacked.proba(Xt)
-        else:
-            learned = np.column_stack([e.predict_proba(Xt)[:, 1] for e in self.estimators_])
+        learned = _tag_proba(self.estimators_, Xt, self._stacked())
         if not self.cue_tags_:
             return learned
         cued = np.array([[self.cue_score if re.search(self.cues[t], text, re.IGNORECASE) else 0.02

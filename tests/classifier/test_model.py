@@ -237,3 +237,20 @@ def test_decide_and_explain_equals_decide_then_explain(fitted) -> None:
     assert decisions == model.decide(X)
     assert reasons == model.explain(X, [d.tags for d in decisions], top=3)
     assert any(reasons)
+
+
+def test_stacked_arrays_only_for_sigmoid_calibrated_linear_models(fitted) -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    from classifier._model import _Stacked, _tag_proba
+
+    model, X, y = fitted
+    Xt = model.features_.transform(X)
+    target = np.array(["ocsp-failure" in t for t in y])
+    isotonic = CalibratedClassifierCV(LogisticRegression(), method="isotonic", cv=3).fit(Xt, target)
+    assert _Stacked.of([isotonic]) is None
+    # Without arrays the probabilities come from scikit-learn, tag by tag.
+    np.testing.assert_array_equal(_tag_proba([isotonic], Xt, None)[:, 0],
+                                  isotonic.predict_proba(Xt)[:, 1])
+    assert _Stacked.of(model.estimators_) is not None
