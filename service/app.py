@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
 from core.config import Settings
+from core.db import safe_url
 from core.registry import ModelRegistry
 
 from . import errors
@@ -57,20 +57,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     loaded = await run_in_threadpool(app.state.active_model.refresh)
     if loaded is None:
         logger.warning("starting without a model: %s", app.state.active_model.error)
-    logger.info("ready: store %s, model %s from %s", _safe_url(settings.database_url),
+    logger.info("ready: store %s, model %s from %s", safe_url(settings.database_url),
                 loaded.version if loaded else "none", settings.models_dir)
     try:
         yield
     finally:
         app.state.store.close()
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password, for logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a log line must not fail start-up
-        return "<unparsable url>"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -10,7 +11,7 @@ import uuid
 from contextvars import ContextVar
 
 from fastapi import HTTPException
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,9 +65,15 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class Metrics:
-    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+    """The service's Prometheus metrics, in a registry of their own (one per app).
+
+    Under several worker processes (``incidents serve --workers N``) each worker writes its
+    values to files in ``PROMETHEUS_MULTIPROC_DIR`` and :meth:`exposition` sums them over the
+    workers, so ``/metrics`` tells the same whichever worker answers it.
+    """
 
     def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "incidents_http_requests", "HTTP requests answered.", ["method", "route", "status"],
@@ -84,15 +91,24 @@ class Metrics:
             "incidents_model_loads", "Attempts to load the active model version.", ["outcome"],
             registry=self.registry)
         self.model_info = Gauge(
-            "incidents_model_serving", "1 for the model version being served.", ["version"],
-            registry=self.registry)
+            "incidents_model_serving", "1 for the model version being served, 0 for one served "
+            "before.", ["version"], registry=self.registry, multiprocess_mode="livemax")
 
     def model_changed(self, previous: str | None, new: str | None, ok: bool) -> None:
         self.model_loads.labels(outcome="loaded" if ok else "failed").inc()
         if ok:
-            self.model_info.clear()
+            if previous is not None and previous != new:
+                self.model_info.labels(version=previous).set(0)
             if new is not None:
                 self.model_info.labels(version=new).set(1)
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format, summed over the workers when there are several."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)
 
 
 class RequestContextMiddleware:

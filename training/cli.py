@@ -4,6 +4,7 @@ retrain, relabel, serve."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from joblib import Parallel, delayed
 
 from classifier import IncidentError, Taxonomy
 from core.config import Settings, get_settings
-from core.db import session_scope, upgrade
+from core.db import safe_url, session_scope, upgrade
 from core.registry import ModelRegistry
 
 app = typer.Typer(help="Classify Mozilla CA-compliance incidents.", no_args_is_help=True,
@@ -38,10 +39,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn the project's own errors into one line on stderr and a non-zero exit."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
     except (IncidentError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:  # the store is unreachable, refuses us, or the URL is wrong
+        cause = getattr(exc, "orig", None) or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise fail(f"store ({safe_url(get_settings().database_url)}): {first}") from None
 
 
 def _context() -> tuple[Settings, Taxonomy, ModelRegistry]:
@@ -459,13 +466,31 @@ def relabel() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes; /metrics sums over them.")] = 1,
 ) -> None:
     """Run the REST service (uvicorn); it migrates the store and loads the active model."""
+    import tempfile
+
     import uvicorn
 
-    # Named, not imported: training/ and service/ never import each other. The service logs
-    # every request itself, with its request id, so uvicorn's access log is off.
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, access_log=False)
+    def run() -> None:
+        # Named, not imported: training/ and service/ never import each other. The service logs
+        # every request itself, with its request id, so uvicorn's access log is off.
+        uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
+                    access_log=False, workers=workers)
+
+    if workers == 1:
+        run()
+        return
+    with reported_errors():
+        upgrade(get_settings().database_url)  # once, before the workers start and race to it
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        run()  # the operator's folder, which they empty between runs
+        return
+    with tempfile.TemporaryDirectory(prefix="incidents-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # the workers inherit it
+        run()
 
 
 if __name__ == "__main__":  # pragma: no cover

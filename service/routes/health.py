@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..deps import ActiveModelDep, MetricsDep, StoreDep
 from ..schemas import HealthPublic, ReadyPublic
@@ -45,5 +45,5 @@ def ready(request: Request, active: ActiveModelDep, store: StoreDep) -> ReadyPub
 @router.get("/metrics", response_class=Response, responses={
     200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
 def metrics(metrics: MetricsDep) -> Response:
-    """Prometheus metrics of this process: requests, latency, classifications, model loads."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics: requests, latency, classifications, model loads (of every worker)."""
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -139,6 +140,62 @@ def test_incidents_serve(tmp_path: Path, trained_models: Path):
     text = log.read_text()
     assert "serving model v1" in text
     assert "POST /classify 200" in text
+
+
+def _metric(text: str, line_start: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(line_start))
+
+
+def test_incidents_serve_workers_sum_metrics(tmp_path: Path, trained_models: Path):
+    """Two worker processes: /metrics counts the requests of both, whichever worker answers."""
+    shutil.copytree(trained_models, tmp_path / "models")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {"INCIDENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "INCIDENTS_MODELS_DIR": str(tmp_path / "models")}
+    log = tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "training.cli", "serve", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", "2"], cwd=PROJECT_ROOT, env=env, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # both workers load the model; wait until two said so
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            if log.read_text().count("serving model v1") == 2:
+                break
+            time.sleep(0.2)
+        for i in range(30):  # a new connection each, so the kernel spreads them over the workers
+            with httpx2.Client(base_url=url, timeout=30) as http:
+                assert http.post("/classify", json=new_bug(8_000 + i)).status_code == 200
+        for _ in range(5):  # the same sums whichever worker answers
+            with httpx2.Client(base_url=url, timeout=30) as http:
+                text = http.get("/metrics").text
+            assert _metric(text, 'incidents_http_requests_total{method="POST",route="/classify",'
+                                 'status="200"}') == 30
+            assert _metric(text, 'incidents_classified_total{model_version="v1"}') == 30
+            assert _metric(text, 'incidents_model_serving{version="v1"}') == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    pids = set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))
+    assert len(pids) == 2, log.read_text()
+
+
+def test_incidents_serve_workers_bad_store(tmp_path: Path):
+    """With several workers the store is migrated once, first: a bad URL stops the command."""
+    result = subprocess.run(
+        [sys.executable, "-m", "training.cli", "serve", "--port", str(_free_port()), "--workers",
+         "2"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "INCIDENTS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/x",
+             "INCIDENTS_MODELS_DIR": str(tmp_path / "models")})
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_classify_same_new_bug_concurrently(service_settings, models_dir):

@@ -1,0 +1,56 @@
+"""Every command that opens the store says so in one line when it cannot: no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import get_settings
+from tests.fixtures import write_snapshot
+
+UNREACHABLE = "postgresql+psycopg://nobody:s3cret@127.0.0.1:9/nothing"  # nothing listens on 9
+
+COMMANDS = {
+    "sync": ["sync", "--snapshot", "{snapshot}"],
+    "train": ["train"],
+    "evaluate": ["evaluate", "--no-ablation"],
+    "audit-labels": ["audit-labels"],
+    "relabel": ["relabel"],
+    "retrain": ["retrain"],
+    "corrections list": ["corrections", "list"],
+    "corrections import": ["corrections", "import", "{corrections}", "--author", "alice"],
+    "tokens create": ["tokens", "create", "alice"],
+    "tokens list": ["tokens", "list"],
+    "tokens revoke": ["tokens", "revoke", "1"],
+    "db-upgrade": ["db-upgrade"],
+}
+
+
+@pytest.fixture
+def unreachable_store(settings, monkeypatch) -> None:
+    monkeypatch.setenv("INCIDENTS_DATABASE_URL", UNREACHABLE)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", COMMANDS.values(), ids=COMMANDS.keys())
+def test_unreachable_store_is_one_line(incidents, unreachable_store, tmp_path, args) -> None:
+    snapshot = write_snapshot(tmp_path / "snapshot")
+    corrections = tmp_path / "corrections.jsonl"
+    corrections.write_text('{"bug_id": 1500001, "tags": ["ocsp-failure"]}\n', encoding="utf-8")
+    result = incidents.fails(*[a.format(snapshot=snapshot, corrections=corrections) for a in args],
+                             says=("store (postgresql+psycopg://nobody:***@127.0.0.1:9/nothing)",
+                                   "connection failed"))
+    assert "s3cret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_unparsable_store_url(incidents, settings, monkeypatch) -> None:
+    monkeypatch.setenv("INCIDENTS_DATABASE_URL", "not a url")
+    get_settings.cache_clear()
+    try:
+        incidents.fails("train", says=("store (<unparsable url>)", "Could not parse"))
+    finally:
+        get_settings.cache_clear()
