@@ -232,16 +232,25 @@ def year_after(cutoff: datetime) -> datetime:
 
 def evaluate_years(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: Taxonomy,
                    model: IncidentTypeClassifier,
-                   progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+                   progress: Callable[[str], None] = lambda _: None,
+                   done: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """One report a cutoff: train before it, test on the year that follows.
 
     A cutoff that leaves no training or no test incidents, or too few to fit a contender (no tag
-    with ``min_support`` incidents before it), is reported as skipped, with the reason.
+    with ``min_support`` incidents before it), is reported as skipped, with the reason. A report
+    of ``done`` (the same recipe, evaluated by :func:`evaluate`) on the same split is used again
+    instead of fitting every contender twice: same cutoff and sizes is the same split, since
+    the year's test incidents are those of the open-ended one when nothing was filed later.
     """
     reports = []
     for cutoff in cutoffs:
         train, test = dataset.split(cutoff, year_after(cutoff))
         skipped = {"cutoff": cutoff.isoformat(), "end": year_after(cutoff).isoformat()}
+        same = [r for r in done if (r["cutoff"], r["train_size"], r["test_size"])
+                == (cutoff.isoformat(), len(train), len(test))]
+        if same:
+            reports.append({**same[0], "end": skipped["end"]})
+            continue
         if len(train) == 0 or len(test) == 0:
             reports.append({**skipped,
                             "skipped": f"{len(train)} training and {len(test)} test incidents"})

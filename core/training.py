@@ -95,7 +95,8 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         years = []
         for cutoff in year_cutoffs:
             years += evaluate_years(dataset, cutoffs=[cutoff], taxonomy=taxonomy, model=model,
-                                    progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
+                                    progress=lambda name: bar.set_postfix_str(f"evaluating {name}"),
+                                    done=[report])
             bar.update(1)
         bar.set_postfix_str(f"fitting on {len(dataset)} incidents")
         model.fit(dataset.X, dataset.y)

@@ -180,7 +180,7 @@ def evaluate(
             dataset, cutoff=main, end=stop, taxonomy=taxonomy, model=model, progress=note)}
         if years:
             report["years"] = evaluate_years(dataset, cutoffs=years, taxonomy=taxonomy,
-                                             model=model, progress=note)
+                                             model=model, progress=note, done=[report["main"]])
             if ablation:
                 report["ablation"] = run_ablation(dataset, cutoffs=years, taxonomy=taxonomy,
                                                   model=model, n_jobs=settings.n_jobs,

@@ -163,3 +163,27 @@ def test_audit_labels_proposals_import_as_corrections(incidents, mislabelled: in
 def test_audit_labels_proposals_bad_path(incidents, store: str, tmp_path: Path) -> None:
     incidents.fails("audit-labels", "--top", "1", "--proposals", tmp_path / "no" / "such" / "dir.jsonl",
                     says=("No such file or directory",))
+
+
+@SQLITE_ONLY
+def test_evaluate_years_reuses_the_same_split(store: str, settings, monkeypatch) -> None:
+    """The open-ended split at a cutoff is the year's when nothing was filed a year later: its
+    report is used again, not fitted twice; another cutoff's report is not."""
+    import core.evaluation as evaluation
+
+    with session_scope(store) as session:
+        dataset = load_dataset(session=session)
+    taxonomy = Taxonomy.load(settings.taxonomy_file)
+    model = default_model(settings, taxonomy)
+    cut_2022, cut_2021 = datetime(2022, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC)
+    main = evaluation.evaluate(dataset, cutoff=cut_2022, end=None, taxonomy=taxonomy, model=model)
+    assert main["test_size"] == 12  # the fixture's last bugs are filed in 2022
+    fitted: list[datetime] = []
+    real = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate",
+                        lambda data, *, cutoff, **kw: fitted.append(cutoff) or real(data, cutoff=cutoff, **kw))
+    years = evaluation.evaluate_years(dataset, cutoffs=[cut_2021, cut_2022], taxonomy=taxonomy,
+                                      model=model, done=[main])
+    assert fitted == [cut_2021]
+    assert years[1] == {**main, "end": "2023-01-01T00:00:00+00:00"}
+    assert years[0]["cutoff"].startswith("2021-01-01") and years[0]["test_size"] == 12
