@@ -14,6 +14,7 @@ from core.registry import LoadedModel, ModelRegistry
 from .active_model import ActiveModel
 from .config import ServiceSettings
 from .errors import ModelUnavailable
+from .live_taxonomy import LiveTaxonomy
 from .observability import Metrics
 from .store import Store
 
@@ -22,8 +23,13 @@ def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_taxonomy(request: Request) -> Taxonomy:
-    return request.app.state.taxonomy.current()
+def get_live_taxonomy(request: Request) -> LiveTaxonomy:
+    return request.app.state.taxonomy
+
+
+def get_taxonomy(live: Annotated[LiveTaxonomy, Depends(get_live_taxonomy)]) -> Taxonomy:
+    """The taxonomy this request uses from start to end (an edit reaches the next request)."""
+    return live.current()
 
 
 def get_store(request: Request) -> Store:
@@ -75,6 +81,7 @@ def get_metrics(request: Request) -> Metrics:
 
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
+LiveTaxonomyDep = Annotated[LiveTaxonomy, Depends(get_live_taxonomy)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ActiveModelDep = Annotated[ActiveModel, Depends(get_active_model)]

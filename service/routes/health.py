@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ..deps import ActiveModelDep, MetricsDep, StoreDep
+from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, StoreDep
 from ..schemas import HealthPublic, ReadyPublic
 from ..store import StoreUnavailable
 
@@ -20,7 +20,7 @@ def health() -> HealthPublic:
 
 
 @router.get("/ready", response_model=ReadyPublic, responses={503: {"model": ReadyPublic}})
-def ready(request: Request, active: ActiveModelDep, store: StoreDep) -> ReadyPublic | JSONResponse:
+def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep) -> ReadyPublic | JSONResponse:
     """Ready to serve: a model version is loaded and the store answers (503 otherwise)."""
     problems: list[str] = []
     loaded = active.current()
@@ -32,8 +32,7 @@ def ready(request: Request, active: ActiveModelDep, store: StoreDep) -> ReadyPub
     except StoreUnavailable as exc:
         store_state = "unreachable"
         problems.append(str(exc))
-    taxonomy = request.app.state.taxonomy
-    taxonomy.current()
+    taxonomy.current()  # looks at the file if it is time to, so a broken edit shows here
     warnings = [f"taxonomy: {taxonomy.error}"] if taxonomy.error else []
     answer = ReadyPublic(ready=not problems, model_version=loaded.version if loaded else None,
                          store=store_state, problems=problems, warnings=warnings)
