@@ -110,19 +110,32 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_incidents_serve(tmp_path: Path, trained_models: Path):
+@contextmanager
+def incidents_serve(tmp_path: Path, trained_models: Path, *options: str,
+                    stop_within: float = 15) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """`incidents serve` (with ``options``) in a subprocess on a free port, on a fresh store and
+    a copy of the trained models; yields the process, its base URL and its log file."""
     shutil.copytree(trained_models, tmp_path / "models")
     port = _free_port()
-    env = {**os.environ, "INCIDENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
-           "INCIDENTS_MODELS_DIR": str(tmp_path / "models")}
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {"INCIDENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "INCIDENTS_MODELS_DIR": str(tmp_path / "models")}
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "training.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(port)], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+             str(port), *options], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
+        yield process, f"http://127.0.0.1:{port}", log
+    finally:
+        process.terminate()
+        process.wait(timeout=stop_within)
+
+
+def test_incidents_serve(tmp_path: Path, trained_models: Path):
+    with incidents_serve(tmp_path, trained_models) as (process, url, log):
         deadline = time.monotonic() + 60
-        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        with httpx2.Client(base_url=url, timeout=5) as http:
             while True:
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
@@ -134,9 +147,6 @@ def test_incidents_serve(tmp_path: Path, trained_models: Path):
             assert ready.status_code == 200, ready.text
             assert ready.json()["model_version"] == "v1"
             assert http.post("/classify", json=new_bug(7)).status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
     text = log.read_text()
     assert "serving model v1" in text
     assert "POST /classify 200" in text
@@ -149,19 +159,8 @@ def _metric(text: str, line_start: str) -> float:
 
 def test_incidents_serve_workers_sum_metrics(tmp_path: Path, trained_models: Path):
     """Two worker processes: /metrics counts the requests of both, whichever worker answers."""
-    shutil.copytree(trained_models, tmp_path / "models")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"INCIDENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
-            "INCIDENTS_MODELS_DIR": str(tmp_path / "models")}
-    log = tmp_path / "serve.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", "2"], cwd=PROJECT_ROOT, env=env, stdout=out,
-            stderr=subprocess.STDOUT)
-    try:
+    with incidents_serve(tmp_path, trained_models, "--workers", "2",
+                         stop_within=30) as (process, url, log):
         deadline = time.monotonic() + 90
         while True:  # both workers load the model; wait until two said so
             assert process.poll() is None, log.read_text()
@@ -179,9 +178,6 @@ def test_incidents_serve_workers_sum_metrics(tmp_path: Path, trained_models: Pat
                                  'status="200"}') == 30
             assert _metric(text, 'incidents_classified_total{model_version="v1"}') == 30
             assert _metric(text, 'incidents_model_serving{version="v1"}') == 1
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     pids = set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))
     assert len(pids) == 2, log.read_text()
 
