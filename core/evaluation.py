@@ -63,9 +63,14 @@ def confusions(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     return [{"true": a, "predicted": b, "count": n} for (a, b), n in pairs.most_common(top)]
 
 
+def _indicators(truth: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
+    """1.0 where an incident carries a tag of ``classes``, one row an incident."""
+    return np.array([[c in t for c in classes] for t in truth], dtype=float)
+
+
 def brier(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str]) -> float:
     """Mean squared error of the tag probabilities, over incidents and the model's tags."""
-    Y = np.array([[c in t for c in classes] for t in truth], dtype=float)
+    Y = _indicators(truth, classes)
     return round(float(np.mean((proba - Y) ** 2)), 4) if Y.size else 0.0
 
 
@@ -76,7 +81,7 @@ def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequ
     Over every (incident, tag) pair. ``ece`` is the expected calibration error: the bins' gaps
     between mean probability and observed frequency, weighted by how many pairs each holds.
     """
-    Y = np.array([[c in t for c in classes] for t in truth], dtype=float).ravel()
+    Y = _indicators(truth, classes).ravel()
     p = np.asarray(proba, dtype=float).ravel()
     if not p.size:
         return {"ece": 0.0, "bins": []}
