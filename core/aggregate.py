@@ -15,8 +15,8 @@ Which incidents count (one rule an incident, checked in this order):
 
 Bugs without a filing time cannot be placed in time and never count (the answer says how many).
 Nor do bugs resolved as not being incidents of their own (``DUPLICATE``: the incident is counted
-once, under the bug it duplicates; ``INVALID``: no incident), by default; the answer says how many
-of each the window had.
+once, under the bug it duplicates; ``INVALID``: no incident), by default (the setting
+``briefing_excluded_resolutions``); the answer says how many of each the window had.
 
 Which label an incident has (the first that exists): a maintainer's correction, else its
 Bugzilla type tags, else a model's prediction, the active version's if it made one, else the
@@ -40,7 +40,6 @@ from .corrections import corrected_labels
 from .tables import IncidentRow, IncidentTagRow, PredictionRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
-NOT_INCIDENTS = ("DUPLICATE", "INVALID")
 
 
 class WindowRule(StrEnum):
@@ -168,11 +167,11 @@ def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
 
 def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: datetime,
              active_version: str | None,
-             excluded_resolutions: Sequence[str] = NOT_INCIDENTS) -> Briefing:
+             excluded_resolutions: Sequence[str]) -> Briefing:
     """Count the incidents open in ``[start, end]`` per briefing category (both ends included).
 
-    Bugs whose resolution is one of ``excluded_resolutions`` (case-insensitive) are left out and
-    counted apart, per resolution.
+    Bugs whose resolution is one of ``excluded_resolutions`` (case-insensitive; the setting
+    ``briefing_excluded_resolutions``) are left out and counted apart, per resolution.
     """
     if start > end:
         raise ValueError("start: must not be after end")
