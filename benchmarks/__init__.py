@@ -7,9 +7,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from core.bugzilla import BUGS_FILE
 from core.config import Settings, get_settings
 from core.db import dispose_engines
-from training.snapshot import BUGS_FILE
 
 
 def run_in_workdir(name: str, n_jobs: int, body: Callable[[Settings, Path], int]) -> int:

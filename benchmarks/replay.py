@@ -17,16 +17,15 @@ from pathlib import Path
 
 from benchmarks import run_in_workdir
 from classifier import Taxonomy, WhiteboardTags
-from core.classification import classify
+from core.bugzilla import read_snapshot
+from core.classification import classify, correct_incident
 from core.config import Settings
-from core.corrections import add_correction
 from core.db import session_scope, upgrade
-from core.evaluation import label_scores
 from core.registry import LoadedModel, ModelRegistry
-from core.retrain import retrain
 from core.store import row_incident, upsert_bugs
 from core.tables import IncidentRow
-from training.snapshot import read_snapshot
+from training.metrics import label_scores
+from training.retrain import retrain
 
 START = datetime(2021, 1, 1, tzinfo=UTC)
 
@@ -95,7 +94,7 @@ def replay(base: Settings, workdir: Path, last_year: int = 2023) -> int:
         all_frozen += still
         with session_scope(settings.database_url) as session:
             for i in ids:
-                add_correction(session=session, taxonomy=taxonomy, bug_id=i, tags=truth[i],
+                correct_incident(session=session, taxonomy=taxonomy, bug_id=i, tags=truth[i],
                                note=f"replay {name}", author="bench", active_version=live_model.version)
         decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry,
                            requested_by="bench")

@@ -29,17 +29,16 @@ from pydantic import ValidationError
 
 from benchmarks import run_in_workdir
 from classifier import Taxonomy, incidents_frame
-from core.bugzilla import BugRecord
+from core.bugzilla import BugRecord, read_snapshot
 from core.config import PROJECT_ROOT, Settings
-from core.dataset import load_dataset
 from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
-from core.relabel import relabel
 from core.store import upsert_bugs
-from core.training import train_version
 from service.config import ServiceSettings
 from service.schemas import IncidentClassify
-from training.snapshot import read_snapshot
+from training.dataset import load_dataset
+from training.relabel import relabel
+from training.train import train_version
 
 READY_TIMEOUT = 90.0  # seconds for the server to load the model and answer GET /ready 200
 HTTP_TIMEOUT = 60.0
@@ -250,7 +249,7 @@ def over_http(url: str, payloads: list[dict[str, Any]], *, ready: float, max_bat
 
 
 def nightly(settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry) -> None:
-    print("\n3. Nightly relabel (core.relabel.relabel, in process, the server stopped)")
+    print("\n3. Nightly relabel (training.relabel.relabel, in process, the server stopped)")
     tick = time.perf_counter()
     report = relabel(settings=settings, taxonomy=taxonomy, registry=registry)
     wall = time.perf_counter() - tick

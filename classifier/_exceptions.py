@@ -1,14 +1,23 @@
 """The exceptions of incident-classifier.
 
 IncidentError                     every error this project raises on purpose
-├── InvalidIncident               a bug record that cannot be used (missing summary, wrong type)
+├── InvalidInput                  a value given by a user that cannot be used; ``field`` names it
+│   ├── InvalidIncident           a bug record or correction that cannot be used (no summary, ...)
+│   └── InvalidPeriod             a date or time window that cannot be used (start after end, ...)
 ├── InvalidSnapshot               a snapshot file that is missing, unreadable or of the wrong shape
 ├── TaxonomyError                 a taxonomy file that cannot be read
 ├── BugzillaUnavailable           Bugzilla kept failing or refused a request, so a sync stopped
+├── StoreUnavailable              the store cannot be reached, or its migrations not applied
+├── NotEnoughData                 too few labelled incidents to fit, split or compare (also a
+│                                 ValueError: estimators raise it from ``fit``, as scikit-learn's do)
+├── TokenNotFound                 no unrevoked maintainer token matches an id, name or prefix
 └── ModelError                    anything about trained model versions
     ├── ModelNotFound             no such version, or no active version
     ├── ArtefactTampered          an artefact whose sha256 differs from the one recorded
     └── UntrustedArtefact         an artefact that would load types outside the trusted list
+
+Layers signal each other with these, never with a bare ``ValueError``: the CLI turns any of
+them into one line on stderr and a non-zero exit, the service into a 4xx or 503 answer.
 """
 
 from __future__ import annotations
@@ -18,12 +27,21 @@ class IncidentError(Exception):
     """Base of every error raised on purpose by this project."""
 
 
-class InvalidIncident(IncidentError, ValueError):
-    """A bug record that cannot be classified or stored; ``field`` names what is wrong."""
+class InvalidInput(IncidentError):
+    """A value given by a user (a field, an option, a query parameter) that cannot be used;
+    ``field`` names it."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidIncident(InvalidInput):
+    """A bug record (or a correction of one) that cannot be classified or stored."""
+
+
+class InvalidPeriod(InvalidInput):
+    """A date or a time window that cannot be used: not a date, or a start after its end."""
 
 
 class InvalidSnapshot(IncidentError):
@@ -52,6 +70,18 @@ class BugzillaUnavailable(IncidentError):
         super().__init__(message)
         self.attempts = attempts
         self.status = status
+
+
+class StoreUnavailable(IncidentError):
+    """The store cannot be reached (or its migrations cannot be applied) right now."""
+
+
+class NotEnoughData(IncidentError, ValueError):
+    """Too few labelled incidents to fit a model, split them in time, or compare two models."""
+
+
+class TokenNotFound(IncidentError, LookupError):
+    """No token (or no unrevoked token) matches the given id, name or prefix."""
 
 
 class ModelError(IncidentError):

@@ -20,6 +20,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import MultiLabelBinarizer, OneHotEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from ._exceptions import NotEnoughData
 from ._incident import FEATURE_COLUMNS
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
@@ -315,7 +316,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         Y = mlb.fit_transform([list(t) for t in y])
         keep = Y.sum(axis=0) >= self.min_support
         if not keep.any():
-            raise ValueError(f"no tag has {self.min_support} or more positive incidents")
+            raise NotEnoughData(f"no tag has {self.min_support} or more positive incidents")
         self.classes_ = mlb.classes_[keep]
         Y = Y[:, keep]
         oof = self._out_of_fold(X, Y)

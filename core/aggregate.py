@@ -18,15 +18,14 @@ Nor do bugs resolved as not being incidents of their own (``DUPLICATE``: the inc
 once, under the bug it duplicates; ``INVALID``: no incident), by default (the setting
 ``briefing_excluded_resolutions``); the answer says how many of each the window had.
 
-Which label an incident has (the first that exists): a maintainer's correction, else its
-Bugzilla type tags, else a model's prediction, the active version's if it made one, else the
-latest stored one.
+Which label an incident counts with is :mod:`core.labels`'s rule (correction > Bugzilla tags >
+prediction), the same one training data uses.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -34,10 +33,10 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from classifier import Taxonomy
+from classifier import InvalidPeriod, Taxonomy
 
-from .corrections import corrected_labels
-from .tables import IncidentRow, IncidentTagRow, PredictionRow
+from .labels import Label, LabelSource, incident_labels
+from .tables import IncidentRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
 
@@ -60,24 +59,6 @@ _RULE_TEXT = {
                             "resolved before the start",
     WindowRule.CREATED_IN_WINDOW: "closed with no known resolution time: filed inside the window",
 }
-
-
-class LabelSource(StrEnum):
-    """Where an incident's label comes from, strongest first."""
-
-    CORRECTION = "correction"
-    BUGZILLA = "bugzilla"
-    MODEL = "model"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class Label:
-    """The type tags an incident counts with, and where they come from."""
-
-    source: LabelSource
-    tags: tuple[str, ...] = ()
-    model_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,34 +118,6 @@ def _rule_of(row: IncidentRow) -> WindowRule:
     return WindowRule.CREATED_IN_WINDOW
 
 
-def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
-                    active_version: str | None) -> dict[int, Label]:
-    """The label of each incident among ``incident_ids`` (a list, or a ``select`` of ids)."""
-    ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
-    labels: dict[int, Label] = {
-        bug_id: Label(LabelSource.CORRECTION, tuple(tags))
-        for bug_id, tags in corrected_labels(session=session, incident_ids=ids).items()
-    }
-    bugzilla: dict[int, list[str]] = {}
-    for bug_id, tag in session.execute(
-            select(IncidentTagRow.incident_id, IncidentTagRow.tag)
-            .where(IncidentTagRow.incident_id.in_(ids), IncidentTagRow.kind == "type")
-            .order_by(IncidentTagRow.incident_id, IncidentTagRow.tag)):
-        bugzilla.setdefault(bug_id, []).append(tag)
-    for bug_id, tags in bugzilla.items():
-        labels.setdefault(bug_id, Label(LabelSource.BUGZILLA, tuple(tags)))
-    predicted: dict[int, PredictionRow] = {}
-    for row in session.scalars(
-            select(PredictionRow).where(PredictionRow.incident_id.in_(ids))
-            .order_by(PredictionRow.incident_id, PredictionRow.created_at, PredictionRow.id)):
-        chosen = predicted.get(row.incident_id)
-        if chosen is None or chosen.model_version != active_version:
-            predicted[row.incident_id] = row  # later rows win unless the active one is held
-    for bug_id, row in predicted.items():
-        labels.setdefault(bug_id, Label(LabelSource.MODEL, tuple(row.tags), row.model_version))
-    return labels
-
-
 def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: datetime,
              active_version: str | None,
              excluded_resolutions: Sequence[str]) -> Briefing:
@@ -174,7 +127,7 @@ def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: date
     ``briefing_excluded_resolutions``) are left out and counted apart, per resolution.
     """
     if start > end:
-        raise ValueError("start: must not be after end")
+        raise InvalidPeriod("start: must not be after end", field="start")
     window = open_in_window(start, end)
     rows: Sequence[IncidentRow] = session.scalars(
         select(IncidentRow).where(IncidentRow.id.in_(window)).order_by(IncidentRow.id)).all()

@@ -6,9 +6,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from classifier import Incident, Taxonomy, incidents_frame
 
+from .corrections import ModelSaid, add_correction, check_correction
 from .registry import LoadedModel
+from .store import row_incident
+from .tables import CorrectionRow, IncidentRow, PredictionRow
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,39 @@ def classify(loaded: LoadedModel, incidents: Sequence[Incident], taxonomy: Taxon
         )
         for incident, d, why in zip(incidents, decisions, reasons, strict=True)
     ]
+
+
+def model_said(*, session: Session, bug_id: int, active_version: str | None,
+               loaded: LoadedModel | None, taxonomy: Taxonomy) -> ModelSaid | None:
+    """What ``active_version`` says of a stored incident: its stored prediction, else (when that
+    version is ``loaded``) its answer now; None when neither is to be had."""
+    if active_version is None:
+        return None
+    row = session.scalar(select(PredictionRow).where(PredictionRow.incident_id == bug_id,
+                                                     PredictionRow.model_version == active_version))
+    if row is not None:
+        return ModelSaid(active_version, list(row.tags), dict(row.scores))
+    incident = session.get(IncidentRow, bug_id)
+    if loaded is None or loaded.version != active_version or incident is None:
+        return None
+    result = classify(loaded, [row_incident(incident)], taxonomy)[0]
+    return ModelSaid(active_version, list(result.tags), dict(result.scores))
+
+
+def correct_incident(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags: Any,
+                     note: Any = "", author: str, token_id: int | None = None,
+                     active_version: str | None = None,
+                     loaded: LoadedModel | None = None) -> CorrectionRow:
+    """Check and store a maintainer's correction with what the active model said of the incident
+    then: its stored prediction, else, when the active model is ``loaded``, its answer now.
+
+    InvalidIncident names the field of a bad correction; the caller's transaction commits.
+    """
+    if loaded is not None and active_version is None:
+        active_version = loaded.version
+    checked = check_correction(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
+                               note=note)
+    said = model_said(session=session, bug_id=checked.bug_id, active_version=active_version,
+                      loaded=loaded, taxonomy=taxonomy)
+    return add_correction(session=session, correction=checked, author=author, token_id=token_id,
+                          model_said=said)

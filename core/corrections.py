@@ -1,8 +1,9 @@
 """Maintainers' corrections of incident labels: stored, superseded, listed, and used as labels.
 
 Corrections are never updated or deleted: a later correction of the same incident supersedes
-the earlier one (the latest by id counts), and the history stays. They are read by the incident
-view (``GET /incidents/{id}``), the briefing table (``GET /aggregate``, where a correction
+the earlier one (the latest by id counts), and the history stays. Plain store functions: no
+model is run here (:func:`core.classification.correct_incident` asks it). They are read by the
+incident view (``GET /incidents/{id}``), the briefing table (``GET /aggregate``, where a correction
 outranks every other label) and training (a corrected incident is trained on its corrected tags).
 """
 
@@ -20,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, Taxonomy
 
-from .registry import LoadedModel
-from .tables import CorrectionRow, IncidentRow, PredictionRow, utcnow
+from .tables import CorrectionRow, IncidentRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class CorrectionIn:
     note: str = ""
 
 
-def _latest_ids() -> Select:
+def latest_correction_ids() -> Select:
+    """``select`` of the id of the correction that counts for each corrected incident (its latest)."""
     return select(func.max(CorrectionRow.id)).group_by(CorrectionRow.incident_id)
 
 
@@ -60,23 +61,9 @@ def corrections_of(*, session: Session, incident_id: int) -> list[Correction]:
     return [_as_correction(row) for row in rows]
 
 
-def corrected_labels(*, session: Session,
-                     incident_ids: Select | Iterable[int]) -> dict[int, tuple[str, ...]]:
-    """The type tags of each corrected incident among ``incident_ids`` (its latest correction).
-
-    ``incident_ids`` is a list of ids or a ``select`` of them, so callers can pass a window's
-    query without loading it. An incident corrected to no tag maps to ``()``.
-    """
-    ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
-    rows = session.execute(select(CorrectionRow.incident_id, CorrectionRow.tags)
-                           .where(CorrectionRow.id.in_(_latest_ids()),
-                                  CorrectionRow.incident_id.in_(ids)))
-    return {bug_id: tuple(tags) for bug_id, tags in rows}
-
-
 def latest_corrections(*, session: Session) -> list[CorrectionRow]:
     """The correction that counts for each corrected incident, by incident id."""
-    return list(session.scalars(select(CorrectionRow).where(CorrectionRow.id.in_(_latest_ids()))
+    return list(session.scalars(select(CorrectionRow).where(CorrectionRow.id.in_(latest_correction_ids()))
                                 .order_by(CorrectionRow.incident_id)))
 
 
@@ -113,43 +100,25 @@ def check_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags:
     return CorrectionIn(bug_id, tuple(canonical), note.strip())
 
 
-def _model_said(*, session: Session, bug_id: int, active_version: str | None,
-                loaded: LoadedModel | None, taxonomy: Taxonomy) -> tuple[list | None, dict | None]:
-    if active_version is None:
-        return None, None
-    row = session.scalar(select(PredictionRow).where(PredictionRow.incident_id == bug_id,
-                                                     PredictionRow.model_version == active_version))
-    if row is not None:
-        return list(row.tags), dict(row.scores)
-    if loaded is None or loaded.version != active_version:
-        return None, None
-    from .classification import classify
-    from .store import row_incident
+@dataclass(frozen=True)
+class ModelSaid:
+    """What a model version said of an incident when a maintainer corrected it."""
 
-    incident = row_incident(session.get(IncidentRow, bug_id))
-    result = classify(loaded, [incident], taxonomy)[0]
-    return list(result.tags), dict(result.scores)
+    version: str
+    tags: list[str]
+    scores: dict[str, float]
 
 
-def add_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags: Any, note: Any = "",
-                   author: str, token_id: int | None = None, active_version: str | None = None,
-                   loaded: LoadedModel | None = None) -> CorrectionRow:
-    """Store a maintainer's correction with what the active model said of the incident then.
-
-    What the model said is its stored prediction of the incident; when there is none and the
-    active model is ``loaded``, it is asked now. The caller's transaction commits.
-    """
-    if loaded is not None and active_version is None:
-        active_version = loaded.version
-    checked = check_correction(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
-                               note=note)
-    model_tags, model_scores = _model_said(session=session, bug_id=checked.bug_id,
-                                           active_version=active_version, loaded=loaded,
-                                           taxonomy=taxonomy)
-    row = CorrectionRow(incident_id=checked.bug_id, tags=list(checked.tags), note=checked.note,
-                        author=author, token_id=token_id, created_at=utcnow(),
-                        model_version=active_version if model_tags is not None else None,
-                        model_tags=model_tags, model_scores=model_scores)
+def add_correction(*, session: Session, correction: CorrectionIn, author: str,
+                   token_id: int | None = None, model_said: ModelSaid | None = None) -> CorrectionRow:
+    """Store a checked correction, with what the active model said of the incident then (if
+    known); the caller's transaction commits. :func:`core.classification.correct_incident`
+    checks, asks the model and stores in one call."""
+    row = CorrectionRow(incident_id=correction.bug_id, tags=list(correction.tags),
+                        note=correction.note, author=author, token_id=token_id, created_at=utcnow(),
+                        model_version=model_said.version if model_said else None,
+                        model_tags=model_said.tags if model_said else None,
+                        model_scores=model_said.scores if model_said else None)
     session.add(row)
     session.flush()
     return row

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from classifier import Incident, ca_name_from_summary
 
-from .bugzilla import BugRecord
-from .corrections import corrected_labels
 from .tables import IncidentRow, IncidentTagRow, PredictionRow, utcnow
+
+if TYPE_CHECKING:  # the store takes records; it does not reach Bugzilla
+    from .bugzilla import BugRecord
 
 _COPIED = ("summary", "description", "whiteboard", "creator", "creator_domain", "product",
            "component", "status", "resolution", "creation_time", "last_change_time",
@@ -82,35 +83,6 @@ def row_incident(row: IncidentRow) -> Incident:
     return Incident(summary=row.summary, description=row.description, id=row.id,
                     creator_domain=row.creator_domain, creation_time=row.creation_time,
                     status=row.status, resolution=row.resolution, resolved_at=row.resolved_at)
-
-
-@dataclass(frozen=True)
-class LabelledIncident:
-    incident: Incident
-    tags: tuple[str, ...]
-    creation_time: datetime | None
-
-
-def labelled_incidents(*, session: Session) -> list[LabelledIncident]:
-    """Incidents with at least one type tag, oldest first (ties by bug id).
-
-    An incident's tags are those of its latest correction, else its Bugzilla type tags. A bug
-    with no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly. So an
-    incident a maintainer corrected to no tag is left out too, rather than taught as a negative
-    of every tag.
-    """
-    corrected = corrected_labels(session=session, incident_ids=select(IncidentRow.id))
-    rows = session.scalars(
-        select(IncidentRow).options(selectinload(IncidentRow.tags))
-        .order_by(IncidentRow.creation_time, IncidentRow.id))
-    out = []
-    for row in rows:
-        tags = corrected.get(row.id)
-        if tags is None:
-            tags = tuple(t.tag for t in row.tags if t.kind == "type")
-        if tags:
-            out.append(LabelledIncident(row_incident(row), tags, row.creation_time))
-    return out
 
 
 def get_incident(*, session: Session, bug_id: int) -> IncidentRow | None:

@@ -9,17 +9,13 @@ import secrets
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from classifier import IncidentError
+from classifier import InvalidInput, TokenNotFound
 
 from .tables import ApiTokenRow, utcnow
 
 TOKEN_PREFIX = "inc_"
 # What `tokens list` shows to tell tokens apart: the fixed prefix and a few random characters.
 SHOWN_CHARS = len(TOKEN_PREFIX) + 6
-
-
-class TokenNotFound(IncidentError, LookupError):
-    """No token (or no unrevoked token) matches the given id, name or prefix."""
 
 
 def token_sha256(token: str) -> str:
@@ -30,7 +26,7 @@ def create_token(*, session: Session, name: str) -> tuple[str, ApiTokenRow]:
     """A new token for maintainer ``name``: the plain token (shown once) and its stored row."""
     name = name.strip()
     if not name:
-        raise ValueError("name: a token needs the name of the maintainer who holds it")
+        raise InvalidInput("name: a token needs the name of the maintainer who holds it", field="name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(name=name, token_sha256=token_sha256(token), prefix=token[:SHOWN_CHARS],
                       created_at=utcnow())
@@ -70,7 +66,7 @@ def revoke_token(*, session: Session, token_id: int | None = None,
     Returns the rows revoked now; raises TokenNotFound when nothing unrevoked matches.
     """
     if (token_id is None) == (name_or_prefix is None):
-        raise ValueError("give a token id or a name/prefix, not both")
+        raise InvalidInput("give a token id or a name/prefix, not both", field="token")
     query = select(ApiTokenRow).where(ApiTokenRow.revoked_at.is_(None))
     if token_id is not None:
         query = query.where(ApiTokenRow.id == token_id)

@@ -10,6 +10,7 @@ from importlib import metadata
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from classifier import StoreUnavailable
 from core.config import Settings
 from core.db import safe_url
 from core.registry import ModelRegistry
@@ -20,7 +21,7 @@ from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
 from .routes import aggregate, classify, corrections, health, incidents, models, retrain, review, sync
-from .store import Store, StoreUnavailable
+from .store import Store
 
 logger = logging.getLogger("service")
 

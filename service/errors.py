@@ -15,9 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from classifier import InvalidIncident, ModelNotFound
-
-from .store import StoreUnavailable
+from classifier import InvalidIncident, ModelNotFound, StoreUnavailable
 
 logger = logging.getLogger("service.errors")
 

@@ -11,13 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifier import StoreUnavailable
 from core.db import get_engine, upgrade
 
 logger = logging.getLogger("service.store")
-
-
-class StoreUnavailable(Exception):
-    """The store cannot be reached (or its migrations cannot be applied) right now."""
 
 
 class Store:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from classifier import Taxonomy
+from core.classification import correct_incident
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.db import dispose_engines, session_scope, upgrade
+from core.db import dispose_engines, get_engine, session_scope, upgrade
 from core.registry import ModelRegistry
-from tests.fixtures import write_snapshot
+from core.tables import IncidentRow, IncidentTagRow
+from tests.fixtures import BAD_SNAPSHOTS, Incidents, write_snapshot
+from tests.standin import BugzillaStandIn, bugzilla_data
 
 REAL_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "bugzilla"
 POSTGRES_URL = os.environ.get("INCIDENTS_TEST_POSTGRES_URL")
@@ -106,8 +109,8 @@ def settings(tmp_path: Path, database_url: str, snapshot_dir: Path,
 @pytest.fixture
 def store(settings: Settings) -> str:
     """The settings' store, migrated and loaded with the small snapshot."""
+    from core.bugzilla import read_snapshot
     from core.store import upsert_bugs
-    from training.snapshot import read_snapshot
 
     upgrade(settings.database_url)
     records = read_snapshot(settings.snapshot_dir, Taxonomy.load(settings.taxonomy_file))
@@ -119,10 +122,10 @@ def store(settings: Settings) -> str:
 @pytest.fixture(scope="session")
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with one active version trained on the small snapshot (built once)."""
-    from core.dataset import load_dataset
+    from core.bugzilla import read_snapshot
     from core.store import upsert_bugs
-    from core.training import train_version
-    from training.snapshot import read_snapshot
+    from training.dataset import load_dataset
+    from training.train import train_version
 
     root = tmp_path_factory.mktemp("trained")
     url = f"sqlite:///{root / 'store.db'}"
@@ -144,3 +147,93 @@ def models_dir(settings: Settings, trained_models: Path) -> Path:
     """The test's models folder, holding a copy of the small trained model (active)."""
     shutil.copytree(trained_models, settings.models_dir)
     return settings.models_dir
+
+
+@pytest.fixture
+def incidents(settings: Settings) -> Incidents:
+    return Incidents()
+
+
+@pytest.fixture
+def store_rows(settings: Settings) -> Callable[[], dict[str, list[tuple]]]:
+    """Every column of every incident and tag row in the store, to compare before and after."""
+
+    def read() -> dict[str, list[tuple]]:
+        upgrade(settings.database_url)
+        with session_scope(settings.database_url) as session:
+            incidents = [tuple(getattr(row, c.key) for c in IncidentRow.__table__.columns)
+                         for row in session.scalars(select(IncidentRow).order_by(IncidentRow.id))]
+            tags = [(t.incident_id, t.tag, t.kind) for t in session.scalars(
+                select(IncidentTagRow).order_by(IncidentTagRow.incident_id, IncidentTagRow.tag))]
+        return {"incidents": incidents, "tags": tags}
+
+    return read
+
+
+@pytest.fixture(params=list(BAD_SNAPSHOTS))
+def bad_snapshot(request, tmp_path: Path) -> tuple[Path, Path, str]:
+    """A snapshot folder with one problem; the file its error names; what the error says."""
+    spoil, name, problem = BAD_SNAPSHOTS[request.param]
+    folder = tmp_path / f"bad-{request.param}"
+    spoil(folder)
+    return folder, folder / name, problem
+
+
+@pytest.fixture
+def correct(settings: Settings, taxonomy: Taxonomy) -> Callable[..., int]:
+    """Store one correction (in its own transaction) and return its id."""
+
+    def store(bug_id: int, tags: list[str], note: str = "", author: str = "tester") -> int:
+        with session_scope(settings.database_url) as session:
+            return correct_incident(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
+                                  note=note, author=author).id
+
+    return store
+
+
+# -- a Bugzilla stand-in --------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _no_real_bugzilla(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until a test aims it at the stand-in, Bugzilla is a loopback port where nothing listens."""
+    monkeypatch.setenv("INCIDENTS_BUGZILLA_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def standin() -> Iterator[BugzillaStandIn]:
+    """A Bugzilla stand-in on a loopback port, serving the test bugs (48 + 1 elsewhere)."""
+    bugs, comments = bugzilla_data()
+    server = BugzillaStandIn.from_data(bugs, comments).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sync_settings(settings: Settings, standin: BugzillaStandIn,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The test's settings aimed at the stand-in: pages of 10, short timeouts, 3 attempts.
+
+    The store is migrated. Setting the environment also reaches the CLI's get_settings().
+    """
+    values = {
+        "INCIDENTS_BUGZILLA_URL": standin.url,
+        "INCIDENTS_BUGZILLA_PAGE_SIZE": "10",
+        "INCIDENTS_BUGZILLA_TIMEOUT": "0.3",
+        "INCIDENTS_BUGZILLA_MAX_ATTEMPTS": "3",
+        "INCIDENTS_BUGZILLA_BACKOFF": "0.01",
+        "INCIDENTS_BUGZILLA_MAX_WAIT": "0.05",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("INCIDENTS_BUGZILLA_API_KEY", raising=False)
+    # Loopback requests never go through a proxy the machine may have configured.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    get_settings.cache_clear()
+    upgrade(settings.database_url)
+    yield get_settings()
+    get_settings.cache_clear()
+    # Close the pooled connections now: an engine dropped later from get_engine's cache would
+    # leave them to the garbage collector (a ResourceWarning, an error under filterwarnings).
+    get_engine(settings.database_url).dispose()

@@ -1,8 +1,8 @@
 """The shared fixtures themselves: a store on both back ends and a trained model."""
 
-from core.dataset import load_dataset
 from core.db import session_scope
 from core.registry import ModelRegistry
+from training.dataset import load_dataset
 
 
 def test_store_holds_fixture_bugs(store):

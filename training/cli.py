@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from joblib import Parallel, delayed
 
-from classifier import IncidentError, Taxonomy
+from classifier import IncidentError, InvalidPeriod, NotEnoughData, Taxonomy
 from core.config import Settings, get_settings
 from core.db import safe_url, session_scope, upgrade
 from core.registry import ModelRegistry
@@ -39,11 +39,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn the project's own errors into one line on stderr and a non-zero exit."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
         yield
-    except (IncidentError, ValueError, OSError) as exc:
+    except (IncidentError, ValidationError, OSError) as exc:
         raise fail(str(exc)) from None
     except SQLAlchemyError as exc:  # the store is unreachable, refuses us, or the URL is wrong
         cause = getattr(exc, "orig", None) or exc
@@ -72,10 +73,8 @@ def sync(
     """Sync the store from Bugzilla (only changes after the first run), or load a snapshot."""
     from tqdm import tqdm
 
-    from core.bugzilla_sync import sync_from_bugzilla
+    from core.bugzilla import BUGS_FILE, read_snapshot, sync_from_bugzilla
     from core.store import upsert_bugs
-
-    from .snapshot import BUGS_FILE, read_snapshot
 
     with reported_errors():
         settings, taxonomy, _ = _context()
@@ -107,9 +106,9 @@ def train(
              "year after) and record the table in the model card.")] = True,
 ) -> None:
     """Train a new model version on the store's labelled incidents (the first becomes active)."""
-    from core.dataset import load_dataset
-    from core.evaluation import render_years
-    from core.training import parse_day, train_version
+    from training.dataset import load_dataset
+    from training.evaluate import render_years
+    from training.train import parse_day, train_version
 
     with reported_errors():
         settings, taxonomy, registry = _context()
@@ -151,17 +150,11 @@ def evaluate(
     year after), the detailed report at INCIDENTS_EVAL_CUTOFF (test on everything after), and an
     ablation. With --cutoff: the detailed report of that one split.
     """
-    from core.dataset import load_dataset
-    from core.evaluation import evaluate as run_evaluation
-    from core.evaluation import (
-        evaluate_years,
-        render,
-        render_ablation,
-        render_years,
-        run_ablation,
-        year_rows,
-    )
-    from core.training import default_model, parse_day
+    from training.ablation import render_ablation, run_ablation
+    from training.dataset import load_dataset
+    from training.evaluate import evaluate as run_evaluation
+    from training.evaluate import evaluate_years, render, render_years, year_rows
+    from training.train import default_model, parse_day
 
     def note(message: str) -> None:
         typer.echo(f"training {message} ...", err=True)
@@ -171,7 +164,7 @@ def evaluate(
         main = parse_day(cutoff or settings.eval_cutoff, "cutoff")
         stop = parse_day(end, "end") if end else None
         if stop is not None and stop <= main:
-            raise ValueError(f"end: {end} is not after the cutoff {main:%Y-%m-%d}")
+            raise InvalidPeriod(f"end: {end} is not after the cutoff {main:%Y-%m-%d}", field="end")
         years = [] if cutoff else [parse_day(c, "eval_cutoffs") for c in settings.eval_cutoffs]
         with session_scope(_store_ready(settings)) as session:
             dataset = load_dataset(session=session)
@@ -205,17 +198,17 @@ def audit_labels(
              "`incidents corrections import`, for a maintainer to edit and import.")] = None,
 ) -> None:
     """List training incidents whose tags the model most disagrees with (out of fold)."""
-    from core.dataset import load_dataset
-    from core.evaluation import audit_labels as run_audit
-    from core.evaluation import proposed_correction
-    from core.training import default_model
+    from training.audit import audit_labels as run_audit
+    from training.audit import proposed_correction
+    from training.dataset import load_dataset
+    from training.train import default_model
 
     with reported_errors():
         settings, taxonomy, _ = _context()
         with session_scope(_store_ready(settings)) as session:
             dataset = load_dataset(session=session)
         if len(dataset) == 0:
-            raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
+            raise NotEnoughData("the store holds no labelled incidents; run `incidents sync` first")
         rows = run_audit(dataset, model=default_model(settings, taxonomy), top=top)
         if proposals is not None:
             lines = [json.dumps(proposed_correction(r)) for r in rows if r["doubted"] or r["suggested"]]
@@ -245,9 +238,8 @@ def classify(
     explain: Annotated[bool, typer.Option(help="Add the words behind each tag.")] = False,
 ) -> None:
     """Classify a file of bugs with the active model: one JSON object a line on stdout."""
+    from core.bugzilla.snapshot import records_from_files
     from core.classification import classify as run_classify
-
-    from .snapshot import records_from_files
 
     with reported_errors():
         settings, taxonomy, registry = _context()
@@ -382,7 +374,8 @@ def corrections_import(
     author: Annotated[str, typer.Option(help="The maintainer the corrections are from.")],
 ) -> None:
     """Store a file of corrections, all or nothing: every line is checked before any is stored."""
-    from core.corrections import add_correction, parse_correction_lines
+    from core.classification import correct_incident
+    from core.corrections import parse_correction_lines
 
     with reported_errors():
         settings, taxonomy, registry = _context()
@@ -392,7 +385,7 @@ def corrections_import(
             checked = parse_correction_lines(session=session, taxonomy=taxonomy,
                                              lines=file.read_text(encoding="utf-8").splitlines())
             for c in checked:
-                add_correction(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
+                correct_incident(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
                                note=c.note, author=author, active_version=active, loaded=loaded)
     typer.echo(f"stored {len(checked)} corrections from {file} by {author}")
 
@@ -424,7 +417,7 @@ def retrain(
     requested_by: Annotated[str | None, typer.Option(help="Who asked (recorded).")] = None,
 ) -> None:
     """Train a challenger on the store (corrections included); promote it only if it is not worse."""
-    from core.retrain import retrain as run_retrain
+    from training.retrain import retrain as run_retrain
 
     with reported_errors():
         settings, taxonomy, registry = _context()
@@ -448,7 +441,7 @@ def retrain(
 @app.command()
 def relabel() -> None:
     """Classify every stored incident with the active model (the nightly batch; resumable)."""
-    from core.relabel import relabel as run_relabel
+    from training.relabel import relabel as run_relabel
 
     with reported_errors():
         settings, taxonomy, registry = _context()

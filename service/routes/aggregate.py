@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from core.aggregate import Briefing, LabelSource, WindowRule, briefing
+from core.aggregate import Briefing, WindowRule, briefing
+from core.labels import LabelSource
 
 from ..auth import READERS
 from ..deps import ActiveVersionDep, SessionDep, SettingsDep, TaxonomyDep

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from classifier import Taxonomy
-from core.corrections import add_correction, list_corrections
+from core.classification import correct_incident
+from core.corrections import list_corrections
 from core.tables import CorrectionRow
 
 from ..auth import AUTH_ERRORS, MaintainerDep, ReaderDep
@@ -36,7 +37,7 @@ def create_correction(correction: CorrectionCreate, maintainer: MaintainerDep,
     prediction, else the model is asked now; nothing when no model is loaded). A later
     correction of the same bug supersedes this one; both stay in the history.
     """
-    row = add_correction(session=session, taxonomy=taxonomy, bug_id=correction.bug_id,
+    row = correct_incident(session=session, taxonomy=taxonomy, bug_id=correction.bug_id,
                          tags=correction.tags, note=correction.note, author=maintainer.name,
                          token_id=maintainer.token_id, active_version=active_version,
                          loaded=model)

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from classifier import StoreUnavailable
+
 from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, StoreDep
 from ..schemas import HealthPublic, ReadyPublic
-from ..store import StoreUnavailable
 
 router = APIRouter(tags=["health"])
 

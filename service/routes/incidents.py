@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from core.aggregate import incident_labels
 from core.corrections import corrections_of
+from core.labels import incident_labels
 from core.store import get_incident
 
 from ..auth import READERS

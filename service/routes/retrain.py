@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 
-from core.retrain import retrain
+from classifier import NotEnoughData
+from training.retrain import retrain
 
 from ..auth import AUTH_ERRORS, MaintainerDep
 from ..deps import ActiveModelDep, SettingsDep, TaxonomyDep
@@ -23,7 +24,7 @@ Retrain = Callable[..., Any]
 
 
 def get_retrain() -> Retrain:
-    """``core.retrain.retrain``, the gated retraining the CLI's `incidents retrain` runs too
+    """``training.retrain.retrain``, the gated retraining the CLI's `incidents retrain` runs too
     (a dependency, so tests can swap it)."""
     return retrain
 
@@ -54,7 +55,7 @@ def retrain_model(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: Ta
     try:
         decision = retrain(settings=settings, taxonomy=taxonomy, registry=active.registry,
                            force=force, requested_by=maintainer.name)
-    except ValueError as exc:  # too few labelled incidents
+    except NotEnoughData as exc:
         raise HTTPException(409, str(exc)) from None
     finally:
         RETRAINING.release()

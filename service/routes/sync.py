@@ -7,7 +7,7 @@ import threading
 from fastapi import APIRouter, HTTPException
 
 from classifier import BugzillaUnavailable
-from core.bugzilla_sync import sync_from_bugzilla
+from core.bugzilla import sync_from_bugzilla
 
 from ..auth import AUTH_ERRORS, MaintainerDep
 from ..deps import SettingsDep, StoreDep, TaxonomyDep

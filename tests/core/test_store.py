@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from classifier import Taxonomy
 from core.bugzilla import BugRecord
 from core.db import session_scope, upgrade
+from core.labels import labelled_incidents
 from core.store import (
     get_incident,
     iter_incidents,
-    labelled_incidents,
     save_prediction,
     upsert_bugs,
 )

@@ -13,7 +13,7 @@ from core.config import Settings
 from core.db import get_engine
 from service.app import create_app
 from service.config import ServiceSettings
-from tests.service.payloads import bug_payloads
+from tests.fixtures import bug_payloads
 
 
 @pytest.fixture

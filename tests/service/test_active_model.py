@@ -12,7 +12,7 @@ from classifier import Incident, Taxonomy
 from core.classification import classify
 from core.registry import LoadedModel, ModelRegistry
 from service.active_model import ActiveModel
-from tests.service.routes.test_models import second_version
+from tests.fixtures import second_version
 
 INCIDENT = Incident(summary="Nimbus Trust: OCSP responder returned unknown")
 

@@ -22,8 +22,7 @@ from fastapi import FastAPI
 from core.config import PROJECT_ROOT
 from core.registry import ModelRegistry
 from service.app import create_app
-from tests.service.payloads import new_bug
-from tests.service.routes.test_models import second_version
+from tests.fixtures import new_bug, second_version
 
 START_TIMEOUT = 30.0
 

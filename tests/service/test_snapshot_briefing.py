@@ -13,15 +13,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from classifier import IncidentTypeClassifier, Taxonomy, WhiteboardTags
-from core.dataset import load_dataset
+from core.bugzilla import read_snapshot
 from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
 from core.tables import IncidentRow, IncidentTagRow, PredictionRow
 from service.app import create_app
 from service.config import ServiceSettings
-from tests.service.payloads import bug_payloads, without
-from training.snapshot import read_snapshot
+from tests.fixtures import bug_payloads, without
+from training.dataset import load_dataset
 
 START, END = "2023-01-01", "2023-06-30"
 WINDOW_START = datetime(2023, 1, 1, tzinfo=UTC)

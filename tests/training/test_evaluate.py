@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from classifier import Taxonomy
-from core.dataset import load_dataset
+from core.bugzilla import read_snapshot
 from core.db import session_scope, upgrade
-from core.evaluation import brier, calibration, confusions, label_scores
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
-from training.snapshot import read_snapshot
+from training.dataset import load_dataset
+from training.metrics import brier, calibration, confusions, label_scores
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 BASELINES = ("tfidf+logreg", "keyword-rules", "most-frequent-tag")

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from classifier import Taxonomy
-from core.dataset import load_dataset
 from core.db import session_scope
-from core.evaluation import ablations, evaluate_years
-from core.training import default_model
 from tests.fixtures import make_bugs, write_snapshot
+from training.ablation import ablations
+from training.dataset import load_dataset
+from training.evaluate import evaluate_years
+from training.train import default_model
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 CONTENDERS = {"model", "tfidf+logreg", "keyword-rules", "most-frequent-tag"}
@@ -169,7 +170,7 @@ def test_audit_labels_proposals_bad_path(incidents, store: str, tmp_path: Path) 
 def test_evaluate_years_reuses_the_same_split(store: str, settings, monkeypatch) -> None:
     """The open-ended split at a cutoff is the year's when nothing was filed a year later: its
     report is used again, not fitted twice; another cutoff's report is not."""
-    import core.evaluation as evaluation
+    import training.evaluate as evaluation
 
     with session_scope(store) as session:
         dataset = load_dataset(session=session)

@@ -13,7 +13,7 @@ from classifier import ca_name_from_summary
 from core.bugzilla import BugRecord
 from core.db import session_scope
 from core.store import save_prediction, upsert_bugs
-from tests.service.payloads import new_bug
+from tests.fixtures import new_bug
 
 WINDOW_2019 = {"start": "2019-01-01", "end": "2019-12-31"}
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from core.db import session_scope
 from core.tables import IncidentRow, PredictionRow
-from tests.service.payloads import new_bug, without
+from tests.fixtures import new_bug, without
 
 BUG_ID = 1_900_001
 

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from core.db import get_engine
 from service.app import create_app
-from tests.service.payloads import new_bug
+from tests.fixtures import new_bug
 
 
 def test_health(client_without_model: TestClient):

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from core.registry import ACTIVE, ARTEFACT, ModelRegistry
-from tests.service.payloads import new_bug
-
-
-def second_version(models_dir: Path) -> str:
-    """Write v2 (the same estimator as v1) without promoting it."""
-    registry = ModelRegistry(models_dir)
-    loaded = registry.load("v1")
-    card = {k: v for k, v in loaded.card.items()
-            if k not in ("version", "artefact", "artefact_sha256")}
-    return registry.create(loaded.model, card)
+from tests.fixtures import new_bug, second_version
 
 
 def test_read_models(client: TestClient, models_dir):

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.routes.sync import SYNCING
-from tests.bugzilla.standin import BugzillaStandIn, bugzilla_data
+from tests.standin import BugzillaStandIn, bugzilla_data
 
 
 @pytest.fixture

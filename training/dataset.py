@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from classifier import incidents_frame
 from core.corrections import corrections_summary, latest_corrections
-from core.store import labelled_incidents
+from core.labels import labelled_incidents
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from typing import Any
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from classifier import IncidentTypeClassifier, Taxonomy, file_sha256
+from classifier import IncidentTypeClassifier, InvalidPeriod, NotEnoughData, Taxonomy, file_sha256
 from core.config import Settings
 from core.registry import ModelRegistry
 
 from .dataset import Dataset
-from .evaluation import evaluate, evaluate_years, year_rows
+from .evaluate import evaluate, evaluate_years, year_rows
 
 _LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "skops")
 
@@ -32,11 +32,11 @@ def library_versions() -> dict[str, str]:
 
 
 def parse_day(value: str, name: str = "date") -> datetime:
-    """``YYYY-MM-DD`` (or a full ISO time) as an aware UTC datetime; ValueError names the field."""
+    """``YYYY-MM-DD`` (or a full ISO time) as an aware UTC datetime; InvalidPeriod names the field."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"{name}: {value!r} is not a date like 2023-01-01") from exc
+        raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01", field=name) from exc
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -82,7 +82,7 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
     the year after, baselines in the same run) as ``metrics_by_year``.
     """
     if len(dataset) == 0:
-        raise ValueError("the store holds no labelled incidents; run `incidents sync` first")
+        raise NotEnoughData("the store holds no labelled incidents; run `incidents sync` first")
     model = clone(model) if model is not None else default_model(settings, taxonomy)
     steps = 5 + len(year_cutoffs)
     with tqdm(total=steps, desc="train", unit="step", disable=None) as bar:

@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.tables import IncidentRow
+from tests.fixtures import API_KEY
+from tests.standin import BugzillaStandIn
 from training.cli import app
-
-from .conftest import API_KEY
-from .standin import BugzillaStandIn
 
 runner = CliRunner()
 

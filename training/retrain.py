@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from classifier import IncidentTypeClassifier, Taxonomy
+from classifier import IncidentTypeClassifier, NotEnoughData, Taxonomy
 from core.config import Settings
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, load_dataset
-from .evaluation import score_estimator
-from .training import default_model, train_version
+from .evaluate import score_estimator
+from .train import default_model, train_version
 
 _HEADLINE = ("category_micro_f1", "category_macro_f1")
 
@@ -121,7 +121,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     with session_scope(settings.database_url) as session:
         dataset = load_dataset(session=session)
     if len(dataset) < 2:
-        raise ValueError("the store holds fewer than 2 labelled incidents; run `incidents sync` first")
+        raise NotEnoughData("the store holds fewer than 2 labelled incidents; run `incidents sync` first")
     active_before = registry.active_version()
     active_model = registry.load(active_before) if active_before else None
     train, test = holdout_split(dataset, settings.retrain_holdout_fraction,

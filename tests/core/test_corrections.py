@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 from classifier import InvalidIncident, Taxonomy
+from core.classification import correct_incident
 from core.config import Settings
-from core.corrections import add_correction, corrected_labels, corrections_of, list_corrections
-from core.dataset import load_dataset
+from core.corrections import corrections_of, list_corrections
 from core.db import session_scope
+from core.labels import corrected_labels
 from core.registry import ModelRegistry
 from core.store import save_prediction
 from core.tables import CorrectionRow
-from core.training import train_version
-from tests.maintenance.conftest import count_rows, run
+from tests.fixtures import count_rows, run
+from training.dataset import load_dataset
+from training.train import train_version
 
 BUG = 1_500_001  # an ocsp-failure incident of the fixture snapshot
 
@@ -25,11 +27,11 @@ BUG = 1_500_001  # an ocsp-failure incident of the fixture snapshot
 def test_add_correction_unknown_tag_or_bug(settings: Settings, store: str, taxonomy: Taxonomy) -> None:
     with session_scope(store) as session:
         with pytest.raises(InvalidIncident) as bad_tag:
-            add_correction(session=session, taxonomy=taxonomy, bug_id=BUG, tags=["no-such-tag"],
+            correct_incident(session=session, taxonomy=taxonomy, bug_id=BUG, tags=["no-such-tag"],
                            author="a")
         assert bad_tag.value.field == "tags"
         with pytest.raises(InvalidIncident) as bad_bug:
-            add_correction(session=session, taxonomy=taxonomy, bug_id=42, tags=[], author="a")
+            correct_incident(session=session, taxonomy=taxonomy, bug_id=42, tags=[], author="a")
         assert bad_bug.value.field == "bug_id"
     assert count_rows(settings, CorrectionRow) == 0
 
@@ -39,13 +41,13 @@ def test_add_correction_records_model_prediction(settings: Settings, store: str,
     registry = ModelRegistry(models_dir)
     loaded = registry.load()
     with session_scope(store) as session:
-        row = add_correction(session=session, taxonomy=taxonomy, bug_id=BUG, tags=["crl-failure"],
+        row = correct_incident(session=session, taxonomy=taxonomy, bug_id=BUG, tags=["crl-failure"],
                              author="a", loaded=loaded)
         assert row.model_version == loaded.version and row.model_tags  # asked now
         save_prediction(session=session, incident_id=BUG + 1, model_version=loaded.version,
                         tags=["ev-misissuance"], scores={"ev-misissuance": 0.9}, needs_review=False,
                         confidence=0.9)
-        stored = add_correction(session=session, taxonomy=taxonomy, bug_id=BUG + 1, tags=[],
+        stored = correct_incident(session=session, taxonomy=taxonomy, bug_id=BUG + 1, tags=[],
                                 author="a", loaded=loaded)
         assert stored.model_tags == ["ev-misissuance"]  # the stored prediction, not a new one
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-import core.relabel
+import training.relabel
 from classifier import Taxonomy
 from core.config import Settings
 from core.db import session_scope
 from core.registry import ModelRegistry
-from core.relabel import relabel
 from core.store import save_prediction
 from core.tables import PredictionRow, RelabelRunRow
-from tests.maintenance.conftest import run
+from tests.fixtures import run
+from training.relabel import relabel
 
 
 class Crash(Exception):
@@ -85,7 +85,7 @@ def test_relabel_killed_midway_then_rerun_equals_clean_run(
 
     calls = {"n": 0}
     if crash_where == "inside-chunk":
-        real = core.relabel.classify
+        real = training.relabel.classify
 
         def dying(*args, **kwargs):  # the third chunk dies before its commit
             calls["n"] += 1
@@ -93,10 +93,10 @@ def test_relabel_killed_midway_then_rerun_equals_clean_run(
                 raise Crash
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(core.relabel, "classify", dying)
+        monkeypatch.setattr(training.relabel, "classify", dying)
         with pytest.raises(Crash):
             relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
-        monkeypatch.setattr(core.relabel, "classify", real)
+        monkeypatch.setattr(training.relabel, "classify", real)
     else:
         def die_after_two(done: int) -> None:
             if done >= 20:

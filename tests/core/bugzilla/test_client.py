@@ -10,10 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from classifier import BugzillaUnavailable, IncidentError
-from core.bugzilla_sync import API_KEY_HEADER, BUG_FIELDS, BugzillaClient
-
-from .conftest import API_KEY
-from .standin import BugzillaStandIn
+from core.bugzilla.client import API_KEY_HEADER, BUG_FIELDS, BugzillaClient
+from tests.fixtures import API_KEY
+from tests.standin import BugzillaStandIn
 
 
 def test_bug_page_sends_search_and_pages_by_id(client: BugzillaClient, standin: BugzillaStandIn):

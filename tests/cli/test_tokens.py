@@ -8,7 +8,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.tables import ApiTokenRow
 from core.tokens import TOKEN_PREFIX, create_token, list_tokens, revoke_token, token_sha256, verify_token
-from tests.maintenance.conftest import run
+from tests.fixtures import run
 
 
 def _dump(settings: Settings) -> str:

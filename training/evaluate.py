@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,88 +14,13 @@ from classifier import (
     IncidentTypeClassifier,
     KeywordTagger,
     MostFrequentTag,
+    NotEnoughData,
     Taxonomy,
     TfidfLogisticBaseline,
 )
 
 from .dataset import Dataset
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
-
-
-def label_scores(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
-                 labels: Sequence[str]) -> dict[str, Any]:
-    """Per-label precision, recall, F1 and support; micro F1; macro F1 over labels with support."""
-    per: dict[str, dict[str, float]] = {}
-    TP = FP = FN = 0
-    for label in labels:
-        tp = sum(label in t and label in p for t, p in zip(truth, pred, strict=True))
-        fp = sum(label not in t and label in p for t, p in zip(truth, pred, strict=True))
-        fn = sum(label in t and label not in p for t, p in zip(truth, pred, strict=True))
-        per[label] = {**_prf(tp, fp, fn), "support": tp + fn, "predicted": tp + fp}
-        TP, FP, FN = TP + tp, FP + fp, FN + fn
-    supported = [v["f1"] for v in per.values() if v["support"]]
-    return {
-        "per_label": per,
-        "micro": _prf(TP, FP, FN),
-        "micro_f1": _prf(TP, FP, FN)["f1"],
-        "macro_f1": round(float(np.mean(supported)), 4) if supported else 0.0,
-        "macro_over": sum(1 for v in per.values() if v["support"]),
-    }
-
-
-def confusions(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
-               top: int = 8) -> list[dict[str, Any]]:
-    """The commonest (missed, given instead) pairs: a label missed while another was wrongly given."""
-    pairs: Counter[tuple[str, str]] = Counter()
-    for t, p in zip(truth, pred, strict=True):
-        missed = set(t) - set(p)
-        wrong = set(p) - set(t) or {"(nothing)"}
-        for m in missed:
-            for w in wrong:
-                pairs[(m, w)] += 1
-    return [{"true": a, "predicted": b, "count": n} for (a, b), n in pairs.most_common(top)]
-
-
-def _indicators(truth: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
-    """1.0 where an incident carries a tag of ``classes``, one row an incident."""
-    return np.array([[c in t for c in classes] for t in truth], dtype=float)
-
-
-def brier(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str]) -> float:
-    """Mean squared error of the tag probabilities, over incidents and the model's tags."""
-    Y = _indicators(truth, classes)
-    return round(float(np.mean((proba - Y) ** 2)), 4) if Y.size else 0.0
-
-
-def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str],
-                bins: int = 10) -> dict[str, Any]:
-    """Reliability of the tag probabilities: per probability bin, how often the tag was true.
-
-    Over every (incident, tag) pair. ``ece`` is the expected calibration error: the bins' gaps
-    between mean probability and observed frequency, weighted by how many pairs each holds.
-    """
-    Y = _indicators(truth, classes).ravel()
-    p = np.asarray(proba, dtype=float).ravel()
-    if not p.size:
-        return {"ece": 0.0, "bins": []}
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    out, ece = [], 0.0
-    for k in range(bins):
-        inside = which == k
-        n = int(inside.sum())
-        if not n:
-            continue
-        predicted, observed = float(p[inside].mean()), float(Y[inside].mean())
-        ece += n / p.size * abs(predicted - observed)
-        out.append({"from": k / bins, "to": (k + 1) / bins, "count": n,
-                    "mean_predicted": round(predicted, 4), "observed": round(observed, 4)})
-    return {"ece": round(ece, 4), "bins": out}
+from .metrics import brier, calibration, confusions, label_scores
 
 
 @dataclass(frozen=True)
@@ -166,8 +90,8 @@ def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxono
     """Train every contender on incidents filed before ``cutoff``; score them on the ones after."""
     train, test = dataset.split(cutoff, end)
     if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"the split at {cutoff:%Y-%m-%d} leaves {len(train)} training and "
-                         f"{len(test)} test incidents; both need some")
+        raise NotEnoughData(f"the split at {cutoff:%Y-%m-%d} leaves {len(train)} training and "
+                            f"{len(test)} test incidents; both need some")
     report: dict[str, Any] = {
         "cutoff": cutoff.isoformat(), "end": end.isoformat() if end else None,
         "train_size": len(train), "test_size": len(test),
@@ -264,54 +188,9 @@ def evaluate_years(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: T
             reports.append(evaluate(dataset, cutoff=cutoff, end=year_after(cutoff),
                                     taxonomy=taxonomy, model=model,
                                     progress=lambda n, c=cutoff: progress(f"{c:%Y}: {n}")))
-        except ValueError as exc:
+        except NotEnoughData as exc:
             reports.append({**skipped, "skipped": f"{len(train)} training incidents: {exc}"})
     return reports
-
-
-def ablations(model: IncidentTypeClassifier) -> dict[str, IncidentTypeClassifier]:
-    """The shipped model with one ingredient taken out at a time."""
-    variants = {
-        "full model": {},
-        "- cues (and cue-only tags)": {"cues": None, "excludes": None},
-        "- tag exclusions": {"excludes": None},
-        "- summary char n-grams": {"char_ngrams": False},
-        ("- reporter kind" if model.reporter else "+ reporter kind"): {"reporter": not model.reporter},
-        "- learned thresholds (all 0.5)": {"threshold_shrinkage": 1.0},
-        "- unshrunk thresholds": {"threshold_shrinkage": 0.0},
-        "- fallback tag": {"fallback_ratio": None},
-    }
-    return {name: clone(model).set_params(**params) for name, params in variants.items()}
-
-
-def run_ablation(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: Taxonomy,
-                 model: IncidentTypeClassifier, n_jobs: int = 1,
-                 progress: Callable[[str], None] = lambda _: None) -> dict[str, list[dict]]:
-    """Category micro/macro F1 and review figures of each variant at each cutoff."""
-    from joblib import Parallel, delayed
-
-    jobs = []
-    for name, variant in ablations(model).items():
-        for cutoff in cutoffs:
-            train, test = dataset.split(cutoff, year_after(cutoff))
-            if len(train) and len(test):
-                jobs.append((name, cutoff, variant, train, test))
-    progress(f"{len(jobs)} fits")
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_score_variant)(variant, train, test, taxonomy)
-        for _, _, variant, train, test in jobs)
-    out: dict[str, list[dict]] = {}
-    for (name, cutoff, *_), figures in zip(jobs, results, strict=True):
-        out.setdefault(name, []).append({"cutoff": cutoff.isoformat(), **figures})
-    return out
-
-
-def _score_variant(variant, train: Dataset, test: Dataset, taxonomy: Taxonomy) -> dict:
-    scored = score_estimator(clone(variant).fit(train.X, train.y), test, taxonomy)
-    return {"category_micro_f1": scored["categories"]["micro_f1"],
-            "category_macro_f1": scored["categories"]["macro_f1"],
-            "review_share": scored["review"]["review_share"],
-            "auto_precision": scored["review"]["auto_precision"]}
 
 
 def year_rows(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -351,63 +230,3 @@ def render_years(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"{year:<11}{r['test_size']:>5}  {name:<20}"
                          f"{c['category_micro_f1']:>9.3f}{c['category_macro_f1']:>9.3f}{tail}")
     return "\n".join(lines)
-
-
-def render_ablation(table: dict[str, list[dict]]) -> str:
-    lines = ["Ablation (briefing categories; micro/macro F1, share sent to review, auto precision):",
-             ""]
-    for name, rows in table.items():
-        cells = "  ".join(f"{r['cutoff'][:4]}: {r['category_micro_f1']:.3f}/{r['category_macro_f1']:.3f}"
-                          f" {r['review_share']:.0%} {r['auto_precision']:.2f}" for r in rows)
-        lines.append(f"  {name:<32}{cells}")
-    return "\n".join(lines)
-
-
-# -- label audit -------------------------------------------------------------------------------
-def audit_labels(dataset: Dataset, *, model: IncidentTypeClassifier, top: int = 20
-                 ) -> list[dict[str, Any]]:
-    """Training incidents whose tags the model most disagrees with, out of fold.
-
-    Each incident's disagreement is the largest of: one minus the out-of-fold probability of a
-    tag it carries, and the probability of a tag it lacks that passes that tag's threshold (the
-    self-confidence ranking of confident learning). Nothing is dropped: a maintainer decides.
-    """
-    est = clone(model).fit(dataset.X, dataset.y)
-    learned = list(est.classes_[:est.oof_proba_.shape[1]])
-    proba = est.oof_proba_
-    thresholds = est.thresholds_[:len(learned)]
-    rows = []
-    for i, tags in enumerate(dataset.y):
-        doubted = [(t, 1.0 - proba[i, learned.index(t)]) for t in tags if t in learned]
-        missing = [(t, proba[i, j]) for j, t in enumerate(learned)
-                   if t not in tags and proba[i, j] >= thresholds[j]]
-        worst = max(doubted + missing, key=lambda tv: tv[1], default=(None, 0.0))
-        rows.append((worst[1], i, doubted, missing))
-    rows.sort(key=lambda r: -r[0])
-    out = []
-    for score, i, doubted, missing in rows[:top]:
-        suggested = [t for t, _ in missing]
-        why = est.explain(dataset.X.iloc[[i]], [suggested])[0] if suggested else {}
-        out.append({
-            "id": int(dataset.ids[i]),
-            "summary": dataset.X["summary"].iloc[i],
-            "tags": list(dataset.y[i]),
-            "disagreement": round(float(score), 3),
-            "doubted": {t: round(float(1 - v), 3) for t, v in doubted if v >= 0.5},
-            "suggested": {t: round(float(v), 3) for t, v in missing},
-            "because": {t: [w for w, _ in words] for t, words in why.items()},
-        })
-    return out
-
-
-def proposed_correction(row: dict[str, Any]) -> dict[str, Any]:
-    """An audit row as a line `incidents corrections import` takes: the tags without those the
-    model doubts, with those it suggests, and why in the note. A proposal for a maintainer to
-    keep, edit or delete, never applied by itself."""
-    tags = sorted((set(row["tags"]) - set(row["doubted"])) | set(row["suggested"]))
-    why = [f"doubts {t} (p={p:.2f})" for t, p in row["doubted"].items()]
-    why += [f"suggests {t} (p={p:.2f}" + (f": {', '.join(row['because'].get(t, []))})"
-                                          if row["because"].get(t) else ")")
-            for t, p in row["suggested"].items()]
-    return {"bug_id": row["id"], "tags": tags,
-            "note": f"audit-labels, was {', '.join(row['tags'])}: " + "; ".join(why)}

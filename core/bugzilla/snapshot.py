@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from classifier import InvalidIncident, InvalidSnapshot, Taxonomy
-from core.bugzilla import BugRecord
+
+from .records import BugRecord
 
 BUGS_FILE = "bugs.json"
 COMMENTS_FILE = "comments.json"

@@ -23,13 +23,12 @@ from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
 from classifier import Taxonomy
-
-from .classification import classify
-from .config import Settings
-from .db import session_scope
-from .registry import LoadedModel, ModelRegistry
-from .store import row_incident, save_prediction
-from .tables import IncidentRow, PredictionRow, RelabelRunRow, utcnow
+from core.classification import classify
+from core.config import Settings
+from core.db import session_scope
+from core.registry import LoadedModel, ModelRegistry
+from core.store import row_incident, save_prediction
+from core.tables import IncidentRow, PredictionRow, RelabelRunRow, utcnow
 
 UNLABELLED = "(none)"
 

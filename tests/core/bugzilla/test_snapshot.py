@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from classifier import InvalidSnapshot, Taxonomy
+from core.bugzilla.snapshot import read_bugs, read_comments, read_snapshot, records_from_files
 from tests.fixtures import make_bugs, write_snapshot
-from training.snapshot import read_bugs, read_comments, read_snapshot, records_from_files
 
 
 def test_read_snapshot_fixture(snapshot_dir: Path, taxonomy: Taxonomy) -> None:

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from classifier import Taxonomy
 from core.config import Settings
-from core.dataset import load_dataset
 from core.db import session_scope
 from core.registry import ModelRegistry
-from core.retrain import holdout_split, retrain
 from core.tables import ModelDecisionRow
-from tests.maintenance.conftest import SWAPPED, run
+from tests.fixtures import SWAPPED, run
+from training.dataset import load_dataset
+from training.retrain import holdout_split, retrain
 
 
 def _spoil_older_labels(settings: Settings, correct: Callable[..., int]) -> None:

@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from classifier import BugzillaUnavailable
-from core.bugzilla_sync import SYNC_OVERLAP, BugzillaClient, bugzilla_time, read_sync_state
-from core.bugzilla_sync import sync_from_bugzilla as run_sync
+from core.bugzilla import BugzillaClient, bugzilla_time, read_sync_state
+from core.bugzilla import sync_from_bugzilla as run_sync
+from core.bugzilla.sync import SYNC_OVERLAP
 from core.config import Settings
 from core.db import session_scope
 from core.store import get_incident
 from core.tables import IncidentRow
-
-from .standin import BugzillaStandIn
+from tests.standin import BugzillaStandIn
 
 N_BUGS = 48  # the component's bugs; the stand-in holds one more, in another component
 

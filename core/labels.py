@@ -1,0 +1,111 @@
+"""Which label an incident counts with: a maintainer's correction, else Mozilla's Bugzilla type
+tags, else a model's prediction (the active version's if it made one, else the latest stored).
+
+The one rule the briefing (:mod:`core.aggregate`), the incident view and training data
+(:func:`labelled_incidents`, which leaves predictions out: a model is never taught its own
+answers) all use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from classifier import Incident
+
+from .corrections import latest_correction_ids
+from .store import row_incident
+from .tables import CorrectionRow, IncidentRow, IncidentTagRow, PredictionRow
+
+
+class LabelSource(StrEnum):
+    """Where an incident's label comes from, strongest first."""
+
+    CORRECTION = "correction"
+    BUGZILLA = "bugzilla"
+    MODEL = "model"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Label:
+    """The type tags an incident counts with, and where they come from."""
+
+    source: LabelSource
+    tags: tuple[str, ...] = ()
+    model_version: str | None = None
+
+
+def corrected_labels(*, session: Session,
+                     incident_ids: Select | Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """The type tags of each corrected incident among ``incident_ids`` (its latest correction).
+
+    ``incident_ids`` is a list of ids or a ``select`` of them, so callers can pass a window's
+    query without loading it. An incident corrected to no tag maps to ``()``.
+    """
+    ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
+    rows = session.execute(select(CorrectionRow.incident_id, CorrectionRow.tags)
+                           .where(CorrectionRow.id.in_(latest_correction_ids()),
+                                  CorrectionRow.incident_id.in_(ids)))
+    return {bug_id: tuple(tags) for bug_id, tags in rows}
+
+
+def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
+                    active_version: str | None, predictions: bool = True) -> dict[int, Label]:
+    """The label of each incident among ``incident_ids`` (a list, or a ``select`` of ids).
+
+    Incidents with no label are left out. ``predictions=False`` keeps only what humans said
+    (corrections and Bugzilla tags), as training data does.
+    """
+    ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
+    labels: dict[int, Label] = {
+        bug_id: Label(LabelSource.CORRECTION, tuple(tags))
+        for bug_id, tags in corrected_labels(session=session, incident_ids=ids).items()
+    }
+    bugzilla: dict[int, list[str]] = {}
+    for bug_id, tag in session.execute(
+            select(IncidentTagRow.incident_id, IncidentTagRow.tag)
+            .where(IncidentTagRow.incident_id.in_(ids), IncidentTagRow.kind == "type")
+            .order_by(IncidentTagRow.incident_id, IncidentTagRow.tag)):
+        bugzilla.setdefault(bug_id, []).append(tag)
+    for bug_id, tags in bugzilla.items():
+        labels.setdefault(bug_id, Label(LabelSource.BUGZILLA, tuple(tags)))
+    if not predictions:
+        return labels
+    predicted: dict[int, PredictionRow] = {}
+    for row in session.scalars(
+            select(PredictionRow).where(PredictionRow.incident_id.in_(ids))
+            .order_by(PredictionRow.incident_id, PredictionRow.created_at, PredictionRow.id)):
+        chosen = predicted.get(row.incident_id)
+        if chosen is None or chosen.model_version != active_version:
+            predicted[row.incident_id] = row  # later rows win unless the active one is held
+    for bug_id, row in predicted.items():
+        labels.setdefault(bug_id, Label(LabelSource.MODEL, tuple(row.tags), row.model_version))
+    return labels
+
+
+@dataclass(frozen=True)
+class LabelledIncident:
+    incident: Incident
+    tags: tuple[str, ...]
+    creation_time: datetime | None
+
+
+def labelled_incidents(*, session: Session) -> list[LabelledIncident]:
+    """Incidents with at least one type tag, oldest first (ties by bug id).
+
+    An incident's tags are those of its latest correction, else its Bugzilla type tags. A bug
+    with no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly. So an
+    incident a maintainer corrected to no tag is left out too, rather than taught as a negative
+    of every tag.
+    """
+    labels = incident_labels(session=session, incident_ids=select(IncidentRow.id),
+                             active_version=None, predictions=False)
+    rows = session.scalars(select(IncidentRow).order_by(IncidentRow.creation_time, IncidentRow.id))
+    return [LabelledIncident(row_incident(row), labels[row.id].tags, row.creation_time)
+            for row in rows if row.id in labels and labels[row.id].tags]
