@@ -5,19 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import sparse
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import MultiLabelBinarizer, OneHotEncoder
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._exceptions import NotEnoughData
@@ -38,6 +42,34 @@ def check_frame(X: pd.DataFrame) -> pd.DataFrame:
     return X.loc[:, list(FEATURE_COLUMNS)].fillna("").astype(str)
 
 
+def check_tag_lists(y: Sequence[Iterable[str]], n_rows: int) -> list[list[str]]:
+    """Check that ``y`` holds one iterable of tag names for each of the ``n_rows`` incidents.
+
+    Returns
+    -------
+    list of list of str
+        The tags of each incident.
+
+    Raises
+    ------
+    ValueError
+        ``y`` is not that long, an element is a bare string or not iterable, or a tag is not a
+        string. A string is an iterable of characters, so ``"ocsp-failure"`` would silently
+        become the tags "o", "c", ... instead of ``("ocsp-failure",)``; and an indicator matrix
+        (what ``predict`` answers) would become the tags 0 and 1, as its columns have no names.
+    """
+    if len(y) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {len(y)}")
+    tags = []
+    for i, t in enumerate(y):
+        row = None if isinstance(t, str | bytes) or not isinstance(t, Iterable) else list(t)
+        if row is None or not all(isinstance(tag, str) for tag in row):
+            raise ValueError(f"y[{i}] is {t!r}; y must hold one iterable of tag names an incident, "
+                             "such as ('ocsp-failure',)")
+        tags.append(row)
+    return tags
+
+
 class CueFlags(TransformerMixin, BaseEstimator):
     """One 0/1 feature a cue: does the text match the cue's pattern (case-insensitive)?
 
@@ -54,15 +86,17 @@ class CueFlags(TransformerMixin, BaseEstimator):
         self.cues = cues
 
     def fit(self, X, y=None) -> CueFlags:
-        self.names_ = list(self.cues or {})
+        cues = self.cues or {}
+        self.names_ = list(cues)
         for name in self.names_:
-            re.compile(self.cues[name])  # a bad pattern fails at fit, not at the first request
+            re.compile(cues[name])  # a bad pattern fails at fit, not at the first request
         return self
 
     def transform(self, X) -> sparse.csr_matrix:
         check_is_fitted(self, "names_")
         texts = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else pd.Series(X)
-        flags = [[1.0 if re.search(self.cues[n], text, re.IGNORECASE) else 0.0
+        cues = self.cues or {}
+        flags = [[1.0 if re.search(cues[n], text, re.IGNORECASE) else 0.0
                   for n in self.names_] for text in texts.astype(str)]
         return sparse.csr_matrix(np.array(flags, dtype=float).reshape(len(texts), len(self.names_)))
 
@@ -155,9 +189,28 @@ class Decision:
 
 
 class TagPredictorMixin:
-    """``predict`` as an indicator matrix over ``classes_`` and ``predict_tags`` as tag names."""
+    """The multi-label side of an estimator fitted on one iterable of tag names an incident.
+
+    ``fit(X, y)`` and ``score(X, y)`` take the same ``y`` (one iterable of tag names an
+    incident). ``predict`` answers as scikit-learn's multi-label classifiers do: an indicator
+    matrix over ``classes_``, the shape ``MultiLabelBinarizer(classes=classes_).transform(y)``
+    gives; ``predict_tags`` answers in ``y``'s own form (a tuple of tag names an incident).
+    """
 
     classes_: np.ndarray
+
+    if TYPE_CHECKING:  # each estimator defines its own; declared for the methods built on it
+        def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # type: ignore[misc]  # from BaseEstimator, later in the MRO
+        tags.classifier_tags.multi_label = True
+        # y is never one label an incident: each incident has an iterable of tags.
+        tags.target_tags.single_output = False
+        tags.input_tags.string = True
+        # check_frame reads missing text as empty text.
+        tags.input_tags.allow_nan = True
+        return tags
 
     def thresholds(self) -> np.ndarray:
         return np.full(len(self.classes_), 0.5)
@@ -168,10 +221,50 @@ class TagPredictorMixin:
         return proba >= self.thresholds()
 
     def predict(self, X) -> np.ndarray:
+        """The tags given to each incident, as a 0/1 matrix over ``classes_``.
+
+        Returns
+        -------
+        ndarray of int of shape (n_incidents, n_classes)
+            1 where the incident is given the tag of that column; :meth:`predict_tags` gives
+            the same answer as tag names.
+        """
         return self.decide_indicators(self.predict_proba(X)).astype(int)
 
     def predict_tags(self, X) -> list[tuple[str, ...]]:
+        """The tags given to each incident, in the form of ``fit``'s ``y``."""
         return [tuple(self.classes_[row.astype(bool)]) for row in self.predict(X)]
+
+    def score(self, X, y: Sequence[Iterable[str]], sample_weight=None) -> float:
+        """Micro-averaged F1 of the predicted tags against ``y``, the same ``y`` as ``fit``'s.
+
+        Every (incident, tag) pair counts once, over the tags of ``classes_`` and the tags of
+        ``y`` together: a tag of ``y`` the estimator never learned is a miss, not left out. It
+        is the "tag micro-F1" of the evaluation report (unrounded).
+        ``ClassifierMixin.score`` (subset accuracy) does not take ``y`` in this form.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The incidents, as for ``predict``.
+        y : sequence of iterables of str
+            The true tags of each incident.
+        sample_weight : array-like of shape (n_incidents,), default=None
+            Weight of each incident.
+
+        Returns
+        -------
+        float
+            Micro F1 in [0, 1]; 0.0 when neither ``y`` nor the predictions hold any tag.
+        """
+        predicted = self.predict_tags(X)
+        truth = check_tag_lists(y, len(predicted))
+        labels = list(dict.fromkeys([*self.classes_, *(t for ts in truth for t in ts)]))
+        if not labels:
+            return 0.0  # no tag anywhere: sklearn's F1 takes no matrix without columns
+        mlb = MultiLabelBinarizer(classes=labels).fit([])
+        return float(f1_score(mlb.transform(truth), mlb.transform(predicted), average="micro",
+                              sample_weight=sample_weight, zero_division=0.0))
 
 
 class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
@@ -220,21 +313,35 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         default: on time-based evaluation it costs 0.01-0.04 F1 at every cutoff (the mix of who
         reports drifts more than the incident types do).
     n_jobs : int, default=1
-        Parallel tag fits (joblib).
-    random_state : int, default=0
+        Parallel tag fits (joblib: -1 for every CPU; 0 is refused).
+    random_state : int, RandomState instance or None, default=0
+        Seed of each tag's logistic regression (as scikit-learn's ``random_state``).
 
     Attributes
     ----------
     classes_ : ndarray of str
-        The learned tags.
+        The tags it gives: the learned ones, then the cue-only ones (``cue_tags_``).
     thresholds_ : ndarray of float
-        Decision threshold of each tag.
+        Decision threshold of each tag of ``classes_``.
     review_threshold_ : float
         Incidents whose confidence is below this go to review.
+    oof_proba_ : ndarray of shape (n_incidents, n_learned_tags)
+        Out-of-fold probabilities of the learned tags, on which the thresholds were set.
     features_ : ColumnTransformer
         The fitted feature extractor.
     estimators_ : list of CalibratedClassifierCV
-        One a tag.
+        One a learned tag.
+    cue_tags_ : list of str
+        Tags of ``cues`` with too few training incidents, given by their cue alone.
+    n_features_in_ : int
+        Columns of ``X`` read (:data:`FEATURE_COLUMNS`).
+
+    Notes
+    -----
+    ``fit`` and ``score`` take the same ``y``; ``predict`` answers with an indicator matrix over
+    ``classes_`` and ``predict_tags`` with tag names (see :class:`TagPredictorMixin`). ``score``
+    is micro F1. Every fitted attribute is set at the end of a successful ``fit``, so a failed fit
+    leaves the estimator as it was.
 
     Examples
     --------
@@ -243,12 +350,31 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     >>> y = [["ocsp-failure"]] * 5 + [["crl-failure"]] * 5
     """
 
+    _parameter_constraints: dict = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "min_support": [Interval(Integral, 1, None, closed="left")],
+        "n_folds": [Interval(Integral, 2, None, closed="left")],
+        "calibration_folds": [Interval(Integral, 2, None, closed="left")],
+        "fallback_ratio": [Interval(Real, 0, None, closed="left"), None],
+        "threshold_shrinkage": [Interval(Real, 0, 1, closed="both")],
+        "review_precision": [Interval(Real, 0, 1, closed="both")],
+        "cues": [dict, None],
+        "cue_score": [Interval(Real, 0, 1, closed="both")],
+        "excludes": [dict, None],
+        "char_ngrams": ["boolean"],
+        "reporter": ["boolean"],
+        # joblib's meaning: 1, 2, ... workers, or -1, -2, ... for all CPUs but |n_jobs| - 1.
+        "n_jobs": [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, C: float = 10.0, min_support: int = 5, n_folds: int = 5,
                  calibration_folds: int = 3, fallback_ratio: float | None = 0.5,
                  threshold_shrinkage: float = 0.5, review_precision: float = 0.9,
                  cues: dict[str, str] | None = None, cue_score: float = 0.8,
                  excludes: dict[str, list[str]] | None = None, char_ngrams: bool = True,
-                 reporter: bool = False, n_jobs: int = 1, random_state: int = 0) -> None:
+                 reporter: bool = False, n_jobs: int = 1,
+                 random_state: int | np.random.RandomState | None = 0) -> None:
         self.C = C
         self.min_support = min_support
         self.n_folds = n_folds
@@ -307,29 +433,54 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         state.pop("_derived_cache", None)
         return state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y: Sequence[Iterable[str]]) -> IncidentTypeClassifier:
-        """Learn the tags of ``y`` (one iterable of tag names an incident) from ``X``."""
+        """Learn the tags of ``y`` from ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The incidents (:func:`incidents_frame`), oldest first.
+        y : sequence of iterables of str
+            The tags of each incident, such as ``[("ocsp-failure",), (), ...]``.
+
+        Returns
+        -------
+        IncidentTypeClassifier
+            ``self``, fitted.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A parameter is out of its range (a ``ValueError``).
+        ValueError
+            ``X`` lacks a column or ``y`` is not one iterable of tags for each row of ``X``.
+        NotEnoughData
+            No tag has ``min_support`` incidents (a ``ValueError``).
+        """
         X = check_frame(X)
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         mlb = MultiLabelBinarizer()
-        Y = mlb.fit_transform([list(t) for t in y])
+        Y = mlb.fit_transform(check_tag_lists(y, len(X)))
         keep = Y.sum(axis=0) >= self.min_support
         if not keep.any():
             raise NotEnoughData(f"no tag has {self.min_support} or more positive incidents")
-        self.classes_ = mlb.classes_[keep]
+        learned_tags = mlb.classes_[keep]
         Y = Y[:, keep]
         oof = self._out_of_fold(X, Y)
         learned = np.array([_best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
         s = self.threshold_shrinkage
-        self.thresholds_ = (1.0 - s) * learned + s * 0.5
-        self.review_threshold_ = self._learn_review_threshold(Y, oof)
-        self.oof_proba_ = oof
-        self.features_, self.estimators_ = self._fit_tags(X, Y)
+        thresholds = (1.0 - s) * learned + s * 0.5
+        review_threshold = self._learn_review_threshold(Y, oof, thresholds, learned_tags)
+        features, estimators = self._fit_tags(X, Y)
         # Tags with a cue but too few training incidents to learn: given by their cue alone.
-        self.cue_tags_ = [t for t in (self.cues or {}) if t not in set(self.classes_)]
-        self.classes_ = np.array([*self.classes_, *self.cue_tags_], dtype=object).astype(str)
-        self.thresholds_ = np.concatenate([self.thresholds_, np.full(len(self.cue_tags_), 0.5)])
+        cue_tags = [t for t in (self.cues or {}) if t not in set(learned_tags)]
+        # Set together only now, so a fit that fails on the way leaves the estimator as it was.
+        self.classes_ = np.array([*learned_tags, *cue_tags], dtype=object).astype(str)
+        self.thresholds_ = np.concatenate([thresholds, np.full(len(cue_tags), 0.5)])
+        self.review_threshold_ = review_threshold
+        self.oof_proba_ = oof
+        self.features_, self.estimators_ = features, estimators
+        self.cue_tags_ = cue_tags
         self.n_features_in_ = len(FEATURE_COLUMNS)
         return self
 
@@ -345,8 +496,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         prior = Y.mean(axis=0)
         return np.where(np.isnan(oof), prior, oof)
 
-    def _learn_review_threshold(self, Y: np.ndarray, proba: np.ndarray) -> float:
-        decided, _, confidence = self._decide_arrays(proba)
+    def _learn_review_threshold(self, Y: np.ndarray, proba: np.ndarray, thresholds: np.ndarray,
+                                classes: np.ndarray) -> float:
+        decided, _, confidence = self._decide_arrays(proba, thresholds, classes)
         order = np.argsort(-confidence)
         tp = (decided & Y.astype(bool)).sum(axis=1)[order].cumsum()
         predicted = decided.sum(axis=1)[order].cumsum()
@@ -373,13 +525,20 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         learned = _tag_proba(self.estimators_, Xt, self._stacked())
         if not self.cue_tags_:
             return learned
-        cued = np.array([[self.cue_score if re.search(self.cues[t], text, re.IGNORECASE) else 0.02
+        cues = self.cues or {}
+        cued = np.array([[self.cue_score if re.search(cues[t], text, re.IGNORECASE) else 0.02
                           for t in self.cue_tags_] for text in X["summary"]])
         return np.hstack([learned, cued.reshape(len(X), len(self.cue_tags_))])
 
-    def _decide_arrays(self, proba: np.ndarray):
-        """Decided tags, whether the fallback chose them, and a confidence, from probabilities."""
-        thresholds = self.thresholds_
+    def _decide_arrays(self, proba: np.ndarray, thresholds: np.ndarray | None = None,
+                       classes: np.ndarray | None = None):
+        """Decided tags, whether the fallback chose them, and a confidence, from probabilities.
+
+        ``thresholds`` and ``classes`` are the fitted ones unless given (``fit`` gives the ones
+        it has not set yet).
+        """
+        thresholds = self.thresholds_ if thresholds is None else thresholds
+        classes = self.classes_ if classes is None else classes
         decided = proba >= thresholds
         fallback = np.zeros(len(proba), dtype=bool)
         if self.fallback_ratio is not None:
@@ -389,7 +548,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             use = none & (ratio[np.arange(len(proba)), best] >= self.fallback_ratio)
             decided[np.flatnonzero(use), best[use]] = True
             fallback = use
-        index = {t: j for j, t in enumerate(self.classes_[:proba.shape[1]])}
+        index = {t: j for j, t in enumerate(classes[:proba.shape[1]])}
         excluded = np.zeros_like(decided)
         for tag, ruled_out in (self.excludes or {}).items():
             if tag in index:
@@ -463,7 +622,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             summary = X["summary"].iloc[i]
             for tag in wanted:
                 if tag in self.cue_tags_:
-                    hit = re.search(self.cues[tag], summary, re.IGNORECASE)
+                    hit = re.search((self.cues or {})[tag], summary, re.IGNORECASE)
                     explained[tag] = [(hit.group(0).lower(), self.cue_score)] if hit else []
                     continue
                 if tag not in index:
@@ -479,7 +638,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                         break
                     block, phrase = names[col].split("__", 1)
                     if block == "summary_cues":
-                        hit = re.search(self.cues[phrase], summary, re.IGNORECASE)
+                        hit = re.search((self.cues or {})[phrase], summary, re.IGNORECASE)
                         phrase = hit.group(0).lower() if hit else phrase
                     if all(w in ENGLISH_STOP_WORDS for w in phrase.split()):
                         continue  # "an", "for the": true pushes, but they tell a person nothing

@@ -254,3 +254,20 @@ def test_stacked_arrays_only_for_sigmoid_calibrated_linear_models(fitted) -> Non
     np.testing.assert_array_equal(_tag_proba([isotonic], Xt, None)[:, 0],
                                   isotonic.predict_proba(Xt)[:, 1])
     assert _Stacked.of(model.estimators_) is not None
+
+
+def test_score_model_same_y_as_fit(fitted) -> None:
+    """score takes fit's y; the rare tag it did not learn counts as missed, not as left out."""
+    model, X, y = fitted
+    predicted = model.predict_tags(X)
+    tp = sum(len(set(t) & set(p)) for t, p in zip(y, predicted, strict=True))
+    wrong = sum(len(set(t) ^ set(p)) for t, p in zip(y, predicted, strict=True))
+    assert model.score(X, y) == pytest.approx(2 * tp / (2 * tp + wrong), abs=1e-12)
+    assert model.score(X, y) < model.score(X, [tuple(t for t in tags if t != RARE_TAG) for tags in y])
+
+
+def test_predict_model_indicator_of_predict_tags(fitted) -> None:
+    model, X, _ = fitted
+    tags = model.predict_tags(X)
+    np.testing.assert_array_equal(model.predict(X),
+                                  [[int(c in t) for c in model.classes_] for t in tags])
