@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from pydantic import SecretStr
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from classifier import BugzillaUnavailable, IncidentError
 from core.bugzilla.client import API_KEY_HEADER, BUG_FIELDS, BugzillaClient
@@ -78,6 +81,81 @@ def test_bug_page_caps_retry_after(client: BugzillaClient, standin: BugzillaStan
     client.bug_page(offset=0, limit=10)
 
     assert sleeps == [60.0]
+
+
+def test_bug_page_retry_after_as_http_date(client: BugzillaClient, standin: BugzillaStandIn,
+                                          sleeps: list[float]):
+    standin.fail("bugs", "429", times=1,
+                 retry_after=format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True))
+
+    client.bug_page(offset=0, limit=10)
+
+    assert len(sleeps) == 1 and 20.0 < sleeps[0] <= 30.0
+
+
+def test_bug_page_unreadable_retry_after_falls_back_to_backoff(client: BugzillaClient,
+                                                               standin: BugzillaStandIn,
+                                                               sleeps: list[float]):
+    standin.fail("bugs", "429", times=1, retry_after="soon")
+
+    assert len(client.bug_page(offset=0, limit=10)) == 10
+    assert sleeps == [1.0]
+
+
+def test_backoff_is_capped_by_max_wait(standin: BugzillaStandIn, sleeps: list[float]):
+    standin.fail("bugs", "500", times=3)
+
+    with BugzillaClient(standin.url, timeout=0.3, max_attempts=4, backoff=1.0, max_wait=1.5,
+                        sleep=sleeps.append) as bugzilla:
+        assert len(bugzilla.bug_page(offset=0, limit=10)) == 10
+
+    assert sleeps == [1.0, 1.5, 1.5]
+
+
+def test_broken_answers_and_server_errors_share_attempts(client: BugzillaClient,
+                                                         standin: BugzillaStandIn,
+                                                         sleeps: list[float]):
+    standin.fail("bugs@0", "broken", times=1)  # served first, then the 500s
+    standin.fail("bugs", "500", times=None)
+
+    with pytest.raises(BugzillaUnavailable) as caught:
+        client.bug_page(offset=0, limit=10)
+
+    assert caught.value.attempts == 3 and caught.value.status == 500
+    assert "failed 3 times (last: HTTP 500)" in str(caught.value)
+    assert len(standin.requests) == 3 and sleeps == [1.0, 2.0]
+
+
+def test_backoff_goes_on_from_server_error_to_broken_answer(client: BugzillaClient,
+                                                            standin: BugzillaStandIn,
+                                                            sleeps: list[float]):
+    standin.fail("bugs@0", "500", times=1)
+    standin.fail("bugs", "truncated", times=1)
+
+    assert len(client.bug_page(offset=0, limit=10)) == 10
+    assert len(standin.requests) == 3 and sleeps == [1.0, 2.0]
+
+
+def test_persistent_broken_answer_names_it(client: BugzillaClient, standin: BugzillaStandIn,
+                                           sleeps: list[float]):
+    standin.fail("bugs", "truncated", times=None)
+
+    with pytest.raises(BugzillaUnavailable, match=r"failed 3 times \(last: the answer is not valid"):
+        client.bug_page(offset=0, limit=10)
+    assert len(standin.requests) == 3 and sleeps == [1.0, 2.0]
+
+
+def test_session_retries_through_urllib3(client: BugzillaClient):
+    for url in ("http://bugzilla.example/rest/bug", "https://bugzilla.example/rest/bug"):
+        adapter = client._session.get_adapter(url)
+        assert isinstance(adapter, HTTPAdapter)
+        retry = adapter.max_retries
+        assert isinstance(retry, Retry)
+        assert retry.total == 2 and retry.respect_retry_after_header
+        assert all(retry.is_retry("GET", status) for status in (429, 500, 502, 503, 504))
+        assert not retry.is_retry("POST", 503)
+        assert not retry.is_retry("GET", 404)
+        assert not retry.is_retry("GET", 413, has_retry_after=True)  # a refusal, however polite
 
 
 def test_comments_retry_transient_failure(client: BugzillaClient, standin: BugzillaStandIn,
