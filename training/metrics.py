@@ -1,4 +1,19 @@
-"""The figures of a multi-label prediction: per-label precision, recall and F1, Brier score, calibration."""
+"""The figures of a multi-label prediction: per-label precision, recall and F1, Brier score, calibration.
+
+Indicator matrices come from ``MultiLabelBinarizer`` and precision, recall and support from
+``precision_recall_fscore_support``. Three things stay numpy, each to keep the figures exactly
+as they were (every figure is rounded to 4 decimals, so a last-bit difference can move one):
+
+* F1 is the harmonic mean of sklearn's precision and recall, ``2pr / (p + r)``; sklearn's own
+  ``2tp / (2tp + fp + fn)`` is the same number but can differ in the last bit, which moves a
+  rounding tie (tp 1, fp 19, fn 43: 0.0313 here, 0.0312 from sklearn's F1).
+* The Brier score is ``mean((p - y) ** 2)`` over every (incident, tag) pair; ``brier_score_loss``
+  on those pairs computes it through ``1 - p`` and also moves a rare tie ([0.75, 0.2] for a
+  true first tag: 0.0513 here, 0.0512 from sklearn).
+* The reliability bins: ``calibration_curve`` drops empty bins, gives no counts, puts a
+  probability on an inner edge (0.1, 0.5, ...) in the lower bin where these bins put it in the
+  upper one, and sums by ``bincount`` rather than ``mean``.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +22,64 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import precision_recall_fscore_support
+from sklearn.preprocessing import MultiLabelBinarizer
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
+def _prf(p: float, r: float) -> dict[str, float]:
+    """Precision, recall and their harmonic mean F1, rounded."""
+    p, r = float(p), float(r)
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+
+def _indicators(truth: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
+    """1.0 where an incident carries a tag of ``classes``, one row an incident, one column a class.
+
+    Tags outside ``classes`` are left out; a class given twice gets two (equal) columns.
+    """
+    unique = list(dict.fromkeys(classes))
+    known = set(unique)
+    Y = MultiLabelBinarizer(classes=unique).fit_transform([[t for t in ts if t in known] for ts in truth])
+    column = {c: i for i, c in enumerate(unique)}
+    return np.asarray(Y, dtype=float)[:, [column[c] for c in classes]]
+
+
+def _precision_recall_support(Y_true: np.ndarray, Y_pred: np.ndarray,
+                              average: str | None) -> tuple[Any, Any, Any]:
+    """sklearn's precision, recall and support of every column of two indicator matrices."""
+    n = Y_true.shape[1]
+    if not Y_true.shape[0] or not n:  # sklearn refuses empty input: nothing to score
+        zeros = np.zeros(n)
+        return (0.0, 0.0, None) if average else (zeros, zeros, zeros.astype(int))
+    if n == 1:  # one column reads as a binary target: score its class 1
+        Y_true, Y_pred, columns = Y_true[:, 0], Y_pred[:, 0], [1]
+    else:
+        columns = list(range(n))
+    p, r, _, support = precision_recall_fscore_support(Y_true, Y_pred, labels=columns,
+                                                       average=average, zero_division=0)
+    return p, r, support
 
 
 def label_scores(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
                  labels: Sequence[str]) -> dict[str, Any]:
     """Per-label precision, recall, F1 and support; micro F1; macro F1 over labels with support."""
-    per: dict[str, dict[str, float]] = {}
-    TP = FP = FN = 0
-    for label in labels:
-        tp = sum(label in t and label in p for t, p in zip(truth, pred, strict=True))
-        fp = sum(label not in t and label in p for t, p in zip(truth, pred, strict=True))
-        fn = sum(label in t and label not in p for t, p in zip(truth, pred, strict=True))
-        per[label] = {**_prf(tp, fp, fn), "support": tp + fn, "predicted": tp + fp}
-        TP, FP, FN = TP + tp, FP + fp, FN + fn
+    if len(truth) != len(pred):
+        raise ValueError(f"{len(truth)} true and {len(pred)} predicted label sets")
+    Y_true, Y_pred = _indicators(truth, labels), _indicators(pred, labels)
+    precision, recall, support = _precision_recall_support(Y_true, Y_pred, None)
+    predicted = Y_pred.sum(axis=0)
+    per: dict[str, dict[str, float]] = {
+        label: {**_prf(precision[i], recall[i]), "support": int(support[i]),
+                "predicted": int(predicted[i])}
+        for i, label in enumerate(labels)
+    }
+    micro = _prf(*_precision_recall_support(Y_true, Y_pred, "micro")[:2])
     supported = [v["f1"] for v in per.values() if v["support"]]
     return {
         "per_label": per,
-        "micro": _prf(TP, FP, FN),
-        "micro_f1": _prf(TP, FP, FN)["f1"],
+        "micro": micro,
+        "micro_f1": micro["f1"],
         "macro_f1": round(float(np.mean(supported)), 4) if supported else 0.0,
         "macro_over": sum(1 for v in per.values() if v["support"]),
     }
@@ -47,16 +95,17 @@ def confusions(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
         for m in missed:
             for w in wrong:
                 pairs[(m, w)] += 1
-    return [{"true": a, "predicted": b, "count": n} for (a, b), n in pairs.most_common(top)]
-
-
-def _indicators(truth: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
-    """1.0 where an incident carries a tag of ``classes``, one row an incident."""
-    return np.array([[c in t for c in classes] for t in truth], dtype=float)
+    # Ties by name: set order changes from run to run, and a card must not.
+    ranked = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [{"true": a, "predicted": b, "count": n} for (a, b), n in ranked]
 
 
 def brier(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str]) -> float:
-    """Mean squared error of the tag probabilities, over incidents and the model's tags."""
+    """Mean squared error of the tag probabilities, over incidents and the model's tags.
+
+    The multi-label Brier score: the mean of ``brier_score_loss`` over the tags, computed
+    directly (see the module's docstring).
+    """
     Y = _indicators(truth, classes)
     return round(float(np.mean((proba - Y) ** 2)), 4) if Y.size else 0.0
 
@@ -67,6 +116,8 @@ def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequ
 
     Over every (incident, tag) pair. ``ece`` is the expected calibration error: the bins' gaps
     between mean probability and observed frequency, weighted by how many pairs each holds.
+    Bin ``k`` holds the probabilities in ``[k / bins, (k + 1) / bins)``, the last one 1.0 too;
+    empty bins are left out.
     """
     Y = _indicators(truth, classes).ravel()
     p = np.asarray(proba, dtype=float).ravel()

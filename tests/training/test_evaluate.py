@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score
 
 from classifier import Taxonomy
 from core.bugzilla import read_snapshot
@@ -42,6 +44,53 @@ def test_label_scores_nothing_to_score() -> None:
     assert (scores["micro_f1"], scores["macro_f1"], scores["macro_over"]) == (0.0, 0.0, 0)
 
 
+def test_label_scores_agrees_with_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    labels = [f"t{i}" for i in range(7)]
+    Y_true, Y_pred = rng.random((80, 7)) < 0.3, rng.random((80, 7)) < 0.3
+    Y_true[:, 6] = False  # a label without support: in per_label, not in the macro
+    truth = [tuple(lab for lab, on in zip(labels, row, strict=True) if on) for row in Y_true]
+    pred = [tuple(lab for lab, on in zip(labels, row, strict=True) if on) for row in Y_pred]
+    scores = label_scores(truth, pred, labels)
+    f1 = f1_score(Y_true, Y_pred, average=None, zero_division=0)
+    precision = precision_score(Y_true, Y_pred, average=None, zero_division=0)
+    recall = recall_score(Y_true, Y_pred, average=None, zero_division=0)
+    for i, label in enumerate(labels):
+        s = scores["per_label"][label]
+        assert (s["precision"], s["recall"]) == (round(precision[i], 4), round(recall[i], 4))
+        assert s["f1"] == pytest.approx(f1[i], abs=5e-5 + 1e-12)
+        assert (s["support"], s["predicted"]) == (Y_true[:, i].sum(), Y_pred[:, i].sum())
+    assert scores["micro_f1"] == pytest.approx(f1_score(Y_true, Y_pred, average="micro"), abs=5e-5)
+    assert scores["macro_over"] == 6
+    assert scores["macro_f1"] == pytest.approx(f1[:6].mean(), abs=1e-4)
+
+
+def test_label_scores_one_label_and_unknown_tags() -> None:
+    # One label is one indicator column (not a binary target whose class 0 gets scored); tags
+    # outside the labels are left out, without a warning.
+    truth = [("a", "x"), ("a", "b"), ("b",), ("c",)]
+    pred = [("a",), ("a", "y"), ("a", "b"), ()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = label_scores(truth, pred, ["a"])
+    assert scores["per_label"] == {"a": {"precision": 0.6667, "recall": 1.0, "f1": 0.8,
+                                         "support": 2, "predicted": 3}}
+    assert scores["micro"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8}
+    assert (scores["macro_f1"], scores["macro_over"]) == (0.8, 1)
+    assert type(scores["per_label"]["a"]["support"]) is int
+    assert type(scores["micro"]["f1"]) is float
+
+
+def test_label_scores_f1_is_the_harmonic_mean_of_precision_and_recall() -> None:
+    # tp 1, fp 19, fn 43: F1 is 1/32 exactly, a rounding tie; 2pr/(p+r) lands just above it.
+    truth = [("a",)] + [()] * 19 + [("a",)] * 43
+    pred = [("a",)] + [("a",)] * 19 + [()] * 43
+    scores = label_scores(truth, pred, ["a", "b"])
+    assert scores["per_label"]["a"] == {"precision": 0.05, "recall": 0.0227, "f1": 0.0313,
+                                        "support": 44, "predicted": 20}
+    assert scores["micro_f1"] == 0.0313
+
+
 def test_confusions_missed_and_given_instead() -> None:
     truth = [("OCSP",), ("OCSP",), ("CRL", "OCSP"), ("CRL",)]
     pred = [("CRL",), ("CRL",), ("CRL",), ("CRL",)]
@@ -52,6 +101,25 @@ def test_confusions_missed_and_given_instead() -> None:
 def test_brier_score() -> None:
     proba = np.array([[1.0, 0.0], [0.5, 0.5]])
     assert brier([("a",), ("b",)], proba, ["a", "b"]) == round((0 + 0 + 0.25 + 0.25) / 4, 4)
+
+
+def test_brier_is_the_mean_of_sklearn_brier_over_tags() -> None:
+    rng = np.random.default_rng(5)
+    classes = ["a", "b", "c"]
+    Y = rng.random((40, 3)) < 0.4
+    proba = rng.random((40, 3))
+    truth = [tuple(c for c, on in zip(classes, row, strict=True) if on) for row in Y]
+    expected = np.mean([brier_score_loss(Y[:, j], proba[:, j]) for j in range(3)])
+    assert brier(truth, proba, classes) == pytest.approx(expected, abs=5e-5 + 1e-12)
+    assert brier([], np.empty((0, 3)), classes) == 0.0
+
+
+def test_calibration_bin_edges() -> None:
+    # A probability on a bin edge counts in the bin it opens; 1.0 in the last bin.
+    proba = np.array([[0.0], [0.1], [0.5], [0.7], [1.0]])
+    report = calibration([("a",)] * 5, proba, ["a"])
+    assert [(b["from"], b["count"]) for b in report["bins"]] == [(0.0, 1), (0.1, 1), (0.5, 1),
+                                                                 (0.7, 1), (0.9, 1)]
 
 
 def test_calibration_by_hand() -> None:
