@@ -81,13 +81,10 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits when the block ends and rolls back on any error."""
-    session = sessionmaker(get_engine(url), expire_on_commit=False)()
-    try:
+    """A session that commits when the block ends and rolls back on any error.
+
+    A block that commits by itself must not use the session afterwards (``sessionmaker.begin()``
+    refuses it).
+    """
+    with sessionmaker(get_engine(url), expire_on_commit=False).begin() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

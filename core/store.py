@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from classifier import Incident, ca_name_from_summary
+from classifier import Incident, WhiteboardTags, ca_name_from_summary
 
 from .tables import IncidentRow, IncidentTagRow, PredictionRow, utcnow
 
@@ -76,6 +76,24 @@ def upsert_bugs(*, session: Session, records: Sequence[BugRecord]) -> SyncCounts
         counts.updated.append(record.id)
     session.flush()
     return counts
+
+
+def record_of(*, row: IncidentRow) -> BugRecord:
+    """A stored incident as the record that stores it: ``upsert_bugs`` of it changes nothing."""
+    from .bugzilla import BugRecord  # here: core.bugzilla's sync imports this module
+
+    kinds = {kind: tuple(t.tag for t in row.tags if t.kind == kind)
+             for kind in ("type", "meta", "unknown")}
+    return BugRecord(id=row.id, tags=WhiteboardTags(types=kinds["type"], meta=kinds["meta"],
+                                                    unknown=kinds["unknown"]),
+                     **{name: getattr(row, name) for name in _COPIED})
+
+
+def stored_records(*, session: Session, ids: Iterable[int]) -> dict[int, BugRecord]:
+    """The stored incidents among ``ids`` as records (``record_of``), by bug id."""
+    rows = session.scalars(select(IncidentRow).where(IncidentRow.id.in_(list(ids)))
+                           .options(selectinload(IncidentRow.tags)))
+    return {row.id: record_of(row=row) for row in rows}
 
 
 def row_incident(row: IncidentRow) -> Incident:

@@ -20,7 +20,7 @@ from .active_model import ActiveModel
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
-from .routes import aggregate, classify, corrections, health, incidents, models, retrain, review, sync
+from .routes import aggregate, classify, corrections, health, incidents, models, review
 from .store import Store
 
 logger = logging.getLogger("service")
@@ -96,8 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last runs first: the request id wraps everything, including a refused body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    for router in (classify.router, sync.router, incidents.router, corrections.router,
-                   review.router, aggregate.router, retrain.router, models.router,
-                   health.router):
+    for router in (classify.router, incidents.router, corrections.router, review.router,
+                   aggregate.router, models.router, health.router):
         app.include_router(router)
     return app

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.tokens import verify_token
 
-from .deps import SettingsDep, StoreDep
+from .deps import SessionDep, SettingsDep
 from .schemas import Message
 
 # auto_error=False: a missing or malformed header is ours to answer (401, not FastAPI's 403).
@@ -37,31 +37,33 @@ def _unauthenticated(message: str) -> HTTPException:
 
 
 def get_maintainer(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                   store: StoreDep) -> Maintainer:
+                   session: SessionDep) -> Maintainer:
     """The maintainer whose token the request carries: 401 without a bearer token, 403 when the
-    token is unknown or revoked. Only a valid token's ``last_used_at`` is written."""
+    token is unknown or revoked. Only a valid token's ``last_used_at`` is written.
+
+    It is committed here, on the request's session, before the route runs: a use is recorded
+    even when the request then fails (an invalid body, a refused correction).
+    """
     if credentials is None or not credentials.credentials.strip():
         raise _unauthenticated("this route needs a maintainer's API token: "
                                "`Authorization: Bearer <token>` (`incidents tokens create NAME`)")
-    with store.session() as session:
-        row = verify_token(session=session, token=credentials.credentials.strip())
-        if row is None:
-            raise HTTPException(403, "the API token is unknown or revoked")
-        maintainer = Maintainer(name=row.name, token_id=row.id)
-        session.commit()
-    return maintainer
+    row = verify_token(session=session, token=credentials.credentials.strip())
+    if row is None:
+        raise HTTPException(403, "the API token is unknown or revoked")
+    session.commit()
+    return Maintainer(name=row.name, token_id=row.id)
 
 
 def get_reader(settings: SettingsDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-               store: StoreDep) -> Maintainer | None:
+               session: SessionDep) -> Maintainer | None:
     """Anyone may read, unless INCIDENTS_REQUIRE_TOKEN_FOR_READS: then only token holders."""
     if not settings.require_token_for_reads:
         return None
-    return get_maintainer(credentials, store)
+    return get_maintainer(credentials, session)
 
 
 MaintainerDep = Annotated[Maintainer, Depends(get_maintainer)]
 ReaderDep = Annotated[Maintainer | None, Depends(get_reader)]
-#: For ``APIRouter(dependencies=[...])``: every route of the router is a reading route.
+#: For a route's or a router's ``dependencies=[...]``: a reading route.
 READERS = Depends(get_reader)

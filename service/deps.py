@@ -37,7 +37,10 @@ def get_store(request: Request) -> Store:
 
 
 def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
-    """A session on the migrated store; routes that write commit it themselves."""
+    """The request's one session, shared by auth and the route (FastAPI resolves a dependency
+    once a request). It reaches the store at its first query, which migrates the store first;
+    whoever writes commits (auth its token's use, a route its work), and what is left
+    uncommitted when the request ends is rolled back."""
     with store.session() as session:
         yield session
 

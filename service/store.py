@@ -1,4 +1,4 @@
-"""The store as the service reaches it: migrated at start-up, probed by /ready."""
+"""The store as the service reaches it: its sessions, migrated before first use, probed by /ready."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from classifier import StoreUnavailable
 from core.db import get_engine, upgrade
@@ -28,6 +28,8 @@ class Store:
         self.url = url
         self._migrated = False
         self._lock = threading.Lock()
+        self._sessions = sessionmaker(expire_on_commit=False)
+        event.listen(self._sessions, "after_transaction_create", self._migrate_first)
 
     def migrate(self) -> None:
         """Apply the store's migrations (once per process); StoreUnavailable if it is down."""
@@ -44,11 +46,18 @@ class Store:
             self._migrated = True
             logger.info("store migrated to the newest schema")
 
+    def _migrate_first(self, _session: Session, transaction: SessionTransaction) -> None:
+        # A session's transaction begins with its first query: the store is migrated then, so
+        # a request that ends up not reaching the store needs none (classifying a bug without
+        # an id works while the store is down).
+        if transaction.parent is None:
+            self.migrate()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session on the migrated store; the caller commits, closing rolls back the rest."""
-        self.migrate()
-        with sessionmaker(get_engine(self.url), expire_on_commit=False)() as session:
+        """A session on the store, migrated before its first query; the caller commits, and
+        closing rolls back the rest. OperationalError in the block becomes StoreUnavailable."""
+        with self._sessions(bind=get_engine(self.url)) as session:
             try:
                 yield session
             except OperationalError as exc:

@@ -1,1 +1,4 @@
-"""One router a resource: classify, incidents, aggregate, models, health."""
+"""The routers, one a URL prefix: classify, incidents, corrections, review, aggregate, models.
+
+``health`` holds the probes at the root: /health, /ready, /metrics.
+"""

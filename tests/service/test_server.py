@@ -122,7 +122,7 @@ def incidents_serve(tmp_path: Path, trained_models: Path, *options: str,
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", "--host", "127.0.0.1", "--port",
+            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
              str(port), *options], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield process, f"http://127.0.0.1:{port}", log
@@ -184,7 +184,7 @@ def test_incidents_serve_workers_sum_metrics(tmp_path: Path, trained_models: Pat
 def test_incidents_serve_workers_bad_store(tmp_path: Path):
     """With several workers the store is migrated once, first: a bad URL stops the command."""
     result = subprocess.run(
-        [sys.executable, "-m", "training.cli", "serve", "--port", str(_free_port()), "--workers",
+        [sys.executable, "-m", "cli", "serve", "--port", str(_free_port()), "--workers",
          "2"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
         env={**os.environ, "INCIDENTS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/x",
              "INCIDENTS_MODELS_DIR": str(tmp_path / "models")})

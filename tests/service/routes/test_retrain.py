@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.db import session_scope
 from core.tables import ModelDecisionRow
-from service.routes.retrain import RETRAINING
+from service.routes.models import RETRAINING
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.routes.sync import SYNCING
+from service.routes.incidents import SYNCING
 from tests.standin import BugzillaStandIn, bugzilla_data
 
 

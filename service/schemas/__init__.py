@@ -1,0 +1,76 @@
+"""Request and response bodies, one module a resource, in families (Base, Create/Classify, Public).
+
+Every name is re-exported here: ``from service.schemas import IncidentClassify``.
+"""
+
+from .aggregate import BriefingPublic, CategoryRowPublic, WindowRulePublic
+from .classify import ClassificationPublic, ClassificationsPublic, TermWeight
+from .common import BugId, BugzillaTime, Code, Domain, LongText, Message, Name, Whiteboard
+from .corrections import (
+    CorrectionBase,
+    CorrectionCreate,
+    CorrectionPublic,
+    CorrectionsStored,
+    CorrectionStored,
+    TypeTag,
+)
+from .health import HealthPublic, ReadyPublic
+from .incidents import (
+    EXAMPLE_BUG,
+    EXAMPLE_DESCRIPTION,
+    EXAMPLE_NEW_BUG,
+    BugzillaComment,
+    IncidentBase,
+    IncidentClassify,
+    IncidentPublic,
+    IncidentsClassify,
+    LabelPublic,
+    PredictionPublic,
+    TagPublic,
+)
+from .models import ModelPublic, ModelsPublic, RetrainDecisionPublic, RetrainRequest
+from .review import ReviewItemPublic, ReviewPublic
+from .sync import SyncReportPublic
+
+__all__ = [
+    "EXAMPLE_BUG",
+    "EXAMPLE_DESCRIPTION",
+    "EXAMPLE_NEW_BUG",
+    "BriefingPublic",
+    "BugId",
+    "BugzillaComment",
+    "BugzillaTime",
+    "CategoryRowPublic",
+    "ClassificationPublic",
+    "ClassificationsPublic",
+    "Code",
+    "CorrectionBase",
+    "CorrectionCreate",
+    "CorrectionPublic",
+    "CorrectionStored",
+    "CorrectionsStored",
+    "Domain",
+    "HealthPublic",
+    "IncidentBase",
+    "IncidentClassify",
+    "IncidentPublic",
+    "IncidentsClassify",
+    "LabelPublic",
+    "LongText",
+    "Message",
+    "ModelPublic",
+    "ModelsPublic",
+    "Name",
+    "PredictionPublic",
+    "ReadyPublic",
+    "RetrainDecisionPublic",
+    "RetrainRequest",
+    "ReviewItemPublic",
+    "ReviewPublic",
+    "SyncReportPublic",
+    "TagPublic",
+    "TermWeight",
+    "TypeTag",
+    "Whiteboard",
+    "WindowRulePublic",
+]

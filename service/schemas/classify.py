@@ -1,0 +1,33 @@
+"""What POST /classify answers: a classification of each bug, with the words behind it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class TermWeight(BaseModel):
+    term: str = Field(description="A word or phrase of the summary or the description.")
+    weight: float = Field(description="How much it pushed the tag's score up.")
+
+
+class ClassificationPublic(BaseModel):
+    """What the model says of one bug."""
+
+    id: int | None = Field(description="The bug id, if one was sent.")
+    tags: list[str] = Field(description="Predicted incident type tags.")
+    categories: list[str] = Field(description="Briefing categories of those tags, in order.")
+    scores: dict[str, float] = Field(description="Calibrated probability of each learned tag.")
+    needs_review: bool = Field(description="The model is unsure: a person should look.")
+    confidence: float = Field(description="The chance that all the model's yes/no answers are "
+                                          "right (0 when no tag passed its threshold).")
+    model_version: str
+    explanation: dict[str, list[TermWeight]] = Field(
+        description="For each predicted tag, the input's words that pushed it most.")
+    stored: bool = Field(description="The bug and this prediction were stored (the bug had an "
+                                     "id).")
+
+
+class ClassificationsPublic(BaseModel):
+    data: list[ClassificationPublic]
+    count: int
+    model_version: str

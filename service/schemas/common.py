@@ -1,0 +1,49 @@
+"""What every resource's schemas share: the error message body and the stored fields' types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt
+
+from ..config import MAX_BUG_ID, MAX_DESCRIPTION_CHARS, MAX_WHITEBOARD_CHARS
+
+
+def no_nul(value: str) -> str:
+    """Refuse NUL: PostgreSQL refuses it in text, so refusing it here keeps it a 422."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _iso_time(value: Any) -> Any:
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("expected an ISO 8601 time such as 2023-12-29T16:33:04Z")
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+#: A Bugzilla timestamp; one without a zone is taken as UTC, as Bugzilla's are.
+BugzillaTime = Annotated[datetime, BeforeValidator(_iso_time), AfterValidator(_utc)]
+BugId = Annotated[StrictInt, Field(gt=0, le=MAX_BUG_ID, description="Bugzilla bug id.")]
+
+
+#: Text that is stored: bounded, and without NUL (PostgreSQL refuses it).
+LongText = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), AfterValidator(no_nul)]
+Whiteboard = Annotated[str, Field(max_length=MAX_WHITEBOARD_CHARS), AfterValidator(no_nul)]
+Name = Annotated[str, Field(max_length=255), AfterValidator(no_nul)]
+Code = Annotated[str, Field(max_length=64), AfterValidator(no_nul)]
+Domain = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9.-]*$")]
+
+
+class Message(BaseModel):
+    detail: str
