@@ -37,8 +37,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not snapshot and not postgres"
 
+## ruff over everything, mypy over the packages (both clean; CI runs them too).
 lint: setup
-	$(BIN)/ruff check classifier core training service tests benchmarks
+	$(BIN)/ruff check classifier core training cli service tests benchmarks
+	$(BIN)/mypy
 
 ## Every benchmark: the replay, then speed (model, HTTP, nightly relabel).
 bench: setup

@@ -118,7 +118,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def _serve_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("incidents")
-    head = [str(script)] if script.is_file() else [sys.executable, "-m", "training.cli"]
+    head = [str(script)] if script.is_file() else [sys.executable, "-m", "cli"]
     return [*head, "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
+from cli import app
 from core.config import Settings
 from core.db import session_scope
 from core.registry import ModelRegistry
-from training.cli import app
 
 CAS = ["Acme Trust", "Borealis CA", "Cobalt PKI", "Dunmore Sign", "Estuary Certs", "Fjord Root",
        "Granite CA", "Harbor Trust"]

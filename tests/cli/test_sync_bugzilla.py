@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from cli import app
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.tables import IncidentRow
 from tests.fixtures import API_KEY
 from tests.standin import BugzillaStandIn
-from training.cli import app
 
 runner = CliRunner()
 

@@ -1,0 +1,188 @@
+"""What every command shares: the invocation's Context, the store's migration, one-line errors, tables."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from classifier import Taxonomy
+    from core.config import Settings
+    from core.registry import ModelRegistry
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _one_line(exc: ValidationError) -> str:
+    """A pydantic ValidationError in one line; a setting is named by its environment variable."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        if exc.title == "Settings" and loc:
+            loc[0] = f"INCIDENTS_{loc[0].upper()}"
+        problems.append(f"{'.'.join(loc)}: {error['msg']}" if loc else error["msg"])
+    what = "settings" if exc.title == "Settings" else exc.title
+    return f"{what}: {'; '.join(problems)}"
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn the project's own errors into one line on stderr and a non-zero exit."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from classifier import IncidentError
+    from core.config import get_settings
+    from core.db import safe_url
+
+    try:
+        yield
+    except ValidationError as exc:
+        raise fail(_one_line(exc)) from None
+    except SettingsError as exc:  # an INCIDENTS_* value of a list setting that is not JSON
+        raise fail(f"settings: {exc}") from None
+    except (IncidentError, OSError) as exc:
+        raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:  # the store is unreachable, refuses us, or the URL is wrong
+        cause = getattr(exc, "orig", None) or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise fail(f"store ({safe_url(get_settings().database_url)}): {first}") from None
+
+
+def _schema_is_newest(url: str) -> bool:
+    """Whether the store at ``url`` has had the newest migration, found without changing it.
+
+    False when it was never migrated (it has no tables, so it holds nothing; a SQLite file that
+    does not exist is not created); StoreUnavailable when it is at another migration.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+
+    from classifier import StoreUnavailable
+    from core.db import alembic_config, get_engine, safe_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if (database and database != ":memory:" and not database.startswith("file:")
+                and not Path(database).exists()):
+            return False
+    with get_engine(url).connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if not current:
+        return False
+    newest = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    if current == newest:
+        return True
+    raise StoreUnavailable(f"store ({safe_url(url)}) is at migration {', '.join(sorted(current))}, not at "
+                           f"{', '.join(sorted(newest))}: run `incidents db-upgrade`")
+
+
+@dataclass(frozen=True)
+class Context:
+    """One invocation's settings and model registry, its taxonomy (read once, when first used), and
+    its store: migrated once, by the first command that writes to it; never by one that only reads."""
+
+    settings: Settings
+    registry: ModelRegistry
+    _migrated: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    @classmethod
+    def create(cls) -> Context:
+        from core.config import get_settings
+        from core.registry import ModelRegistry
+
+        settings = get_settings()
+        return cls(settings=settings, registry=ModelRegistry(settings.models_dir))
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        from classifier import Taxonomy
+
+        return Taxonomy.load(self.settings.taxonomy_file)
+
+    def writable_store(self) -> str:
+        """The store's URL, brought to the newest migration first (once per invocation)."""
+        from core.db import upgrade
+
+        url = self.settings.database_url
+        if url not in self._migrated:
+            upgrade(url)
+            self._migrated.add(url)
+        return url
+
+    @contextmanager
+    def reading(self) -> Iterator[Session | None]:
+        """A session on the store for a command that only reads it; the store is not migrated.
+
+        None when the store was never migrated: it has no tables, so it holds nothing. A store at
+        an older migration is an error (StoreUnavailable) saying to run `incidents db-upgrade`.
+        """
+        from core.db import session_scope
+
+        url = self.settings.database_url
+        if url not in self._migrated and not _schema_is_newest(url):
+            yield None
+            return
+        with session_scope(url) as session:
+            yield session
+
+
+def context(invocation: typer.Context) -> Context:
+    """The invocation's Context, made by the app's callback (or now, when the callback skipped it)."""
+    root = invocation.find_root()
+    if not isinstance(root.obj, Context):
+        with reported_errors():
+            root.obj = Context.create()
+    return root.obj
+
+
+def _is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
+def print_table(table: Table) -> None:
+    """Print a rich table on stdout: styled on a terminal; elsewhere plain text, never wrapped,
+    without colours or trailing blanks."""
+    from rich.console import Console
+
+    if _is_terminal():
+        terminal = Console(markup=False, emoji=False, highlight=False)
+        # Never squeeze cells (a timestamp cut to "2026-11-27T11:07…"): a wider table overflows.
+        natural = terminal.measure(table, options=terminal.options.update_width(100_000)).maximum
+        terminal.width = max(terminal.width, natural)
+        terminal.print(table)
+        return
+    console = Console(file=io.StringIO(), force_terminal=False, color_system=None, width=100_000,
+                      markup=False, emoji=False, highlight=False)
+    console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    typer.echo("\n".join(line.rstrip() for line in text.splitlines()))
+
+
+def plain_table(*, header: bool = False) -> Table:
+    """A table without borders, columns two spaces apart; a header row only when asked for."""
+    from rich.table import Table
+
+    return Table(box=None, show_header=header, header_style="bold", show_edge=False, pad_edge=False,
+                 padding=(0, 2, 0, 0))

@@ -1,0 +1,58 @@
+"""`incidents corrections import | list`: maintainers' label corrections in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli._shared import context, reported_errors
+
+app = typer.Typer(help="Import and list maintainers' label corrections.", no_args_is_help=True)
+
+
+@app.command("import")
+def corrections_import(
+    invocation: typer.Context,
+    file: Annotated[Path, typer.Argument(help='One JSON object a line: {"bug_id", "tags", "note"}.')],
+    author: Annotated[str, typer.Option(help="The maintainer the corrections are from.")],
+) -> None:
+    """Store a file of corrections, all or nothing: every line is checked before any is stored."""
+    from core.classification import correct_incident
+    from core.corrections import parse_correction_lines
+    from core.db import session_scope
+
+    with reported_errors():
+        ctx = context(invocation)
+        taxonomy, registry = ctx.taxonomy, ctx.registry
+        active = registry.active_version()
+        loaded = registry.load() if active else None
+        with session_scope(ctx.writable_store()) as session:
+            checked = parse_correction_lines(session=session, taxonomy=taxonomy,
+                                             lines=file.read_text(encoding="utf-8").splitlines())
+            for c in checked:
+                correct_incident(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
+                                 note=c.note, author=author, active_version=active, loaded=loaded)
+    typer.echo(f"stored {len(checked)} corrections from {file} by {author}")
+
+
+@app.command("list")
+def corrections_list(
+    invocation: typer.Context,
+    bug: Annotated[int | None, typer.Option(help="Only this bug's corrections.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
+) -> None:
+    """Corrections, newest first: one JSON object a line."""
+    from core.corrections import list_corrections
+
+    with reported_errors():
+        with context(invocation).reading() as session:  # a store never migrated holds no corrections
+            rows = [] if session is None else list_corrections(session=session, bug_id=bug, limit=limit)[0]
+            lines = [json.dumps({"id": r.id, "bug_id": r.incident_id, "tags": r.tags, "note": r.note,
+                                 "author": r.author, "created_at": r.created_at.isoformat(),
+                                 "model_version": r.model_version, "model_tags": r.model_tags})
+                     for r in rows]
+    for line in lines:
+        typer.echo(line)

@@ -1,0 +1,45 @@
+"""`incidents serve`: the REST service under uvicorn (named by string: the CLI never imports it)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from cli._shared import context, reported_errors
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    invocation: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes; /metrics sums over them.")] = 1,
+) -> None:
+    """Run the REST service (uvicorn); it migrates the store and loads the active model."""
+    import tempfile
+
+    import uvicorn
+
+    def run() -> None:
+        # Named, not imported: the CLI imports service.app only to serve it, and here not even
+        # that. The service logs every request itself, with its request id, so uvicorn's access
+        # log is off.
+        uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
+                    access_log=False, workers=workers)
+
+    if workers == 1:
+        run()
+        return
+    with reported_errors():
+        context(invocation).writable_store()  # once, before the workers start and race to it
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        run()  # the operator's folder, which they empty between runs
+        return
+    with tempfile.TemporaryDirectory(prefix="incidents-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # the workers inherit it
+        run()

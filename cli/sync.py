@@ -1,0 +1,59 @@
+"""`incidents sync` and `incidents db-upgrade`: filling the store, and migrating its schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli._shared import context, fail, reported_errors
+
+app = typer.Typer()
+
+
+@app.command()
+def sync(
+    invocation: typer.Context,
+    snapshot: Annotated[Path | None, typer.Option(
+        help="Load this folder (bugs.json, comments.json) instead of asking Bugzilla.")] = None,
+    auto: Annotated[bool, typer.Option(
+        "--auto", help="Load INCIDENTS_SNAPSHOT_DIR when it holds bugs.json, "
+                       "else sync from Bugzilla.")] = False,
+) -> None:
+    """Sync the store from Bugzilla (only changes after the first run), or load a snapshot."""
+    from tqdm import tqdm
+
+    from core.bugzilla import BUGS_FILE, read_snapshot, sync_from_bugzilla
+    from core.db import session_scope
+    from core.store import upsert_bugs
+
+    with reported_errors():
+        ctx = context(invocation)
+        settings, taxonomy = ctx.settings, ctx.taxonomy
+        if snapshot is not None and auto:
+            raise fail("--snapshot and --auto exclude each other")
+        if auto and (settings.snapshot_dir / BUGS_FILE).is_file():
+            snapshot = settings.snapshot_dir
+        if snapshot is not None:
+            folder = snapshot.expanduser()
+            records = read_snapshot(folder, taxonomy)
+            with session_scope(ctx.writable_store()) as session:
+                counts = upsert_bugs(session=session, records=records)
+            message = f"synced {len(records)} bugs from {folder}: {counts.summary()}"
+        else:
+            ctx.writable_store()
+            with tqdm(desc="bugs", unit=" bugs", disable=None) as bar:
+                report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy,
+                                            progress=bar.update)
+            message = report.summary()
+    typer.echo(message)
+
+
+@app.command("db-upgrade")
+def db_upgrade(invocation: typer.Context) -> None:
+    """Bring the store's schema to the newest migration."""
+    with reported_errors():
+        ctx = context(invocation)
+        ctx.writable_store()
+    typer.echo(f"store at {ctx.settings.database_url} is up to date")

@@ -1,0 +1,71 @@
+"""`incidents tokens create | list | revoke`: maintainers' API tokens in the store."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli._shared import context, plain_table, print_table, reported_errors
+
+app = typer.Typer(help="Create, list and revoke maintainers' API tokens.", no_args_is_help=True)
+
+
+@app.command("create")
+def tokens_create(invocation: typer.Context,
+                  name: Annotated[str, typer.Argument(help="The maintainer who holds the token.")]) -> None:
+    """Create a maintainer's API token and print it (once: only its hash is stored)."""
+    from core.db import session_scope
+    from core.tokens import create_token
+
+    with reported_errors():
+        with session_scope(context(invocation).writable_store()) as session:
+            token, row = create_token(session=session, name=name)
+            token_id = row.id
+    typer.echo(token)
+    typer.secho(f"token {token_id} for {name}: copy it now, it will not be shown again "
+                "(send it as `Authorization: Bearer <token>`)", err=True, fg=typer.colors.YELLOW)
+
+
+def _when(moment: Any) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
+@app.command("list")
+def tokens_list(invocation: typer.Context) -> None:
+    """Every token: id, name, prefix, created, last used, revoked."""
+    from core.tokens import list_tokens
+
+    with reported_errors():
+        with context(invocation).reading() as session:  # a store never migrated holds no tokens
+            rows = [] if session is None else [
+                (str(r.id), r.name, f"{r.prefix}...", f"created {_when(r.created_at)}",
+                 f"last used {_when(r.last_used_at)}",
+                 f"REVOKED {_when(r.revoked_at)}" if r.revoked_at else "active")
+                for r in list_tokens(session=session)]
+    if not rows:
+        typer.echo("no tokens; create one with `incidents tokens create NAME`")
+        return
+    table = plain_table()
+    table.add_column(justify="right", min_width=4)
+    for _ in range(5):
+        table.add_column()
+    for row in rows:
+        table.add_row(*row)
+    print_table(table)
+
+
+@app.command("revoke")
+def tokens_revoke(invocation: typer.Context, token: Annotated[str, typer.Argument(
+        help="A token id (see `tokens list`), or a name or prefix: all its active tokens.")]) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    from core.db import session_scope
+    from core.tokens import revoke_token
+
+    with reported_errors():
+        with session_scope(context(invocation).writable_store()) as session:
+            rows = revoke_token(session=session, token_id=int(token)) if token.isdigit() else \
+                revoke_token(session=session, name_or_prefix=token)
+            revoked = [(r.id, r.name) for r in rows]
+    for token_id, name in revoked:
+        typer.echo(f"revoked token {token_id} ({name})")

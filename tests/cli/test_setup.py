@@ -1,0 +1,183 @@
+"""The root callback's setup: read-only commands never migrate the store; a bad setting is one line."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from core.config import Settings, get_settings
+from core.db import get_engine, session_scope, upgrade
+from core.tokens import TOKEN_PREFIX
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+#: Commands that only read the store, and what each answers on one that was never migrated:
+#: it holds nothing (exit 0 and this stdout, or the one-line error of an empty store).
+READ_ONLY = {
+    "models list": (["models", "list"], "no model versions in", None),
+    "corrections list": (["corrections", "list"], "", None),
+    "tokens list": (["tokens", "list"], "no tokens; create one with `incidents tokens create NAME`", None),
+    "evaluate": (["evaluate", "--no-ablation"], None, "leaves 0 training and 0 test"),
+    "audit-labels": (["audit-labels"], None, "no labelled incidents"),
+    "classify": (["classify", "{snapshot}/bugs.json"], None, "no active model"),
+}
+
+
+def tables(url: str) -> list[str]:
+    return sorted(inspect(get_engine(url)).get_table_names())
+
+
+@pytest.mark.parametrize("args, says, error", READ_ONLY.values(), ids=READ_ONLY.keys())
+def test_read_only_command_does_not_migrate(incidents, settings: Settings, snapshot_dir: Path,
+                                            args: list[str], says: str | None, error: str | None) -> None:
+    """On SQLite the store's file is not even created; on PostgreSQL the schema stays empty."""
+    url = settings.database_url
+    args = [a.format(snapshot=snapshot_dir) for a in args]
+    if error is None:
+        result = incidents.ok(*args)
+        assert result.stdout.strip().startswith(says) if says else result.stdout == ""
+        assert result.stderr == ""
+    else:
+        result = incidents.fails(*args, says=(error,))
+        assert len(result.stderr.strip().splitlines()) == 1
+    if url.startswith("sqlite"):
+        assert not Path(url.split("///", 1)[1]).exists()
+    else:
+        assert tables(url) == []
+
+
+STORE_READERS = {k: READ_ONLY[k] for k in ("corrections list", "tokens list", "evaluate", "audit-labels")}
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("args, says, error", STORE_READERS.values(), ids=STORE_READERS.keys())
+def test_read_only_command_on_empty_sqlite_file(incidents, settings: Settings, args: list[str],
+                                                says: str | None, error: str | None) -> None:
+    """A store file that exists but has no tables (never migrated) is read as empty, and left so."""
+    sqlite3.connect(Path(settings.database_url.split("///", 1)[1])).close()
+    if error is None:
+        assert incidents.ok(*args).stdout.strip() == says
+    else:
+        incidents.fails(*args, says=(error,))
+    assert tables(settings.database_url) == []
+
+
+@pytest.mark.parametrize("args, migrations", [
+    (["models", "list"], 0), (["tokens", "list"], 0), (["corrections", "list"], 0),
+    (["tokens", "create", "erin"], 1), (["sync", "--snapshot", "{snapshot}"], 1), (["db-upgrade"], 1),
+])
+def test_only_writing_commands_migrate_once(incidents, settings: Settings, snapshot_dir: Path,
+                                            monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                            migrations: int) -> None:
+    import core.db
+
+    calls: list[str] = []
+    real = core.db.upgrade
+
+    def counted(url: str, *args: object, **kwargs: object) -> None:
+        calls.append(url)
+        real(url, *args, **kwargs)
+
+    monkeypatch.setattr(core.db, "upgrade", counted)
+    incidents.ok(*[a.format(snapshot=snapshot_dir) for a in args])
+    assert calls == [settings.database_url] * migrations
+
+
+def test_read_only_commands_read_a_migrated_store(incidents, settings: Settings, store: str,
+                                                  correct) -> None:
+    correct(1500001, ["crl-failure"], note="was ocsp", author="alice")
+    incidents.ok("tokens", "create", "carol")
+    assert "carol" in incidents.ok("tokens", "list").stdout
+    assert '"author": "alice"' in incidents.ok("corrections", "list").stdout
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("args", [["tokens", "list"], ["corrections", "list"], ["audit-labels"]])
+def test_read_only_command_on_older_store_says_upgrade(incidents, settings: Settings, args: list[str]) -> None:
+    upgrade(settings.database_url, "0002")
+    result = incidents.fails(*args, says=("store (sqlite:///", "at migration 0002", "incidents db-upgrade"))
+    assert len(result.stderr.strip().splitlines()) == 1
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+
+
+def test_tokens_list_is_a_plain_table_off_a_terminal(incidents, settings: Settings) -> None:
+    created = incidents.ok("tokens", "create", "[bold]dave")
+    assert created.stdout.startswith(TOKEN_PREFIX)
+    incidents.ok("tokens", "create", "erin")
+    lines = incidents.ok("tokens", "list").stdout.splitlines()
+    # A rich table off a terminal: plain text, the name not read as markup, no trailing blanks.
+    assert len(lines) == 2 and "[bold]dave" in lines[0] and "erin" in lines[1]
+    assert not any("\x1b[" in line or line != line.rstrip() for line in lines)
+    assert all(line.endswith("active") for line in lines)
+    assert lines[0].index("created") == lines[1].index("created")  # columns line up
+
+
+# -- the callback's setup failing --------------------------------------------------------------
+@pytest.fixture
+def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    def set_(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield set_
+    get_settings.cache_clear()
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("name, value, says", [
+    ("INCIDENTS_N_JOBS", "many", "INCIDENTS_N_JOBS: Input should be a valid integer"),
+    ("INCIDENTS_BUGZILLA_URL", "ftp://example.org", "INCIDENTS_BUGZILLA_URL: Value error, must start with https://"),
+    ("INCIDENTS_EVAL_CUTOFFS", "not json", 'error parsing value for field "eval_cutoffs"'),
+])
+@pytest.mark.parametrize("args", [["models", "list"], ["tokens", "list"], ["db-upgrade"]])
+def test_bad_setting_is_one_line_from_the_callback(incidents, bad_setting, settings: Settings, name: str,
+                                                   value: str, says: str, args: list[str]) -> None:
+    bad_setting(name, value)
+    result = incidents.fails(*args, says=("error: settings: ", says))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+    assert not Path(settings.database_url.split("///", 1)[1]).exists()
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("args", [["--help"], ["models", "--help"], ["tokens", "list", "--help"], ["tokens"]])
+def test_help_needs_no_setup(incidents, bad_setting, args: list[str]) -> None:
+    """Help (asked for, or a group named alone) comes whatever the settings are."""
+    bad_setting("INCIDENTS_N_JOBS", "many")
+    result = incidents(*args)
+    assert result.exit_code == (2 if args == ["tokens"] else 0), result.output  # Click: no arguments, exit 2
+    assert "Usage:" in result.stdout
+    assert "error:" not in result.stderr
+
+
+@SQLITE_ONLY
+def test_bad_setting_stops_serve_in_the_callback(incidents, bad_setting, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` (one worker) never reads the settings itself: only the callback can stop it."""
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    bad_setting("INCIDENTS_N_JOBS", "many")
+    result = incidents.fails("serve", "--port", "0", says=("error: settings: INCIDENTS_N_JOBS",))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert started == []
+
+
+@SQLITE_ONLY
+def test_setup_runs_once_per_invocation(incidents, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli._shared import Context
+
+    made: list[Context] = []
+    real = Context.create.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Context]) -> Context:
+        made.append(real(cls))
+        return made[-1]
+
+    monkeypatch.setattr(Context, "create", classmethod(counted))
+    incidents.ok("tokens", "create", "frank")
+    assert len(made) == 1
