@@ -15,7 +15,7 @@ from .evaluate import score_estimator, year_after
 
 def ablations(model: IncidentTypeClassifier) -> dict[str, IncidentTypeClassifier]:
     """The shipped model with one ingredient taken out at a time."""
-    variants = {
+    variants: dict[str, dict[str, object]] = {
         "full model": {},
         "- cues (and cue-only tags)": {"cues": None, "excludes": None},
         "- tag exclusions": {"excludes": None},

@@ -66,11 +66,12 @@ def load_dataset(*, session: Session) -> Dataset:
     Tags are the latest correction's, else Bugzilla's (see ``labelled_incidents``).
     """
     rows = [r for r in labelled_incidents(session=session) if r.creation_time is not None]
+    filed = [r.creation_time for r in rows if r.creation_time is not None]
     return Dataset(
         ids=np.array([r.incident.id for r in rows], dtype=np.int64),
         X=incidents_frame(r.incident for r in rows),
         y=[r.tags for r in rows],
-        created=np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows],
+        created=np.array([t.astimezone(UTC).replace(tzinfo=None) for t in filed],
                          dtype="datetime64[s]"),
         corrections=corrections_summary(latest_corrections(session=session)),
     )

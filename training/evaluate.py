@@ -184,10 +184,12 @@ def evaluate_years(dataset: Dataset, *, cutoffs: Sequence[datetime], taxonomy: T
             reports.append({**skipped,
                             "skipped": f"{len(train)} training and {len(test)} test incidents"})
             continue
+        def note(name: str, year: datetime = cutoff) -> None:
+            progress(f"{year:%Y}: {name}")
+
         try:
             reports.append(evaluate(dataset, cutoff=cutoff, end=year_after(cutoff),
-                                    taxonomy=taxonomy, model=model,
-                                    progress=lambda n, c=cutoff: progress(f"{c:%Y}: {n}")))
+                                    taxonomy=taxonomy, model=model, progress=note))
         except NotEnoughData as exc:
             reports.append({**skipped, "skipped": f"{len(train)} training incidents: {exc}"})
     return reports

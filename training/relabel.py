@@ -111,6 +111,13 @@ def _relabel_chunk(*, session: Session, run: RelabelRunRow, loaded: LoadedModel,
     return len(rows)
 
 
+def _run(session: Session, run_id: int, *, with_for_update: bool = False) -> RelabelRunRow:
+    run = session.get(RelabelRunRow, run_id, with_for_update=with_for_update)
+    if run is None:  # a run row is never deleted; its absence means the store was swapped under us
+        raise LookupError(f"relabel run {run_id} vanished from the store")
+    return run
+
+
 def relabel(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
             after_chunk: Callable[[int], Any] | None = None) -> RelabelReport:
     """Classify every stored incident with the active model and store the predictions.
@@ -127,7 +134,7 @@ def relabel(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
               disable=None) as bar:
         while True:
             with session_scope(url) as session:
-                run = session.get(RelabelRunRow, run_id, with_for_update=True)
+                run = _run(session, run_id, with_for_update=True)
                 n = _relabel_chunk(session=session, run=run, loaded=loaded, taxonomy=taxonomy,
                                    size=settings.relabel_chunk_size)
                 if n == 0:
@@ -141,6 +148,6 @@ def relabel(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
             if after_chunk is not None:
                 after_chunk(done)
     with session_scope(url) as session:
-        run = session.get(RelabelRunRow, run_id)
+        run = _run(session, run_id)
         return RelabelReport(run.id, run.model_version, resumed, run.total, run.done, run.changed,
                              dict(run.counts_before or {}), dict(run.counts_after or {}))

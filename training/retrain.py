@@ -132,7 +132,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     challenger_metrics = headline(challenger_scores, test)
     contenders = {"model": challenger_scores}
     active_metrics: dict[str, Any] | None = None
-    if active_before is None:
+    if active_before is None or active_model is None:
         promote, reason = True, "no model was active"
     else:
         note(f"scoring the active {active_before} on the newest {len(test)} incidents")
