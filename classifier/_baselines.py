@@ -68,7 +68,7 @@ class MostFrequentTag(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 class KeywordTagger(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     """Tags an incident with every tag whose keyword pattern its text matches.
 
-    Scores are 1.0 on a match and 0.0 otherwise; tags absent from training are never given.
+    Scores are 1.0 on a match and 0.0 otherwise; tags never seen in training are never given.
     """
 
     def __init__(self, rules: dict[str, str] | None = None) -> None:
