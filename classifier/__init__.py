@@ -1,7 +1,7 @@
 """The domain core: incidents, the taxonomy, the estimators and the artefact format (no I/O but files)."""
 
 from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, save_artefact
-from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline
+from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline, WordCharTfidfBaseline
 from ._exceptions import (
     ArtefactTampered,
     BugzillaUnavailable,
@@ -20,12 +20,14 @@ from ._exceptions import (
 )
 from ._incident import (
     FEATURE_COLUMNS,
+    FILED_COLUMN,
     Incident,
     ca_name_from_summary,
     incidents_frame,
     reporter_kind,
 )
 from ._model import Decision, IncidentTypeClassifier
+from ._report import IncidentReport, level_evidence, parse_report
 from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags
 
 __all__ = [
@@ -34,8 +36,10 @@ __all__ = [
     "DEFAULT_TAXONOMY_FILE",
     "Decision",
     "FEATURE_COLUMNS",
+    "FILED_COLUMN",
     "Incident",
     "IncidentError",
+    "IncidentReport",
     "IncidentTypeClassifier",
     "InvalidIncident",
     "InvalidInput",
@@ -54,10 +58,13 @@ __all__ = [
     "TokenNotFound",
     "UntrustedArtefact",
     "WhiteboardTags",
+    "WordCharTfidfBaseline",
     "ca_name_from_summary",
     "file_sha256",
     "incidents_frame",
+    "level_evidence",
     "load_artefact",
+    "parse_report",
     "reporter_kind",
     "save_artefact",
 ]

@@ -79,6 +79,11 @@ def reporter_kind(domain: str | None, ca_name: str) -> str:
     return "external"
 
 
+#: Not a feature: when each training incident was filed (training data adds it to the frame),
+#: which an estimator may use to weigh recent incidents more.
+FILED_COLUMN = "filed"
+
+
 def incidents_frame(incidents: Iterable[Incident]) -> pd.DataFrame:
     """The feature frame (one row an incident, :data:`FEATURE_COLUMNS`) the estimators take."""
     rows = [(i.summary, i.description or "", i.ca_name, i.reporter) for i in incidents]

@@ -25,7 +25,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._exceptions import NotEnoughData
-from ._incident import FEATURE_COLUMNS
+from ._incident import FEATURE_COLUMNS, FILED_COLUMN
+from ._report import LEVEL_TAGS, level_evidence, parse_report
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
 _WORD_BLOCKS = ("summary_words", "description_words", "summary_cues")
@@ -125,8 +126,10 @@ def build_features(*, char_ngrams: bool = True, reporter: bool = True,
     return ColumnTransformer(blocks, sparse_threshold=1.0)
 
 
-def _fit_one(base, Xt, y):
-    return clone(base).fit(Xt, y)
+def _fit_one(base, Xt, y, weight=None):
+    if weight is None:
+        return clone(base).fit(Xt, y)
+    return clone(base).fit(Xt, y, sample_weight=weight)
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,15 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         Parallel tag fits (joblib: -1 for every CPU; 0 is refused).
     random_state : int, RandomState instance or None, default=0
         Seed of each tag's logistic regression (as scikit-learn's ``random_state``).
+    recency_half_life : float or None, default=None
+        Weigh each training incident by ``0.5 ** (age / recency_half_life)``, its age in years
+        before the newest training incident (from the frame's ``filed`` column; an incident
+        without one weighs as the oldest). None: every incident weighs the same.
+    report_evidence : bool, default=True
+        When comment 0 is an incident report that states the affected certificate types (the
+        CCADB template's field since March 2025), they settle the DV, OV, EV and S/MIME
+        misissuance tags: a stated type's tag scores at least ``cue_score``, an unstated one
+        at most 0.02 (see :func:`classifier.level_evidence`).
 
     Attributes
     ----------
@@ -366,6 +378,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         # joblib's meaning: 1, 2, ... workers, or -1, -2, ... for all CPUs but |n_jobs| - 1.
         "n_jobs": [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "recency_half_life": [Interval(Real, 0, None, closed="neither"), None],
+        "report_evidence": ["boolean"],
     }
 
     def __init__(self, C: float = 10.0, min_support: int = 5, n_folds: int = 5,
@@ -374,7 +388,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                  cues: dict[str, str] | None = None, cue_score: float = 0.8,
                  excludes: dict[str, list[str]] | None = None, char_ngrams: bool = True,
                  reporter: bool = False, n_jobs: int = 1,
-                 random_state: int | np.random.RandomState | None = 0) -> None:
+                 random_state: int | np.random.RandomState | None = 0,
+                 recency_half_life: float | None = None, report_evidence: bool = True) -> None:
         self.C = C
         self.min_support = min_support
         self.n_folds = n_folds
@@ -389,6 +404,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.reporter = reporter
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.recency_half_life = recency_half_life
+        self.report_evidence = report_evidence
 
     # -- fitting -----------------------------------------------------------------------------
     def _base(self) -> CalibratedClassifierCV:
@@ -396,14 +413,25 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                                 max_iter=2000, random_state=self.random_state)
         return CalibratedClassifierCV(lr, method="sigmoid", cv=self.calibration_folds)
 
-    def _fit_tags(self, X: pd.DataFrame, Y: np.ndarray):
+    def _fit_tags(self, X: pd.DataFrame, Y: np.ndarray, weight: np.ndarray | None):
         features = build_features(char_ngrams=self.char_ngrams, reporter=self.reporter,
                                   cues=self.cues)
         Xt = features.fit_transform(X)
         base = self._base()
         estimators = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_one)(base, Xt, Y[:, j]) for j in range(Y.shape[1]))
+            delayed(_fit_one)(base, Xt, Y[:, j], weight) for j in range(Y.shape[1]))
         return features, estimators
+
+    def _recency_weights(self, X: pd.DataFrame) -> np.ndarray | None:
+        """Each incident's weight under ``recency_half_life`` (None when it is off)."""
+        if self.recency_half_life is None or FILED_COLUMN not in X.columns:
+            return None
+        filed = pd.to_datetime(X[FILED_COLUMN], utc=True)
+        if filed.isna().all():
+            return None
+        age = (filed.max() - filed).dt.total_seconds().to_numpy() / (365.25 * 86400)
+        age = np.where(np.isnan(age), np.nanmax(age), age)
+        return np.power(0.5, age / self.recency_half_life)
 
     def _derived(self, name: str, source: object, build):
         """``build(source)``, kept until ``source`` (a fitted attribute) is replaced by a refit.
@@ -458,6 +486,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         NotEnoughData
             No tag has ``min_support`` incidents (a ``ValueError``).
         """
+        weight = self._recency_weights(X) if isinstance(X, pd.DataFrame) else None
         X = check_frame(X)
         mlb = MultiLabelBinarizer()
         Y = mlb.fit_transform(check_tag_lists(y, len(X)))
@@ -466,12 +495,12 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             raise NotEnoughData(f"no tag has {self.min_support} or more positive incidents")
         learned_tags = mlb.classes_[keep]
         Y = Y[:, keep]
-        oof = self._out_of_fold(X, Y)
+        oof = self._out_of_fold(X, Y, weight)
         learned = np.array([_best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
         s = self.threshold_shrinkage
         thresholds = (1.0 - s) * learned + s * 0.5
         review_threshold = self._learn_review_threshold(Y, oof, thresholds, learned_tags)
-        features, estimators = self._fit_tags(X, Y)
+        features, estimators = self._fit_tags(X, Y, weight)
         # Tags with a cue but too few training incidents to learn: given by their cue alone.
         cue_tags = [t for t in (self.cues or {}) if t not in set(learned_tags)]
         # Set together only now, so a fit that fails on the way leaves the estimator as it was.
@@ -484,12 +513,13 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(FEATURE_COLUMNS)
         return self
 
-    def _out_of_fold(self, X: pd.DataFrame, Y: np.ndarray) -> np.ndarray:
+    def _out_of_fold(self, X: pd.DataFrame, Y: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
         oof = np.full(Y.shape, np.nan)
         for train, test in KFold(n_splits=self.n_folds).split(X):
             Yt = Y[train]
             ok = (Yt.sum(axis=0) >= self.calibration_folds) & (Yt.sum(axis=0) <= len(train) - self.calibration_folds)
-            features, estimators = self._fit_tags(X.iloc[train], Yt[:, ok])
+            features, estimators = self._fit_tags(X.iloc[train], Yt[:, ok],
+                                                  None if weight is None else weight[train])
             oof[np.ix_(test, np.flatnonzero(ok))] = _tag_proba(
                 estimators, features.transform(X.iloc[test]), _Stacked.of(estimators))
         # A tag too rare in some fold's training part gets its prior there.
@@ -522,13 +552,33 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _proba_of(self, X: pd.DataFrame, Xt) -> np.ndarray:
         """:meth:`predict_proba` from the checked frame and its features."""
-        learned = _tag_proba(self.estimators_, Xt, self._stacked())
-        if not self.cue_tags_:
-            return learned
-        cues = self.cues or {}
-        cued = np.array([[self.cue_score if re.search(cues[t], text, re.IGNORECASE) else 0.02
-                          for t in self.cue_tags_] for text in X["summary"]])
-        return np.hstack([learned, cued.reshape(len(X), len(self.cue_tags_))])
+        proba = _tag_proba(self.estimators_, Xt, self._stacked())
+        if self.cue_tags_:
+            cues = self.cues or {}
+            cued = np.array([[self.cue_score if re.search(cues[t], text, re.IGNORECASE) else 0.02
+                              for t in self.cue_tags_] for text in X["summary"]])
+            proba = np.hstack([proba, cued.reshape(len(X), len(self.cue_tags_))])
+        # Artefacts written before the parameter existed did not use the evidence.
+        if getattr(self, "report_evidence", False):
+            proba = self._settled_by_report(X, proba)
+        return proba
+
+    def _settled_by_report(self, X: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
+        """``proba`` with the validation-level tags settled where comment 0 states the affected
+        certificate types."""
+        columns = {tag: j for j, tag in enumerate(self.classes_) if tag in LEVEL_TAGS}
+        if not columns:
+            return proba
+        out = proba
+        for i, text in enumerate(X["description"]):
+            stated = level_evidence(parse_report(text))
+            if stated is None:
+                continue
+            if out is proba:
+                out = proba.copy()
+            for tag, j in columns.items():
+                out[i, j] = max(out[i, j], self.cue_score) if tag in stated else min(out[i, j], 0.02)
+        return out
 
     def _decide_arrays(self, proba: np.ndarray, thresholds: np.ndarray | None = None,
                        classes: np.ndarray | None = None):

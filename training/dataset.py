@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from classifier import incidents_frame
+from classifier import FEATURE_COLUMNS, FILED_COLUMN, incidents_frame
 from core.corrections import corrections_summary, latest_corrections
 from core.labels import labelled_incidents
 
@@ -48,7 +48,8 @@ class Dataset:
     def fingerprint(self) -> str:
         """sha256 of what training sees: ids, features and tags, in order."""
         digest = hashlib.sha256()
-        for i, row, tags in zip(self.ids, self.X.itertuples(index=False), self.y, strict=True):
+        features = self.X.loc[:, list(FEATURE_COLUMNS)]
+        for i, row, tags in zip(self.ids, features.itertuples(index=False), self.y, strict=True):
             digest.update(json.dumps([int(i), list(row), list(tags)]).encode())
         return digest.hexdigest()
 
@@ -66,12 +67,14 @@ def load_dataset(*, session: Session) -> Dataset:
     Tags are the latest correction's, else Bugzilla's (see ``labelled_incidents``).
     """
     rows = [r for r in labelled_incidents(session=session) if r.creation_time is not None]
-    filed = [r.creation_time for r in rows if r.creation_time is not None]
+    created = np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows
+                        if r.creation_time is not None], dtype="datetime64[s]")
+    X = incidents_frame(r.incident for r in rows)
+    X[FILED_COLUMN] = created  # beside the features, for estimators that weigh recent incidents
     return Dataset(
         ids=np.array([r.incident.id for r in rows], dtype=np.int64),
-        X=incidents_frame(r.incident for r in rows),
+        X=X,
         y=[r.tags for r in rows],
-        created=np.array([t.astimezone(UTC).replace(tzinfo=None) for t in filed],
-                         dtype="datetime64[s]"),
+        created=created,
         corrections=corrections_summary(latest_corrections(session=session)),
     )

@@ -1,0 +1,69 @@
+"""The deployment replay: quarters, its figures, and a whole replay of the small fixture."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from classifier import NotEnoughData, Taxonomy
+from core.bugzilla import read_snapshot
+from core.config import Settings
+from training.replay import Answers, figures, quarters, render, replay
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def test_quarters_cover_start_to_end() -> None:
+    got = quarters(datetime(2021, 2, 10, tzinfo=UTC), datetime(2022, 1, 5, tzinfo=UTC))
+    assert [name for name, _, _ in got] == ["2021Q1", "2021Q2", "2021Q3", "2021Q4", "2022Q1"]
+    assert got[0][1] == datetime(2021, 1, 1, tzinfo=UTC)
+    assert got[3][2] == datetime(2022, 1, 1, tzinfo=UTC)
+    assert all(stop == nxt for (_, _, stop), (_, nxt, _) in zip(got, got[1:], strict=False))
+
+
+def test_figures_table_error_review_and_precision() -> None:
+    answers = Answers(truth=[("A",), ("A", "B"), ("C",)], given=[("A",), ("B",), ("A",)],
+                      review=[False, False, True])
+    got = figures(answers, ["A", "B", "C"], reviews=True)
+    # true counts A 2, B 1, C 1; given A 2, B 1, C 0
+    assert got["table_error"] == 1
+    assert got["n"] == 3
+    assert got["review_share"] == pytest.approx(1 / 3, abs=1e-4)
+    assert got["auto_precision"] == 1.0  # the two not sent to review are right
+    assert "review_share" not in figures(answers, ["A", "B", "C"], reviews=False)
+
+
+@SQLITE_ONLY
+def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path: Path) -> None:
+    taxonomy = Taxonomy.load(settings.taxonomy_file)
+    records = read_snapshot(snapshot_dir, taxonomy)
+    lines: list[str] = []
+    report = replay(records, settings=settings, taxonomy=taxonomy,
+                    start=datetime(2022, 1, 1, tzinfo=UTC), workdir=tmp_path / "work",
+                    progress=lines.append)
+    typed_2022 = sum(1 for r in records if r.tags.types and r.creation_time
+                     and r.creation_time.year == 2022)
+    assert [q["period"] for q in report["quarters"]] == ["2022Q1", "2022Q2", "2022Q3", "2022Q4"]
+    assert sum(q["product"]["n"] for q in report["quarters"]) == typed_2022
+    assert report["overall"]["product"]["n"] == typed_2022 == report["years"][0]["baseline"]["n"]
+    assert report["first_model"]["version"] == "v1"
+    assert report["quarters"][0]["active"] == "v1"
+    # the product's own loop ran after every quarter, and what it decided is reported
+    assert all(q["decision"].startswith(("promoted", "kept")) for q in report["quarters"])
+    for contender in ("product", "frozen", "baseline"):
+        assert 0.0 <= report["overall"][contender]["micro_f1"] <= 1.0
+    assert 0.0 <= report["overall"]["product"]["review_share"] <= 1.0
+    assert lines and lines[0].startswith("training the first model on the 36 incidents")
+    assert "2022Q4" in render(report) and "overall" in render(report)
+    # it never touches the store of the settings it was given
+    assert not Path(settings.database_url.split("///", 1)[1]).exists()
+
+
+@SQLITE_ONLY
+def test_replay_without_dated_incidents(settings: Settings, tmp_path: Path) -> None:
+    taxonomy = Taxonomy.load(settings.taxonomy_file)
+    with pytest.raises(NotEnoughData):
+        replay([], settings=settings, taxonomy=taxonomy, start=datetime(2022, 1, 1, tzinfo=UTC),
+               workdir=tmp_path)

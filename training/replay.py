@@ -1,0 +1,246 @@
+"""The deployment replay: the product lives through past quarters as it would in service.
+
+The reference evaluation of the model *and* of the loop that keeps it current. In a scratch
+store and models folder, the incidents filed before ``start`` are known with their tags and
+the first model is trained on them. Then, quarter by quarter:
+
+1. the quarter's incidents are filed, without tags, and the active model classifies them (its
+   predictions are stored, as ``POST /classify`` would store them);
+2. their tags become known, as a sync would bring them;
+3. the product's own retraining runs with its own rules, gate included
+   (:func:`training.retrain.retrain`).
+
+Each quarter is scored where Mozilla typed the bug, at the level of the briefing categories,
+for three contenders in the same run: the product as it lives (retrained by its loop), the
+product frozen at the start, and a strong baseline (:class:`classifier.WordCharTfidfBaseline`,
+fitted on briefing categories) refitted each quarter on every label known so far. Figures:
+micro- and macro-F1, the share sent to review and the precision of the labels not sent
+(the product's), and the briefing-table error: the sum over categories of
+``|predicted count - true count|`` over the period's incidents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from classifier import (
+    IncidentTypeClassifier,
+    NotEnoughData,
+    Taxonomy,
+    WhiteboardTags,
+    WordCharTfidfBaseline,
+    incidents_frame,
+)
+from core.bugzilla import BugRecord
+from core.classification import classify
+from core.config import Settings
+from core.db import dispose_engines, session_scope, upgrade
+from core.registry import LoadedModel, ModelRegistry
+from core.store import save_prediction, upsert_bugs
+
+from .dataset import load_dataset
+from .metrics import label_scores
+from .retrain import retrain
+
+#: The contenders of a replay, in the order they are reported.
+CONTENDERS = ("product", "frozen", "baseline")
+
+
+def default_start(records: Sequence[BugRecord]) -> datetime:
+    """January 1st two years before the newest incident's year: a replay of its last three years."""
+    filed = [r.creation_time for r in records if r.creation_time is not None]
+    if not filed:
+        raise NotEnoughData("no incident with a filing time to replay; run `incidents sync` first")
+    return datetime(max(filed).year - 2, 1, 1, tzinfo=UTC)
+
+
+def quarters(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """The calendar quarters from the one holding ``start`` to the one holding ``end``."""
+    out = []
+    year, q = start.year, (start.month - 1) // 3
+    while True:
+        begin = datetime(year, 1 + 3 * q, 1, tzinfo=UTC)
+        if begin > end:
+            return out
+        stop = datetime(year + (q == 3), 1 + 3 * ((q + 1) % 4), 1, tzinfo=UTC)
+        out.append((f"{year}Q{q + 1}", begin, stop))
+        year, q = (year + 1, 0) if q == 3 else (year, q + 1)
+
+
+@dataclass
+class Answers:
+    """What one contender said of a period's incidents, and the truth."""
+
+    truth: list[tuple[str, ...]] = field(default_factory=list)  # categories
+    given: list[tuple[str, ...]] = field(default_factory=list)  # categories
+    review: list[bool] = field(default_factory=list)
+
+    def extend(self, other: Answers) -> None:
+        self.truth += other.truth
+        self.given += other.given
+        self.review += other.review
+
+
+def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> dict[str, Any]:
+    """The replay's figures of one contender over one period."""
+    scores = label_scores(answers.truth, answers.given, categories)
+    true_counts = Counter(c for cats in answers.truth for c in cats)
+    given_counts = Counter(c for cats in answers.given for c in cats)
+    out: dict[str, Any] = {
+        "n": len(answers.truth),
+        "micro_f1": scores["micro_f1"],
+        "macro_f1": scores["macro_f1"],
+        "table_error": sum(abs(given_counts[c] - true_counts[c]) for c in categories),
+    }
+    if reviews:
+        kept = [i for i, r in enumerate(answers.review) if not r]
+        auto = label_scores([answers.truth[i] for i in kept], [answers.given[i] for i in kept],
+                            categories)
+        out["review_share"] = round(1 - len(kept) / len(answers.review), 4) if answers.review else 0.0
+        out["auto_precision"] = auto["micro"]["precision"]
+    return out
+
+
+def _stripped(record: BugRecord) -> BugRecord:
+    """The record as it is when filed: no whiteboard, no tags yet."""
+    return dataclasses.replace(record, whiteboard="", tags=WhiteboardTags())
+
+
+def _product_answers(loaded: LoadedModel, records: Sequence[BugRecord], taxonomy: Taxonomy
+                     ) -> tuple[list[tuple[str, ...]], list[bool], list[Any]]:
+    results = classify(loaded, [r.incident() for r in records], taxonomy)
+    return ([tuple(r.categories) for r in results], [r.needs_review for r in results], results)
+
+
+def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxonomy,
+           start: datetime, workdir: Path, end: datetime | None = None,
+           recipe: IncidentTypeClassifier | None = None,
+           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Replay ``records`` (bugs with their final tags) from ``start`` in a scratch store in
+    ``workdir``; the report holds every quarter's figures, each year's and the whole period's.
+
+    ``settings`` gives the product's rules (gate tolerance, holdout, ...); its store and models
+    folder are replaced by ones in ``workdir``. ``recipe`` is the product's model (the shipped
+    one by default).
+    """
+    note = progress or (lambda _: None)
+    dated = sorted((r for r in records if r.creation_time is not None),
+                   key=lambda r: (r.creation_time, r.id))
+    if not dated:
+        raise NotEnoughData("no incident with a filing time to replay")
+    last = dated[-1].creation_time
+    assert last is not None
+    stop = end or last
+    local = settings.model_copy(update={"database_url": f"sqlite:///{workdir / 'replay.db'}",
+                                        "models_dir": workdir / "models"})
+    registry = ModelRegistry(local.models_dir)
+    categories = list(taxonomy.categories)
+    upgrade(local.database_url)
+    clock = time.perf_counter()
+    try:
+        before = [r for r in dated if r.creation_time is not None and r.creation_time < start]
+        with session_scope(local.database_url) as session:
+            upsert_bugs(session=session, records=before)
+        note(f"training the first model on the {len(before)} incidents filed before {start:%Y-%m-%d}")
+        first = retrain(settings=local, taxonomy=taxonomy, registry=registry, model=recipe,
+                        requested_by="replay")
+        frozen = registry.load(first.challenger)
+        rows: list[dict[str, Any]] = []
+        per_year: dict[str, dict[str, Answers]] = {}
+        overall = {name: Answers() for name in CONTENDERS}
+        for name, begin, finish in quarters(start, stop):
+            filed = [r for r in dated if r.creation_time is not None
+                     and begin <= r.creation_time < finish and (end is None or r.creation_time <= end)]
+            if not filed:
+                continue
+            tick = time.perf_counter()
+            with session_scope(local.database_url) as session:
+                upsert_bugs(session=session, records=[_stripped(r) for r in filed])
+            live = registry.load()
+            product_cats, product_review, results = _product_answers(live, filed, taxonomy)
+            with session_scope(local.database_url) as session:
+                for record, result in zip(filed, results, strict=True):
+                    save_prediction(session=session, incident_id=record.id,
+                                    model_version=result.model_version, tags=result.tags,
+                                    scores=result.scores, needs_review=result.needs_review,
+                                    confidence=result.confidence)
+            frozen_cats, frozen_review, _ = _product_answers(frozen, filed, taxonomy)
+            with session_scope(local.database_url) as session:
+                known = load_dataset(session=session)
+            baseline = WordCharTfidfBaseline().fit(
+                known.X, [tuple(taxonomy.categories_of(t)) for t in known.y])
+            frame = incidents_frame([r.incident() for r in filed])
+            baseline_cats = [tuple(str(c) for c in baseline.classes_[row])
+                             for row in baseline.decide_indicators(baseline.predict_proba(frame))]
+            scored = [i for i, r in enumerate(filed) if r.tags.types]
+            truth = [tuple(taxonomy.categories_of(filed[i].tags.types)) for i in scored]
+            quarter = {
+                "product": Answers(truth, [product_cats[i] for i in scored],
+                                   [product_review[i] for i in scored]),
+                "frozen": Answers(list(truth), [frozen_cats[i] for i in scored],
+                                  [frozen_review[i] for i in scored]),
+                "baseline": Answers(list(truth), [baseline_cats[i] for i in scored],
+                                    [False] * len(scored)),
+            }
+            # The quarter's tags become known, as the sync brings them; then the product's loop.
+            with session_scope(local.database_url) as session:
+                upsert_bugs(session=session, records=filed)
+            decision = retrain(settings=local, taxonomy=taxonomy, registry=registry,
+                               model=recipe, requested_by="replay")
+            year = name[:4]
+            for contender, answers in quarter.items():
+                per_year.setdefault(year, {c: Answers() for c in CONTENDERS})[contender].extend(answers)
+                overall[contender].extend(answers)
+            rows.append({
+                "period": name, "active": live.version,
+                **{c: figures(a, categories, reviews=c != "baseline") for c, a in quarter.items()},
+                "decision": ("promoted " if decision.promoted else "kept ") + decision.challenger,
+                "reason": decision.reason,
+                "seconds": round(time.perf_counter() - tick, 1),
+            })
+            note(f"{name}: {len(scored)} scored, product micro "
+                 f"{rows[-1]['product']['micro_f1']:.3f}, {rows[-1]['decision']}")
+    finally:
+        dispose_engines()
+    return {
+        "start": start.isoformat(), "end": stop.isoformat(),
+        "first_model": {"version": frozen.version, "trained_on": frozen.card["training_data"]["size"]},
+        "settings": {"retrain_tolerance": local.retrain_tolerance,
+                     "retrain_holdout_fraction": local.retrain_holdout_fraction},
+        "quarters": rows,
+        "years": [{"period": year, **{c: figures(a, categories, reviews=c != "baseline")
+                                      for c, a in answers.items()}}
+                  for year, answers in sorted(per_year.items())],
+        "overall": {c: figures(a, categories, reviews=c != "baseline") for c, a in overall.items()},
+        "seconds": round(time.perf_counter() - clock, 1),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    """The replay's report as a table for a terminal."""
+    head = (f"{'period':<8} {'n':>4}  {'product micro/macro':>19} {'review':>6} {'auto P':>6} "
+            f"{'err':>4}  {'frozen micro/macro':>18} {'err':>4}  {'baseline micro/macro':>20} "
+            f"{'err':>4}  decision")
+    lines = [f"Deployment replay from {report['start'][:10]} (first model trained on "
+             f"{report['first_model']['trained_on']} incidents; briefing categories)", "", head]
+
+    def row(r: dict[str, Any], extra: str = "") -> str:
+        p, f, b = r["product"], r["frozen"], r["baseline"]
+        return (f"{r['period']:<8} {p['n']:>4}  {p['micro_f1']:>9.3f} / {p['macro_f1']:.3f} "
+                f"{p['review_share']:>6.0%} {p['auto_precision']:>6.3f} {p['table_error']:>4}  "
+                f"{f['micro_f1']:>8.3f} / {f['macro_f1']:.3f} {f['table_error']:>4}  "
+                f"{b['micro_f1']:>10.3f} / {b['macro_f1']:.3f} {b['table_error']:>4}  {extra}")
+
+    lines += [row(r, r["decision"]) for r in report["quarters"]]
+    lines.append("")
+    lines += [row(r) for r in report["years"]]
+    lines.append(row({"period": "overall", **report["overall"]}))
+    lines.append(f"\n{report['seconds']:.0f} s")
+    return "\n".join(lines)
