@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from classifier import Incident, WhiteboardTags, ca_name_from_summary
 
-from .tables import IncidentRow, IncidentTagRow, PredictionRow, utcnow
+from .tables import IncidentRow, IncidentTagRow, LiveScoreRow, PredictionRow, utcnow
 
 if TYPE_CHECKING:  # the store takes records; it does not reach Bugzilla
     from .bugzilla import BugRecord
@@ -42,9 +43,17 @@ def _tag_rows(record: BugRecord) -> list[tuple[str, str]]:
 def upsert_bugs(*, session: Session, records: Sequence[BugRecord]) -> SyncCounts:
     """Insert new bugs and update changed ones, by bug id; the caller's transaction commits.
 
+    When a bug's first type tags arrive (it is new with some, or it had none), the incident's
+    ``tags_known_at`` is set (once: it stays when the tags later change or go), and every stored
+    prediction of it made before then is scored against the type tags this call leaves it with:
+    one ``live_scores`` row per incident and model version (see ``core.live``), a comparison of
+    stored rows, no model run.
+
     Running it twice with the same records changes nothing the second time.
     """
+    now = utcnow()
     counts = SyncCounts()
+    first_tagged: dict[int, IncidentRow] = {}
     ids = [r.id for r in records]
     existing = {
         row.id: row for row in session.scalars(
@@ -55,7 +64,7 @@ def upsert_bugs(*, session: Session, records: Sequence[BugRecord]) -> SyncCounts
         wanted_tags = _tag_rows(record)
         if row is None:
             row = IncidentRow(id=record.id, ca_name=ca_name_from_summary(record.summary),
-                              synced_at=utcnow(),
+                              synced_at=now, tags_known_at=now if record.tags.types else None,
                               **{name: getattr(record, name) for name in _COPIED})
             row.tags = [IncidentTagRow(tag=tag, kind=kind) for tag, kind in wanted_tags]
             session.add(row)
@@ -71,11 +80,39 @@ def upsert_bugs(*, session: Session, records: Sequence[BugRecord]) -> SyncCounts
             setattr(row, name, getattr(record, name))
         row.ca_name = ca_name_from_summary(record.summary)
         if have_tags != wanted_tags:
+            had_types = any(kind == "type" for _, kind in have_tags)
             row.tags = [IncidentTagRow(tag=tag, kind=kind) for tag, kind in wanted_tags]
-        row.synced_at = utcnow()
+            if record.tags.types and not had_types:
+                row.tags_known_at = row.tags_known_at or now
+                first_tagged[row.id] = row
+        row.synced_at = now
         counts.updated.append(record.id)
     session.flush()
+    if first_tagged:
+        _score_predictions(session=session, incidents=first_tagged, now=now)
     return counts
+
+
+def _score_predictions(*, session: Session, incidents: dict[int, IncidentRow], now: datetime) -> None:
+    """A ``live_scores`` row for each prediction of ``incidents`` made before their type tags
+    were first known, unless that incident and version has one already."""
+    ids = list(incidents)
+    scored = {(bug_id, version) for bug_id, version in session.execute(
+        select(LiveScoreRow.incident_id, LiveScoreRow.model_version).where(LiveScoreRow.incident_id.in_(ids)))}
+    for prediction in session.scalars(select(PredictionRow).where(PredictionRow.incident_id.in_(ids))
+                                      .order_by(PredictionRow.id)):
+        row = incidents[prediction.incident_id]
+        known = row.tags_known_at
+        if known is None or prediction.created_at >= known \
+                or (prediction.incident_id, prediction.model_version) in scored:
+            continue
+        session.add(LiveScoreRow(
+            incident_id=prediction.incident_id, model_version=prediction.model_version,
+            predicted_tags=list(prediction.tags),
+            true_tags=sorted(t.tag for t in row.tags if t.kind == "type"),
+            needs_review=prediction.needs_review, predicted_at=prediction.created_at,
+            scored_at=now))
+    session.flush()
 
 
 def record_of(*, row: IncidentRow) -> BugRecord:

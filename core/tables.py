@@ -68,6 +68,9 @@ class IncidentRow(Base):
     last_change_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the store first held a type tag of it (set by ``upsert_bugs``; kept when the tags
+    # later change or go): a prediction made before then is scored against the tags (live_scores).
+    tags_known_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tags: Mapped[list[IncidentTagRow]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", order_by="IncidentTagRow.tag")
@@ -191,3 +194,49 @@ class RelabelRunRow(Base):
     last_incident_id: Mapped[int | None] = mapped_column(BigInteger)
     counts_before: Mapped[dict | None] = mapped_column(JSON)
     counts_after: Mapped[dict | None] = mapped_column(JSON)
+
+
+class LiveScoreRow(Base):
+    """A prediction made before Mozilla tagged the incident, beside the type tags that came.
+
+    One row per incident and model version, written by ``upsert_bugs`` when the incident's
+    first type tags arrive (see ``core.live``); never updated afterwards.
+    """
+
+    __tablename__ = "live_scores"
+    __table_args__ = (UniqueConstraint("incident_id", "model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    predicted_tags: Mapped[list] = mapped_column(JSON)
+    true_tags: Mapped[list] = mapped_column(JSON)
+    needs_review: Mapped[bool] = mapped_column(Boolean)
+    predicted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class NightlyRunRow(Base):
+    """One run of ``incidents nightly``: sync, retraining decision, relabelling, and its end."""
+
+    __tablename__ = "nightly_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # running | finished | failed
+    source: Mapped[str] = mapped_column(String(16))  # bugzilla | snapshot
+    sync_summary: Mapped[str | None] = mapped_column(Text)
+    sync_counts: Mapped[dict | None] = mapped_column(JSON)
+    new_labels: Mapped[int | None] = mapped_column(Integer)
+    live_alarm: Mapped[str | None] = mapped_column(Text)
+    retrained: Mapped[bool | None] = mapped_column(Boolean)
+    retrain_reason: Mapped[str | None] = mapped_column(Text)
+    retrain_decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_decisions.id", ondelete="SET NULL"))
+    relabel_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("relabel_runs.id", ondelete="SET NULL"))
+    relabel_changed: Mapped[int | None] = mapped_column(Integer)
+    failed_step: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -8,12 +8,17 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from core.live import LiveRecord
 
 REQUEST_ID_HEADER = "X-Request-ID"
 #: The request id of the request being served, for log records.
@@ -93,6 +98,16 @@ class Metrics:
         self.model_info = Gauge(
             "incidents_model_serving", "1 for the model version being served, 0 for one served "
             "before.", ["version"], registry=self.registry, multiprocess_mode="livemax")
+        # Set from the store each time /metrics is asked (by the worker answering it): the
+        # most recent value of a live worker is the one to show.
+        self.live_micro_f1 = Gauge(
+            "incidents_live_category_micro_f1", "Live category micro-F1 of a model version: its "
+            "predictions of incidents Mozilla tagged later, over the last INCIDENTS_LIVE_WINDOW "
+            "scored.", ["version"], registry=self.registry, multiprocess_mode="livemostrecent")
+        self.live_scored = Gauge(
+            "incidents_live_scored", "Scored incidents the live micro-F1 of a model version is "
+            "computed over (at most INCIDENTS_LIVE_WINDOW).", ["version"], registry=self.registry,
+            multiprocess_mode="livemostrecent")
 
     def model_changed(self, previous: str | None, new: str | None, ok: bool) -> None:
         self.model_loads.labels(outcome="loaded" if ok else "failed").inc()
@@ -101,6 +116,13 @@ class Metrics:
                 self.model_info.labels(version=previous).set(0)
             if new is not None:
                 self.model_info.labels(version=new).set(1)
+
+    def live_observed(self, records: Iterable[LiveRecord]) -> None:
+        """Set the live-record gauges of each version's record (those with scored incidents)."""
+        for record in records:
+            if record.scored and record.category_micro_f1 is not None:
+                self.live_micro_f1.labels(version=record.model_version).set(record.category_micro_f1)
+                self.live_scored.labels(version=record.model_version).set(record.scored)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format, summed over the workers when there are several."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from classifier import StoreUnavailable
+from core.live import live_alarm, live_record, scored_versions
 
-from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, StoreDep
+from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, SettingsDep, StoreDep
 from ..schemas import HealthPublic, ReadyPublic
 
 router = APIRouter(tags=["health"])
+logger = logging.getLogger("service.health")
 
 
 @router.get("/health", response_model=HealthPublic)
@@ -21,8 +25,14 @@ def health() -> HealthPublic:
 
 
 @router.get("/ready", response_model=ReadyPublic, responses={503: {"model": ReadyPublic}})
-def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep) -> ReadyPublic | JSONResponse:
-    """Ready to serve: a model version is loaded and the store answers (503 otherwise)."""
+def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
+          settings: SettingsDep) -> ReadyPublic | JSONResponse:
+    """Ready to serve: a model version is loaded and the store answers (503 otherwise).
+
+    Warnings need a maintainer but do not stop the service: a taxonomy edit that does not load,
+    or the served version's live record alarming (its live category micro-F1, over at least 20
+    scored incidents, below its held-out one by more than INCIDENTS_LIVE_MARGIN; the next
+    `incidents nightly` retrains)."""
     problems: list[str] = []
     loaded = active.current()
     if loaded is None:
@@ -35,6 +45,16 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep) ->
         problems.append(str(exc))
     taxonomy.current()  # looks at the file if it is time to, so a broken edit shows here
     warnings = [f"taxonomy: {taxonomy.error}"] if taxonomy.error else []
+    if loaded is not None and store_state == "ok":
+        try:
+            with store.session() as session:
+                record = live_record(session=session, model_version=loaded.version,
+                                     taxonomy=taxonomy.current(), last_n=settings.live_window)
+            alarm = live_alarm(record, loaded.card, margin=settings.live_margin)
+        except StoreUnavailable:
+            alarm = None
+        if alarm is not None:
+            warnings.append(f"live record: {alarm}; the next `incidents nightly` retrains")
     answer = ReadyPublic(ready=not problems, model_version=loaded.version if loaded else None,
                          store=store_state, problems=problems, warnings=warnings)
     if problems:
@@ -44,6 +64,17 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep) ->
 
 @router.get("/metrics", response_class=Response, responses={
     200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
-def metrics(metrics: MetricsDep) -> Response:
-    """Prometheus metrics: requests, latency, classifications, model loads (of every worker)."""
+def metrics(metrics: MetricsDep, store: StoreDep, settings: SettingsDep,
+            taxonomy: LiveTaxonomyDep) -> Response:
+    """Prometheus metrics: requests, latency, classifications, model loads (of every worker), and
+    each model version's live record (micro-F1 and scored incidents, read from the store now)."""
+    try:
+        with store.session() as session:
+            current = taxonomy.current()
+            metrics.live_observed([
+                live_record(session=session, model_version=version, taxonomy=current,
+                            last_n=settings.live_window)
+                for version in scored_versions(session=session)])
+    except StoreUnavailable:
+        logger.warning("/metrics without the live record: the store is unreachable")
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,136 @@
+"""`incidents nightly` (one line a step, the run id) and `incidents models live [VERSION]`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from core.config import Settings, get_settings
+from core.db import session_scope
+from core.tables import IncidentRow, LiveScoreRow, NightlyRunRow
+from tests.fixtures import Incidents, make_bugs, write_snapshot
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def from_snapshot(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("INCIDENTS_NIGHTLY_SOURCE", "snapshot")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _runs(settings: Settings) -> list[NightlyRunRow]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id)))
+
+
+def test_nightly_prints_a_line_a_step(incidents: Incidents, from_snapshot: Settings, store: str,
+                                      models_dir: Path) -> None:
+    lines = incidents.ok("nightly").stdout.splitlines()
+    (run,) = _runs(from_snapshot)
+    assert lines[0] == f"nightly run {run.id}: sync from snapshot, retrain when due, relabel"
+    assert lines[1].startswith("sync: loaded 48 bugs from ") and lines[1].endswith(
+        "0 new, 0 updated, 48 unchanged")
+    assert lines[2] == ("retrain: not retrained: 0 labelled incidents are new to v1 (fewer than 20) "
+                        "and its live record does not alarm")
+    assert lines[3] == (f"relabel: relabelled 48 of 48 incidents with v1: 48 changed labels "
+                        f"(relabel run {run.relabel_run_id})")
+    assert lines[4:] == [f"nightly run {run.id} finished"]
+    assert run.status == "finished"
+
+
+def test_nightly_on_a_fresh_store(incidents: Incidents, from_snapshot: Settings) -> None:
+    """A writing command: a store never migrated is migrated; with no model, one is trained."""
+    lines = incidents.ok("nightly").stdout.splitlines()
+    assert lines[1].endswith("48 new, 0 updated, 0 unchanged")
+    assert lines[2].startswith("retrain: retrained (no model is active): decision 1, promoted v1 (was none)")
+    assert lines[3].startswith("relabel: relabelled 48 of 48 incidents with v1")
+    assert (from_snapshot.models_dir / "ACTIVE").read_text().strip() == "v1"
+
+
+def test_nightly_failing_retrain_exits_1(incidents: Incidents, from_snapshot: Settings) -> None:
+    """No model and no labelled incident: the retraining fails, and that is recorded."""
+    bugs, comments = make_bugs()
+    for bug in bugs["bugs"]:
+        bug["whiteboard"] = "[ca-compliance]"
+    write_snapshot(from_snapshot.snapshot_dir, bugs, comments)
+    result = incidents.fails("nightly", says=("fewer than 2 labelled incidents",))
+    assert len(result.stderr.strip().splitlines()) == 1
+    (run,) = _runs(from_snapshot)
+    assert (run.status, run.failed_step, run.new_labels) == ("failed", "retrain", 0)
+    assert run.error is not None and run.error in result.stderr
+    assert result.stdout.splitlines()[-1] == f"nightly run {run.id} failed at retrain"
+
+
+def test_nightly_failing_sync_exits_1(incidents: Incidents, settings: Settings, store: str,
+                                      models_dir: Path) -> None:
+    result = incidents.fails("nightly", says=("127.0.0.1:9",))
+    assert len(result.stderr.strip().splitlines()) == 1
+    (run,) = _runs(settings)
+    assert run.status == "failed" and run.failed_step == "sync" and run.error in result.stderr
+    assert result.stdout.splitlines() == [
+        f"nightly run {run.id}: sync from bugzilla, retrain when due, relabel",
+        f"nightly run {run.id} failed at sync"]
+
+
+# -- models live --------------------------------------------------------------------------------
+def _live_scores(url: str, version: str, rows: list[tuple[list[str], list[str], bool]]) -> None:
+    """Scores by hand on the loaded store's first incidents the version has none of:
+    (predicted, true, needs_review)."""
+    with session_scope(url) as session:
+        scored = select(LiveScoreRow.incident_id).where(LiveScoreRow.model_version == version)
+        ids = list(session.scalars(select(IncidentRow.id).where(IncidentRow.id.not_in(scored))
+                                   .order_by(IncidentRow.id).limit(len(rows))))
+        session.execute(insert(LiveScoreRow), [
+            {"incident_id": bug_id, "model_version": version, "predicted_tags": predicted,
+             "true_tags": true, "needs_review": review, "predicted_at": NOW - timedelta(days=3),
+             "scored_at": NOW + timedelta(hours=i)}
+            for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])
+
+
+ROWS = [(["ocsp-failure"], ["ocsp-failure"], False), (["crl-failure"], ["ocsp-failure"], True)]
+
+
+def test_models_live(incidents: Incidents, settings: Settings, store: str, models_dir: Path) -> None:
+    _live_scores(store, "v1", ROWS)
+    lines = incidents.ok("models", "live").stdout.splitlines()
+    assert lines[0] == ("v1: live record over its last 2 scored incidents (window 100, 2 scored in all; "
+                        "2025-03-01 to 2025-03-01)")
+    assert lines[1].startswith("  category micro-F1 0.500 (held-out 0.") and lines[1].endswith(
+        "precision 0.500, recall 0.500; tag micro-F1 0.500")
+    assert lines[2] == "  not sent to review: 1 incidents, category precision 1.000"
+    assert lines[3].startswith("  no alarm (needs 20 scored incidents")
+    table = [line.split() for line in lines[5:]]
+    assert table[0] == ["label", "precision", "recall", "true", "predicted"]
+    assert ["category", "OCSP", "Failures", "1.000", "0.500", "2", "1"] in table
+    assert ["tag", "crl-failure", "0.000", "0.000", "0", "1"] in table
+    as_json = json.loads(incidents.ok("models", "live", "v1", "--json").stdout)
+    assert as_json["scored"] == 2 and as_json["category_micro_f1"] == 0.5 and as_json["alarm"] is None
+    assert as_json["categories"]["OCSP Failures"] == {"precision": 1.0, "recall": 0.5, "support": 2,
+                                                      "predicted": 1, "correct": 1}
+
+
+def test_models_live_alarm(incidents: Incidents, settings: Settings, store: str, models_dir: Path) -> None:
+    _live_scores(store, "v1", [(["crl-failure"], ["ocsp-failure"], False)] * 20)
+    out = incidents.ok("models", "live").stdout
+    assert "  alarm: v1's live category micro-F1 0.000 over its last 20 scored incidents is below" in out
+
+
+def test_models_live_nothing_scored(incidents: Incidents, settings: Settings, models_dir: Path) -> None:
+    """Reads the store without migrating it: one never migrated has nothing scored."""
+    assert incidents.ok("models", "live").stdout.strip().startswith("v1: no scored incidents yet")
+    if settings.database_url.startswith("sqlite"):
+        assert not Path(settings.database_url.split("///", 1)[1]).exists()
+
+
+def test_models_live_unknown_version(incidents: Incidents, settings: Settings, models_dir: Path) -> None:
+    incidents.fails("models", "live", "v9", says=("no model version 'v9'",))
+
+
+def test_models_live_without_model(incidents: Incidents, settings: Settings) -> None:
+    incidents.fails("models", "live", says=("no active model",))

@@ -1,0 +1,199 @@
+"""The nightly run: sync, retrain when due (new labels, live alarm, no model), relabel, recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select, update
+
+import training.nightly
+from classifier import BugzillaUnavailable, Taxonomy
+from core.bugzilla import BugRecord
+from core.config import Settings
+from core.db import session_scope
+from core.registry import ModelRegistry
+from core.store import upsert_bugs
+from core.tables import IncidentRow, LiveScoreRow, ModelDecisionRow, NightlyRunRow, RelabelRunRow
+from tests.fixtures import make_bugs, write_snapshot
+from tests.standin import BugzillaStandIn
+from training.nightly import new_label_count, nightly
+
+
+@pytest.fixture
+def nightly_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"nightly_source": "snapshot", "relabel_chunk_size": 25})
+
+
+def _runs(settings: Settings) -> list[NightlyRunRow]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id)))
+
+
+def _decisions(settings: Settings) -> list[ModelDecisionRow]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(ModelDecisionRow).order_by(ModelDecisionRow.id)))
+
+
+def _later_bugs(folder: Path, n: int) -> None:
+    """The small snapshot and ``n`` more bugs like its first ones, filed in 2024 (after v1's data)."""
+    bugs, comments = make_bugs()
+    for i, bug in enumerate(bugs["bugs"][:n]):
+        new_id = 1_600_001 + i
+        bugs["bugs"].append({**bug, "id": new_id, "creation_time": f"2024-{1 + i % 12:02d}-10T12:00:00Z"})
+        comments["bugs"][str(new_id)] = comments["bugs"][str(bug["id"])]
+    write_snapshot(folder, bugs, comments)
+
+
+def test_new_labels_cross_the_threshold(nightly_settings: Settings, store: str, models_dir: Path,
+                                        taxonomy: Taxonomy) -> None:
+    _later_bugs(nightly_settings.snapshot_dir, 24)
+    lines: list[str] = []
+    report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir),
+                     progress=lines.append)
+    assert report.status == "finished" and report.sync_counts is not None
+    assert (report.sync_counts["new"], report.sync_counts["unchanged"]) == (24, 48)
+    assert report.new_labels == 24 and report.retrained and report.live_alarm is None
+    assert report.retrain_reason == "24 labelled incidents are new to v1 (at least 20)"
+    (decision,) = _decisions(nightly_settings)
+    assert report.decision is not None and report.decision.id == decision.id
+    assert decision.requested_by == "nightly" and decision.challenger == "v2"
+    assert report.relabel is not None and report.relabel.done == 72
+    (run,) = _runs(nightly_settings)
+    assert (run.status, run.source, run.new_labels, run.retrained) == ("finished", "snapshot", 24, True)
+    assert run.retrain_decision_id == decision.id and run.retrain_reason == report.retrain_reason
+    assert run.relabel_run_id == report.relabel.run_id and run.relabel_changed == report.relabel.changed
+    assert run.sync_counts == report.sync_counts and "24 new, 0 updated, 48 unchanged" in run.sync_summary
+    assert run.finished_at is not None and run.finished_at >= run.started_at
+    assert run.error is None and run.failed_step is None
+    with session_scope(nightly_settings.database_url) as session:
+        relabel_run = session.get(RelabelRunRow, run.relabel_run_id)
+        assert relabel_run is not None and relabel_run.model_version == report.decision.active_after
+    assert lines[0].startswith(f"nightly run {run.id}: ") and lines[-1] == f"nightly run {run.id} finished"
+    assert lines[1].startswith("sync: loaded 72 bugs from ") and lines[2].startswith(
+        f"retrain: retrained (24 labelled incidents are new to v1 (at least 20)): decision {decision.id}, ")
+    assert lines[3].startswith("relabel: relabelled 72 of 72 incidents with ")
+
+
+def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, models_dir: Path,
+                                   taxonomy: Taxonomy) -> None:
+    _later_bugs(nightly_settings.snapshot_dir, 5)
+    report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert report.new_labels == 5 and report.retrained is False and report.decision is None
+    reason = "5 labelled incidents are new to v1 (fewer than 20) and its live record does not alarm"
+    assert report.retrain_reason == reason
+    assert report.retrain_line() == f"not retrained: {reason}"
+    assert _decisions(nightly_settings) == []
+    assert ModelRegistry(models_dir).versions() == ["v1"]
+    (run,) = _runs(nightly_settings)
+    assert (run.status, run.new_labels, run.retrained, run.retrain_reason) == ("finished", 5, False, reason)
+    assert run.retrain_decision_id is None
+    assert report.relabel is not None and report.relabel.done == 53 and report.relabel.model_version == "v1"
+    assert run.relabel_run_id == report.relabel.run_id and run.relabel_changed == 53  # never labelled before
+    # The next night: nothing new, relabel again (a new run of v1 changes nothing).
+    again = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert again.sync_counts is not None and again.sync_counts["unchanged"] == 53
+    assert again.retrained is False and again.relabel is not None and again.relabel.run_id != report.relabel.run_id
+    assert [r.status for r in _runs(nightly_settings)] == ["finished", "finished"]
+
+
+def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir: Path,
+                             taxonomy: Taxonomy) -> None:
+    """v1's live record far below its held-out micro-F1 retrains though nothing is new."""
+    now = datetime.now(UTC)
+    with session_scope(store) as session:
+        ids = list(session.scalars(select(IncidentRow.id).order_by(IncidentRow.id).limit(25)))
+        session.execute(insert(LiveScoreRow), [
+            {"incident_id": bug_id, "model_version": "v1", "predicted_tags": ["crl-failure"],
+             "true_tags": ["ocsp-failure"], "needs_review": False, "predicted_at": now - timedelta(days=2),
+             "scored_at": now - timedelta(minutes=i)} for i, bug_id in enumerate(ids)])
+    report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert report.new_labels == 0 and report.live_alarm is not None
+    assert "live category micro-F1 0.000 over its last 25 scored incidents" in report.live_alarm
+    assert report.retrained and report.retrain_reason == f"live record alarm: {report.live_alarm}"
+    (run,) = _runs(nightly_settings)
+    assert run.live_alarm == report.live_alarm and run.retrain_decision_id == _decisions(nightly_settings)[0].id
+
+
+def test_nightly_from_bugzilla_without_a_model(sync_settings: Settings, standin: BugzillaStandIn,
+                                               taxonomy: Taxonomy) -> None:
+    registry = ModelRegistry(sync_settings.models_dir)
+    report = nightly(settings=sync_settings, taxonomy=taxonomy, registry=registry)
+    assert report.source == "bugzilla" and report.sync_counts is not None
+    assert report.sync_counts["new"] == 48 and report.sync_counts["source"] == standin.url
+    assert report.retrained and report.retrain_reason == "no model is active" and report.new_labels == 48
+    assert report.decision is not None and report.decision.promoted and registry.active_version() == "v1"
+    assert report.relabel is not None and report.relabel.model_version == "v1"
+
+
+def test_failing_sync_is_recorded(settings: Settings, store: str, models_dir: Path, taxonomy: Taxonomy) -> None:
+    """The Bugzilla of the tests' settings is a closed port: the run stops at the sync."""
+    lines: list[str] = []
+    with pytest.raises(BugzillaUnavailable):
+        nightly(settings=settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir), progress=lines.append)
+    (run,) = _runs(settings)
+    assert (run.status, run.failed_step, run.source) == ("failed", "sync", "bugzilla")
+    assert run.error and "127.0.0.1:9" in run.error and "\n" not in run.error
+    assert run.finished_at is not None and run.sync_summary is None and run.relabel_run_id is None
+    assert lines[-1] == f"nightly run {run.id} failed at sync"
+
+
+def test_failing_relabel_is_recorded(nightly_settings: Settings, store: str, models_dir: Path,
+                                     taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training.nightly, "relabel", broken)
+    with pytest.raises(OSError, match="disk full"):
+        nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    (run,) = _runs(nightly_settings)
+    assert (run.status, run.failed_step, run.error) == ("failed", "relabel", "disk full")
+    assert run.sync_summary and run.new_labels == 0 and run.retrained is False  # the steps before stay
+
+
+# -- which labels are new to a model ------------------------------------------------------------
+def _card(models_dir: Path) -> dict:
+    return json.loads((models_dir / "v1" / "card.json").read_text(encoding="utf-8"))
+
+
+def _count(url: str, card: dict | None) -> int:
+    with session_scope(url) as session:
+        return new_label_count(session=session, card=card)
+
+
+def test_new_label_count(store: str, models_dir: Path, taxonomy: Taxonomy,
+                         correct: Callable[..., int]) -> None:
+    card = _card(models_dir)
+    assert card["training_data"]["size"] == 48
+    # The store was loaded after v1 was trained, with the same bugs: every tag looks new, none is.
+    assert _count(store, card) == 0
+    assert _count(store, None) == 48  # no model: everything is new
+    # Corrections after the card count; one to no tag leaves the training data.
+    correct(1_500_001, ["crl-failure"])
+    correct(1_500_002, ["ocsp-failure", "crl-failure"])
+    correct(1_500_003, [])
+    assert _count(store, card) == 2
+    # A correction older than the card does not count.
+    assert _count(store, {**card, "created_at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()}) == 0
+    # Old bugs Mozilla tagged after the card: counted as far as the labelled old bugs grew.
+    bugs, _ = make_bugs()
+    old = {**bugs["bugs"][0], "id": 1_550_001, "whiteboard": "[ca-compliance]"}
+    with session_scope(store) as session:
+        upsert_bugs(session=session, records=[BugRecord.from_rest(old, None, taxonomy)])
+    assert _count(store, card) == 2
+    with session_scope(store) as session:
+        upsert_bugs(session=session, records=[BugRecord.from_rest({**old, "whiteboard": "[crl-failure]"},
+                                                                  None, taxonomy)])
+    # 48 labelled old bugs again (one corrected to none, one tagged late): the late one counts
+    # only up to the growth over the card's 48, i.e. not at all ...
+    assert _count(store, card) == 2
+    # ... until the store holds more labelled old bugs than v1 learnt from (2 more: 2 of them).
+    assert _count(store, {**card, "training_data": {**card["training_data"], "size": 46}}) == 4
+    # A store loaded before the card: only what came after it counts.
+    with session_scope(store) as session:
+        session.execute(update(IncidentRow).where(IncidentRow.id != 1_550_001)
+                        .values(tags_known_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert _count(store, {**card, "training_data": {**card["training_data"], "size": 47}}) == 3

@@ -1,0 +1,238 @@
+"""The nightly run (`incidents nightly`, what cron runs): sync, retrain when it is time, relabel.
+
+1. **sync**: from Bugzilla (``sync_from_bugzilla``, incremental), or, when
+   ``INCIDENTS_NIGHTLY_SOURCE=snapshot``, from the snapshot folder (``INCIDENTS_SNAPSHOT_DIR``).
+   Either way the store's ``upsert_bugs`` scores the predictions of incidents whose first type
+   tags arrive (the live record, ``core.live``).
+2. **retrain** through the gate (``training.retrain.retrain``, requested by ``nightly``) when
+   no model is active, or when at least ``INCIDENTS_NIGHTLY_MIN_NEW_LABELS`` labelled incidents
+   are new to the active model (:func:`new_label_count`), or when the active model's live record
+   alarms (``core.live.live_alarm``); otherwise the run records why not.
+3. **relabel** every stored incident with the (possibly new) active model
+   (``training.relabel.relabel``; resumable).
+
+Each run is a row of ``nightly_runs``, committed as each step ends: the sync summary, the
+new-label count, the alarm, whether it retrained and why (and the decision's id), the relabel
+run's id and changed count. A step that fails ends the run: it is recorded as ``failed`` with
+the step and the error, and the error is raised again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classifier import Taxonomy
+from core.bugzilla import read_snapshot, sync_from_bugzilla
+from core.config import Settings
+from core.corrections import latest_correction_ids
+from core.db import session_scope
+from core.labels import LabelSource, incident_labels
+from core.live import live_alarm, live_record
+from core.registry import ModelRegistry
+from core.store import upsert_bugs
+from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, utcnow
+
+from .relabel import RelabelReport, relabel
+from .retrain import RetrainDecision, retrain
+
+log = logging.getLogger(__name__)
+
+#: Who a nightly retraining is recorded as requested by.
+REQUESTED_BY = "nightly"
+
+
+@dataclass
+class NightlyReport:
+    """What one nightly run did; ``run_id`` is its row in ``nightly_runs``."""
+
+    run_id: int
+    source: str
+    status: str = "running"
+    sync_summary: str | None = None
+    sync_counts: dict[str, Any] | None = None
+    new_labels: int | None = None
+    live_alarm: str | None = None
+    retrained: bool | None = None
+    retrain_reason: str | None = None
+    decision: RetrainDecision | None = None
+    relabel: RelabelReport | None = None
+    failed_step: str | None = None
+    error: str | None = None
+
+    def retrain_line(self) -> str:
+        if not self.retrained:
+            return f"not retrained: {self.retrain_reason}"
+        d = self.decision
+        if d is None:
+            return f"retrained: {self.retrain_reason}"
+        outcome = (f"promoted {d.challenger} (was {d.active_before or 'none'})" if d.promoted
+                   else f"kept {d.active_before} active, {d.challenger} stays a candidate")
+        return f"retrained ({self.retrain_reason}): decision {d.id}, {outcome}: {d.reason}"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
+    """How many labelled incidents the model of ``card`` did not learn as they are labelled now.
+
+    Of the incidents training would take now (dated, with a type tag by their latest correction,
+    else by Mozilla's tags: ``core.labels``), those
+
+    1. filed after the card's ``training_data.last_filed`` (the model cannot have seen them);
+    2. filed up to then whose latest correction was made after the card's ``created_at``;
+    3. filed up to then, labelled by Mozilla's tags that first reached the store (``tags_known_at``)
+       after ``created_at``: old bugs tagged late. These count at most as many as the labelled
+       incidents filed up to ``last_filed`` now exceed the card's ``training_data.size``, so a
+       store reloaded after training (where every tag looks new) counts none of them.
+
+    Without a card every labelled incident is new. A label that changes while a version is being
+    trained counts on neither side, and Mozilla's retagging of a tagged bug is not seen.
+    """
+    labels = incident_labels(session=session, incident_ids=select(IncidentRow.id),
+                             active_version=None, predictions=False)
+    training = (card or {}).get("training_data") or {}
+    created = _parse_time(card.get("created_at")) if card else None
+    last_filed = _parse_time(training.get("last_filed"))
+    corrected_at = {bug_id: at for bug_id, at in session.execute(
+        select(CorrectionRow.incident_id, CorrectionRow.created_at)
+        .where(CorrectionRow.id.in_(latest_correction_ids())))}
+    after = corrected = tagged_late = old = 0
+    for bug_id, filed, tags_known_at in session.execute(
+            select(IncidentRow.id, IncidentRow.creation_time, IncidentRow.tags_known_at)):
+        label = labels.get(bug_id)
+        if label is None or not label.tags or filed is None:
+            continue
+        if card is None or (last_filed is not None and filed.replace(microsecond=0) > last_filed):
+            after += 1
+            continue
+        old += 1
+        if created is None:
+            continue
+        if label.source == LabelSource.CORRECTION:
+            corrected += corrected_at[bug_id] > created
+        elif tags_known_at is not None and tags_known_at > created:
+            tagged_late += 1
+    try:
+        grown = max(0, old - int(training["size"]))
+    except (KeyError, TypeError, ValueError):
+        grown = tagged_late
+    return after + corrected + min(tagged_late, grown)
+
+
+def _sync(settings: Settings, taxonomy: Taxonomy) -> tuple[str, dict[str, Any]]:
+    if settings.nightly_source == "snapshot":
+        folder = settings.snapshot_dir
+        records = read_snapshot(folder, taxonomy)
+        with session_scope(settings.database_url) as session:
+            counts = upsert_bugs(session=session, records=records)
+        return (f"loaded {len(records)} bugs from {folder}: {counts.summary()}",
+                {"source": str(folder), "new": len(counts.new), "updated": len(counts.updated),
+                 "unchanged": len(counts.unchanged)})
+    report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy)
+    return report.summary(), report.as_dict()
+
+
+def _retrain_decision(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
+                      report: NightlyReport) -> bool:
+    """Fill in the report's new-label count, alarm and reason; whether to retrain."""
+    active = registry.active_version()
+    card = registry.card(active) if active else None
+    with session_scope(settings.database_url) as session:
+        report.new_labels = new_label_count(session=session, card=card)
+        if active is not None and card is not None:
+            record = live_record(session=session, model_version=active, taxonomy=taxonomy,
+                                 last_n=settings.live_window)
+            report.live_alarm = live_alarm(record, card, margin=settings.live_margin)
+    threshold = settings.nightly_min_new_labels
+    if active is None:
+        report.retrain_reason = "no model is active"
+    elif report.new_labels >= threshold:
+        report.retrain_reason = (f"{report.new_labels} labelled incidents are new to {active} "
+                                 f"(at least {threshold})")
+    elif report.live_alarm is not None:
+        report.retrain_reason = f"live record alarm: {report.live_alarm}"
+    else:
+        report.retrain_reason = (f"{report.new_labels} labelled incidents are new to {active} "
+                                 f"(fewer than {threshold}) and its live record does not alarm")
+        return False
+    return True
+
+
+def _record(url: str, run_id: int, **values: Any) -> None:
+    with session_scope(url) as session:
+        run = session.get(NightlyRunRow, run_id, with_for_update=True)
+        if run is None:  # a run row is never deleted; its absence means the store was swapped
+            raise LookupError(f"nightly run {run_id} vanished from the store")
+        for name, value in values.items():
+            setattr(run, name, value)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
+            progress: Callable[[str], object] | None = None) -> NightlyReport:
+    """Sync, retrain when it is time, relabel; every step recorded in ``nightly_runs``.
+
+    ``progress`` is called with one line when the run starts and as each step ends. The store
+    must be migrated first (``core.db.upgrade``). A failing step is recorded (``failed``, its
+    step, its error) and its exception raised again.
+    """
+    say = progress or (lambda _: None)
+    url = settings.database_url
+    with session_scope(url) as session:
+        run = NightlyRunRow(started_at=utcnow(), status="running", source=settings.nightly_source)
+        session.add(run)
+        session.flush()
+        report = NightlyReport(run.id, settings.nightly_source)
+    say(f"nightly run {report.run_id}: sync from {settings.nightly_source}, retrain when due, relabel")
+    step = "sync"
+    try:
+        report.sync_summary, report.sync_counts = _sync(settings, taxonomy)
+        _record(url, report.run_id, sync_summary=report.sync_summary, sync_counts=report.sync_counts)
+        say(f"sync: {report.sync_summary}")
+
+        step = "retrain"
+        report.retrained = _retrain_decision(settings=settings, taxonomy=taxonomy, registry=registry,
+                                             report=report)
+        _record(url, report.run_id, new_labels=report.new_labels, live_alarm=report.live_alarm,
+                retrained=report.retrained, retrain_reason=report.retrain_reason)
+        if report.retrained:
+            report.decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry,
+                                      requested_by=REQUESTED_BY)
+            _record(url, report.run_id, retrain_decision_id=report.decision.id)
+        say(f"retrain: {report.retrain_line()}")
+
+        step = "relabel"
+        report.relabel = relabel(settings=settings, taxonomy=taxonomy, registry=registry)
+        _record(url, report.run_id, relabel_run_id=report.relabel.run_id,
+                relabel_changed=report.relabel.changed)
+        say(f"relabel: {report.relabel.summary()} (relabel run {report.relabel.run_id})")
+    except BaseException as exc:
+        report.status, report.failed_step, report.error = "failed", step, _message(exc)
+        try:
+            _record(url, report.run_id, status="failed", finished_at=utcnow(), failed_step=step,
+                    error=report.error)
+        except Exception:  # the store may be what failed: the original error matters more
+            log.exception("nightly run %d: could not record its failure", report.run_id)
+        say(f"nightly run {report.run_id} failed at {step}")
+        raise
+    report.status = "finished"
+    _record(url, report.run_id, status="finished", finished_at=utcnow())
+    say(f"nightly run {report.run_id} finished")
+    return report
