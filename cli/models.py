@@ -1,8 +1,10 @@
-"""`incidents models list | show | promote | rollback`: the registry's versions (the store is not used)."""
+"""`incidents models list | show | promote | rollback | prune | decisions`: the registry's versions, and
+the retraining decisions recorded in the store (`list` shows them when the store can be read)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,37 +12,106 @@ import typer
 from cli._shared import context, plain_table, print_table, reported_errors
 
 if TYPE_CHECKING:
+    from cli._shared import Context
     from core.registry import ModelRegistry
+    from core.tables import ModelDecisionRow
 
-app = typer.Typer(help="List, inspect, promote and roll back model versions.", no_args_is_help=True)
+app = typer.Typer(help="List, inspect, promote, roll back and prune model versions; list retraining "
+                       "decisions.", no_args_is_help=True)
 
 
-def _card_row(registry: ModelRegistry, version: str, active: str | None) -> tuple[str, ...]:
+def _f1(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def _card_row(registry: ModelRegistry, version: str, active: str | None,
+              decision: ModelDecisionRow | None = None) -> tuple[str, ...]:
+    """A version's line: its held-out figures and how many incidents they are on (the time split of
+    `train`, or the comparison window of `retrain`), then the retraining decision that made it."""
     card = registry.card(version)
-    m = card.get("metrics", {}).get("contenders", {}).get("model", {})
+    metrics = card.get("metrics", {})
+    contenders = metrics.get("contenders", {})
+    m = contenders.get("model", {})
     mark = "*" if version == active else " "
+    cutoff = str(metrics.get("cutoff") or "")[:10]
+    compared = [name for name in contenders if name.startswith("active ")]
+    if compared:  # made by `retrain`: its figures are the comparison's, on the newest incidents
+        other = contenders[compared[0]]
+        source = (f"newest from {cutoff} vs {compared[0][len('active '):]} "
+                  f"{_f1(other.get('category_micro_f1'))} / {_f1(other.get('category_macro_f1'))}")
+    else:
+        source = f"held out from {cutoff}" if cutoff else ""
+    if decision is not None:
+        outcome = "promoted" if decision.promoted else "kept"
+        if not (decision.challenger_metrics or {}).get("holdout_size"):
+            outcome += ", not compared"
+        source += (f"{'; ' if source else ''}retrain #{decision.id}: {outcome}"
+                   f"{' (forced)' if decision.forced else ''}")
     return (f"{mark} {version}", card.get("created_at", "")[:19],
             f"{card.get('training_data', {}).get('size', '?')} incidents",
             f"micro-F1 {m.get('category_micro_f1', float('nan')):.3f}",
-            f"macro-F1 {m.get('category_macro_f1', float('nan')):.3f}")
+            f"macro-F1 {m.get('category_macro_f1', float('nan')):.3f}",
+            f"(n={metrics.get('test_size', '?')})", source)
+
+
+def _created(card: dict[str, Any]) -> datetime:
+    """A card's creation time (aware; the oldest time when it has none or a broken one)."""
+    try:
+        moment = datetime.fromisoformat(str(card.get("created_at")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _recorded_decisions(ctx: Context, versions: list[str]) -> dict[str, ModelDecisionRow]:
+    """The retraining decision behind each version, when the store can be read (else none: the
+    versions are listed all the same, with a note on stderr)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from classifier import IncidentError
+    from core.decisions import decisions_of
+
+    try:
+        with ctx.reading() as session:
+            return {} if session is None else decisions_of(session=session, versions=versions)
+    except (IncidentError, SQLAlchemyError) as exc:
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        typer.echo(f"note: retraining decisions not shown: {first}", err=True)
+        return {}
 
 
 @app.command("list")
 def models_list(invocation: typer.Context) -> None:
-    """Every version, newest last; * marks the active one."""
+    """Every version, newest last; * marks the active one.
+
+    Each with its held-out category micro- and macro-F1 and the number of incidents behind them
+    (n): the time split at INCIDENTS_EVAL_CUTOFF for `incidents train`, the comparison window for
+    `incidents retrain` (with the active model's figures on it, and the recorded decision).
+    """
     with reported_errors():
-        registry = context(invocation).registry
+        ctx = context(invocation)
+        registry = ctx.registry
         versions = registry.versions()
         active = registry.active_version()
         if not versions:
             typer.echo(f"no model versions in {registry.root}; run `incidents train`")
             return
-        rows = [_card_row(registry, version, active) for version in versions]
+        decisions = _recorded_decisions(ctx, versions)
+        rows = []
+        for version in versions:
+            decision = decisions.get(version)
+            # A decision older than the version is about another one of the same name (a models
+            # folder started afresh on the same store).
+            if decision is not None and decision.created_at < _created(registry.card(version)):
+                decision = None
+            rows.append(_card_row(registry, version, active, decision))
     table = plain_table()
     table.add_column(min_width=8)  # "* v1" and "  v2": the mark, then the version
     table.add_column(min_width=19)
     table.add_column(justify="right")
     table.add_column()
+    table.add_column()
+    table.add_column(justify="right")
     table.add_column()
     for row in rows:
         table.add_row(*row)
@@ -73,3 +144,78 @@ def models_rollback(invocation: typer.Context) -> None:
         current = registry.active_version()
         target = registry.rollback()
     typer.echo(f"active version: {target} (rolled back from {current})")
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB"
+
+
+@app.command("prune")
+def models_prune(
+    invocation: typer.Context,
+    keep: Annotated[int, typer.Option(min=1, help="How many of the newest versions to keep.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; delete nothing.")
+                       ] = False,
+) -> None:
+    """Delete old versions: every one but the active one, those `rollback` could return to, and
+    the newest --keep (a version takes about 28 MB)."""
+    with reported_errors():
+        registry = context(invocation).registry
+        candidates = registry.prunable(keep)
+        sizes = {version: registry.size(version) for version in candidates}
+        removed = candidates if dry_run else registry.prune(keep)
+    verb = "would remove" if dry_run else "removed"
+    for version in removed:
+        typer.echo(f"{verb} {version} ({sizes.get(version, 0):,} bytes)")
+    freed = sum(sizes.get(version, 0) for version in removed)
+    kept = [v for v in registry.versions() if v not in removed] if dry_run else registry.versions()
+    summary = (f"{'would free' if dry_run else 'freed'} {freed:,} bytes ({_size(freed)}) in "
+               f"{len(removed)} version{'s' if len(removed) != 1 else ''}")
+    typer.echo(f"{summary}; kept {', '.join(kept) or 'none'} (active: "
+               f"{registry.active_version() or 'none'})")
+
+
+def decision_fields(row: ModelDecisionRow) -> dict[str, Any]:
+    """A recorded decision as `models decisions --json` prints it (GET /models/decisions' shape)."""
+    from core.decisions import decision_as_dict
+
+    fields = decision_as_dict(row)
+    return {**fields, "created_at": row.created_at.isoformat()}
+
+
+@app.command("decisions")
+def models_decisions(
+    invocation: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON ({data, count}).")
+                       ] = False,
+) -> None:
+    """The recorded retraining decisions, newest first: the challenger, the active version before
+    and after, promoted or kept (forced or not), why, the comparison window's size, who asked."""
+    from core.decisions import active_after, list_decisions
+
+    with reported_errors():
+        with context(invocation).reading() as session:  # a store never migrated holds none
+            rows, count = ([], 0) if session is None else list_decisions(session=session, limit=limit)
+            data = [decision_fields(row) for row in rows]
+            lines = [(str(row.id), row.created_at.isoformat(timespec="seconds"), row.challenger,
+                      row.active_before or "-", active_after(row) or "-",
+                      "promoted" if row.promoted else "kept", "forced" if row.forced else "-",
+                      str((row.challenger_metrics or {}).get("holdout_size", "-")),
+                      row.requested_by or "-", row.reason)
+                     for row in rows]
+    if as_json:
+        typer.echo(json.dumps({"data": data, "count": count}, indent=2))
+        return
+    if not lines:
+        typer.echo("no retraining decisions recorded; `incidents retrain` records one each time")
+        return
+    table = plain_table(header=True)
+    for name in ("id", "time", "challenger", "before", "after", "decision", "forced", "holdout",
+                 "requested by", "reason"):
+        table.add_column(name, justify="right" if name in ("id", "holdout") else "left")
+    for line in lines:
+        table.add_row(*line)
+    print_table(table)
+    if count > len(lines):
+        typer.echo(f"({len(lines)} of {count}; --limit shows more)")

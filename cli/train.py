@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,6 +12,8 @@ import typer
 from cli._shared import Context, context, plain_table, print_table, reported_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from training.dataset import Dataset
 
 app = typer.Typer()
@@ -28,6 +31,47 @@ def _stored_dataset(ctx: Context) -> Dataset:
             return load_dataset(session=session)
     return Dataset(ids=np.array([], dtype=np.int64), X=incidents_frame([]), y=[],
                    created=np.array([], dtype="datetime64[s]"))
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
+class _StatusLine:
+    """A status line on stderr while `train` or `retrain` works, from its first second: a spinner,
+    what it is doing and the time so far. Drawn only on a terminal (like tqdm's ``disable=None``);
+    elsewhere it says nothing, so pipes and logs get the command's output alone."""
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if not _stderr_is_terminal():
+            return lambda _message: None
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), transient=True, redirect_stdout=False,
+                                  redirect_stderr=False,
+                                  console=Console(stderr=True, force_terminal=True, highlight=False))
+        self._progress.start()
+        self._task = self._progress.add_task(f"{self.first} ...", total=None)
+        self._progress.refresh()  # at once, not at the first tick
+        return self.update
+
+    def update(self, message: str) -> None:
+        self._progress.update(self._task, description=f"{message} ...", refresh=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 @app.command()
@@ -52,10 +96,11 @@ def train(
             typer.echo(f"{registry.active_version()} is active in {registry.root}; not training")
             return
         cutoffs = [parse_day(c, "eval_cutoffs") for c in settings.eval_cutoffs] if years else []
-        with session_scope(ctx.writable_store()) as session:
-            dataset = load_dataset(session=session)
-        version, card = train_version(dataset, settings=settings, taxonomy=taxonomy,
-                                      registry=registry, year_cutoffs=cutoffs)
+        with _StatusLine("loading labelled incidents from the store") as status:
+            with session_scope(ctx.writable_store()) as session:
+                dataset = load_dataset(session=session)
+            version, card = train_version(dataset, settings=settings, taxonomy=taxonomy,
+                                          registry=registry, year_cutoffs=cutoffs, progress=status)
     m = card["metrics"]["contenders"]
     typer.echo(f"wrote {version} ({card['training_data']['size']} incidents, "
                f"{len(card['labels'])} tags) in {registry.root / version}")
@@ -80,13 +125,24 @@ def evaluate(
     ablation: Annotated[bool, typer.Option(
         help="Also refit the model without each ingredient, at every cutoff.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    replay: Annotated[bool, typer.Option(
+        "--replay", help="The deployment replay instead: quarter by quarter, classify with the "
+                         "active model, learn the quarter's tags, run the gated retraining; "
+                         "beside the frozen first model and a strong baseline.")] = False,
+    since: Annotated[str | None, typer.Option(
+        help="With --replay: its first day (default: January 1st two years before the newest "
+             "incident's year).")] = None,
 ) -> None:
     """Time-based report of the model and three baselines on the same splits.
 
     Without --cutoff: the table for every INCIDENTS_EVAL_CUTOFFS cutoff (train before, test on the
     year after), the detailed report at INCIDENTS_EVAL_CUTOFF (test on everything after), and an
-    ablation. With --cutoff: the detailed report of that one split.
+    ablation. With --cutoff: the detailed report of that one split. With --replay: the
+    deployment replay of the store's incidents (in a scratch store; yours is only read).
     """
+    if replay:
+        _replay(invocation, since, as_json)
+        return
     from classifier import InvalidPeriod
     from training.ablation import render_ablation, run_ablation
     from training.evaluate import evaluate as run_evaluation
@@ -124,6 +180,30 @@ def evaluate(
     if "ablation" in report:
         parts.append(render_ablation(report["ablation"]))
     typer.echo("\n\n".join(parts))
+
+
+def _replay(invocation: typer.Context, since: str | None, as_json: bool) -> None:
+    import tempfile
+
+    from sqlalchemy import select
+
+    from core.store import stored_records
+    from core.tables import IncidentRow
+    from training.replay import default_start, render
+    from training.replay import replay as run_replay
+    from training.train import parse_day
+
+    with reported_errors():
+        ctx = context(invocation)
+        with ctx.reading() as session:
+            records = [] if session is None else list(stored_records(
+                session=session, ids=session.scalars(select(IncidentRow.id))).values())
+        start = parse_day(since, "since") if since else default_start(records)
+        with tempfile.TemporaryDirectory(prefix="incidents-replay-") as workdir:
+            report = run_replay(records, settings=ctx.settings, taxonomy=ctx.taxonomy,
+                                start=start, workdir=Path(workdir),
+                                progress=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(report, indent=2) if as_json else render(report))
 
 
 @app.command("audit-labels")
@@ -182,13 +262,17 @@ def retrain(
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
-        ctx.writable_store()
-        d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
-                        requested_by=requested_by,
-                        progress=lambda message: typer.echo(f"{message} ...", err=True))
+        with _StatusLine("loading labelled incidents from the store") as status:
+            ctx.writable_store()
+            d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
+                            requested_by=requested_by, progress=status)
     c, a = d.challenger_metrics, d.active_metrics
-    typer.echo(f"challenger {d.challenger}: category micro-F1 {c['category_micro_f1']:.3f} "
-               f"macro-F1 {c['category_macro_f1']:.3f} on the newest {c['holdout_size']} incidents")
+    if c.get("holdout_size"):
+        typer.echo(f"challenger {d.challenger}: category micro-F1 {c['category_micro_f1']:.3f} "
+                   f"macro-F1 {c['category_macro_f1']:.3f} on the newest {c['holdout_size']} incidents")
+        typer.echo(f"  window: {d.window}")
+    else:
+        typer.echo(f"challenger {d.challenger}: not compared: {d.window.removeprefix('none: ')}")
     if a is not None:
         typer.echo(f"active {d.active_before}: category micro-F1 {a['category_micro_f1']:.3f} "
                    f"macro-F1 {a['category_macro_f1']:.3f} on the same incidents")

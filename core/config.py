@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="Newest share of labelled incidents (by filing time) on which `retrain` "
                     "compares the challenger with the active model.",
     )
+    retrain_min_holdout: int = Field(
+        default=30, ge=1,
+        description="Fewest incidents `retrain` compares the challenger and the active model on; "
+                    "it also leaves at least as many older ones to fit the challenger on, so with "
+                    "fewer than twice this many labelled incidents nothing is compared and an "
+                    "active model is kept (unless forced).",
+    )
     relabel_chunk_size: int = Field(
         default=200, ge=1, le=10_000,
         description="Incidents `incidents relabel` classifies and commits at a time.",
@@ -83,6 +90,27 @@ class Settings(BaseSettings):
         default=["DUPLICATE", "INVALID"],
         description="Bugzilla resolutions of bugs that are not incidents of their own: the "
                     "briefing (GET /aggregate) leaves them out and says how many (JSON list).",
+    )
+    live_window: int = Field(
+        default=100, ge=1, le=100_000,
+        description="The live record of a model version is computed over its last this many "
+                    "scored incidents (predictions made before Mozilla tagged them).",
+    )
+    live_margin: float = Field(
+        default=0.1, ge=0, le=1,
+        description="The live record alarms (a /ready warning, and the next `incidents nightly` "
+                    "retrains) when its category micro-F1, over at least 20 scored incidents, is "
+                    "below the card's held-out one by more than this.",
+    )
+    nightly_source: str = Field(
+        default="bugzilla", pattern=r"^(bugzilla|snapshot)$",
+        description="Where `incidents nightly` syncs from: Bugzilla, or INCIDENTS_SNAPSHOT_DIR.",
+    )
+    nightly_min_new_labels: int = Field(
+        default=20, ge=1,
+        description="`incidents nightly` retrains when at least this many labelled incidents are "
+                    "new to the active model: filed after its training data, corrected after it "
+                    "was made, or old bugs Mozilla tagged after it (see training/nightly.py).",
     )
 
     @field_validator("models_dir", "snapshot_dir", "taxonomy_file")

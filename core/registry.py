@@ -132,6 +132,41 @@ class ModelRegistry:
         self._activate(target, kind="rollback", reason=f"rollback from {stack[-1]}")
         return target
 
+    def prunable(self, keep: int) -> list[str]:
+        """The versions ``prune(keep)`` would remove, oldest first: every version but the active
+        one, those a rollback could return to (the activation stack) and the newest ``keep``."""
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
+        versions = self.versions()
+        protected = {*versions[-keep:], *self._activation_stack()}
+        active = self.active_version()
+        if active is not None:
+            protected.add(active)
+        return [v for v in versions if v not in protected]
+
+    def size(self, version: str) -> int:
+        """Bytes a version's folder takes on disk (0 when it is not there)."""
+        folder = self.root / version
+        if not _VERSION.match(version) or not folder.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete the versions ``prunable(keep)`` lists; return those removed, oldest first.
+
+        Each is checked again just before it goes (a promotion may have happened meanwhile), then
+        renamed aside in one step, so no reader ever sees half a version, and deleted.
+        """
+        removed = []
+        for version in self.prunable(keep):
+            if version not in self.prunable(keep):
+                continue
+            aside = Path(tempfile.mkdtemp(dir=self.root, prefix=f".pruning-{version}-"))
+            os.replace(self.root / version, aside / version)
+            shutil.rmtree(aside, ignore_errors=True)
+            removed.append(version)
+        return removed
+
     def _activation_stack(self) -> list[str]:
         stack: list[str] = []
         for entry in self.history():

@@ -63,7 +63,7 @@ def default_start(records: Sequence[BugRecord]) -> datetime:
 
 def quarters(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
     """The calendar quarters from the one holding ``start`` to the one holding ``end``."""
-    out = []
+    out: list[tuple[str, datetime, datetime]] = []
     year, q = start.year, (start.month - 1) // 3
     while True:
         begin = datetime(year, 1 + 3 * q, 1, tzinfo=UTC)

@@ -1,19 +1,24 @@
 """Gated retraining: a challenger replaces the active model only when it is not worse.
 
-The comparison set is the newest ``retrain_holdout_fraction`` of labelled incidents by filing
-time, narrowed to those filed after the active model's training data when there are any (see
-``holdout_split``). The challenger's recipe is fitted on the older rest and scored on it; the
-active artefact, the thing that is serving, is scored on the same incidents as it is. When the
-challenger passes (or ``force``), it is fitted on every labelled incident and that fit becomes
-the new active version; otherwise that fit is kept as a candidate version.
-Every decision is recorded in ``model_decisions`` with both sets of figures.
+The comparison window is the newest labelled incidents by filing time, never fewer than
+``retrain_min_holdout`` (see ``holdout_window``): those filed after the active model's last
+training incident (neither model has seen them) when there are at least that many, else the
+newest ``max(retrain_min_holdout, ceil(retrain_holdout_fraction * n))``, always leaving at least
+``retrain_min_holdout`` older ones to fit on. The challenger's recipe is fitted on the older rest
+and scored on the window; the active artefact, the thing that is serving, is scored on the same
+incidents. When the store holds too few labelled incidents for that (fewer than twice the
+minimum), nothing is compared: an active model is kept unless ``force``, and with no active model
+the challenger becomes the first version. When the challenger passes (or ``force``), it is
+fitted on every labelled incident and that fit becomes the new active version; otherwise that
+fit is kept as a candidate version. Every decision is recorded in ``model_decisions`` with both
+sets of figures and the window they are on.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC
 from typing import Any
 
@@ -49,30 +54,104 @@ class RetrainDecision:
     challenger_metrics: dict[str, Any]
     active_metrics: dict[str, Any] | None
     requested_by: str | None
+    window: str = ""  # the incidents compared on, in words (their figures are in the metrics)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def holdout_split(dataset: Dataset, fraction: float,
-                  active_last_filed: np.datetime64 | None = None) -> tuple[Dataset, Dataset]:
-    """The incidents the challenger learns from, and the newer ones both models are judged on.
+@dataclass(frozen=True)
+class HoldoutWindow:
+    """The newest ``size`` labelled incidents, on which challenger and active model are compared.
 
-    The comparison set is the newest ``fraction`` (at least one incident, and one left to learn
-    from), narrowed to the incidents filed after the active model's last training incident when
-    there are any: those neither model has seen, so the active model is not judged on its own
-    training data. When the active model has seen them all, the whole newest ``fraction`` is
-    used, which flatters the active model (the gate then errs towards keeping it).
+    ``size`` is 0 when the store holds too few labelled incidents to compare (``labelled`` <
+    ``needed``). ``unseen`` counts the labelled incidents filed after the active model's last
+    training incident (0 without an active model).
+    """
+
+    size: int
+    labelled: int
+    needed: int
+    minimum: int
+    unseen: int
+    active: str | None = None
+    first: str | None = None
+    last: str | None = None
+
+    @property
+    def compared(self) -> bool:
+        return self.size > 0
+
+    @property
+    def all_unseen(self) -> bool:
+        """Whether the active model has seen none of the window (False without an active model)."""
+        return self.active is not None and 0 < self.size <= self.unseen
+
+    def too_few(self) -> str:
+        return (f"too few labelled incidents to compare ({self.labelled} < {self.needed}: "
+                f"INCIDENTS_RETRAIN_MIN_HOLDOUT={self.minimum} to compare on, and as many older "
+                f"ones to fit on)")
+
+    def describe(self) -> str:
+        """Which incidents the figures are on, in words."""
+        if not self.compared:
+            return f"none: {self.too_few()}"
+        span = (f"the newest {self.size} labelled incidents, filed {(self.first or '')[:16]} to "
+                f"{(self.last or '')[:16]}")
+        if self.active is None:
+            return span
+        if self.all_unseen:
+            return f"{span}, all filed after {self.active}'s last training incident (unseen by it)"
+        if not self.unseen:
+            return (f"{span}, which {self.active} may have learned: none is newer than its last "
+                    f"training incident")
+        return (f"{span}; only the last {self.unseen} are newer than {self.active}'s last training "
+                f"incident (fewer than {self.minimum}), it may have learned the other "
+                f"{self.size - self.unseen}")
+
+
+def holdout_window(dataset: Dataset, fraction: float,
+                   active_last_filed: np.datetime64 | None = None, *, min_size: int = 1,
+                   active: str | None = None) -> HoldoutWindow:
+    """How many of the newest labelled incidents both models are judged on (the dataset is oldest
+    first).
+
+    Those filed after the active model's last training incident (``active_last_filed``; neither
+    model has seen them) when there are at least ``min_size`` of them, at most the newest
+    ``max(min_size, ceil(fraction * n))``; otherwise that many newest incidents, some of which the
+    active model has seen (which flatters it: the gate then errs towards keeping it). At least
+    ``min_size`` older incidents are always left to fit the challenger on, so with fewer than
+    ``2 * min_size`` labelled incidents nothing is compared (``size`` 0).
     """
     n = len(dataset)
-    n_test = min(max(1, math.ceil(n * fraction)), n - 1)
-    mask = np.zeros(n, dtype=bool)
-    mask[n - n_test:] = True  # the dataset is oldest first
-    if active_last_filed is not None:
-        unseen = dataset.created > active_last_filed
-        if unseen[mask].any() and not unseen.all():
-            mask = unseen if unseen.sum() <= n_test else mask & unseen
+    unseen = int((dataset.created > active_last_filed).sum()) if active_last_filed is not None else 0
+    window = HoldoutWindow(size=0, labelled=n, needed=2 * min_size, minimum=min_size,
+                           unseen=unseen, active=active)
+    if n < 2 * min_size:
+        return window
+    share = max(min_size, math.ceil(n * fraction))
+    size = min(min(unseen, share) if unseen >= min_size else share, n - min_size)
+    newest = dataset.created[n - size:]
+    return replace(window, size=size, first=_iso(newest.min()), last=_iso(newest.max()))
+
+
+def holdout_split(dataset: Dataset, fraction: float,
+                  active_last_filed: np.datetime64 | None = None, *,
+                  min_size: int = 1) -> tuple[Dataset, Dataset]:
+    """The incidents the challenger learns from, and the newer ones both models are judged on.
+
+    See ``holdout_window``; NotEnoughData when there are too few labelled incidents to compare.
+    """
+    window = holdout_window(dataset, fraction, active_last_filed, min_size=min_size)
+    if not window.compared:
+        raise NotEnoughData(window.too_few())
+    mask = np.zeros(len(dataset), dtype=bool)
+    mask[len(dataset) - window.size:] = True
     return dataset.subset(~mask), dataset.subset(mask)
+
+
+def _iso(moment: Any) -> str:
+    return pd.Timestamp(moment).tz_localize(UTC).isoformat()
 
 
 def _last_filed(card: dict[str, Any]) -> np.datetime64 | None:
@@ -82,17 +161,25 @@ def _last_filed(card: dict[str, Any]) -> np.datetime64 | None:
         return None
 
 
-def headline(scores: dict[str, Any], test: Dataset) -> dict[str, Any]:
-    """The figures a decision records of one contender."""
-    first = pd.Timestamp(test.created.min()).tz_localize(UTC).isoformat() if len(test) else None
+def headline(scores: dict[str, Any] | None, test: Dataset, unseen: bool = False) -> dict[str, Any]:
+    """The figures a decision records of one contender, and the window they are on.
+
+    ``scores`` None (nothing was compared) gives no figures and an empty window. ``unseen``: the
+    active model has seen none of ``test``.
+    """
+    figures = {
+        "category_micro_f1": scores["categories"]["micro_f1"] if scores else None,
+        "category_macro_f1": scores["categories"]["macro_f1"] if scores else None,
+        "tag_micro_f1": scores["tags"]["micro_f1"] if scores else None,
+        "tag_macro_f1": scores["tags"]["macro_f1"] if scores else None,
+        "brier": scores["brier"] if scores else None,
+    }
     return {
-        "category_micro_f1": scores["categories"]["micro_f1"],
-        "category_macro_f1": scores["categories"]["macro_f1"],
-        "tag_micro_f1": scores["tags"]["micro_f1"],
-        "tag_macro_f1": scores["tags"]["macro_f1"],
-        "brier": scores["brier"],
+        **figures,
         "holdout_size": len(test),
-        "holdout_from": first,
+        "holdout_from": _iso(test.created.min()) if len(test) else None,
+        "holdout_to": _iso(test.created.max()) if len(test) else None,
+        "holdout_unseen": bool(unseen and len(test)),
     }
 
 
@@ -113,42 +200,65 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     """Train a challenger on everything the store holds and promote it only if it is not worse.
 
     ``model`` is the challenger's recipe (the shipped one by default). With ``force`` the
-    challenger is promoted whatever its figures, and the decision says so.
+    challenger is promoted whatever its figures (or when there are too few incidents to compare),
+    and the decision says so. ``progress`` is told what is being done, from the first step on.
     """
     note = progress or (lambda _: None)
     recipe = model if model is not None else default_model(settings, taxonomy)
     tolerance = settings.retrain_tolerance
+    note("loading labelled incidents from the store")
     with session_scope(settings.database_url) as session:
         dataset = load_dataset(session=session)
     if len(dataset) < 2:
         raise NotEnoughData("the store holds fewer than 2 labelled incidents; run `incidents sync` first")
     active_before = registry.active_version()
     active_model = registry.load(active_before) if active_before else None
-    train, test = holdout_split(dataset, settings.retrain_holdout_fraction,
-                                _last_filed(active_model.card) if active_model else None)
+    window = holdout_window(dataset, settings.retrain_holdout_fraction,
+                            _last_filed(active_model.card) if active_model else None,
+                            min_size=settings.retrain_min_holdout, active=active_before)
+    mask = np.zeros(len(dataset), dtype=bool)
+    if window.compared:
+        mask[len(dataset) - window.size:] = True  # the dataset is oldest first
+    train, test = dataset.subset(~mask), dataset.subset(mask)
 
-    note(f"fitting the challenger on {len(train)} older incidents")
-    challenger_scores = score_estimator(clone(recipe).fit(train.X, train.y), test, taxonomy)
-    challenger_metrics = headline(challenger_scores, test)
-    contenders = {"model": challenger_scores}
+    challenger_scores: dict[str, Any] | None = None
+    contenders: dict[str, Any] = {}
+    not_compared = window.too_few()
+    if window.compared:
+        note(f"fitting the challenger on the {len(train)} older incidents")
+        try:
+            fitted = clone(recipe).fit(train.X, train.y)
+        except NotEnoughData as exc:
+            window = replace(window, size=0, first=None, last=None)
+            not_compared = f"the challenger cannot be fitted on the {len(train)} older incidents ({exc})"
+            train, test = dataset, dataset.subset(np.zeros(len(dataset), dtype=bool))
+        else:
+            note(f"evaluating the challenger on the newest {len(test)} incidents")
+            challenger_scores = score_estimator(fitted, test, taxonomy)
+            contenders["model"] = challenger_scores
+    challenger_metrics = headline(challenger_scores, test, window.all_unseen)
     active_metrics: dict[str, Any] | None = None
     if active_before is None or active_model is None:
         promote, reason = True, "no model was active"
+    elif challenger_scores is None:
+        promote, reason = False, not_compared
     else:
-        note(f"scoring the active {active_before} on the newest {len(test)} incidents")
+        note(f"evaluating the active {active_before} on the same {len(test)} incidents")
         contenders[f"active {active_before}"] = score_estimator(active_model.model, test, taxonomy)
-        active_metrics = headline(contenders[f"active {active_before}"], test)
+        active_metrics = headline(contenders[f"active {active_before}"], test, window.all_unseen)
         promote, reason = gate(challenger_metrics, active_metrics, tolerance)
-        if force and not promote:
-            reason = f"forced although {reason}"
-        elif force:
-            reason = f"forced; {reason}"
-    report = {"cutoff": challenger_metrics["holdout_from"], "end": None, "train_size": len(train),
-              "test_size": len(test), "contenders": contenders}
+    if force and not promote:
+        reason = f"forced although {reason}"
+    elif force:
+        reason = f"forced; {reason}"
+    # The card's metrics: the comparison when there was one, else the time split of `train`.
+    report = None if challenger_scores is None else {
+        "cutoff": challenger_metrics["holdout_from"], "end": None, "train_size": len(train),
+        "test_size": len(test), "contenders": contenders}
 
-    note(f"fitting the challenger on all {len(dataset)} incidents")
     version, _ = train_version(dataset, settings=settings, taxonomy=taxonomy, registry=registry,
-                               promote_first=False, model=recipe, report=report)
+                               promote_first=False, model=recipe, report=report,
+                               progress=lambda message: note(f"challenger: {message}"))
     promoted = promote or force
     if promoted:
         registry.promote(version, reason=f"retrain: {reason}")
@@ -160,5 +270,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         session.add(row)
         session.flush()
         decision_id = row.id
+    described = window.describe() if window.compared else f"none: {not_compared}"
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
-                           force, tolerance, reason, challenger_metrics, active_metrics, requested_by)
+                           force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
+                           described)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -72,35 +72,49 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
                   registry: ModelRegistry, promote_first: bool = True,
                   model: IncidentTypeClassifier | None = None,
                   report: dict[str, Any] | None = None,
-                  year_cutoffs: Sequence[datetime] = ()) -> tuple[str, dict[str, Any]]:
+                  year_cutoffs: Sequence[datetime] = (),
+                  progress: Callable[[str], None] | None = None) -> tuple[str, dict[str, Any]]:
     """Evaluate on the time split, fit on every labelled incident and write a new version.
 
     The first version of a registry becomes active; later ones wait for a promotion. ``model``
     is the recipe (the shipped one by default); a caller that has already evaluated it passes
     its ``report`` (in ``evaluate``'s shape), and the time split is not run again. With
     ``year_cutoffs`` the card also holds the multi-year table (train before each cutoff, test on
-    the year after, baselines in the same run) as ``metrics_by_year``.
+    the year after, baselines in the same run) as ``metrics_by_year``. ``progress`` is told
+    each step (then no bar of its own is drawn); without it a tqdm bar shows them on a terminal.
     """
     if len(dataset) == 0:
         raise NotEnoughData("the store holds no labelled incidents; run `incidents sync` first")
     model = clone(model) if model is not None else default_model(settings, taxonomy)
     steps = 5 + len(year_cutoffs)
-    with tqdm(total=steps, desc="train", unit="step", disable=None) as bar:
+    with tqdm(total=steps, desc="train", unit="step",
+              disable=True if progress is not None else None) as bar:
+        done = [0]  # steps done (a disabled bar does not count them)
+
+        def say(message: str) -> None:
+            bar.set_postfix_str(message)
+            if progress is not None:
+                progress(f"{message} (step {min(done[0] + 1, steps)} of {steps})")
+
+        def step(n: int) -> None:
+            done[0] += n
+            bar.update(n)
+
         if report is None:
-            bar.set_postfix_str("time-based evaluation")
+            say(f"time-based evaluation at {settings.eval_cutoff}")
             report = evaluate(dataset, cutoff=parse_day(settings.eval_cutoff, "eval_cutoff"),
                               end=None, taxonomy=taxonomy, model=model,
-                              progress=lambda name: bar.set_postfix_str(f"evaluating {name}"))
-        bar.update(4)
+                              progress=lambda name: say(f"evaluating {name}"))
+        step(4)
         years = []
         for cutoff in year_cutoffs:
             years += evaluate_years(dataset, cutoffs=[cutoff], taxonomy=taxonomy, model=model,
-                                    progress=lambda name: bar.set_postfix_str(f"evaluating {name}"),
+                                    progress=lambda name: say(f"evaluating {name}"),
                                     done=[report])
-            bar.update(1)
-        bar.set_postfix_str(f"fitting on {len(dataset)} incidents")
+            step(1)
+        say(f"fitting on {len(dataset)} incidents")
         model.fit(dataset.X, dataset.y)
-        bar.update(1)
+        step(1)
     card = {
         "created_at": datetime.now(UTC).isoformat(),
         "model": type(model).__name__,

@@ -1,6 +1,7 @@
 """The /models routes: the model versions and their cards, and the gated retraining.
 
 GET /models, /models/active, /models/{version} (readers): the versions on disk and their cards.
+GET /models/decisions (readers): the recorded retraining decisions, newest first.
 POST /models/retrain (maintainers): train a challenger, promote it only if it is not worse.
 """
 
@@ -10,14 +11,32 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 
-from classifier import NotEnoughData
+from classifier import NotEnoughData, StoreUnavailable
+from core.decisions import decision_as_dict, list_decisions
+from core.live import live_record, live_summary
 from training.retrain import retrain
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
-from ..deps import ActiveModelDep, ModelDep, RegistryDep, SettingsDep, TaxonomyDep
-from ..schemas import Message, ModelPublic, ModelsPublic, RetrainDecisionPublic, RetrainRequest
+from ..deps import (
+    ActiveModelDep,
+    ModelDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    TaxonomyDep,
+)
+from ..schemas import (
+    Message,
+    ModelDecisionPublic,
+    ModelDecisionsPublic,
+    ModelPublic,
+    ModelsPublic,
+    RetrainDecisionPublic,
+    RetrainRequest,
+)
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -87,12 +106,36 @@ def read_active_model(model: ModelDep, registry: RegistryDep) -> ModelPublic:
                        serving=True, card=model.card)
 
 
+# Declared before /{version}, whose path would otherwise take "decisions" (and refuse it: 422).
+@router.get("/decisions", response_model=ModelDecisionsPublic, dependencies=[READERS])
+def read_decisions(session: SessionDep,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> ModelDecisionsPublic:
+    """The recorded retraining decisions, newest first, with how many there are in all: the
+    challenger, the active version before and after, promoted or kept, forced or not, why, both
+    sets of figures and the comparison window (holdout_size, 0 when nothing was compared)."""
+    rows, count = list_decisions(session=session, limit=limit, offset=offset)
+    return ModelDecisionsPublic(data=[ModelDecisionPublic.model_validate(decision_as_dict(row))
+                                      for row in rows], count=count)
+
+
 @router.get("/{version}", response_model=ModelPublic, responses={404: {"model": Message}},
             dependencies=[READERS])
 def read_model(version: Annotated[str, Path(pattern=r"^v\d{1,9}$", examples=["v1"])],
-               registry: RegistryDep, active: ActiveModelDep) -> ModelPublic:
-    """One version's card."""
+               registry: RegistryDep, active: ActiveModelDep, store: StoreDep,
+               settings: SettingsDep, taxonomy: TaxonomyDep) -> ModelPublic:
+    """One version's card, and its live record (`live`: its predictions of incidents Mozilla
+    tagged later, scored; null when the store cannot be read)."""
     card = registry.card(version)
     loaded = active.loaded
+    live: dict[str, Any] | None = None
+    try:
+        with store.session() as session:
+            record = live_record(session=session, model_version=version, taxonomy=taxonomy,
+                                 last_n=settings.live_window)
+        live = live_summary(record, card, margin=settings.live_margin)
+    except StoreUnavailable:
+        pass
     return ModelPublic(version=version, active=version == registry.active_version(),
-                       serving=loaded is not None and loaded.version == version, card=card)
+                       serving=loaded is not None and loaded.version == version, card=card,
+                       live=live)

@@ -28,7 +28,14 @@ from .incidents import (
     PredictionPublic,
     TagPublic,
 )
-from .models import ModelPublic, ModelsPublic, RetrainDecisionPublic, RetrainRequest
+from .models import (
+    ModelDecisionPublic,
+    ModelDecisionsPublic,
+    ModelPublic,
+    ModelsPublic,
+    RetrainDecisionPublic,
+    RetrainRequest,
+)
 from .review import ReviewItemPublic, ReviewPublic
 from .sync import SyncReportPublic
 
@@ -58,6 +65,8 @@ __all__ = [
     "LabelPublic",
     "LongText",
     "Message",
+    "ModelDecisionPublic",
+    "ModelDecisionsPublic",
     "ModelPublic",
     "ModelsPublic",
     "Name",

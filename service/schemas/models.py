@@ -1,7 +1,8 @@
-"""Model versions: their cards, and a retraining's request and decision."""
+"""Model versions: their cards, a retraining's request and decision, and the recorded decisions."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +14,13 @@ class ModelPublic(BaseModel):
     serving: bool = Field(description="The version this process answers with.")
     card: dict[str, Any] = Field(description="The model card: training data, labels, "
                                              "thresholds, metrics.")
+    live: dict[str, Any] | None = Field(
+        default=None,
+        description="GET /models/{version} only: the live record, i.e. the version's predictions of "
+                    "incidents Mozilla tagged later, scored over the last INCIDENTS_LIVE_WINDOW of "
+                    "them (micro-F1, per-category and per-tag precision and recall, precision of "
+                    "what was not sent to review, the card's held-out micro-F1 and the alarm); "
+                    "null when the store cannot be read.")
 
 
 class ModelsPublic(BaseModel):
@@ -37,6 +45,35 @@ class RetrainDecisionPublic(BaseModel):
     forced: bool
     tolerance: float
     reason: str
+    challenger_metrics: dict[str, Any] = Field(
+        description="The challenger's figures on the comparison window, and the window: "
+                    "holdout_size, holdout_from, holdout_to (filing times) and holdout_unseen "
+                    "(the active model has seen none of it); figures null and holdout_size 0 "
+                    "when too few labelled incidents were there to compare.")
+    active_metrics: dict[str, Any] | None
+    requested_by: str | None
+    window: str = Field(default="", description="The incidents the two were compared on, in words "
+                                                "(or why nothing was compared).")
+
+
+class ModelDecisionPublic(BaseModel):
+    """A recorded retraining decision (a row of `model_decisions`)."""
+
+    id: int
+    created_at: datetime
+    challenger: str
+    active_before: str | None
+    active_after: str | None = Field(description="The challenger when promoted, else active_before.")
+    promoted: bool
+    forced: bool
+    tolerance: float
+    reason: str
+    holdout_size: int = Field(description="Incidents the two were compared on (0: none).")
     challenger_metrics: dict[str, Any]
     active_metrics: dict[str, Any] | None
     requested_by: str | None
+
+
+class ModelDecisionsPublic(BaseModel):
+    data: list[ModelDecisionPublic]
+    count: int = Field(description="How many decisions are recorded in all.")

@@ -1,14 +1,17 @@
-"""`incidents models list | show | promote | rollback`."""
+"""`incidents models list | show | promote | rollback | prune | decisions`."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
+from core.tables import ModelDecisionRow
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -100,3 +103,139 @@ def test_rollback_models_walks_back(incidents, models_dir: Path) -> None:
 
 def test_rollback_models_none(incidents, settings) -> None:
     incidents.fails("models", "rollback", says=("nothing has no earlier active version",))
+
+
+def test_list_models_shows_n(incidents, models_dir: Path) -> None:
+    line = incidents.ok("models", "list").stdout.splitlines()[0]
+    metrics = ModelRegistry(models_dir).card("v1")["metrics"]
+    model = metrics["contenders"]["model"]
+    assert (f"micro-F1 {model['category_micro_f1']:.3f}  macro-F1 {model['category_macro_f1']:.3f}  "
+            f"(n={metrics['test_size']})") in line
+    assert metrics["test_size"] == 19
+    assert line.endswith("held out from 2021-06-01")
+
+
+def _decision(settings, **fields) -> None:
+    """Record a retraining decision as `retrain` would (the store migrated first)."""
+    upgrade(settings.database_url)
+    figures = {"category_micro_f1": 0.5, "category_macro_f1": 0.4, "holdout_size": 30,
+               "holdout_from": "2022-01-01T00:00:00+00:00", "holdout_to": "2022-12-01T00:00:00+00:00",
+               "holdout_unseen": True}
+    values = {"created_at": datetime.now(UTC) + timedelta(seconds=1), "challenger": "v2",
+              "active_before": "v1", "promoted": False, "forced": False, "tolerance": 0.01,
+              "reason": "challenger is worse: ...", "challenger_metrics": figures,
+              "active_metrics": {**figures, "category_micro_f1": 0.6}, "requested_by": "alice",
+              **fields}
+    with session_scope(settings.database_url) as session:
+        session.add(ModelDecisionRow(**values))
+
+
+def test_list_models_with_recorded_decision(incidents, settings, models_dir: Path) -> None:
+    add_versions(models_dir, "v2", "v3")
+    _decision(settings)  # v2: kept
+    _decision(settings, challenger="v3", promoted=True, forced=True, reason="forced; ...",
+              challenger_metrics={"holdout_size": 0}, active_metrics=None)
+    lines = incidents.ok("models", "list").stdout.splitlines()
+    assert lines[0].endswith("held out from 2021-06-01")
+    assert lines[1].endswith("held out from 2021-06-01; retrain #1: kept")
+    assert lines[2].endswith("held out from 2021-06-01; retrain #2: promoted, not compared (forced)")
+
+
+def test_list_models_ignores_decision_older_than_the_version(incidents, settings,
+                                                             models_dir: Path) -> None:
+    add_versions(models_dir, "v2")
+    _decision(settings, created_at=datetime(2020, 1, 1, tzinfo=UTC))  # about an earlier "v2"
+    assert "retrain" not in incidents.ok("models", "list").stdout
+
+
+def test_decisions_none(incidents, settings) -> None:
+    result = incidents.ok("models", "decisions")
+    assert result.stdout.strip() == ("no retraining decisions recorded; `incidents retrain` "
+                                     "records one each time")
+    assert json.loads(incidents.ok("models", "decisions", "--json").stdout) == {"data": [],
+                                                                                "count": 0}
+
+
+def test_decisions_newest_first(incidents, settings) -> None:
+    _decision(settings, requested_by=None)
+    _decision(settings, challenger="v3", promoted=True, reason="challenger is not worse: ...")
+    _decision(settings, challenger="v4", active_before="v3", promoted=True, forced=True,
+              reason="forced although too few labelled incidents to compare (48 < 60: ...)",
+              challenger_metrics={"holdout_size": 0}, active_metrics=None)
+    lines = incidents.ok("models", "decisions").stdout.splitlines()
+    assert lines[0].split() == ["id", "time", "challenger", "before", "after", "decision", "forced",
+                                "holdout", "requested", "by", "reason"]
+    rows = [line.split() for line in lines[1:]]
+    assert [r[0] for r in rows] == ["3", "2", "1"]
+    assert rows[0][2:9] == ["v4", "v3", "v4", "promoted", "forced", "0", "alice"]
+    assert " ".join(rows[0][9:]) == "forced although too few labelled incidents to compare (48 < 60: ...)"
+    assert rows[1][2:9] == ["v3", "v1", "v3", "promoted", "-", "30", "alice"]
+    assert rows[2][2:9] == ["v2", "v1", "v1", "kept", "-", "30", "-"]
+
+    limited = incidents.ok("models", "decisions", "--limit", "1").stdout.splitlines()
+    assert [line.split()[0] for line in limited[1:-1]] == ["3"]
+    assert limited[-1] == "(1 of 3; --limit shows more)"
+
+    body = json.loads(incidents.ok("models", "decisions", "--json", "--limit", "2").stdout)
+    assert body["count"] == 3 and [d["id"] for d in body["data"]] == [3, 2]
+    newest = body["data"][0]
+    assert (newest["challenger"], newest["active_before"], newest["active_after"]) == ("v4", "v3", "v4")
+    assert newest["promoted"] is True and newest["forced"] is True and newest["holdout_size"] == 0
+    assert newest["active_metrics"] is None
+    assert datetime.fromisoformat(newest["created_at"]).tzinfo is not None
+
+
+def test_decisions_limit_at_least_one(incidents, settings) -> None:
+    assert incidents("models", "decisions", "--limit", "0").exit_code == 2
+
+
+def _prune_setup(models_dir: Path, incidents) -> None:
+    """v1 to v6; v1 (first), v3 and v4 were made active in turn: rollback can return to v3, v1."""
+    add_versions(models_dir, "v2", "v3", "v4", "v5", "v6")
+    incidents.ok("models", "promote", "v3")
+    incidents.ok("models", "promote", "v4")
+
+
+def test_prune_dry_run_deletes_nothing(incidents, models_dir: Path) -> None:
+    _prune_setup(models_dir, incidents)
+    before = sorted(p.name for p in models_dir.iterdir())
+    registry = ModelRegistry(models_dir)
+    sizes = {v: registry.size(v) for v in ("v2", "v5")}
+    assert all(size > 0 for size in sizes.values())
+    lines = incidents.ok("models", "prune", "--keep", "1", "--dry-run").stdout.splitlines()
+    assert lines[:2] == [f"would remove v2 ({sizes['v2']:,} bytes)",
+                         f"would remove v5 ({sizes['v5']:,} bytes)"]
+    assert lines[2].startswith(f"would free {sizes['v2'] + sizes['v5']:,} bytes (")
+    assert lines[2].endswith("in 2 versions; kept v1, v3, v4, v6 (active: v4)")
+    assert sorted(p.name for p in models_dir.iterdir()) == before
+
+
+def test_prune_keeps_active_rollback_targets_and_newest(incidents, models_dir: Path) -> None:
+    _prune_setup(models_dir, incidents)
+    registry = ModelRegistry(models_dir)
+    freed = registry.size("v2") + registry.size("v5")
+    lines = incidents.ok("models", "prune", "--keep", "1").stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines[:2]] == ["removed v2", "removed v5"]
+    assert lines[2].startswith(f"freed {freed:,} bytes (")
+    assert lines[2].endswith("in 2 versions; kept v1, v3, v4, v6 (active: v4)")
+    assert registry.versions() == ["v1", "v3", "v4", "v6"]
+    assert sorted(p.name for p in models_dir.iterdir() if p.name.startswith(".")) == []
+    assert active(models_dir) == "v4"
+    # Nothing left to remove; rollbacks still walk back through what was active.
+    again = incidents.ok("models", "prune", "--keep", "1").stdout.splitlines()
+    assert again == ["freed 0 bytes (0.0 MiB) in 0 versions; kept v1, v3, v4, v6 (active: v4)"]
+    assert incidents.ok("models", "rollback").stdout.strip() == "active version: v3 (rolled back from v4)"
+    assert incidents.ok("models", "rollback").stdout.strip() == "active version: v1 (rolled back from v3)"
+
+
+def test_prune_keep_newest(incidents, models_dir: Path) -> None:
+    _prune_setup(models_dir, incidents)
+    incidents.ok("models", "prune", "--keep", "3")
+    assert ModelRegistry(models_dir).versions() == ["v1", "v3", "v4", "v5", "v6"]
+
+
+def test_prune_keep_at_least_one(incidents, models_dir: Path) -> None:
+    result = incidents("models", "prune", "--keep", "0")
+    assert result.exit_code == 2
+    assert incidents("models", "prune").exit_code == 2  # --keep is required
+    assert ModelRegistry(models_dir).versions() == ["v1"]

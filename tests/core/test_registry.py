@@ -168,3 +168,40 @@ def test_promote_version_tampered(registry: ModelRegistry, model) -> None:
         registry.promote("v2")
     assert registry.active_version() == "v1"
     assert [h["active"] for h in registry.history()] == ["v1"]
+
+
+def test_prune_keeps_active_rollback_targets_and_newest(registry: ModelRegistry, model) -> None:
+    create(registry, model, 6)
+    registry.promote("v2")
+    registry.promote("v4")  # active v4; a rollback returns to v2
+    sizes = {v: registry.size(v) for v in registry.versions()}
+    assert all(size > 0 for size in sizes.values())
+    assert registry.prunable(2) == ["v1", "v3"]
+    assert registry.versions() == ["v1", "v2", "v3", "v4", "v5", "v6"]  # listing deletes nothing
+    assert registry.prune(2) == ["v1", "v3"]
+    assert registry.versions() == ["v2", "v4", "v5", "v6"]
+    assert sorted(p.name for p in registry.root.iterdir()) == [
+        "ACTIVE", "history.jsonl", "v2", "v4", "v5", "v6"]  # nothing left aside
+    assert registry.size("v1") == 0
+    assert registry.active_version() == "v4"
+    assert registry.prune(2) == []
+    assert registry.rollback() == "v2"
+    # v4 is no longer one a rollback returns to: with --keep 1 only v2 (active) and v6 stay.
+    assert registry.prune(1) == ["v4", "v5"]
+    assert registry.versions() == ["v2", "v6"]
+    # New versions are numbered after the newest, which pruning never removes.
+    assert registry.create(model, {"created_at": "2024-02-01T00:00:00+00:00"}) == "v7"
+
+
+def test_prune_without_active_version(registry: ModelRegistry, model) -> None:
+    create(registry, model, 3)
+    assert registry.prune(1) == ["v1", "v2"]
+    assert registry.versions() == ["v3"]
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_prune_keeps_at_least_one(registry: ModelRegistry, model, keep: int) -> None:
+    create(registry, model, 2)
+    with pytest.raises(ValueError, match="at least 1"):
+        registry.prune(keep)
+    assert registry.versions() == ["v1", "v2"]

@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 from sqlalchemy import select
 
-from classifier import Taxonomy
-from core.config import Settings
+from classifier import NotEnoughData, Taxonomy
+from core.config import Settings, get_settings
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow
 from tests.fixtures import SWAPPED, run
-from training.dataset import load_dataset
-from training.retrain import holdout_split, retrain
+from training.dataset import Dataset, load_dataset
+from training.retrain import holdout_split, holdout_window, retrain
+
+
+@pytest.fixture
+def settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The test's settings, comparing on at least 10 incidents: the small store holds 48 labelled
+    ones, fewer than the 60 the default minimum (30, and as many to fit on) needs to compare."""
+    monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "10")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
 
 
 def _spoil_older_labels(settings: Settings, correct: Callable[..., int]) -> None:
     """Correct the incidents the challenger learns from to wrong tags (the holdout stays true)."""
     with session_scope(settings.database_url) as session:
-        older, _ = holdout_split(load_dataset(session=session), settings.retrain_holdout_fraction)
+        older, _ = holdout_split(load_dataset(session=session), settings.retrain_holdout_fraction,
+                                 min_size=settings.retrain_min_holdout)
     for bug_id, tags in zip(older.ids, older.y, strict=True):
         correct(int(bug_id), [SWAPPED[t] for t in tags])
 
@@ -81,3 +96,162 @@ def test_holdout_split_judges_on_what_the_active_model_has_not_seen(settings: Se
     # An active model that saw everything: the whole newest share (conservative).
     _, seen = holdout_split(dataset, 0.2, dataset.created[-1])
     assert list(seen.ids) == list(newest.ids)
+
+
+def _dataset(store: str) -> Dataset:
+    with session_scope(store) as session:
+        return load_dataset(session=session)
+
+
+def _iso(moment: np.datetime64) -> str:
+    return pd.Timestamp(moment).tz_localize("UTC").isoformat()
+
+
+def _trained_up_to(models_dir: Path, moment: np.datetime64) -> None:
+    """Make v1's card say its last training incident was filed at ``moment``."""
+    path = models_dir / "v1" / "card.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    card["training_data"]["last_filed"] = str(moment)
+    path.write_text(json.dumps(card), encoding="utf-8")
+
+
+def test_holdout_window_minimum(settings: Settings, store: str) -> None:
+    dataset = _dataset(store)
+    assert len(dataset) == 48
+    # Fewer labelled incidents than the minimum and as many to fit on: nothing is compared.
+    too_few = holdout_window(dataset, 0.2, min_size=30)
+    assert (too_few.size, too_few.labelled, too_few.needed) == (0, 48, 60)
+    assert not too_few.compared and too_few.too_few().startswith(
+        "too few labelled incidents to compare (48 < 60")
+    with pytest.raises(NotEnoughData, match="48 < 60"):
+        holdout_split(dataset, 0.2, min_size=30)
+    # The minimum outranks a small share; a large share still leaves the minimum to fit on.
+    assert holdout_window(dataset, 0.1, min_size=20).size == 20
+    assert holdout_window(dataset, 0.9, min_size=10).size == 38
+    assert holdout_window(dataset, 0.2, min_size=24).size == 24
+
+
+def test_holdout_window_unseen_needs_the_minimum(settings: Settings, store: str) -> None:
+    dataset = _dataset(store)
+    # 12 incidents unseen by the active model, a minimum of 10: exactly those.
+    window = holdout_window(dataset, 0.3, dataset.created[35], min_size=10, active="v1")
+    assert (window.size, window.unseen, window.all_unseen) == (12, 12, True)
+    assert (window.first, window.last) == (_iso(dataset.created[36]), _iso(dataset.created[47]))
+    assert "unseen by it" in window.describe()
+    # Only 5 unseen, fewer than the minimum: the newest max(10, ceil(0.3 * 48)) = 15 instead,
+    # which the active model has partly seen.
+    fallback = holdout_window(dataset, 0.3, dataset.created[42], min_size=10, active="v1")
+    assert (fallback.size, fallback.unseen, fallback.all_unseen) == (15, 5, False)
+    assert "only the last 5 are newer than v1's last training incident" in fallback.describe()
+
+
+def test_retrain_compares_on_the_unseen_incidents(settings: Settings, store: str, models_dir: Path,
+                                                  taxonomy: Taxonomy) -> None:
+    dataset = _dataset(store)
+    assert int((dataset.created > dataset.created[35]).sum()) == 12
+    _trained_up_to(models_dir, dataset.created[35])
+    registry = ModelRegistry(models_dir)
+    decision = retrain(settings=settings.model_copy(update={"retrain_holdout_fraction": 0.3}),
+                       taxonomy=taxonomy, registry=registry)
+    window = {"holdout_size": 12, "holdout_from": _iso(dataset.created[36]),
+              "holdout_to": _iso(dataset.created[47]), "holdout_unseen": True}
+    assert decision.active_metrics is not None
+    for metrics in (decision.challenger_metrics, decision.active_metrics):
+        assert {k: metrics[k] for k in window} == window
+    assert decision.window.startswith("the newest 12 labelled incidents, filed "
+                                      f"{_iso(dataset.created[36])[:16]} to ")
+    assert decision.window.endswith("all filed after v1's last training incident (unseen by it)")
+    (row,) = _decisions(settings)
+    assert {k: row.challenger_metrics[k] for k in window} == window
+    assert {k: row.active_metrics[k] for k in window} == window
+    # The challenger's card holds the same comparison: fitted on the 36 older, scored on the 12.
+    metrics = registry.card(decision.challenger)["metrics"]
+    assert (metrics["train_size"], metrics["test_size"]) == (36, 12)
+    assert set(metrics["contenders"]) == {"model", "active v1"}
+    # `models list` shows those figures, how many incidents they are on, and the decision.
+    listed = run("models", "list")
+    assert listed.exit_code == 0, listed.output
+    line = listed.stdout.splitlines()[1]
+    assert line.startswith(f"{'*' if decision.promoted else ' '} v2")
+    assert f"(n=12)  newest from {_iso(dataset.created[36])[:10]} vs v1 " in line
+    assert line.endswith(f"retrain #1: {'promoted' if decision.promoted else 'kept'}")
+
+
+def test_retrain_too_few_to_compare_keeps_the_active_model(settings: Settings, store: str,
+                                                            models_dir: Path,
+                                                            taxonomy: Taxonomy) -> None:
+    registry = ModelRegistry(models_dir)
+    decision = retrain(settings=settings.model_copy(update={"retrain_min_holdout": 30}),
+                       taxonomy=taxonomy, registry=registry, requested_by="alice")
+    assert not decision.promoted and not decision.forced
+    assert registry.active_version() == "v1" == decision.active_after
+    assert decision.challenger == "v2" and "v2" in registry.versions()  # a candidate
+    assert decision.reason.startswith("too few labelled incidents to compare (48 < 60")
+    assert decision.window.startswith("none: too few labelled incidents to compare (48 < 60")
+    assert decision.active_metrics is None
+    c = decision.challenger_metrics
+    assert c["category_micro_f1"] is None and c["category_macro_f1"] is None
+    assert (c["holdout_size"], c["holdout_from"], c["holdout_to"], c["holdout_unseen"]) == (
+        0, None, None, False)
+    (row,) = _decisions(settings)
+    assert row.promoted is False and row.reason == decision.reason
+    assert row.challenger_metrics["holdout_size"] == 0 and row.active_metrics is None
+    # The candidate's card has figures all the same: the time split, as `incidents train`'s.
+    metrics = registry.card("v2")["metrics"]
+    assert metrics["test_size"] > 0 and set(metrics["contenders"]) >= {"model", "tfidf+logreg"}
+
+
+def test_retrain_too_few_to_compare_forced(settings: Settings, store: str, models_dir: Path,
+                                           taxonomy: Taxonomy) -> None:
+    registry = ModelRegistry(models_dir)
+    decision = retrain(settings=settings.model_copy(update={"retrain_min_holdout": 30}),
+                       taxonomy=taxonomy, registry=registry, force=True)
+    assert decision.promoted and decision.forced
+    assert registry.active_version() == "v2" == decision.active_after
+    assert decision.reason.startswith("forced although too few labelled incidents to compare")
+
+
+def test_retrain_too_few_to_compare_first_version(settings: Settings, store: str,
+                                                  taxonomy: Taxonomy) -> None:
+    registry = ModelRegistry(settings.models_dir)
+    decision = retrain(settings=settings.model_copy(update={"retrain_min_holdout": 30}),
+                       taxonomy=taxonomy, registry=registry)
+    assert decision.promoted and decision.active_before is None
+    assert registry.active_version() == "v1" == decision.challenger
+    assert decision.reason == "no model was active"
+    assert decision.challenger_metrics["holdout_size"] == 0
+
+
+def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_dir: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "30")
+    get_settings.cache_clear()
+    result = run("retrain")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "challenger v2: not compared: too few labelled incidents to compare (48 < 60: "
+        "INCIDENTS_RETRAIN_MIN_HOLDOUT=30 to compare on, and as many older ones to fit on)",
+        "kept v1 active; v2 stays a candidate: too few labelled incidents to compare (48 < 60: "
+        "INCIDENTS_RETRAIN_MIN_HOLDOUT=30 to compare on, and as many older ones to fit on)"]
+    assert result.stderr == ""  # no terminal: no status line
+    assert ModelRegistry(models_dir).active_version() == "v1"
+
+
+def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, models_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import cli.train
+
+    monkeypatch.setattr(cli.train, "_stderr_is_terminal", lambda: True)
+    result = run("retrain")
+    assert result.exit_code == 0, result.output
+    for step in ("loading labelled incidents from the store", "fitting the challenger on the 38 "
+                 "older incidents", "evaluating the active v1 on the same 10 incidents",
+                 "challenger: fitting on 48 incidents"):
+        assert step in result.stderr
+    assert result.stdout.startswith("challenger v2: category micro-F1 ")
+    assert "  window: the newest 10 labelled incidents" in result.stdout
+    decisions = run("models", "decisions")
+    assert decisions.exit_code == 0, decisions.output
+    header, line = decisions.stdout.splitlines()
+    assert header.split()[:5] == ["id", "time", "challenger", "before", "after"]
+    assert line.split()[0] == "1" and line.split()[2:4] == ["v2", "v1"]

@@ -88,3 +88,113 @@ def test_broken_active_version_keeps_serving_the_old_one(client: TestClient, mod
     models = client.get("/models").json()
     assert models["active_version"] == "v2" and models["serving_version"] == "v1"
     assert 'incidents_model_loads_total{outcome="failed"} 1.0' in client.get("/metrics").text
+
+
+# -- the live record of GET /models/{version} -----------------------------------------------------
+def _live_scores(url: str, version: str, rows: list[tuple[list[str], list[str], bool]]) -> None:
+    """Scores by hand on the loaded store's first incidents the version has none of:
+    (predicted, true, needs_review)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert, select
+
+    from core.db import session_scope
+    from core.tables import IncidentRow, LiveScoreRow
+
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    with session_scope(url) as session:
+        scored = select(LiveScoreRow.incident_id).where(LiveScoreRow.model_version == version)
+        ids = list(session.scalars(select(IncidentRow.id).where(IncidentRow.id.not_in(scored))
+                                   .order_by(IncidentRow.id).limit(len(rows))))
+        session.execute(insert(LiveScoreRow), [
+            {"incident_id": bug_id, "model_version": version, "predicted_tags": predicted,
+             "true_tags": true, "needs_review": review, "predicted_at": now - timedelta(days=3),
+             "scored_at": now + timedelta(hours=i)}
+            for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])
+
+
+def test_read_model_live_record(client: TestClient, store: str, models_dir):
+    held_out = ModelRegistry(models_dir).card("v1")["metrics"]["contenders"]["model"]["category_micro_f1"]
+    empty = client.get("/models/v1").json()["live"]
+    assert (empty["model_version"], empty["scored"], empty["scored_in_all"]) == ("v1", 0, 0)
+    assert empty["category_micro_f1"] is None and empty["alarm"] is None
+    assert empty["held_out_category_micro_f1"] == held_out and empty["window"] == 100
+    _live_scores(store, "v1", [(["ocsp-failure"], ["ocsp-failure"], False),
+                               (["crl-failure"], ["ocsp-failure"], True)])
+    live = client.get("/models/v1").json()["live"]
+    assert (live["scored"], live["category_micro_f1"], live["tag_micro_f1"]) == (2, 0.5, 0.5)
+    assert (live["not_sent_to_review"], live["auto_precision"]) == (1, 1.0)
+    assert live["categories"]["OCSP Failures"] == {"precision": 1.0, "recall": 0.5, "support": 2,
+                                                   "predicted": 1, "correct": 1}
+    assert live["tags"]["crl-failure"]["predicted"] == 1
+    assert live["first_scored_at"] == "2025-03-01T12:00:00+00:00"
+    assert live["alarm"] is None and live["min_scored"] == 20 and live["margin"] == 0.1
+    # Only one version's route reads the store; the lists leave it out.
+    assert client.get("/models").json()["data"][0]["live"] is None
+    assert client.get("/models/active").json()["live"] is None
+
+
+def test_read_model_live_record_alarm(client: TestClient, store: str):
+    _live_scores(store, "v1", [(["crl-failure"], ["ocsp-failure"], False)] * 20)
+    live = client.get("/models/v1").json()["live"]
+    assert live["scored"] == 20 and live["category_micro_f1"] == 0.0
+    assert live["alarm"].startswith("v1's live category micro-F1 0.000 over its last 20 scored incidents")
+
+
+# -- GET /models/decisions: the recorded retraining decisions ------------------------------------
+def _record_decisions(url: str, n: int) -> None:
+    """``n`` decisions as `retrain` records them: v2, v3, ... challenging v1, every other promoted."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.db import session_scope
+    from core.tables import ModelDecisionRow
+
+    start = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    with session_scope(url) as session:
+        for i in range(n):
+            figures = {"category_micro_f1": 0.7, "category_macro_f1": 0.6, "holdout_size": 30 + i,
+                       "holdout_from": "2024-01-01T00:00:00+00:00",
+                       "holdout_to": "2024-12-01T00:00:00+00:00", "holdout_unseen": True}
+            session.add(ModelDecisionRow(
+                created_at=start + timedelta(hours=i), challenger=f"v{i + 2}", active_before="v1",
+                promoted=i % 2 == 1, forced=False, tolerance=0.01, reason=f"reason {i}",
+                challenger_metrics=figures, active_metrics=figures, requested_by="alice"))
+
+
+def test_read_decisions(client: TestClient, store: str):
+    assert client.get("/models/decisions").json() == {"data": [], "count": 0}
+    _record_decisions(store, 3)
+    response = client.get("/models/decisions")
+    assert response.status_code == 200  # not taken by /models/{version} (a 422 then)
+    body = response.json()
+    assert body["count"] == 3
+    assert [d["id"] for d in body["data"]] == [3, 2, 1]  # newest first
+    newest = body["data"][0]
+    assert newest == {
+        "id": 3, "created_at": "2025-03-01T14:00:00Z", "challenger": "v4", "active_before": "v1",
+        "active_after": "v1", "promoted": False, "forced": False, "tolerance": 0.01,
+        "reason": "reason 2", "holdout_size": 32, "challenger_metrics": newest["challenger_metrics"],
+        "active_metrics": newest["active_metrics"], "requested_by": "alice"}
+    assert newest["challenger_metrics"]["holdout_unseen"] is True
+    assert body["data"][1]["active_after"] == "v3"  # promoted
+    # The versions' own route still answers beside it.
+    assert client.get("/models/v1").status_code == 200
+    assert client.get("/models/decisionz").status_code == 422
+
+
+def test_read_decisions_pages(client: TestClient, store: str):
+    _record_decisions(store, 5)
+    page = client.get("/models/decisions", params={"limit": 2, "offset": 1}).json()
+    assert page["count"] == 5 and [d["id"] for d in page["data"]] == [4, 3]
+    assert client.get("/models/decisions", params={"offset": 5}).json()["data"] == []
+    assert client.get("/models/decisions", params={"limit": 0}).status_code == 422
+    assert client.get("/models/decisions", params={"limit": 1001}).status_code == 422
+    assert client.get("/models/decisions", params={"offset": -1}).status_code == 422
+
+
+def test_read_decisions_needs_a_reader_token_when_required(make_client, models_dir, maintainer):
+    client = make_client(require_token_for_reads=True)
+    assert client.get("/models/decisions").status_code == 401
+    assert client.get("/models/decisions",
+                      headers={"Authorization": "Bearer inc_nope"}).status_code == 403
+    assert client.get("/models/decisions", headers=maintainer).status_code == 200
