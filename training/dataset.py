@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from classifier import FEATURE_COLUMNS, FILED_COLUMN, incidents_frame
+from classifier import FEATURE_COLUMNS, incidents_frame
 from core.corrections import corrections_summary, latest_corrections
 from core.labels import labelled_incidents
 
@@ -69,11 +69,9 @@ def load_dataset(*, session: Session) -> Dataset:
     rows = [r for r in labelled_incidents(session=session) if r.creation_time is not None]
     created = np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows
                         if r.creation_time is not None], dtype="datetime64[s]")
-    X = incidents_frame(r.incident for r in rows)
-    X[FILED_COLUMN] = created  # beside the features, for estimators that weigh recent incidents
     return Dataset(
         ids=np.array([r.incident.id for r in rows], dtype=np.int64),
-        X=X,
+        X=incidents_frame(r.incident for r in rows),
         y=[r.tags for r in rows],
         created=created,
         corrections=corrections_summary(latest_corrections(session=session)),
