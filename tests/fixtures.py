@@ -288,3 +288,24 @@ BAD_SNAPSHOTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "comments-invalid-json": (_replace_file("comments.json", "{"), "comments.json",
                               "not valid JSON"),
 }
+
+
+def add_live_scores(url: str, version: str, rows: list[tuple[list[str], list[str], bool]]) -> None:
+    """Live scores written by hand for ``version`` on the store's first incidents it has none of:
+    one ``(predicted, true, needs_review)`` a row, scored an hour apart from 2025-03-01 12:00."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from core.tables import IncidentRow, LiveScoreRow
+
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    with session_scope(url) as session:
+        scored = select(LiveScoreRow.incident_id).where(LiveScoreRow.model_version == version)
+        ids = list(session.scalars(select(IncidentRow.id).where(IncidentRow.id.not_in(scored))
+                                   .order_by(IncidentRow.id).limit(len(rows))))
+        session.execute(insert(LiveScoreRow), [
+            {"incident_id": bug_id, "model_version": version, "predicted_tags": predicted,
+             "true_tags": true, "needs_review": review, "predicted_at": now - timedelta(days=3),
+             "scored_at": now + timedelta(hours=i)}
+            for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from core.config import Settings, get_settings
 from core.db import session_scope
-from core.tables import IncidentRow, LiveScoreRow, NightlyRunRow
-from tests.fixtures import Incidents, make_bugs, write_snapshot
-
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+from core.tables import NightlyRunRow
+from tests.fixtures import Incidents, add_live_scores, make_bugs, write_snapshot
 
 
 @pytest.fixture
@@ -79,25 +76,13 @@ def test_nightly_failing_sync_exits_1(incidents: Incidents, settings: Settings, 
 
 
 # -- models live --------------------------------------------------------------------------------
-def _live_scores(url: str, version: str, rows: list[tuple[list[str], list[str], bool]]) -> None:
-    """Scores by hand on the loaded store's first incidents the version has none of:
-    (predicted, true, needs_review)."""
-    with session_scope(url) as session:
-        scored = select(LiveScoreRow.incident_id).where(LiveScoreRow.model_version == version)
-        ids = list(session.scalars(select(IncidentRow.id).where(IncidentRow.id.not_in(scored))
-                                   .order_by(IncidentRow.id).limit(len(rows))))
-        session.execute(insert(LiveScoreRow), [
-            {"incident_id": bug_id, "model_version": version, "predicted_tags": predicted,
-             "true_tags": true, "needs_review": review, "predicted_at": NOW - timedelta(days=3),
-             "scored_at": NOW + timedelta(hours=i)}
-            for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])
 
 
 ROWS = [(["ocsp-failure"], ["ocsp-failure"], False), (["crl-failure"], ["ocsp-failure"], True)]
 
 
 def test_models_live(incidents: Incidents, settings: Settings, store: str, models_dir: Path) -> None:
-    _live_scores(store, "v1", ROWS)
+    add_live_scores(store, "v1", ROWS)
     lines = incidents.ok("models", "live").stdout.splitlines()
     assert lines[0] == ("v1: live record over its last 2 scored incidents (window 100, 2 scored in all; "
                         "2025-03-01 to 2025-03-01)")
@@ -116,7 +101,7 @@ def test_models_live(incidents: Incidents, settings: Settings, store: str, model
 
 
 def test_models_live_alarm(incidents: Incidents, settings: Settings, store: str, models_dir: Path) -> None:
-    _live_scores(store, "v1", [(["crl-failure"], ["ocsp-failure"], False)] * 20)
+    add_live_scores(store, "v1", [(["crl-failure"], ["ocsp-failure"], False)] * 20)
     out = incidents.ok("models", "live").stdout
     assert "  alarm: v1's live category micro-F1 0.000 over its last 20 scored incidents is below" in out
 

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from core.db import get_engine
 from service.app import create_app
-from tests.fixtures import new_bug
+from tests.fixtures import add_live_scores, new_bug
 
 
 def test_health(client_without_model: TestClient):
@@ -120,26 +120,6 @@ def test_openapi_examples(client: TestClient):
 
 
 # -- the live record in /ready and /metrics -------------------------------------------------------
-def _live_scores(url: str, version: str, rows: list[tuple[list[str], list[str], bool]]) -> None:
-    """Scores by hand on the loaded store's first incidents the version has none of:
-    (predicted, true, needs_review)."""
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import insert, select
-
-    from core.db import session_scope
-    from core.tables import IncidentRow, LiveScoreRow
-
-    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    with session_scope(url) as session:
-        scored = select(LiveScoreRow.incident_id).where(LiveScoreRow.model_version == version)
-        ids = list(session.scalars(select(IncidentRow.id).where(IncidentRow.id.not_in(scored))
-                                   .order_by(IncidentRow.id).limit(len(rows))))
-        session.execute(insert(LiveScoreRow), [
-            {"incident_id": bug_id, "model_version": version, "predicted_tags": predicted,
-             "true_tags": true, "needs_review": review, "predicted_at": now - timedelta(days=3),
-             "scored_at": now + timedelta(hours=i)}
-            for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])
 
 
 WRONG = (["crl-failure"], ["ocsp-failure"], False)
@@ -147,11 +127,11 @@ RIGHT = (["ocsp-failure"], ["ocsp-failure"], False)
 
 
 def test_ready_warns_when_the_live_record_is_low(client: TestClient, store: str):
-    _live_scores(store, "v1", [WRONG] * 19)
+    add_live_scores(store, "v1", [WRONG] * 19)
     assert client.get("/ready").json()["warnings"] == []  # 19 scored: too few to say
-    _live_scores(store, "v2", [WRONG] * 30)  # another version's record is not the served one's
+    add_live_scores(store, "v2", [WRONG] * 30)  # another version's record is not the served one's
     assert client.get("/ready").json()["warnings"] == []
-    _live_scores(store, "v1", [WRONG] * 25)
+    add_live_scores(store, "v1", [WRONG] * 25)
     response = client.get("/ready")
     assert response.status_code == 200 and response.json()["ready"] is True
     (warning,) = response.json()["warnings"]
@@ -161,14 +141,14 @@ def test_ready_warns_when_the_live_record_is_low(client: TestClient, store: str)
 
 
 def test_ready_no_warning_when_the_live_record_holds(client: TestClient, store: str):
-    _live_scores(store, "v1", [RIGHT] * 30)
+    add_live_scores(store, "v1", [RIGHT] * 30)
     assert client.get("/ready").json()["warnings"] == []
 
 
 def test_metrics_live_record_gauges(client: TestClient, store: str):
     assert "incidents_live_category_micro_f1{" not in client.get("/metrics").text  # nothing scored
-    _live_scores(store, "v1", [RIGHT, WRONG, RIGHT, RIGHT])
-    _live_scores(store, "v2", [RIGHT])
+    add_live_scores(store, "v1", [RIGHT, WRONG, RIGHT, RIGHT])
+    add_live_scores(store, "v2", [RIGHT])
     text = client.get("/metrics").text
     assert 'incidents_live_category_micro_f1{version="v1"} 0.75' in text
     assert 'incidents_live_scored{version="v1"} 4.0' in text

@@ -7,7 +7,7 @@ import shutil
 from fastapi.testclient import TestClient
 
 from core.registry import ACTIVE, ARTEFACT, ModelRegistry
-from tests.fixtures import new_bug, second_version
+from tests.fixtures import add_live_scores, new_bug, second_version
 
 
 def test_read_models(client: TestClient, models_dir):
@@ -91,26 +91,6 @@ def test_broken_active_version_keeps_serving_the_old_one(client: TestClient, mod
 
 
 # -- the live record of GET /models/{version} -----------------------------------------------------
-def _live_scores(url: str, version: str, rows: list[tuple[list[str], list[str], bool]]) -> None:
-    """Scores by hand on the loaded store's first incidents the version has none of:
-    (predicted, true, needs_review)."""
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import insert, select
-
-    from core.db import session_scope
-    from core.tables import IncidentRow, LiveScoreRow
-
-    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    with session_scope(url) as session:
-        scored = select(LiveScoreRow.incident_id).where(LiveScoreRow.model_version == version)
-        ids = list(session.scalars(select(IncidentRow.id).where(IncidentRow.id.not_in(scored))
-                                   .order_by(IncidentRow.id).limit(len(rows))))
-        session.execute(insert(LiveScoreRow), [
-            {"incident_id": bug_id, "model_version": version, "predicted_tags": predicted,
-             "true_tags": true, "needs_review": review, "predicted_at": now - timedelta(days=3),
-             "scored_at": now + timedelta(hours=i)}
-            for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])
 
 
 def test_read_model_live_record(client: TestClient, store: str, models_dir):
@@ -119,7 +99,7 @@ def test_read_model_live_record(client: TestClient, store: str, models_dir):
     assert (empty["model_version"], empty["scored"], empty["scored_in_all"]) == ("v1", 0, 0)
     assert empty["category_micro_f1"] is None and empty["alarm"] is None
     assert empty["held_out_category_micro_f1"] == held_out and empty["window"] == 100
-    _live_scores(store, "v1", [(["ocsp-failure"], ["ocsp-failure"], False),
+    add_live_scores(store, "v1", [(["ocsp-failure"], ["ocsp-failure"], False),
                                (["crl-failure"], ["ocsp-failure"], True)])
     live = client.get("/models/v1").json()["live"]
     assert (live["scored"], live["category_micro_f1"], live["tag_micro_f1"]) == (2, 0.5, 0.5)
@@ -135,7 +115,7 @@ def test_read_model_live_record(client: TestClient, store: str, models_dir):
 
 
 def test_read_model_live_record_alarm(client: TestClient, store: str):
-    _live_scores(store, "v1", [(["crl-failure"], ["ocsp-failure"], False)] * 20)
+    add_live_scores(store, "v1", [(["crl-failure"], ["ocsp-failure"], False)] * 20)
     live = client.get("/models/v1").json()["live"]
     assert live["scored"] == 20 and live["category_micro_f1"] == 0.0
     assert live["alarm"].startswith("v1's live category micro-F1 0.000 over its last 20 scored incidents")
