@@ -46,6 +46,19 @@ def _binarize(y: Sequence[Iterable[str]]) -> tuple[MultiLabelBinarizer, np.ndarr
     return mlb, mlb.fit_transform([list(t) for t in y])
 
 
+def _balanced_one_vs_rest(C: float) -> OneVsRestClassifier:
+    """One class-balanced logistic regression a label, as both TF-IDF baselines learn them."""
+    return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", max_iter=2000,
+                                                  solver="liblinear"))
+
+
+def _label_proba(pipeline, text: pd.Series, n_labels: int) -> np.ndarray:
+    """The pipeline's probability of each label: one learned label makes OneVsRest binary, and
+    it answers (no, yes) columns, of which the yes is kept."""
+    proba = pipeline.predict_proba(text)
+    return proba[:, 1:] if n_labels == 1 else proba
+
+
 class MostFrequentTag(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     """Gives every incident the tag most frequent in training, with training frequencies as scores."""
 
@@ -102,17 +115,13 @@ class TfidfLogisticBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         keep = Y.sum(axis=0) >= self.min_support
         self.classes_ = mlb.classes_[keep]
         self.pipeline_ = make_pipeline(
-            TfidfVectorizer(sublinear_tf=True, min_df=2),
-            OneVsRestClassifier(LogisticRegression(C=self.C, class_weight="balanced",
-                                                   max_iter=2000, solver="liblinear")),
+            TfidfVectorizer(sublinear_tf=True, min_df=2), _balanced_one_vs_rest(self.C),
         ).fit(_joined_text(X), Y[:, keep])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
-        proba = self.pipeline_.predict_proba(_joined_text(X))
-        # One learned tag makes OneVsRest binary: it answers (no, yes) columns; keep the yes.
-        return proba[:, 1:] if len(self.classes_) == 1 else proba
+        return _label_proba(self.pipeline_, _joined_text(X), len(self.classes_))
 
 
 def _summary_thrice(X: pd.DataFrame) -> pd.Series:
@@ -143,15 +152,13 @@ class WordCharTfidfBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             make_union(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
                        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
                                        sublinear_tf=True)),
-            OneVsRestClassifier(LogisticRegression(C=self.C, class_weight="balanced",
-                                                   max_iter=2000, solver="liblinear")),
+            _balanced_one_vs_rest(self.C),
         ).fit(_summary_thrice(X), Y[:, keep])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
-        proba = self.pipeline_.predict_proba(_summary_thrice(X))
-        return proba[:, 1:] if len(self.classes_) == 1 else proba
+        return _label_proba(self.pipeline_, _summary_thrice(X), len(self.classes_))
 
     def thresholds(self) -> np.ndarray:
         return np.full(len(self.classes_), self.threshold)
