@@ -71,6 +71,9 @@ class IncidentRow(Base):
     # When the store first held a type tag of it (set by ``upsert_bugs``; kept when the tags
     # later change or go): a prediction made before then is scored against the tags (live_scores).
     tags_known_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ``event.time`` of the newest Bugzilla webhook event applied to it (``core.hooks``): an
+    # older delivery arriving later is not applied.
+    last_event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tags: Mapped[list[IncidentTagRow]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", order_by="IncidentTagRow.tag")

@@ -20,7 +20,7 @@ from .active_model import ActiveModel
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
-from .routes import aggregate, classify, corrections, health, incidents, models, review
+from .routes import aggregate, classify, corrections, health, hooks, incidents, models, review
 from .store import Store
 
 logger = logging.getLogger("service")
@@ -99,4 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (classify.router, incidents.router, corrections.router, review.router,
                    aggregate.router, models.router, health.router):
         app.include_router(router)
+    if settings.webhook_secret is not None:  # without its secret the webhook route is not there
+        app.include_router(hooks.router)
     return app

@@ -1,12 +1,20 @@
-"""Who may call a route: maintainers by API token (``Authorization: Bearer ...``), readers by setting."""
+"""Who may call a route: maintainers by API token (``Authorization: Bearer ...``), readers by
+setting, Bugzilla's webhook by its shared secret."""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 
 from core.tokens import verify_token
 
@@ -67,3 +75,44 @@ MaintainerDep = Annotated[Maintainer, Depends(get_maintainer)]
 ReaderDep = Annotated[Maintainer | None, Depends(get_reader)]
 #: For a route's or a router's ``dependencies=[...]``: a reading route.
 READERS = Depends(get_reader)
+
+
+# -- Bugzilla's webhook ------------------------------------------------------------------------
+WEBHOOK_KEY_HEADER = "X-Api-Key"
+_webhook_key = APIKeyHeader(name=WEBHOOK_KEY_HEADER, auto_error=False, scheme_name="WebhookKey",
+                            description="The webhook's secret (INCIDENTS_WEBHOOK_SECRET), as "
+                                        "Bugzilla's webhook is set to send it.")
+_webhook_basic = HTTPBasic(auto_error=False, scheme_name="WebhookBasic",
+                           description="Or the webhook's secret as the password (any user name).")
+
+#: The answer of the webhook route without its secret, for its OpenAPI ``responses``.
+WEBHOOK_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "The webhook's secret is missing or wrong."},
+}
+
+
+def check_webhook_secret(settings: SettingsDep,
+                         key: Annotated[str | None, Depends(_webhook_key)],
+                         basic: Annotated[HTTPBasicCredentials | None, Depends(_webhook_basic)]
+                         ) -> None:
+    """401 unless the request carries the webhook's secret: the ``X-Api-Key`` header when sent,
+    else the password of HTTP basic auth, compared in constant time. Neither the secret nor
+    what was sent goes into the answer or a log line.
+
+    The route exists only when ``INCIDENTS_WEBHOOK_SECRET`` is set (``create_app``); 404 here too
+    when it is not, should the route be mounted anyway.
+    """
+    secret = settings.webhook_secret
+    if secret is None:
+        raise HTTPException(404, "Not Found")
+    given = key if key else basic.password if basic is not None else ""
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    if not given or not hmac.compare_digest(given.encode("utf-8"),
+                                            secret.get_secret_value().encode("utf-8")):
+        raise HTTPException(401, f"this route needs the webhook's secret, as the {WEBHOOK_KEY_HEADER} "
+                                 "header (INCIDENTS_WEBHOOK_SECRET)",
+                            headers={"WWW-Authenticate": 'Basic realm="bugzilla-webhook"'})
+
+
+#: For a route's ``dependencies=[...]``: Bugzilla's webhook.
+BUGZILLA_WEBHOOK = Depends(check_webhook_secret)

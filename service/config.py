@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from core.config import Settings
 
@@ -16,13 +17,18 @@ MAX_COMMENTS = 1_000
 MAX_WHITEBOARD_CHARS = 10_000
 #: Highest bug id accepted (Bugzilla's ids are 32-bit).
 MAX_BUG_ID = 2**31 - 1
+#: Shortest and longest webhook secret (Bugzilla keeps at most 64 characters of its value).
+WEBHOOK_SECRET_CHARS = (16, 64)
 
 
 class ServiceSettings(Settings):
     """What the REST service adds to the project's settings.
 
-    Every field is read from ``INCIDENTS_<NAME>``, like the rest.
+    Every field is read from ``INCIDENTS_<NAME>``, like the rest. A refused value is named in
+    the error without the value itself (it may be a secret).
     """
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     max_batch: int = Field(default=100, ge=1, le=10_000,
                            description="Most bugs one POST /classify/batch takes.")
@@ -36,6 +42,12 @@ class ServiceSettings(Settings):
         default=False,
         description="Classification and reading routes also need a maintainer's API token "
                     "(maintainer routes always do).")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The shared secret of Bugzilla's webhook (POST /hooks/bugzilla), which sends it "
+                    "as the X-Api-Key header (or as the password of HTTP basic auth); "
+                    f"{WEBHOOK_SECRET_CHARS[0]} to {WEBHOOK_SECRET_CHARS[1]} characters. Unset, the "
+                    "route answers 404.")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
                            description="Level of the service's request and model logs.")
 
@@ -43,6 +55,17 @@ class ServiceSettings(Settings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        shortest, longest = WEBHOOK_SECRET_CHARS
+        if not shortest <= len(value.get_secret_value()) <= longest:
+            raise ValueError(f"must be {shortest} to {longest} characters long (Bugzilla keeps at "
+                             f"most {longest} of a webhook's API key value)")
+        return value
 
     @classmethod
     def of(cls, settings: Settings | None) -> ServiceSettings:

@@ -92,6 +92,10 @@ class Metrics:
         self.predictions_stored = Counter(
             "incidents_predictions_stored", "Predictions written to the store.",
             registry=self.registry)
+        self.webhook_events = Counter(
+            "incidents_webhook_events", "Bugzilla webhook events taken (POST /hooks/bugzilla), by "
+            "event and whether they were applied or ignored.", ["event", "outcome"],
+            registry=self.registry)
         self.model_loads = Counter(
             "incidents_model_loads", "Attempts to load the active model version.", ["outcome"],
             registry=self.registry)

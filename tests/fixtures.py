@@ -1,20 +1,29 @@
 """The tests' shared helpers: small Bugzilla-shaped data sets written for the tests (the real
 snapshot is never copied), request bodies, snapshots spoilt on purpose, the `incidents` command
-run in-process, and small store and registry helpers. Fixtures using them are in conftest.py."""
+run in-process, Bugzilla's webhook payloads, `incidents serve` in a subprocess, and small store
+and registry helpers. Fixtures using them are in conftest.py."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
-from collections.abc import Callable
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
 from cli import app
-from core.config import Settings
+from core.config import PROJECT_ROOT, Settings
 from core.db import session_scope
 from core.registry import ModelRegistry
 
@@ -309,3 +318,123 @@ def add_live_scores(url: str, version: str, rows: list[tuple[list[str], list[str
              "true_tags": true, "needs_review": review, "predicted_at": now - timedelta(days=3),
              "scored_at": now + timedelta(hours=i)}
             for i, (bug_id, (predicted, true, review)) in enumerate(zip(ids, rows, strict=True))])
+
+
+# -- Bugzilla's webhook: payloads in its documented shape, and a real `incidents serve` ---------
+#: The webhook secret of the tests (INCIDENTS_WEBHOOK_SECRET).
+WEBHOOK_SECRET = "wh-test-secret-5b8e1f0c2a"
+NOBODY = {"id": 1, "login": "nobody@mozilla.org", "real_name": "Nobody; OK to take it and work on it"}
+REPORTER = {"id": 4242, "login": "compliance@nimbustrust.example", "real_name": "Nimbus Trust"}
+
+
+def webhook_bug(bug_id: int, **fields: Any) -> dict[str, Any]:
+    """A public bug of CA Program / CA Certificate Compliance as Bugzilla's webhook sends it (every
+    field of the payload its Webhooks extension documents, most of them unread), ``fields`` changed."""
+    bug: dict[str, Any] = {
+        "alias": "", "assigned_to": NOBODY["login"], "assigned_to_detail": NOBODY,
+        "classification": "Other", "component": "CA Certificate Compliance",
+        "creation_time": "2025-03-04T10:00:00", "creator": REPORTER["login"],
+        "creator_detail": REPORTER, "flags": [], "id": bug_id, "is_private": False, "keywords": [],
+        "last_change_time": "2025-03-04T10:00:00", "operating_system": "Unspecified",
+        "platform": "Unspecified", "priority": "", "product": "CA Program", "qa_contact": "",
+        "resolution": "", "see_also": [], "severity": "--", "status": "UNCONFIRMED",
+        "summary": "Nimbus Trust: OCSP responder returned unknown for valid certificates",
+        "target_milestone": "---", "type": "task", "url": "", "version": "other",
+        "whiteboard": "[ca-compliance]",
+    }
+    bug.update(fields)
+    return bug
+
+
+def webhook_comment(number: int, body: str, *, at: str = "2025-03-04T10:00:00",
+                    is_private: bool = False) -> dict[str, Any]:
+    return {"body": body, "creation_time": at, "id": 17_000_000 + number, "is_private": is_private,
+            "number": number}
+
+
+def webhook_payload(bug: dict[str, Any], *, action: str = "modify", target: str = "bug",
+                    at: str = "2025-03-04T10:00:00",
+                    changes: list[tuple[str, Any, Any]] | None = None,
+                    comment: dict[str, Any] | None = None,
+                    attachment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One POST of Bugzilla's webhook: the event at ``at`` (``changes`` as ``(field, removed,
+    added)``) and the bug, with the comment or attachment the event is about inside it, as Bugzilla nests them."""
+    fields = ",".join(name for name, _, _ in changes or [])
+    event: dict[str, Any] = {"action": action, "target": target, "time": at, "user": NOBODY,
+                             "routing_key": f"{target}.{action}" + (f":{fields}" if fields else "")}
+    if changes:
+        event["changes"] = [{"field": name, "removed": removed, "added": added}
+                            for name, removed, added in changes]
+    bug = dict(bug)
+    if comment is not None:
+        bug["comment"] = comment
+    if attachment is not None:
+        bug["attachment"] = attachment
+    return {"bug": bug, "event": event, "webhook_id": 23, "webhook_name": "incident-classifier"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def incidents_serve(tmp_path: Path, trained_models: Path, *options: str, stop_within: float = 15,
+                    database_url: str | None = None, env: dict[str, str] | None = None
+                    ) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """`incidents serve` (with ``options``) in a subprocess on a free port, on a copy of the
+    trained models and a fresh store (a SQLite file in ``tmp_path`` unless ``database_url``),
+    with ``env`` added to its environment; yields the process, its base URL and its log file."""
+    shutil.copytree(trained_models, tmp_path / "models")
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    environment |= {"INCIDENTS_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'fresh.db'}",
+                    "INCIDENTS_MODELS_DIR": str(tmp_path / "models"), **(env or {})}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
+             str(port), *options], cwd=PROJECT_ROOT, env=environment, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        yield process, f"http://127.0.0.1:{port}", log
+    finally:
+        process.terminate()
+        process.wait(timeout=stop_within)
+
+
+def first_ready(process: subprocess.Popen, url: str, log: Path, within: float = 60) -> httpx2.Response:
+    """The first answer of ``GET /ready`` from a starting `incidents serve` (its log on failure)."""
+    deadline = time.monotonic() + within
+    with httpx2.Client(base_url=url, timeout=5) as http:
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                return http.get("/ready")
+            except httpx2.TransportError:
+                time.sleep(0.2)
+
+
+def stored_bug(url: str, bug_id: int) -> dict[str, Any]:
+    """Every stored row of one bug: the incident (by column; None when not stored), its tags,
+    its predictions ``(version, tags, scores, needs_review, confidence, created_at)`` and its
+    live scores ``(version, predicted, true, predicted_at)``."""
+    from core.tables import IncidentRow, IncidentTagRow, LiveScoreRow, PredictionRow
+
+    with session_scope(url) as session:
+        row = session.get(IncidentRow, bug_id)
+        return {
+            "incident": None if row is None else {c.key: getattr(row, c.key)
+                                                  for c in IncidentRow.__table__.columns},
+            "tags": [(t.tag, t.kind) for t in session.scalars(
+                select(IncidentTagRow).where(IncidentTagRow.incident_id == bug_id)
+                .order_by(IncidentTagRow.tag))],
+            "predictions": [(p.model_version, p.tags, p.scores, p.needs_review, p.confidence,
+                             p.created_at) for p in session.scalars(
+                select(PredictionRow).where(PredictionRow.incident_id == bug_id))],
+            "live": [(s.model_version, s.predicted_tags, s.true_tags, s.predicted_at)
+                     for s in session.scalars(
+                         select(LiveScoreRow).where(LiveScoreRow.incident_id == bug_id))],
+        }

@@ -60,12 +60,19 @@ def _optional_str(bug: Mapping[str, Any], field: str) -> str | None:
     return _check_text(value, field)
 
 
-def comment_zero(comments: Sequence[Mapping[str, Any]] | None) -> str:
-    """The text of comment 0 (the description) from Bugzilla's comment list, or ``""``."""
+def comment_zero(comments: Sequence[Mapping[str, Any]] | None, *, public_only: bool = False) -> str:
+    """The text of comment 0 (the description) from Bugzilla's comment list, or ``""``.
+
+    With ``public_only``, a private comment 0 (``is_private``) gives ``""`` as well, and so does
+    a list without comment 0 (Bugzilla leaves out private comments for who may not see them).
+    """
     if not comments:
         return ""
     first = min(comments, key=lambda c: c.get("count", 0) if isinstance(c, Mapping) else 0)
-    text = first.get("text") if isinstance(first, Mapping) else None
+    if not isinstance(first, Mapping) or (public_only and (first.get("is_private")
+                                                           or first.get("count", 0) != 0)):
+        return ""
+    text = first.get("text")
     return text if isinstance(text, str) else ""
 
 

@@ -78,7 +78,7 @@ def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="
         **{name: getattr(row, name) for name in (
             "id", "summary", "description", "creator", "creator_domain", "ca_name", "product",
             "component", "status", "resolution", "whiteboard", "creation_time",
-            "last_change_time", "resolved_at", "synced_at")},
+            "last_change_time", "resolved_at", "synced_at", "last_event_time")},
         bugzilla_tags=[t.tag for t in row.tags if t.kind == "type"],
         whiteboard_tags=[TagPublic(tag=t.tag, kind=t.kind) for t in row.tags],
         predictions=[PredictionPublic(model_version=p.model_version, tags=p.tags,

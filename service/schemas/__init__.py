@@ -5,7 +5,7 @@ Every name is re-exported here: ``from service.schemas import IncidentClassify``
 
 from .aggregate import BriefingPublic, CategoryRowPublic, WindowRulePublic
 from .classify import ClassificationPublic, ClassificationsPublic, TermWeight
-from .common import BugId, BugzillaTime, Code, Domain, LongText, Message, Name, Whiteboard
+from .common import BugId, BugzillaTime, Code, Domain, LongText, Message, Name, Summary, Whiteboard
 from .corrections import (
     CorrectionBase,
     CorrectionCreate,
@@ -15,6 +15,15 @@ from .corrections import (
     TypeTag,
 )
 from .health import HealthPublic, ReadyPublic
+from .hooks import (
+    HookResultPublic,
+    WebhookAttachment,
+    WebhookBug,
+    WebhookChange,
+    WebhookComment,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from .incidents import (
     EXAMPLE_BUG,
     EXAMPLE_DESCRIPTION,
@@ -58,6 +67,7 @@ __all__ = [
     "CorrectionsStored",
     "Domain",
     "HealthPublic",
+    "HookResultPublic",
     "IncidentBase",
     "IncidentClassify",
     "IncidentPublic",
@@ -76,10 +86,17 @@ __all__ = [
     "RetrainRequest",
     "ReviewItemPublic",
     "ReviewPublic",
+    "Summary",
     "SyncReportPublic",
     "TagPublic",
     "TermWeight",
     "TypeTag",
+    "WebhookAttachment",
+    "WebhookBug",
+    "WebhookChange",
+    "WebhookComment",
+    "WebhookDelivery",
+    "WebhookEvent",
     "Whiteboard",
     "WindowRulePublic",
 ]

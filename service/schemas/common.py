@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt
 
-from ..config import MAX_BUG_ID, MAX_DESCRIPTION_CHARS, MAX_WHITEBOARD_CHARS
+from ..config import MAX_BUG_ID, MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, MAX_WHITEBOARD_CHARS
 
 
 def no_nul(value: str) -> str:
@@ -37,6 +37,8 @@ BugzillaTime = Annotated[datetime, BeforeValidator(_iso_time), AfterValidator(_u
 BugId = Annotated[StrictInt, Field(gt=0, le=MAX_BUG_ID, description="Bugzilla bug id.")]
 
 
+#: A bug's summary: not empty, bounded, without NUL.
+Summary = Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS), AfterValidator(no_nul)]
 #: Text that is stored: bounded, and without NUL (PostgreSQL refuses it).
 LongText = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), AfterValidator(no_nul)]
 Whiteboard = Annotated[str, Field(max_length=MAX_WHITEBOARD_CHARS), AfterValidator(no_nul)]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from classifier import Incident, Taxonomy, WhiteboardTags
 from core.bugzilla import BugRecord, comment_zero, whiteboard_tags
 
-from ..config import MAX_COMMENTS, MAX_SUMMARY_CHARS
-from .common import BugId, BugzillaTime, Code, Domain, LongText, Name, Whiteboard, no_nul
+from ..config import MAX_COMMENTS
+from .common import BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard
 from .corrections import CorrectionPublic
 
 # -- examples (written by hand in the shape of the March 2026 snapshot; not real bugs) --------
@@ -58,10 +58,8 @@ class BugzillaComment(BaseModel):
 class IncidentBase(BaseModel):
     """Fields a bug has in Bugzilla's REST shape, both ways."""
 
-    summary: Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS,
-                                  description="The bug's summary, by convention `CA name: what "
-                                              "happened`."),
-                       AfterValidator(no_nul)]
+    summary: Summary = Field(description="The bug's summary, by convention `CA name: what "
+                                         "happened`.")
     creator_domain: Domain | None = Field(
         default=None, description="The part of the reporter's address after the @.")
     status: Code | None = Field(default=None, examples=["RESOLVED"])
@@ -218,6 +216,9 @@ class IncidentPublic(BaseModel):
     last_change_time: datetime | None
     resolved_at: datetime | None
     synced_at: datetime
+    last_event_time: datetime | None = Field(
+        default=None, description="`event.time` of the newest Bugzilla webhook event applied to "
+                                  "it (POST /hooks/bugzilla).")
     bugzilla_tags: list[str] = Field(description="Type tags from the whiteboard.")
     whiteboard_tags: list[TagPublic] = Field(description="Every whiteboard tag, with its kind.")
     predictions: list[PredictionPublic]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from fastapi import FastAPI
 from core.config import PROJECT_ROOT
 from core.registry import ModelRegistry
 from service.app import create_app
-from tests.fixtures import new_bug, second_version
+from tests.fixtures import first_ready, free_port, incidents_serve, new_bug, second_version
 
 START_TIMEOUT = 30.0
 
@@ -103,48 +102,12 @@ def test_promote_under_load_fails_no_request(service_settings, models_dir):
     assert {v for _, versions in answers for v in versions} == {"v1", "v2"}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def incidents_serve(tmp_path: Path, trained_models: Path, *options: str,
-                    stop_within: float = 15) -> Iterator[tuple[subprocess.Popen, str, Path]]:
-    """`incidents serve` (with ``options``) in a subprocess on a free port, on a fresh store and
-    a copy of the trained models; yields the process, its base URL and its log file."""
-    shutil.copytree(trained_models, tmp_path / "models")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"INCIDENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
-            "INCIDENTS_MODELS_DIR": str(tmp_path / "models")}
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
-             str(port), *options], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process, f"http://127.0.0.1:{port}", log
-    finally:
-        process.terminate()
-        process.wait(timeout=stop_within)
-
-
 def test_incidents_serve(tmp_path: Path, trained_models: Path):
     with incidents_serve(tmp_path, trained_models) as (process, url, log):
-        deadline = time.monotonic() + 60
+        ready = first_ready(process, url, log)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["model_version"] == "v1"
         with httpx2.Client(base_url=url, timeout=5) as http:
-            while True:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                try:
-                    ready = http.get("/ready")
-                    break
-                except httpx2.TransportError:
-                    time.sleep(0.2)
-            assert ready.status_code == 200, ready.text
-            assert ready.json()["model_version"] == "v1"
             assert http.post("/classify", json=new_bug(7)).status_code == 200
     text = log.read_text()
     assert "serving model v1" in text
@@ -184,7 +147,7 @@ def test_incidents_serve_workers_sum_metrics(tmp_path: Path, trained_models: Pat
 def test_incidents_serve_workers_bad_store(tmp_path: Path):
     """With several workers the store is migrated once, first: a bad URL stops the command."""
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "serve", "--port", str(_free_port()), "--workers",
+        [sys.executable, "-m", "cli", "serve", "--port", str(free_port()), "--workers",
          "2"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
         env={**os.environ, "INCIDENTS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/x",
              "INCIDENTS_MODELS_DIR": str(tmp_path / "models")})

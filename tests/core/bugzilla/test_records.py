@@ -124,6 +124,18 @@ def test_comment_zero(comments, text: str) -> None:
     assert comment_zero(comments) == text
 
 
+@pytest.mark.parametrize(("comments", "anyone", "public"), [
+    ([{"count": 1, "text": "later", "is_private": False},
+      {"count": 0, "text": "report", "is_private": False}], "report", "report"),
+    ([{"count": 0, "text": "the customer's name", "is_private": True},
+      {"count": 1, "text": "later", "is_private": False}], "the customer's name", ""),
+    ([{"count": 1, "text": "later", "is_private": False}], "later", ""),  # comment 0 left out
+])
+def test_comment_zero_public_only(comments, anyone: str, public: str) -> None:
+    assert comment_zero(comments) == anyone
+    assert comment_zero(comments, public_only=True) == public
+
+
 # -- leakage: the whiteboard holds the answer and must change no prediction ---------------------
 @pytest.mark.parametrize("whiteboard", ["", "[ca-compliance] [smime-misissuance] [policy-failure]",
                                         "[ocsp-failure] [crl-failure] [ev-misissuance] "
