@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 INCIDENTS_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export INCIDENTS_TEST_POSTGRES_URL
 
-.PHONY: setup run model serve test test-fast lint bench bench-speed clean
+.PHONY: setup run model serve test test-fast lint screenshot bench bench-speed clean
 
 setup: $(STAMP)
 
@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Load the snapshot (or, when it is absent, sync from Bugzilla), train a model if none is
-## active, and serve on $(HOST):$(PORT).
+## active, classify the stored incidents with it (the review queue is filled from the start),
+## and serve on $(HOST):$(PORT).
 run: model serve
 
 model: setup
 	$(BIN)/incidents sync --auto
 	$(BIN)/incidents train --if-no-active
+	$(BIN)/incidents relabel
 
 serve: setup
 	$(BIN)/incidents serve --host $(HOST) --port $(PORT)
@@ -33,9 +35,13 @@ serve: setup
 test: setup
 	$(BIN)/python -m pytest
 
-## Unit tests only: no snapshot, no PostgreSQL.
+## Unit tests only: no snapshot, no PostgreSQL, no browser.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not snapshot and not postgres"
+	$(BIN)/python -m pytest -m "not snapshot and not postgres and not browser"
+
+## docs/ui.png: the maintainers' page in headless Chromium (apt-get install chromium), as its test leaves it.
+screenshot: setup
+	INCIDENTS_UI_SCREENSHOT=docs/ui.png $(BIN)/python -m pytest -q tests/service/test_ui_browser.py
 
 ## ruff over everything, mypy over the packages (both clean; CI runs them too).
 lint: setup

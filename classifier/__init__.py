@@ -5,6 +5,7 @@ from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline, W
 from ._exceptions import (
     ArtefactTampered,
     BugzillaUnavailable,
+    CANamesError,
     IncidentError,
     InvalidIncident,
     InvalidInput,
@@ -23,16 +24,18 @@ from ._incident import (
     FILED_COLUMN,
     Incident,
     ca_name_from_summary,
+    ca_written_in_summary,
     incidents_frame,
     reporter_kind,
 )
 from ._model import Decision, IncidentTypeClassifier
 from ._report import IncidentReport, level_evidence, parse_report
-from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags
+from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags, read_toml
 
 __all__ = [
     "ArtefactTampered",
     "BugzillaUnavailable",
+    "CANamesError",
     "DEFAULT_TAXONOMY_FILE",
     "Decision",
     "FEATURE_COLUMNS",
@@ -60,11 +63,13 @@ __all__ = [
     "WhiteboardTags",
     "WordCharTfidfBaseline",
     "ca_name_from_summary",
+    "ca_written_in_summary",
     "file_sha256",
     "incidents_frame",
     "level_evidence",
     "load_artefact",
     "parse_report",
+    "read_toml",
     "reporter_kind",
     "save_artefact",
 ]

@@ -6,6 +6,7 @@ IncidentError                     every error this project raises on purpose
 │   └── InvalidPeriod             a date or time window that cannot be used (start after end, ...)
 ├── InvalidSnapshot               a snapshot file that is missing, unreadable or of the wrong shape
 ├── TaxonomyError                 a taxonomy file that cannot be read
+├── CANamesError                  a CA names file (the briefing's CA aliases) that cannot be read
 ├── BugzillaUnavailable           Bugzilla kept failing or refused a request, so a sync stopped
 ├── StoreUnavailable              the store cannot be reached, or its migrations not applied
 ├── NotEnoughData                 too few labelled incidents to fit, split or compare (also a
@@ -55,6 +56,10 @@ class InvalidSnapshot(IncidentError):
 
 class TaxonomyError(IncidentError):
     """A taxonomy file that is missing or malformed."""
+
+
+class CANamesError(IncidentError):
+    """A CA names file (display names and aliases of the CAs) that is missing or malformed."""
 
 
 class BugzillaUnavailable(IncidentError):

@@ -49,13 +49,18 @@ class Incident:
         return reporter_kind(self.creator_domain, self.ca_name)
 
 
-def ca_name_from_summary(summary: str) -> str:
-    """The CA named before the first colon of a summary (``"Entrust: ..."`` → ``"entrust"``)."""
+def ca_written_in_summary(summary: str) -> str:
+    """The CA named before the first colon of a summary, as written (``"D-TRUST: ..."`` →
+    ``"D-TRUST"``), without bracketed words; ``""`` when the summary names none."""
     head, sep, _ = summary.partition(":")
     if not sep or len(head) > 60:
         return ""
-    name = re.sub(r"\[[^\]]*\]", " ", head)
-    return " ".join(name.lower().split())
+    return " ".join(re.sub(r"\[[^\]]*\]", " ", head).split())
+
+
+def ca_name_from_summary(summary: str) -> str:
+    """The CA named before the first colon of a summary (``"Entrust: ..."`` → ``"entrust"``)."""
+    return ca_written_in_summary(summary).lower()
 
 
 def reporter_kind(domain: str | None, ca_name: str) -> str:

@@ -8,11 +8,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._exceptions import TaxonomyError
+from ._exceptions import IncidentError, TaxonomyError
 
 DEFAULT_TAXONOMY_FILE = Path(__file__).with_name("taxonomy.toml")
 
 _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
+
+
+def read_toml(path: Path, *, error: type[IncidentError], kind: str) -> dict:
+    """A maintainers' TOML data file (``kind`` says which, in errors) as a dict; ``error`` (one of
+    the project's exceptions) says, naming the file, when it is missing or is not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(f"{path}: no such {kind} file") from exc
+    except IsADirectoryError as exc:
+        raise error(f"{path}: is a directory, not a {kind} file") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from exc
 
 
 def _normalise(raw: str) -> str:
@@ -64,13 +77,7 @@ class Taxonomy:
     @classmethod
     def load(cls, path: str | Path | None = None) -> Taxonomy:
         path = Path(path) if path is not None else DEFAULT_TAXONOMY_FILE
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise TaxonomyError(f"{path}: no such taxonomy file") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise TaxonomyError(f"{path}: not valid TOML: {exc}") from exc
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_toml(path, error=TaxonomyError, kind="taxonomy"), source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "taxonomy") -> Taxonomy:

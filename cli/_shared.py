@@ -1,15 +1,16 @@
-"""What every command shares: the invocation's Context, the store's migration, one-line errors, tables."""
+"""What every command shares: the invocation's Context, the store's migration, one-line errors, tables,
+the status line of long commands."""
 
 from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -186,3 +187,44 @@ def plain_table(*, header: bool = False) -> Table:
 
     return Table(box=None, show_header=header, header_style="bold", show_edge=False, pad_edge=False,
                  padding=(0, 2, 0, 0))
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
+class StatusLine:
+    """A status line on stderr while a long command works (`train`, `retrain`, `report`), from its first second: a spinner,
+    what it is doing and the time so far. Drawn only on a terminal (like tqdm's ``disable=None``);
+    elsewhere it says nothing, so pipes and logs get the command's output alone."""
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if not _stderr_is_terminal():
+            return lambda _message: None
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), transient=True, redirect_stdout=False,
+                                  redirect_stderr=False,
+                                  console=Console(stderr=True, force_terminal=True, highlight=False))
+        self._progress.start()
+        self._task = self._progress.add_task(f"{self.first} ...", total=None)
+        self._progress.refresh()  # at once, not at the first tick
+        return self.update
+
+    def update(self, message: str) -> None:
+        self._progress.update(self._task, description=f"{message} ...", refresh=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli._shared import Context, context, plain_table, print_table, reported_errors
+from cli._shared import Context, StatusLine, context, plain_table, print_table, reported_errors
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from training.dataset import Dataset
 
 app = typer.Typer()
@@ -31,47 +28,6 @@ def _stored_dataset(ctx: Context) -> Dataset:
             return load_dataset(session=session)
     return Dataset(ids=np.array([], dtype=np.int64), X=incidents_frame([]), y=[],
                    created=np.array([], dtype="datetime64[s]"))
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # no such method, or a closed stream
-        return False
-
-
-class _StatusLine:
-    """A status line on stderr while `train` or `retrain` works, from its first second: a spinner,
-    what it is doing and the time so far. Drawn only on a terminal (like tqdm's ``disable=None``);
-    elsewhere it says nothing, so pipes and logs get the command's output alone."""
-
-    def __init__(self, first: str) -> None:
-        self.first = first
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Callable[[str], None]:
-        if not _stderr_is_terminal():
-            return lambda _message: None
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                  TimeElapsedColumn(), transient=True, redirect_stdout=False,
-                                  redirect_stderr=False,
-                                  console=Console(stderr=True, force_terminal=True, highlight=False))
-        self._progress.start()
-        self._task = self._progress.add_task(f"{self.first} ...", total=None)
-        self._progress.refresh()  # at once, not at the first tick
-        return self.update
-
-    def update(self, message: str) -> None:
-        self._progress.update(self._task, description=f"{message} ...", refresh=True)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
 
 
 @app.command()
@@ -96,7 +52,7 @@ def train(
             typer.echo(f"{registry.active_version()} is active in {registry.root}; not training")
             return
         cutoffs = [parse_day(c, "eval_cutoffs") for c in settings.eval_cutoffs] if years else []
-        with _StatusLine("loading labelled incidents from the store") as status:
+        with StatusLine("loading labelled incidents from the store") as status:
             with session_scope(ctx.writable_store()) as session:
                 dataset = load_dataset(session=session)
             version, card = train_version(dataset, settings=settings, taxonomy=taxonomy,
@@ -262,7 +218,7 @@ def retrain(
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
-        with _StatusLine("loading labelled incidents from the store") as status:
+        with StatusLine("loading labelled incidents from the store") as status:
             ctx.writable_store()
             d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
                             requested_by=requested_by, progress=status)

@@ -1,25 +1,30 @@
-"""The briefing table: incidents open in a time window, counted per briefing category.
+"""The briefing table: incidents open at some time in a period, counted per briefing category.
 
-Which incidents count (one rule an incident, checked in this order):
+An incident counts when it was filed on or before the end of the period and was not resolved
+before its start. Which rule placed it in time (one an incident, checked in this order):
 
 ``still_open``
-    Bugzilla says the bug is open (``UNCONFIRMED``, ``NEW``, ``ASSIGNED``, ``REOPENED``): it
-    counts when it was filed on or before the end of the window.
+    Bugzilla says the bug is open (``UNCONFIRMED``, ``NEW``, ``ASSIGNED``, ``REOPENED``): filed
+    on or before the end.
 ``resolved_at``
-    The resolution time is known (``cf_last_resolved``): filed on or before the end, and not
-    resolved before the start.
+    The resolution time is known (Bugzilla's ``cf_last_resolved``, which the sync and the webhook
+    store): filed on or before the end, and resolved on or after the start.
+``last_comment``
+    The bug is closed and its resolution time unknown, but the time of its last public comment
+    is known: Bugzilla closes a bug with a comment, so that time stands in for the resolution
+    (every bug of the March 2026 snapshot is here: it has no ``cf_last_resolved``).
 ``created_in_window``
-    The bug is closed but its resolution time is unknown (or its status is unknown): it counts
-    only when it was filed inside the window. Every bug of the March 2026 snapshot is here: the
-    snapshot has no ``cf_last_resolved``.
+    Closed (or of unknown status) with neither time known: it counts only when it was filed
+    inside the period.
 
-Bugs without a filing time cannot be placed in time and never count (the answer says how many).
-Nor do bugs resolved as not being incidents of their own (``DUPLICATE``: the incident is counted
-once, under the bug it duplicates; ``INVALID``: no incident), by default (the setting
-``briefing_excluded_resolutions``); the answer says how many of each the window had.
+A bug stored without a filing time is taken as filed when the store received it (``synced_at``),
+and the answer says how many were (``filed_when_received``). Bugs resolved as not being incidents
+of their own (``DUPLICATE``: the incident is counted once, under the bug it duplicates;
+``INVALID``: no incident) are left out by default (the setting ``briefing_excluded_resolutions``);
+the answer says which, per resolution.
 
 Which label an incident counts with is :mod:`core.labels`'s rule (correction > Bugzilla tags >
-prediction), the same one training data uses.
+prediction), the same one training data uses; which CA, :mod:`core.ca_names`'s table.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
@@ -35,17 +40,84 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidPeriod, Taxonomy
 
+from .ca_names import CANames, shown_ca_names
 from .labels import Label, LabelSource, incident_labels
 from .tables import IncidentRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
+DEFAULT_EXCLUDED_RESOLUTIONS = ("DUPLICATE", "INVALID")
+
+
+def period_bound(value: str, name: str, *, end: bool) -> datetime:
+    """A bound of a period: a day (``2023-01-01``, UTC; as an end, the whole day) or a time
+    (``2023-01-01T12:00:00Z``; without a zone, UTC). InvalidPeriod names ``name``."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    try:
+        if day is not None:
+            return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01 or a time like "
+                            "2023-01-01T12:00:00Z", field=name) from None
+
+
+def _long_date(moment: datetime) -> str:
+    return f"{moment:%B} {moment.day}, {moment.year}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A period of time, both ends included, as aware UTC datetimes."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise InvalidPeriod(f"start: {self.start.isoformat()} is after end {self.end.isoformat()}",
+                                field="start")
+
+    @classmethod
+    def parse(cls, start: str, end: str) -> Period:
+        """The period from ``start`` to ``end`` as :func:`period_bound` reads them."""
+        lower, upper = period_bound(start, "start", end=False), period_bound(end, "end", end=True)
+        if lower > upper:
+            raise InvalidPeriod(f"start: {start} is after end {end}", field="start")
+        return cls(lower, upper)
+
+    def previous(self) -> Period | None:
+        """The period of the same length just before this one (None before year 1)."""
+        try:
+            end = self.start - timedelta(microseconds=1)
+            return Period(end - (self.end - self.start), end)
+        except OverflowError:
+            return None
+
+    @property
+    def words(self) -> str:
+        """``January 1, 2023, and June 30, 2023`` (the briefing's way)."""
+        return f"{_long_date(self.start)}, and {_long_date(self.end)}"
+
+    @property
+    def span(self) -> str:
+        """``January 1, 2023, to June 30, 2023``."""
+        return f"{_long_date(self.start)}, to {_long_date(self.end)}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.start:%Y-%m-%d}_{self.end:%Y-%m-%d}"
 
 
 class WindowRule(StrEnum):
-    """Why an incident counts as open in a window (see the module docstring)."""
+    """Why an incident counts as open in a period (see the module docstring)."""
 
     STILL_OPEN = "still_open"
     RESOLVED_AT = "resolved_at"
+    LAST_COMMENT = "last_comment"
     CREATED_IN_WINDOW = "created_in_window"
 
     @property
@@ -54,11 +126,28 @@ class WindowRule(StrEnum):
 
 
 _RULE_TEXT = {
-    WindowRule.STILL_OPEN: "open in Bugzilla: filed on or before the end of the window",
-    WindowRule.RESOLVED_AT: "resolution time known: filed on or before the end and not "
-                            "resolved before the start",
-    WindowRule.CREATED_IN_WINDOW: "closed with no known resolution time: filed inside the window",
+    WindowRule.STILL_OPEN: "open in Bugzilla: filed on or before the end",
+    WindowRule.RESOLVED_AT: "resolution time known (cf_last_resolved): filed on or before the end "
+                            "and not resolved before the start",
+    WindowRule.LAST_COMMENT: "closed, resolution time unknown: filed on or before the end and last "
+                             "commented on (Bugzilla closes a bug with a comment) on or after the start",
+    WindowRule.CREATED_IN_WINDOW: "closed or of unknown status, with no resolution or comment time: "
+                                  "filed inside the period",
 }
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """An incident the briefing counts: where it stands in time, its CA and its label."""
+
+    id: int
+    summary: str
+    ca: str
+    filed: datetime
+    filed_when_received: bool
+    rule: WindowRule
+    label: Label
+    categories: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -69,11 +158,13 @@ class CategoryCount:
     incidents: int
     cas: tuple[str, ...]
     sources: dict[str, int]
+    incident_ids: tuple[int, ...] = ()
+    ca_counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Briefing:
-    """The briefing table of a window, with how each count was reached."""
+    """The briefing table of a period, with how each count was reached."""
 
     start: datetime
     end: datetime
@@ -87,93 +178,145 @@ class Briefing:
     undated: int
     excluded: dict[str, int] = field(default_factory=dict)
     labels: dict[int, Label] = field(default_factory=dict, repr=False)
+    incidents: dict[int, OpenIncident] = field(default_factory=dict, repr=False)
+    excluded_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    uncategorised_ids: tuple[int, ...] = ()
+    filed_when_received: int = 0
+    ca_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def period(self) -> Period:
+        return Period(self.start, self.end)
+
+    @property
+    def waiting_for_review(self) -> tuple[int, ...]:
+        """Incidents counted with a predicted label that its model flagged for review."""
+        return tuple(i for i, label in self.labels.items()
+                     if label.source is LabelSource.MODEL and label.needs_review)
 
 
-def _is_open():
-    return func.upper(func.coalesce(IncidentRow.status, "")).in_(OPEN_STATUSES)
+def _status():
+    return func.upper(func.coalesce(IncidentRow.status, ""))
+
+
+def _is_open() -> ColumnElement[bool]:
+    return _status().in_(OPEN_STATUSES)
+
+
+def _is_closed() -> ColumnElement[bool]:
+    """Bugzilla gave a status, and not an open one (an unknown status is neither)."""
+    return and_(_status() != "", not_(_is_open()))
+
+
+def filed_time():
+    """When an incident was filed, or, unknown, when the store received it."""
+    return func.coalesce(IncidentRow.creation_time, IncidentRow.synced_at)
 
 
 def window_rule_case(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
-    """The SQL conditions of the three rules, in the order they are checked."""
-    filed_by_end = IncidentRow.creation_time <= end
+    """The SQL conditions of the four rules, in :class:`WindowRule`'s order (exclusive)."""
+    filed = filed_time()
+    filed_by_end = filed <= end
+    unresolved = and_(not_(_is_open()), IncidentRow.resolved_at.is_(None))
+    commented = and_(_is_closed(), IncidentRow.last_comment_time.is_not(None))
     still_open = and_(filed_by_end, _is_open())
     resolved_at = and_(filed_by_end, not_(_is_open()), IncidentRow.resolved_at.is_not(None),
                        IncidentRow.resolved_at >= start)
-    created_in = and_(not_(_is_open()), IncidentRow.resolved_at.is_(None),
-                      IncidentRow.creation_time >= start, filed_by_end)
-    return still_open, resolved_at, created_in
+    last_comment = and_(filed_by_end, unresolved, commented, IncidentRow.last_comment_time >= start)
+    created_in = and_(unresolved, not_(commented), filed >= start, filed_by_end)
+    return still_open, resolved_at, last_comment, created_in
 
 
 def open_in_window(start: datetime, end: datetime) -> Select:
     """``select`` of the ids of incidents open at some time in ``[start, end]``."""
-    return select(IncidentRow.id).where(IncidentRow.creation_time.is_not(None),
-                                        or_(*window_rule_case(start, end)))
+    return select(IncidentRow.id).where(or_(*window_rule_case(start, end)))
 
 
-def _rule_of(row: IncidentRow) -> WindowRule:
-    if (row.status or "").upper() in OPEN_STATUSES:
+def excluded_resolution(resolutions: Sequence[str]) -> ColumnElement[bool]:
+    """A closed bug resolved as one of ``resolutions`` (case-insensitive): not an incident of its own."""
+    return and_(not_(_is_open()), func.upper(func.coalesce(IncidentRow.resolution, ""))
+                .in_([r.upper() for r in resolutions]))
+
+
+def rule_of(row: IncidentRow) -> WindowRule:
+    """Which rule counts ``row`` (when it is open in the period): :func:`window_rule_case` in Python."""
+    status = (row.status or "").upper()
+    if status in OPEN_STATUSES:
         return WindowRule.STILL_OPEN
     if row.resolved_at is not None:
         return WindowRule.RESOLVED_AT
+    if status and row.last_comment_time is not None:
+        return WindowRule.LAST_COMMENT
     return WindowRule.CREATED_IN_WINDOW
+
+
+def _ca_counts(members: Sequence[OpenIncident]) -> dict[str, int]:
+    counts = Counter(m.ca for m in members)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].lower())))
 
 
 def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: datetime,
              active_version: str | None,
-             excluded_resolutions: Sequence[str]) -> Briefing:
+             excluded_resolutions: Sequence[str] = DEFAULT_EXCLUDED_RESOLUTIONS,
+             ca_names: CANames | None = None) -> Briefing:
     """Count the incidents open in ``[start, end]`` per briefing category (both ends included).
 
     Bugs whose resolution is one of ``excluded_resolutions`` (case-insensitive; the setting
-    ``briefing_excluded_resolutions``) are left out and counted apart, per resolution.
+    ``briefing_excluded_resolutions``) are left out and counted apart, per resolution. CAs are
+    shown as ``ca_names`` merges them (without it, as the summaries write them).
     """
-    if start > end:
-        raise InvalidPeriod("start: must not be after end", field="start")
-    window = open_in_window(start, end)
+    period = Period(start, end)  # InvalidPeriod when start is after end
+    window = open_in_window(period.start, period.end)
     rows: Sequence[IncidentRow] = session.scalars(
         select(IncidentRow).where(IncidentRow.id.in_(window)).order_by(IncidentRow.id)).all()
     labels = incident_labels(session=session, incident_ids=window, active_version=active_version)
     undated = session.scalar(
         select(func.count()).select_from(IncidentRow).where(IncidentRow.creation_time.is_(None)))
+    shown = shown_ca_names(session=session, ca_names=ca_names, stored={row.ca_name for row in rows})
 
-    per_category: dict[str, list[IncidentRow]] = {c: [] for c in taxonomy.categories}
-    per_category_sources: dict[str, Counter[str]] = {c: Counter() for c in taxonomy.categories}
-    rules: Counter[str] = Counter()
-    sources: Counter[str] = Counter()
-    uncategorised = 0
-    kept: dict[int, Label] = {}
     left_out = {r.upper() for r in excluded_resolutions}
-    excluded: Counter[str] = Counter()
-    counted: list[IncidentRow] = []
+    excluded: dict[str, list[int]] = {}
+    counted: dict[int, OpenIncident] = {}
     for row in rows:
         resolution = (row.resolution or "").upper()
         if resolution in left_out and (row.status or "").upper() not in OPEN_STATUSES:
-            excluded[resolution] += 1
+            excluded.setdefault(resolution, []).append(row.id)
             continue
-        counted.append(row)
         label = labels.get(row.id, Label(LabelSource.NONE))
-        kept[row.id] = label
-        rules[_rule_of(row)] += 1
-        sources[label.source] += 1
-        categories = taxonomy.categories_of(label.tags)
-        if not categories:
-            uncategorised += 1
-        for category in categories:
-            per_category[category].append(row)
-            per_category_sources[category][label.source] += 1
+        counted[row.id] = OpenIncident(
+            id=row.id, summary=row.summary, ca=shown[row.ca_name],
+            filed=row.creation_time or row.synced_at, filed_when_received=row.creation_time is None,
+            rule=rule_of(row), label=label, categories=tuple(taxonomy.categories_of(label.tags)))
+
+    per_category: dict[str, list[OpenIncident]] = {c: [] for c in taxonomy.categories}
+    for incident in counted.values():
+        for category in incident.categories:
+            per_category[category].append(incident)
+    model_sources = [s for s in LabelSource if s is not LabelSource.NONE]
     table = [
         CategoryCount(
             category=category,
             incidents=len(members),
-            cas=tuple(sorted({m.ca_name for m in members if m.ca_name})),
-            sources={s.value: per_category_sources[category][s] for s in LabelSource
-                     if s is not LabelSource.NONE},
+            cas=tuple(sorted({m.ca for m in members}, key=str.lower)),
+            sources={s.value: sum(m.label.source is s for m in members) for s in model_sources},
+            incident_ids=tuple(m.id for m in members),
+            ca_counts=_ca_counts(members),
         )
         for category, members in per_category.items()
     ]
+    rules = Counter(i.rule for i in counted.values())
+    sources = Counter(i.label.source for i in counted.values())
     return Briefing(
-        start=start, end=end, model_version=active_version, rows=table, total=len(counted),
-        category_entries=sum(r.incidents for r in table), uncategorised=uncategorised,
+        start=period.start, end=period.end, model_version=active_version, rows=table,
+        total=len(counted), category_entries=sum(r.incidents for r in table),
+        uncategorised=sum(not i.categories for i in counted.values()),
         rules={r.value: rules[r] for r in WindowRule},
         sources={s.value: sources[s] for s in LabelSource},
-        undated=int(undated or 0), excluded=dict(sorted(excluded.items())), labels=kept,
+        undated=int(undated or 0),
+        excluded={r: len(ids) for r, ids in sorted(excluded.items())},
+        labels={i: incident.label for i, incident in counted.items()}, incidents=counted,
+        excluded_ids={r: tuple(ids) for r, ids in sorted(excluded.items())},
+        uncategorised_ids=tuple(i for i, incident in counted.items() if not incident.categories),
+        filed_when_received=sum(i.filed_when_received for i in counted.values()),
+        ca_counts=_ca_counts(list(counted.values())),
     )

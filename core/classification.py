@@ -57,11 +57,27 @@ def classify(loaded: LoadedModel, incidents: Sequence[Incident], taxonomy: Taxon
             needs_review=d.needs_review,
             confidence=d.confidence,
             model_version=loaded.version,
-            explanation={tag: [{"term": w, "weight": v} for w, v in words]
-                         for tag, words in why.items()},
+            explanation=_terms(why),
         )
         for incident, d, why in zip(incidents, decisions, reasons, strict=True)
     ]
+
+
+def _terms(why: dict[str, list[tuple[str, float]]]) -> dict[str, list[dict[str, Any]]]:
+    return {tag: [{"term": w, "weight": v} for w, v in words] for tag, words in why.items()}
+
+
+def explain_tags(loaded: LoadedModel, incidents: Sequence[Incident],
+                 tags: Sequence[Sequence[str]], *, top_words: int = 5
+                 ) -> list[dict[str, list[dict[str, Any]]]]:
+    """The words behind given ``tags`` of each incident (a stored prediction's, say), in the
+    shape of :attr:`Classification.explanation`: the explanation is not stored with a
+    prediction, so it is computed again with the model that made it."""
+    if not incidents:
+        return []
+    reasons = loaded.model.explain(incidents_frame(incidents), [list(t) for t in tags],
+                                   top=top_words)
+    return [_terms(why) for why in reasons]
 
 
 def model_said(*, session: Session, bug_id: int, active_version: str | None,

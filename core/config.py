@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "classifier" / "taxonomy.toml",
         description="Maps whiteboard tags to briefing categories.",
     )
+    ca_names_file: Path = Field(
+        default=PROJECT_ROOT / "core" / "ca_names.toml",
+        description="The CAs' display names and the aliases and former names merged into each.",
+    )
     eval_cutoff: str = Field(
         default="2023-01-01",
         description="Default time split of `incidents evaluate`: train before, test from this date.",
@@ -113,7 +117,7 @@ class Settings(BaseSettings):
                     "was made, or old bugs Mozilla tagged after it (see training/nightly.py).",
     )
 
-    @field_validator("models_dir", "snapshot_dir", "taxonomy_file")
+    @field_validator("models_dir", "snapshot_dir", "taxonomy_file", "ca_names_file")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()

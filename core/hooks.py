@@ -14,7 +14,8 @@ turns the payload into a :class:`BugEvent`, and :func:`apply_event` applies it:
 - Otherwise the bug's fields the event carries replace the stored ones through ``upsert_bugs``,
   which also scores the live record when the whiteboard brings the bug's first type tags; the
   stored time of the last change moves up to the event's, and a status change to a closed status
-  sets the resolution time when the payload has no ``cf_last_resolved``.
+  sets the resolution time when the payload has no ``cf_last_resolved``; an event carrying a
+  comment moves the time of the bug's last comment up to its own.
 - The bug is classified with the active model, as ``POST /classify`` would, when it is new to
   the store (comment 0 taken from the event, else fetched from Bugzilla's REST API with the
   sync's client), or when what the model reads changed: the summary, or comment 0 (a ``comment``
@@ -258,6 +259,8 @@ def _record(event: BugEvent, base: BugRecord | None, description: str | None,
         domain = creator.rsplit("@", 1)[1].lower() if creator and "@" in creator else None
     if sent.get("resolved_at") is None and event.closes():
         sent["resolved_at"] = event.time
+    if event.comment_number is not None and event.comment_text is not None:  # a public comment
+        sent["last_comment_time"] = max(t for t in (base.last_comment_time, event.time) if t is not None)
     changed_at = [t for t in (base.last_change_time, sent.pop("last_change_time", None), event.time)
                   if t is not None]
     whiteboard = sent.pop("whiteboard", base.whiteboard) or ""

@@ -39,6 +39,8 @@ class Label:
     source: LabelSource
     tags: tuple[str, ...] = ()
     model_version: str | None = None
+    #: A predicted label its model flagged for a human's look (always False for other sources).
+    needs_review: bool = False
 
 
 def corrected_labels(*, session: Session,
@@ -85,7 +87,8 @@ def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
         if chosen is None or chosen.model_version != active_version:
             predicted[row.incident_id] = row  # later rows win unless the active one is held
     for bug_id, row in predicted.items():
-        labels.setdefault(bug_id, Label(LabelSource.MODEL, tuple(row.tags), row.model_version))
+        labels.setdefault(bug_id, Label(LabelSource.MODEL, tuple(row.tags), row.model_version,
+                                        needs_review=row.needs_review))
     return labels
 
 

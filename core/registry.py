@@ -124,13 +124,17 @@ class ModelRegistry:
 
         Rollbacks walk back through the promotions: two rollbacks after v1, v2, v3 give v1.
         """
-        stack = self._activation_stack()
-        if len(stack) < 2:
+        target = self.rollback_target()
+        if target is None:
             current = self.active_version()
             raise ModelNotFound(f"{current or 'nothing'} has no earlier active version to roll back to")
-        target = stack[-2]
-        self._activate(target, kind="rollback", reason=f"rollback from {stack[-1]}")
+        self._activate(target, kind="rollback", reason=f"rollback from {self._activation_stack()[-1]}")
         return target
+
+    def rollback_target(self) -> str | None:
+        """The version :meth:`rollback` would make active, or None when there is none."""
+        stack = self._activation_stack()
+        return stack[-2] if len(stack) >= 2 else None
 
     def prunable(self, keep: int) -> list[str]:
         """The versions ``prune(keep)`` would remove, oldest first: every version but the active

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the store takes records; it does not reach Bugzilla
 
 _COPIED = ("summary", "description", "whiteboard", "creator", "creator_domain", "product",
            "component", "status", "resolution", "creation_time", "last_change_time",
-           "resolved_at")
+           "resolved_at", "last_comment_time")
 
 
 @dataclass

@@ -67,6 +67,9 @@ class IncidentRow(Base):
     creation_time: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     last_change_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The newest public comment's creation time: for a closed bug without ``resolved_at``, the
+    # briefing takes it as the resolution time (Bugzilla closes a bug with a comment).
+    last_comment_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the store first held a type tag of it (set by ``upsert_bugs``; kept when the tags
     # later change or go): a prediction made before then is scored against the tags (live_scores).

@@ -20,7 +20,7 @@ from .active_model import ActiveModel
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
-from .routes import aggregate, classify, corrections, health, hooks, incidents, models, review
+from .routes import aggregate, classify, corrections, health, hooks, incidents, models, report, review, ui
 from .store import Store
 
 logger = logging.getLogger("service")
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for router in (classify.router, incidents.router, corrections.router, review.router,
-                   aggregate.router, models.router, health.router):
+                   aggregate.router, report.router, models.router, health.router, ui.router):
         app.include_router(router)
     if settings.webhook_secret is not None:  # without its secret the webhook route is not there
         app.include_router(hooks.router)

@@ -15,6 +15,7 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from sqlalchemy.orm import Session
 
 from core.tokens import verify_token
 
@@ -52,10 +53,19 @@ def get_maintainer(credentials: Annotated[HTTPAuthorizationCredentials | None, D
     It is committed here, on the request's session, before the route runs: a use is recorded
     even when the request then fails (an invalid body, a refused correction).
     """
-    if credentials is None or not credentials.credentials.strip():
-        raise _unauthenticated("this route needs a maintainer's API token: "
-                               "`Authorization: Bearer <token>` (`incidents tokens create NAME`)")
-    row = verify_token(session=session, token=credentials.credentials.strip())
+    return maintainer_of(credentials.credentials if credentials is not None else None, session,
+                         missing="this route needs a maintainer's API token: `Authorization: "
+                                 "Bearer <token>` (`incidents tokens create NAME`)")
+
+
+def maintainer_of(token: str | None, session: Session, *, missing: str) -> Maintainer:
+    """The maintainer holding ``token`` (as typed: surrounding blanks are ignored), its use
+    committed; 401 saying ``missing`` when there is none, 403 when it is unknown or revoked.
+    The token itself is never part of an answer or a log line."""
+    token = (token or "").strip()
+    if not token:
+        raise _unauthenticated(missing)
+    row = verify_token(session=session, token=token)
     if row is None:
         raise HTTPException(403, "the API token is unknown or revoked")
     session.commit()

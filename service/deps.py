@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from classifier import Taxonomy
+from core.aggregate import Period
+from core.ca_names import CANames, current_ca_names
 from core.registry import LoadedModel, ModelRegistry
 
 from .active_model import ActiveModel
@@ -82,6 +84,23 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+def get_ca_names(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> CANames:
+    """The CA names file as it is now (read again when a maintainer edits it)."""
+    return current_ca_names(settings.ca_names_file)
+
+
+BOUND_HELP = ("A day (`2023-01-01`, UTC) or a time (`2023-01-01T12:00:00Z`). A day as `end` "
+              "includes the whole day.")
+
+
+def get_period(start: Annotated[str, Query(max_length=40, description=BOUND_HELP, examples=["2023-01-01"])],
+               end: Annotated[str, Query(max_length=40, description=BOUND_HELP, examples=["2023-06-30"])]
+               ) -> Period:
+    """The period of ``start`` and ``end`` (both ends included); InvalidPeriod (a 422 naming the
+    parameter, see errors.py) when one is not a time or start is after end."""
+    return Period.parse(start, end)
+
+
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
 LiveTaxonomyDep = Annotated[LiveTaxonomy, Depends(get_live_taxonomy)]
@@ -93,3 +112,5 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 OptionalModelDep = Annotated[LoadedModel | None, Depends(get_optional_model)]
 ActiveVersionDep = Annotated[str | None, Depends(get_active_version)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+CANamesDep = Annotated[CANames, Depends(get_ca_names)]
+PeriodDep = Annotated[Period, Depends(get_period)]

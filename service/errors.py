@@ -1,7 +1,8 @@
 """How the service answers errors: 4xx naming the field for client mistakes, 503 when not ready.
 
 Every client error has the shape of FastAPI's validation errors,
-``{"detail": [{"type", "loc", "msg", ...}]}``, except 404 and 503, whose ``detail`` is a sentence.
+``{"detail": [{"type", "loc", "msg", ...}]}``, except 404 and 503, whose ``detail`` is a sentence
+(503 also when the maintainers' CA names file does not load).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from classifier import InvalidIncident, ModelNotFound, StoreUnavailable
+from classifier import CANamesError, InvalidIncident, InvalidPeriod, ModelNotFound, StoreUnavailable
 
 logger = logging.getLogger("service.errors")
 
@@ -83,6 +84,17 @@ async def incident_invalid(request: Request, exc: Exception) -> JSONResponse:
                         status_code=422)
 
 
+async def period_invalid(request: Request, exc: Exception) -> JSONResponse:
+    field = cast(InvalidPeriod, exc).field or "start"
+    return JSONResponse({"detail": [{"type": "value_error", "loc": ["query", field],
+                                     "msg": str(exc).removeprefix(f"{field}: ")}]}, status_code=422)
+
+
+async def ca_names_unreadable(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("the CA names file does not load: %s", exc)
+    return JSONResponse({"detail": f"the CA names file does not load: {exc}"}, status_code=503)
+
+
 async def model_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
 
@@ -107,6 +119,8 @@ def install(app: FastAPI) -> None:
     """Register the handlers above on ``app``."""
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(InvalidIncident, incident_invalid)
+    app.add_exception_handler(InvalidPeriod, period_invalid)
+    app.add_exception_handler(CANamesError, ca_names_unreadable)
     app.add_exception_handler(ModelUnavailable, model_unavailable)
     app.add_exception_handler(ModelNotFound, model_not_found)
     app.add_exception_handler(StoreUnavailable, store_unavailable)

@@ -438,3 +438,48 @@ def stored_bug(url: str, bug_id: int) -> dict[str, Any]:
                      for s in session.scalars(
                          select(LiveScoreRow).where(LiveScoreRow.incident_id == bug_id))],
         }
+
+
+# -- the maintainers' page: incidents the model alone has labelled ------------------------------
+#: Bugs Mozilla has not tagged yet (no type tag in the whiteboard), filed in the first half of
+#: 2023 and still open, by CAs of no other fixture: ``(id, summary, comment 0, day filed)``.
+UNTAGGED = [
+    (1_700_001, "Kestrel Trust: OCSP responder returned unknown for valid certificates",
+     "Our OCSP responder answered with malformed responses.", "2023-02-03"),
+    (1_700_002, "Lumen CA: CRL expired and was not refreshed",
+     "The CRL nextUpdate passed before a new CRL was published.", "2023-03-14"),
+    (1_700_003, "Kestrel Trust: OCSP responses signed with expired responder certificate",
+     "Relying parties received OCSP tryLater errors.", "2023-04-21"),
+    (1_700_004, "Marlow PKI: Delayed revocation of misissued certificates",
+     "We did not revoke the affected certificates within the BR deadline.", "2023-05-09"),
+]
+
+
+def add_review_queue(url: str, models_dir: Path) -> list[int]:
+    """Store the ``UNTAGGED`` bugs with the active model's predictions of them, each flagged for
+    review: the review queue's incidents, and the only ones the briefing of 2023 counts. Returns
+    their ids."""
+    from classifier import Taxonomy
+    from core.bugzilla import BugRecord
+    from core.classification import classify
+    from core.db import upgrade
+    from core.store import save_prediction, upsert_bugs
+
+    taxonomy = Taxonomy.load()
+    loaded = ModelRegistry(models_dir).load()
+    records = [BugRecord.from_rest(
+        {"id": bug_id, "product": "CA Program", "component": "CA Certificate Compliance",
+         "summary": summary, "whiteboard": "[ca-compliance]", "status": "NEW",
+         "creation_time": f"{day}T09:00:00Z", "creator_domain": summary.split()[0].lower() + ".example"},
+        [{"count": 0, "is_private": False, "creation_time": f"{day}T09:00:00Z",
+          "text": f"## Incident Report\n\n{text}"}], taxonomy)
+        for bug_id, summary, text, day in UNTAGGED]
+    upgrade(url)
+    with session_scope(url) as session:
+        upsert_bugs(session=session, records=records)
+        for record, result in zip(records, classify(loaded, [r.incident() for r in records], taxonomy),
+                                  strict=True):
+            save_prediction(session=session, incident_id=record.id, model_version=loaded.version,
+                            tags=result.tags, scores=result.scores, needs_review=True,
+                            confidence=result.confidence)
+    return [record.id for record in records]

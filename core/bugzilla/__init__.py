@@ -1,7 +1,7 @@
 """Bugzilla: its REST shapes as records, the REST client, the incremental sync and snapshot files."""
 
 from .client import API_KEY_HEADER, COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
-from .records import BugRecord, comment_zero, parse_time, whiteboard_tags
+from .records import BugRecord, comment_zero, last_comment_time, parse_time, whiteboard_tags
 from .snapshot import BUGS_FILE, COMMENTS_FILE, read_snapshot
 from .sync import SyncReport, read_sync_state, sync_from_bugzilla, write_sync_state
 
@@ -16,6 +16,7 @@ __all__ = [
     "SyncReport",
     "bugzilla_time",
     "comment_zero",
+    "last_comment_time",
     "parse_time",
     "read_snapshot",
     "read_sync_state",

@@ -76,6 +76,22 @@ def comment_zero(comments: Sequence[Mapping[str, Any]] | None, *, public_only: b
     return text if isinstance(text, str) else ""
 
 
+def last_comment_time(comments: Sequence[Mapping[str, Any]] | None) -> datetime | None:
+    """The creation time of the newest public comment of Bugzilla's comment list, or None.
+
+    Private comments (``is_private``) are left out: the store keeps nothing private. Raises
+    :class:`InvalidIncident` naming the comment whose ``creation_time`` is not a time.
+    """
+    times = []
+    for index, comment in enumerate(comments or ()):
+        if not isinstance(comment, Mapping) or comment.get("is_private"):
+            continue
+        moment = parse_time(comment.get("creation_time"), f"comments[{index}].creation_time")
+        if moment is not None:
+            times.append(moment)
+    return max(times, default=None)
+
+
 @dataclass(frozen=True)
 class BugRecord:
     """A bug as the store keeps it: Bugzilla's fields, comment 0 and the parsed whiteboard."""
@@ -94,12 +110,14 @@ class BugRecord:
     creation_time: datetime | None = None
     last_change_time: datetime | None = None
     resolved_at: datetime | None = None
+    last_comment_time: datetime | None = None
 
     @classmethod
     def from_rest(cls, bug: Mapping[str, Any], comments: Sequence[Mapping[str, Any]] | None,
                   taxonomy: Taxonomy) -> BugRecord:
         """Build a record from ``GET /rest/bug`` and ``GET /rest/bug/<id>/comment`` shapes.
 
+        ``comments`` give comment 0 (the description) and the time of the last public comment.
         Raises :class:`InvalidIncident` naming the field that is wrong.
         """
         if not isinstance(bug, Mapping):
@@ -132,6 +150,7 @@ class BugRecord:
             creation_time=parse_time(bug.get("creation_time"), "creation_time"),
             last_change_time=parse_time(bug.get("last_change_time"), "last_change_time"),
             resolved_at=parse_time(bug.get("cf_last_resolved"), "cf_last_resolved"),
+            last_comment_time=last_comment_time(comments),
         )
 
     def incident(self) -> Incident:

@@ -1,11 +1,11 @@
 """The incremental sync from Bugzilla's REST API into the store.
 
 The sync asks ``GET /rest/bug`` for the bugs of *CA Program* / *CA Certificate Compliance*
-page by page (``limit``/``offset``, in bug id order), fetches comment 0 of every new or changed
-bug from ``GET /rest/bug/<id>/comment``, and commits each page before asking for the next, so
-a sync that stops keeps what it stored. After a run that reached the last page it records the
-newest ``last_change_time`` it saw (table ``sync_state``); the next run asks only for bugs
-changed since then.
+page by page (``limit``/``offset``, in bug id order), fetches the comments of every new or
+changed bug from ``GET /rest/bug/<id>/comment`` (comment 0, and the time of the last public one),
+and commits each page before asking for the next, so a sync that stops keeps what it stored.
+After a run that reached the last page it records the newest ``last_change_time`` it saw (table
+``sync_state``); the next run asks only for bugs changed since then.
 
 Privacy: Bugzilla returns the reporter's e-mail address as ``creator``. Only the part after the
 ``@`` is kept (``creator_domain``, a model feature); ``creator`` is stored empty, as it is for
@@ -30,7 +30,7 @@ from ..db import session_scope
 from ..store import SyncCounts, upsert_bugs
 from ..tables import IncidentRow, SyncStateRow, utcnow
 from .client import COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
-from .records import BugRecord, comment_zero
+from .records import BugRecord, comment_zero, last_comment_time
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +89,26 @@ def write_sync_state(*, session: Session, source: str, last_change_time: datetim
     row.synced_at = utcnow()
 
 
-def _stored_versions(*, session: Session, ids: list[int]) -> dict[int, tuple[datetime | None, str]]:
-    rows = session.execute(select(IncidentRow.id, IncidentRow.last_change_time,
-                                  IncidentRow.description).where(IncidentRow.id.in_(ids)))
-    return {bug_id: (changed, description) for bug_id, changed, description in rows}
+@dataclass(frozen=True)
+class _Stored:
+    """What the store holds of a bug that a page may leave as it is."""
+
+    last_change_time: datetime | None
+    description: str
+    last_comment_time: datetime | None
+
+
+def _stored_versions(*, session: Session, ids: list[int]) -> dict[int, _Stored]:
+    rows = session.execute(select(IncidentRow.id, IncidentRow.last_change_time, IncidentRow.description,
+                                  IncidentRow.last_comment_time).where(IncidentRow.id.in_(ids)))
+    return {bug_id: _Stored(changed, description, commented)
+            for bug_id, changed, description, commented in rows}
 
 
 def _page_records(bugs: list[dict[str, Any]], *, client: BugzillaClient, taxonomy: Taxonomy,
                   url: str, seen: set[int], report: SyncReport) -> list[BugRecord]:
-    """Records of one page; comment 0 is fetched only for bugs new or changed since stored."""
+    """Records of one page; the comments (comment 0, the time of the last public one) are fetched
+    only for bugs new or changed since stored."""
     ids = [b["id"] for b in bugs if isinstance(b.get("id"), int)]
     with session_scope(url) as session:
         stored = _stored_versions(session=session, ids=ids)
@@ -113,13 +124,22 @@ def _page_records(bugs: list[dict[str, Any]], *, client: BugzillaClient, taxonom
             log.warning("bug %r from %s left out: %s", bug_id, client.base_url, exc)
             report.skipped.append(bug_id if isinstance(bug_id, int) else None)
             continue
-        seen.add(record.id)
         known = stored.get(record.id)
-        if known is not None and known[0] is not None and known[0] == record.last_change_time:
-            description = known[1]
+        if known is not None and known.last_change_time is not None \
+                and known.last_change_time == record.last_change_time:
+            description, commented = known.description, known.last_comment_time
         else:
-            description = comment_zero(client.comments(record.id))
-        records.append(replace(record, description=description, creator=None))
+            comments = client.comments(record.id)
+            try:
+                commented = last_comment_time(comments)
+            except InvalidIncident as exc:
+                log.warning("bug %r from %s left out: %s", bug_id, client.base_url, exc)
+                report.skipped.append(record.id)
+                continue
+            description = comment_zero(comments)
+        seen.add(record.id)
+        records.append(replace(record, description=description, creator=None,
+                               last_comment_time=commented))
     return records
 
 

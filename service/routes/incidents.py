@@ -1,5 +1,7 @@
-"""The /incidents routes: reading a stored incident, and syncing the store with Bugzilla.
+"""The /incidents routes: reading stored incidents, and syncing the store with Bugzilla.
 
+GET /incidents?ids= (readers): a list of stored incidents, as JSON or an HTML page (where the
+briefing's counts link to).
 GET /incidents/{id} (readers): the incident, its Bugzilla tags, predictions and corrections.
 POST /incidents/sync (maintainers): bring the store up to date with Bugzilla.
 """
@@ -7,21 +9,27 @@ POST /incidents/sync (maintainers): bring the store up to date with Bugzilla.
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse, Response
 
 from classifier import BugzillaUnavailable
 from core.bugzilla import sync_from_bugzilla
+from core.ca_names import shown_ca_names
 from core.corrections import corrections_of
-from core.labels import incident_labels
-from core.store import get_incident
+from core.labels import Label, LabelSource, incident_labels
+from core.report import render_page
+from core.store import get_incident, iter_incidents
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
 from ..config import MAX_BUG_ID
-from ..deps import ActiveVersionDep, SessionDep, SettingsDep, StoreDep, TaxonomyDep
+from ..deps import ActiveVersionDep, CANamesDep, SessionDep, SettingsDep, StoreDep, TaxonomyDep
+from ..errors import invalid
 from ..schemas import (
     CorrectionPublic,
+    IncidentListItemPublic,
+    IncidentListPublic,
     IncidentPublic,
     LabelPublic,
     Message,
@@ -61,6 +69,59 @@ def sync_incidents(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: T
     return SyncReportPublic.model_validate(report.as_dict())
 
 
+#: Most ids one list takes.
+MAX_LISTED = 1000
+
+
+def _ids(value: str) -> list[int]:
+    """Comma-separated bug ids, in the order given, each once; 422 naming ``ids`` otherwise."""
+    ids: list[int] = []
+    for part in value.split(","):
+        text = part.strip()
+        if not text.isdecimal() or not 0 < int(text) <= MAX_BUG_ID:
+            raise invalid(("query", "ids"), f"{text!r} is not a bug id: expected bug ids separated "
+                                            "by commas, such as 1800405,1826235", "value_error", value)
+        if int(text) not in ids:
+            ids.append(int(text))
+    if len(ids) > MAX_LISTED:
+        raise invalid(("query", "ids"), f"{len(ids)} ids: at most {MAX_LISTED} a list", "value_error")
+    return ids
+
+
+def _label(label: Label | None, taxonomy) -> LabelPublic:
+    label = label or Label(LabelSource.NONE)
+    return LabelPublic(source=label.source.value, tags=list(label.tags),
+                       categories=taxonomy.categories_of(label.tags), model_version=label.model_version)
+
+
+@router.get("", response_model=IncidentListPublic, dependencies=[READERS], responses={
+    200: {"content": {"text/html": {}}, "description": "The incidents, as JSON or an HTML page."}})
+def list_incidents(
+    ids: Annotated[str, Query(max_length=20_000, description="Bug ids separated by commas.",
+                              examples=["1800405,1826235"])],
+    session: SessionDep, taxonomy: TaxonomyDep, active_version: ActiveVersionDep,
+    settings: SettingsDep, ca_names: CANamesDep,
+    output: Annotated[Literal["json", "html"], Query(
+        alias="format", description="`html` for a page (where the briefing's counts link).")] = "json",
+) -> IncidentListPublic | Response:
+    """The stored incidents among `ids`, in the order asked: summary, CA, status, the times the
+    briefing places them by, and the label it counts them with. Ids the store does not hold are
+    listed in `missing`."""
+    wanted = _ids(ids)
+    rows = {row.id: row for row in iter_incidents(session=session, ids=wanted)}
+    labels = incident_labels(session=session, incident_ids=list(rows), active_version=active_version)
+    shown = shown_ca_names(session=session, ca_names=ca_names, stored={row.ca_name for row in rows.values()})
+    data = [IncidentListItemPublic(
+        id=row.id, summary=row.summary, ca=shown[row.ca_name], status=row.status,
+        resolution=row.resolution, creation_time=row.creation_time, resolved_at=row.resolved_at,
+        last_comment_time=row.last_comment_time, label=_label(labels.get(row.id), taxonomy))
+        for row in (rows[i] for i in wanted if i in rows)]
+    answer = IncidentListPublic(data=data, count=len(data), missing=[i for i in wanted if i not in rows])
+    if output == "html":
+        return HTMLResponse(render_page("incidents.html", listing=answer, bugzilla_url=settings.bugzilla_url))
+    return answer
+
+
 @router.get("/{bug_id}", response_model=IncidentPublic, responses={404: {"model": Message}},
             dependencies=[READERS])
 def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="Bug id.")],
@@ -78,7 +139,7 @@ def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="
         **{name: getattr(row, name) for name in (
             "id", "summary", "description", "creator", "creator_domain", "ca_name", "product",
             "component", "status", "resolution", "whiteboard", "creation_time",
-            "last_change_time", "resolved_at", "synced_at", "last_event_time")},
+            "last_change_time", "resolved_at", "synced_at", "last_event_time", "last_comment_time")},
         bugzilla_tags=[t.tag for t in row.tags if t.kind == "type"],
         whiteboard_tags=[TagPublic(tag=t.tag, kind=t.kind) for t in row.tags],
         predictions=[PredictionPublic(model_version=p.model_version, tags=p.tags,
@@ -88,8 +149,5 @@ def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="
         corrections=[CorrectionPublic(tags=list(c.tags), created_at=c.created_at,
                                       author=c.author, note=c.note)
                      for c in corrections_of(session=session, incident_id=bug_id)],
-        label=LabelPublic(source=label.source.value, tags=list(label.tags),
-                          categories=taxonomy.categories_of(label.tags),
-                          model_version=label.model_version) if label is not None else
-        LabelPublic(source="none", tags=[], categories=[]),
+        label=_label(label, taxonomy),
     )

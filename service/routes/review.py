@@ -1,31 +1,53 @@
-"""GET /review: the incidents that most need a human, most uncertain first."""
+"""GET /review: the work left to do, the predicted labels that most need a human, least sure first."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from core.review import review_queue
+from core.aggregate import Period, period_bound
+from core.review import EARLIEST, LATEST, review_count, review_queue
 
 from ..auth import READERS
-from ..deps import ActiveVersionDep, SessionDep
+from ..deps import BOUND_HELP, ActiveVersionDep, CANamesDep, SessionDep, SettingsDep
 from ..schemas import ReviewItemPublic, ReviewPublic
 
 router = APIRouter(prefix="/review", tags=["review"], dependencies=[READERS])
 
 
 @router.get("", response_model=ReviewPublic)
-def read_review_queue(session: SessionDep, active_version: ActiveVersionDep,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> ReviewPublic:
-    """Stored predictions of the active model version on uncorrected incidents: those it
-    flagged for review first, then by lowest confidence. A correction of each teaches the next
-    model the most. Empty until the active version has classified stored incidents
-    (`incidents relabel`)."""
+def read_review_queue(
+    session: SessionDep, active_version: ActiveVersionDep, settings: SettingsDep, ca_names: CANamesDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Incidents a page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Incidents skipped.")] = 0,
+    start: Annotated[str | None, Query(max_length=40, description="Only incidents open at some time "
+                                       f"from then on. {BOUND_HELP}")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="Only incidents open at some time "
+                                     f"until then (filed by then). {BOUND_HELP}")] = None,
+    ca: Annotated[str | None, Query(max_length=255, description="Only this CA's incidents, by any of "
+                                    "its names in the CA names file (`Sectigo` also finds `Comodo`).")]
+    = None,
+) -> ReviewPublic:
+    """The incidents whose label comes from the active model (no correction, no Bugzilla type
+    tags), not resolved DUPLICATE or INVALID (`INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS`), that it
+    flagged for review: least sure first. A correction of each takes it off the queue and teaches
+    the next model the most. `count` is the whole queue with these filters; `data` one page of
+    it. Filled as soon as the active version has classified the stored incidents (`make run` and
+    `incidents nightly` run `incidents relabel`)."""
+    lower = period_bound(start, "start", end=False) if start is not None else None
+    upper = period_bound(end, "end", end=True) if end is not None else None
+    Period(lower or EARLIEST, upper or LATEST)  # start after end: 422 naming start
     if active_version is None:
         return ReviewPublic(data=[], count=0, model_version=None)
-    items = review_queue(session=session, model_version=active_version, limit=limit)
+    filters: dict[str, Any] = {"start": lower, "end": upper, "ca": ca, "ca_names": ca_names,
+               "excluded_resolutions": settings.briefing_excluded_resolutions}
+    items = review_queue(session=session, model_version=active_version, limit=limit, offset=offset,
+                         **filters)
     data = [ReviewItemPublic(id=i.incident_id, summary=i.summary, tags=list(i.tags),
                              needs_review=i.needs_review, confidence=i.confidence,
-                             top_scores=i.top_scores) for i in items]
-    return ReviewPublic(data=data, count=len(data), model_version=active_version)
+                             top_scores=i.top_scores, ca_name=i.ca_name, creation_time=i.creation_time)
+            for i in items]
+    return ReviewPublic(data=data, count=review_count(session=session, model_version=active_version,
+                                                      **filters),
+                        model_version=active_version, limit=limit, offset=offset)

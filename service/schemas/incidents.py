@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from classifier import Incident, Taxonomy, WhiteboardTags
-from core.bugzilla import BugRecord, comment_zero, whiteboard_tags
+from core.bugzilla import BugRecord, comment_zero, last_comment_time, whiteboard_tags
 
 from ..config import MAX_COMMENTS
 from .common import BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard
@@ -53,6 +53,7 @@ class BugzillaComment(BaseModel):
     count: StrictInt | None = Field(default=None, ge=0, description="0 is the description.")
     text: LongText = ""
     creation_time: BugzillaTime | None = None
+    is_private: bool = Field(default=False, description="A private comment's time is not kept.")
 
 
 class IncidentBase(BaseModel):
@@ -149,6 +150,10 @@ class IncidentClassify(IncidentBase):
                                    for name, field in _STORED_AS.items() if name in sent}
         whiteboard = (self.whiteboard or "") if "whiteboard" in sent else base.whiteboard
         description = self.description_text() if self._sends_description() else base.description
+        if "comments" in sent:
+            # The newest public comment's time: the briefing's stand-in for a resolution time.
+            changes["last_comment_time"] = last_comment_time(
+                [c.model_dump(exclude_none=True) for c in self.comments or ()])
         creator = changes.get("creator", base.creator)
         if "creator_domain" in sent:
             domain = self.creator_domain
@@ -219,8 +224,33 @@ class IncidentPublic(BaseModel):
     last_event_time: datetime | None = Field(
         default=None, description="`event.time` of the newest Bugzilla webhook event applied to "
                                   "it (POST /hooks/bugzilla).")
+    last_comment_time: datetime | None = Field(
+        default=None, description="Creation time of its newest public comment: the briefing's "
+                                  "resolution time of a closed bug without `resolved_at`.")
     bugzilla_tags: list[str] = Field(description="Type tags from the whiteboard.")
     whiteboard_tags: list[TagPublic] = Field(description="Every whiteboard tag, with its kind.")
     predictions: list[PredictionPublic]
     corrections: list[CorrectionPublic]
     label: LabelPublic
+
+
+class IncidentListItemPublic(BaseModel):
+    """A stored incident in a list: what the briefing knows of it."""
+
+    id: int
+    summary: str
+    ca: str = Field(description="Its CA, as the CA names file shows it.")
+    status: str | None
+    resolution: str | None
+    creation_time: datetime | None
+    resolved_at: datetime | None
+    last_comment_time: datetime | None
+    label: LabelPublic
+
+
+class IncidentListPublic(BaseModel):
+    """The stored incidents asked for, by bug id."""
+
+    data: list[IncidentListItemPublic]
+    count: int
+    missing: list[int] = Field(default_factory=list, description="Ids asked for that the store does not hold.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -12,9 +14,13 @@ class ReviewItemPublic(BaseModel):
     needs_review: bool
     confidence: float
     top_scores: dict[str, float] = Field(description="The three highest scores.")
+    ca_name: str = Field("", description="The CA its summary names (lower case).")
+    creation_time: datetime | None = None
 
 
 class ReviewPublic(BaseModel):
-    data: list[ReviewItemPublic]
-    count: int
+    data: list[ReviewItemPublic] = Field(description="One page of the queue, least sure first.")
+    count: int = Field(description="Incidents in the whole queue with these filters.")
     model_version: str | None
+    limit: int = 50
+    offset: int = 0

@@ -193,6 +193,11 @@ def test_comment_moves_the_last_change_only(apply, store):
     assert after["incident"]["last_change_time"] == at(20)
     assert after["incident"]["description"] == REPORT
     assert after["predictions"] == before["predictions"]
+    # The time of its last comment too: the briefing's stand-in for a resolution time.
+    assert before["incident"]["last_comment_time"] == at(0)  # comment 0, from the create event
+    assert after["incident"]["last_comment_time"] == at(20)
+    apply(changed(30, ("status", "UNCONFIRMED", "RESOLVED")))  # no comment: the time stays
+    assert state(store)["incident"]["last_comment_time"] == at(20)
 
 
 def test_comment_zero_reclassifies(apply, store):

@@ -113,12 +113,16 @@ def test_promote_unknown_version(registry: ModelRegistry, model) -> None:
 
 
 def test_rollback_walks_back(registry: ModelRegistry, model) -> None:
+    assert registry.rollback_target() is None
     for version in create(registry, model, 3):
         registry.promote(version)
+    assert registry.rollback_target() == "v2"
     assert registry.rollback() == "v2"
     assert registry.active_version() == "v2"
+    assert registry.rollback_target() == "v1"
     assert registry.rollback() == "v1"
     assert registry.active_version() == "v1"
+    assert registry.rollback_target() is None
     with pytest.raises(ModelNotFound, match="v1 has no earlier active version"):
         registry.rollback()
     assert registry.active_version() == "v1"

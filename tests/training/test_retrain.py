@@ -239,9 +239,9 @@ def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_d
 
 def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, models_dir: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli.train
+    import cli._shared
 
-    monkeypatch.setattr(cli.train, "_stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(cli._shared, "_stderr_is_terminal", lambda: True)
     result = run("retrain")
     assert result.exit_code == 0, result.output
     for step in ("loading labelled incidents from the store", "fitting the challenger on the 38 "

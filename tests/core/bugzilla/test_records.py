@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from classifier import InvalidIncident, Taxonomy, WhiteboardTags
-from core.bugzilla import BugRecord, comment_zero, parse_time
+from core.bugzilla import BugRecord, comment_zero, last_comment_time, parse_time
 from core.classification import classify
 from core.registry import ModelRegistry
 from tests.fixtures import make_bugs
@@ -192,3 +192,26 @@ def test_from_rest_refuses_nul_in_comment_zero(taxonomy):
     with pytest.raises(InvalidIncident, match="description contains a NUL") as caught:
         BugRecord.from_rest({"id": 7, "summary": "Acme: fine"}, comments, taxonomy)
     assert caught.value.field == "description"
+
+
+def test_last_comment_time_newest_public(taxonomy: Taxonomy) -> None:
+    comments = [
+        {"count": 0, "text": "report", "creation_time": "2024-01-05T09:30:00Z"},
+        {"count": 2, "text": "", "creation_time": "2024-03-01T10:00:00+01:00"},
+        {"count": 1, "text": "", "creation_time": "2024-02-01T00:00:00Z"},
+        {"count": 3, "text": "", "creation_time": "2024-04-01T00:00:00Z", "is_private": True},
+        {"count": 4, "text": ""},
+    ]
+    newest = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    assert last_comment_time(comments) == newest
+    assert BugRecord.from_rest(BUG, comments, taxonomy).last_comment_time == newest
+    assert last_comment_time(None) is None and last_comment_time([]) is None
+    assert BugRecord.from_rest(BUG, None, taxonomy).last_comment_time is None
+
+
+def test_last_comment_time_refuses_a_time_that_is_not_one(taxonomy: Taxonomy) -> None:
+    comments = [{"count": 0, "text": "report", "creation_time": "2024-01-05T09:30:00Z"},
+                {"count": 1, "text": "", "creation_time": "soon"}]
+    with pytest.raises(InvalidIncident, match=r"comments\[1\].creation_time: 'soon'") as caught:
+        BugRecord.from_rest(BUG, comments, taxonomy)
+    assert caught.value.field == "comments[1].creation_time"

@@ -22,6 +22,18 @@ def test_read_snapshot_fixture(snapshot_dir: Path, taxonomy: Taxonomy) -> None:
     assert first.tags.types == ("ocsp-failure",)
     assert first.tags.meta == ("ca-compliance", "verif?")
     assert first.product == "CA Program"
+    assert first.last_comment_time == first.creation_time  # its one comment, comment 0
+
+
+def test_read_snapshot_last_comment_time(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    bugs, comments = make_bugs(n_per_tag=1)
+    comments["bugs"]["1500001"]["comments"].append(
+        {"bug_id": 1500001, "count": 1, "text": "", "creation_time": "2024-02-03T04:05:06Z",
+         "is_private": False})
+    records = read_snapshot(write_snapshot(tmp_path / "s", bugs, comments), taxonomy)
+    assert records[0].last_comment_time is not None
+    assert records[0].last_comment_time.isoformat() == "2024-02-03T04:05:06+00:00"
+    assert records[1].last_comment_time == records[1].creation_time
 
 
 def test_read_snapshot_bug_without_comments(tmp_path: Path, taxonomy: Taxonomy) -> None:

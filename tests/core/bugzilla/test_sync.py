@@ -242,3 +242,40 @@ def test_sync_updates_bugs_loaded_from_snapshot(store: str, sync_settings: Setti
 
     assert len(report.counts.updated) == N_BUGS and report.counts.new == []
     assert len([r for r in standin.requests if r.comment_bug]) == N_BUGS
+
+
+def test_sync_stores_last_public_comment_time(sync_settings: Settings, standin: BugzillaStandIn):
+    """The briefing's stand-in for a resolution time: the newest public comment, refreshed when
+    the bug changes, kept as stored while it does not."""
+    sync(sync_settings)
+    bug_id = 1_500_003
+    filed = datetime.fromisoformat(standin.bugs[bug_id]["creation_time"].replace("Z", "+00:00"))
+    with session_scope(sync_settings.database_url) as session:
+        assert get_incident(session=session, bug_id=bug_id).last_comment_time == filed
+    commented = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+    standin.comments[bug_id] += [
+        {"bug_id": bug_id, "count": 1, "text": "Closing.", "creation_time": "2024-06-01T08:00:00Z",
+         "is_private": False},
+        {"bug_id": bug_id, "count": 2, "text": "", "creation_time": "2024-06-02T08:00:00Z",
+         "is_private": True}]
+    standin.change(bug_id, when=commented, status="RESOLVED")
+
+    report = sync(sync_settings)
+
+    assert report.counts.updated == [bug_id]
+    with session_scope(sync_settings.database_url) as session:
+        assert get_incident(session=session, bug_id=bug_id).last_comment_time == commented
+    standin.clear_log()
+    again = sync(sync_settings)  # unchanged: its comments are not asked for, the time stays
+    assert again.counts.updated == [] and not [r for r in standin.requests if r.comment_bug]
+    with session_scope(sync_settings.database_url) as session:
+        assert get_incident(session=session, bug_id=bug_id).last_comment_time == commented
+
+
+def test_sync_skips_bug_whose_comment_time_is_broken(sync_settings: Settings, standin: BugzillaStandIn):
+    standin.comments[1_500_004][0]["creation_time"] = "yesterday"
+
+    report = sync(sync_settings)
+
+    assert report.skipped == [1_500_004]
+    assert 1_500_004 not in stored_ids(sync_settings) and len(stored_ids(sync_settings)) == N_BUGS - 1

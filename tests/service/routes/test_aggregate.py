@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier import ca_name_from_summary
+from classifier import ca_written_in_summary
 from core.bugzilla import BugRecord
 from core.db import session_scope
 from core.store import save_prediction, upsert_bugs
@@ -19,14 +19,16 @@ WINDOW_2019 = {"start": "2019-01-01", "end": "2019-12-31"}
 
 
 def _expected(bugs, taxonomy, start: str, end: str) -> dict[str, tuple[int, list[str]]]:
-    """Rows computed from the bugs' whiteboards: the small snapshot has no resolution times."""
+    """Rows computed from the bugs' whiteboards: the small snapshot's bugs have only comment 0
+    (their last comment is their filing) and no resolution time. CAs as the summaries write them."""
     rows: dict[str, set[tuple[int, str]]] = {c: set() for c in taxonomy.categories}
     for bug in bugs:
         if start <= bug["creation_time"][:10] <= end:
             tags = taxonomy.parse_whiteboard(bug["whiteboard"]).types
             for category in taxonomy.categories_of(tags):
-                rows[category].add((bug["id"], ca_name_from_summary(bug["summary"])))
-    return {c: (len(members), sorted({ca for _, ca in members})) for c, members in rows.items()}
+                rows[category].add((bug["id"], ca_written_in_summary(bug["summary"])))
+    return {c: (len(members), sorted({ca for _, ca in members}, key=str.lower))
+            for c, members in rows.items()}
 
 
 def test_aggregate_incidents(client: TestClient, store, fixture_bugs, taxonomy):
@@ -40,8 +42,13 @@ def test_aggregate_incidents(client: TestClient, store, fixture_bugs, taxonomy):
     assert body["total"] == len(in_window) == 12
     assert body["category_entries"] == sum(n for n, _ in expected.values()) == 13
     assert body["sources"] == {"correction": 0, "bugzilla": 12, "model": 0, "none": 0}
+    # The small snapshot's bugs have only comment 0: their last comment is their filing.
     assert {r["rule"]: r["incidents"] for r in body["rules"]} == {
-        "still_open": 0, "resolved_at": 0, "created_in_window": 12}
+        "still_open": 0, "resolved_at": 0, "last_comment": 12, "created_in_window": 0}
+    ids = {r["category"]: r["incident_ids"] for r in body["rows"]}
+    assert sorted(i for row in ids.values() for i in row) == sorted(
+        b["id"] for b in in_window for _ in taxonomy.categories_of(
+            taxonomy.parse_whiteboard(b["whiteboard"]).types))
     assert body["start"] == "2019-01-01T00:00:00Z"
     assert body["end"].startswith("2019-12-31T23:59:59")
     assert body["model_version"] == "v1"
@@ -70,6 +77,8 @@ def test_aggregate_incidents_without_model(client_without_model: TestClient, sto
 
 
 def test_aggregate_incidents_window_rules(client: TestClient):
+    comments = [{"count": 0, "text": "report"},
+                {"count": 1, "text": "", "creation_time": "2019-03-01T00:00:00Z"}]
     bugs = {
         1: new_bug(1, creation_time="2018-06-01T00:00:00Z", cf_last_resolved="2019-02-01T00:00:00Z",
                    whiteboard="[crl-failure]"),                     # resolved in the window
@@ -79,22 +88,39 @@ def test_aggregate_incidents_window_rules(client: TestClient):
         4: new_bug(4, creation_time="2018-06-01T00:00:00Z"),         # closed, no resolution time
         5: new_bug(5, creation_time="2020-01-01T00:00:00Z", status="ASSIGNED"),  # filed after
         6: new_bug(6, creation_time="2019-12-31T23:00:00Z"),         # the last day counts whole
-        7: new_bug(7, creation_time=None),                           # undated: never counts
+        7: new_bug(7, creation_time=None),                           # undated: filed when received
+        8: {**new_bug(8, creation_time="2018-06-01T00:00:00Z"), "comments": comments},  # last comment
     }
+    del bugs[8]["description"]
     response = client.post("/classify/batch", json={"bugs": list(bugs.values())})
     assert response.status_code == 200
     body = client.get("/aggregate", params=WINDOW_2019).json()
-    assert body["total"] == 3
+    assert body["total"] == 4
     assert {r["rule"]: r["incidents"] for r in body["rules"]} == {
-        "still_open": 1, "resolved_at": 1, "created_in_window": 1}
-    assert body["sources"] == {"correction": 0, "bugzilla": 1, "model": 2, "none": 0}
-    assert body["undated"] == 1
+        "still_open": 1, "resolved_at": 1, "last_comment": 1, "created_in_window": 1}
+    assert body["sources"] == {"correction": 0, "bugzilla": 1, "model": 3, "none": 0}
+    assert body["undated"] == 1 and body["filed_when_received"] == 0  # received now, not in 2019
     crl = next(r for r in body["rows"] if r["category"] == "CRL Failures")
-    assert crl["incidents"] >= 1 and crl["sources"]["bugzilla"] == 1
+    assert crl["incidents"] >= 1 and crl["sources"]["bugzilla"] == 1 and 1 in crl["incident_ids"]
+    assert client.get("/incidents/8").json()["last_comment_time"] == "2019-03-01T00:00:00Z"
 
     before_noon = client.get("/aggregate", params={"start": "2019-01-01",
                                                    "end": "2019-12-31T12:00:00Z"}).json()
-    assert before_noon["total"] == 2
+    assert before_noon["total"] == 3
+    received = client.get("/aggregate", params={"start": "2019-01-01", "end": "9999-12-31"}).json()
+    assert received["filed_when_received"] == 1 and received["total"] == 6
+
+
+def test_aggregate_incidents_merges_ca_aliases(client: TestClient):
+    summaries = {1: "Comodo: OCSP responder down", 2: "Sectigo: OCSP responses late",
+                 3: "Dhimyotis / Certigna: OCSP outage", 4: "Certigna: OCSP malformed"}
+    bugs = [new_bug(i, summary=s, creation_time="2019-05-05T00:00:00Z", whiteboard="[ocsp-failure]")
+            for i, s in summaries.items()]
+    assert client.post("/classify/batch", json={"bugs": bugs}).status_code == 200
+    body = client.get("/aggregate", params=WINDOW_2019).json()
+    ocsp = next(r for r in body["rows"] if r["category"] == "OCSP Failures")
+    assert ocsp["cas"] == ["Certigna", "Sectigo"]
+    assert ocsp["ca_counts"] == {"Certigna": 2, "Sectigo": 2} == body["ca_counts"]
 
 
 def _record(bug_id: int, taxonomy, whiteboard: str = "") -> BugRecord:
@@ -144,20 +170,39 @@ BAD_WINDOWS = {
     "start too long": ({"start": "2019-01-01" * 10, "end": "2019-12-31"}, ["query", "start"]),
     "unknown format": ({**WINDOW_2019, "format": "xml"}, ["query", "format"]),
 }
+CHARTS = ["/aggregate/chart.png", "/aggregate/chart.svg", "/report"]
 
 
+@pytest.mark.parametrize("path", ["/aggregate", *CHARTS])
 @pytest.mark.parametrize("params, loc", BAD_WINDOWS.values(), ids=BAD_WINDOWS.keys())
-def test_aggregate_incidents_bad_window(client: TestClient, params, loc):
-    response = client.get("/aggregate", params=params)
+def test_aggregate_incidents_bad_window(client: TestClient, path, params, loc):
+    if path != "/aggregate" and params.get("format") == "xml":
+        loc = ["query", "format"] if path == "/report" else None
+    response = client.get(path, params=params)
+    if loc is None:  # the charts take no format: it is ignored
+        assert response.status_code == 200
+        return
     assert response.status_code == 422, response.text
     error = response.json()["detail"][0]
     assert error["loc"] == loc and error["msg"]
 
 
-def test_aggregate_incidents_whole_range(client: TestClient, store):
-    response = client.get("/aggregate", params={"start": "0001-01-01", "end": "9999-12-31"})
+def test_aggregate_chart(client: TestClient, store):
+    png = client.get("/aggregate/chart.png", params=WINDOW_2019)
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    svg = client.get("/aggregate/chart.svg", params=WINDOW_2019)
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert "Chart based on 12 open incidents between January 1, 2019, and December 31, 2019" in svg.text
+    assert "briefing_2019-01-01_2019-12-31.svg" in svg.headers["content-disposition"]
+
+
+@pytest.mark.parametrize("path", ["/aggregate", *CHARTS])
+def test_aggregate_incidents_whole_range(client: TestClient, store, path):
+    response = client.get(path, params={"start": "0001-01-01", "end": "9999-12-31"})
     assert response.status_code == 200
-    assert response.json()["total"] == 48
+    if path == "/aggregate":
+        assert response.json()["total"] == 48
 
 
 def _resolved(bug_id: int, resolution: str) -> dict:

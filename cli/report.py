@@ -1,0 +1,88 @@
+"""`incidents report`: the CA/Browser Forum briefing of a period, as Markdown, HTML or CSV, with its chart."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli._shared import StatusLine, context, fail, reported_errors
+
+app = typer.Typer()
+
+
+class ReportFormat(StrEnum):
+    MD = "md"
+    HTML = "html"
+    CSV = "csv"
+
+
+@app.command()
+def report(
+    invocation: typer.Context,
+    start: Annotated[str, typer.Option(help="First day of the period (2023-01-01, UTC) or a time.")],
+    end: Annotated[str, typer.Option(help="Last day of the period, included whole (2023-06-30), or a time.")],
+    output: Annotated[ReportFormat, typer.Option("--format", help="md (Markdown), html or csv.")]
+    = ReportFormat.MD,
+    out: Annotated[Path | None, typer.Option(
+        help="Write the report and its chart (PNG and SVG) into this folder instead of printing "
+             "the report.")] = None,
+) -> None:
+    """The briefing of the incidents open at some time between START and END: the count per
+    category (against the previous period of the same length), their CAs and bugs, where the
+    labels come from, and what is left out."""
+    from core.aggregate import Period
+    from core.ca_names import CANames
+    from core.report import (
+        bugzilla_list_url,
+        build_report,
+        render_chart,
+        render_csv,
+        render_html,
+        render_markdown,
+    )
+
+    with reported_errors():
+        ctx = context(invocation)
+        settings = ctx.settings
+        period = Period.parse(start, end)
+        ca_names = CANames.load(settings.ca_names_file)
+        with StatusLine("reading the store") as status:
+            with ctx.reading() as session:
+                if session is None:
+                    raise fail(f"the store ({settings.database_url}) holds no incidents yet: run "
+                               "`incidents sync` first")
+                briefing = build_report(
+                    session=session, taxonomy=ctx.taxonomy, period=period,
+                    active_version=ctx.registry.active_version(),
+                    excluded_resolutions=settings.briefing_excluded_resolutions, ca_names=ca_names,
+                    progress=status)
+            charts: dict[str, bytes] = {}
+            if out is not None:
+                status("drawing the chart")
+                charts = {"png": render_chart(briefing.current, "png"),
+                          "svg": render_chart(briefing.current, "svg")}
+        name = f"briefing_{period.slug}"
+        if output is ReportFormat.CSV:
+            text = render_csv(briefing)
+        elif output is ReportFormat.HTML:
+            text = render_html(briefing, list_url=lambda ids: bugzilla_list_url(ids, settings.bugzilla_url),
+                               bugzilla_url=settings.bugzilla_url,
+                               chart_src=f"{name}.svg" if out is not None else None)
+        else:
+            text = render_markdown(briefing, bugzilla_url=settings.bugzilla_url,
+                                   chart=f"{name}.png" if out is not None else None)
+        if out is None:
+            typer.echo(text, nl=False)
+            return
+        folder = out.expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [folder / f"{name}.{output.value}", folder / f"{name}.png", folder / f"{name}.svg"]
+        written[0].write_text(text, encoding="utf-8")
+        written[1].write_bytes(charts["png"])
+        written[2].write_bytes(charts["svg"])
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(briefing.chart_title)

@@ -1,0 +1,371 @@
+"""The briefing for a period as data, and its renderings: Markdown, HTML, CSV and the bar chart.
+
+What Mozilla's maintainers bring to the CA/Browser Forum: the incidents open at some time in the
+period (:mod:`core.aggregate`'s rule) counted per briefing category, with the total of distinct
+incidents (one incident can count in several rows), the CAs and bugs of each row, the change from
+the previous period of the same length, where the labels come from (corrections, Bugzilla's tags,
+predictions, and how many predictions still wait for review), and what is left out: incidents in
+no row, and bugs resolved as not incidents of their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+
+from classifier import Taxonomy
+
+from .aggregate import DEFAULT_EXCLUDED_RESOLUTIONS, Briefing, Period, WindowRule, briefing
+from .ca_names import CANames
+from .labels import LabelSource
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+#: Where each label source's rows come from, in words.
+SOURCE_WORDS = {LabelSource.CORRECTION.value: "Maintainers' corrections",
+                LabelSource.BUGZILLA.value: "Mozilla's Bugzilla type tags",
+                LabelSource.MODEL.value: "The model's predictions",
+                LabelSource.NONE.value: "No label"}
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A briefing category in the period and in the previous one."""
+
+    category: str
+    incidents: int
+    previous: int | None
+    incident_ids: tuple[int, ...]
+    ca_counts: dict[str, int]
+    ca_ids: dict[str, tuple[int, ...]]
+    sources: dict[str, int]
+    previous_ids: tuple[int, ...] = ()
+
+    @property
+    def change(self) -> int | None:
+        return None if self.previous is None else self.incidents - self.previous
+
+
+@dataclass(frozen=True)
+class BriefingReport:
+    """The briefing of a period, beside the previous period of the same length."""
+
+    current: Briefing
+    previous: Briefing | None
+    rows: list[ReportRow]
+
+    @property
+    def period(self) -> Period:
+        return self.current.period
+
+    @property
+    def total(self) -> int:
+        return self.current.total
+
+    @property
+    def previous_total(self) -> int | None:
+        return self.previous.total if self.previous is not None else None
+
+    @property
+    def category_entries(self) -> int:
+        return self.current.category_entries
+
+    @property
+    def several_types(self) -> int:
+        """Incidents that count in more than one row."""
+        return sum(len(i.categories) > 1 for i in self.current.incidents.values())
+
+    @property
+    def note(self) -> str | None:
+        """Why the rows add up to more than the total, when they do."""
+        if self.category_entries <= self.total:
+            return None
+        return (f"The rows add up to {self.category_entries}, more than the {self.total} incidents: "
+                f"{self.several_types} incidents have types of several categories and count in "
+                "each of their rows.")
+
+    @property
+    def reconciliation(self) -> str:
+        """How the rows, the total and the incidents in no row fit together."""
+        categorised = len(self.categorised_ids)
+        return (f"The rows add up to {self.category_entries}: {categorised} incidents count in at "
+                f"least one row ({self.several_types} of them in several), "
+                f"{self.current.uncategorised} in none; {self.total} in all.")
+
+    @property
+    def chart_title(self) -> str:
+        return chart_title(self.current)
+
+    @property
+    def all_ids(self) -> tuple[int, ...]:
+        return tuple(self.current.incidents)
+
+    @property
+    def categorised_ids(self) -> tuple[int, ...]:
+        return tuple(i for i, incident in self.current.incidents.items() if incident.categories)
+
+    @property
+    def source_ids(self) -> dict[str, tuple[int, ...]]:
+        return {s.value: tuple(i for i, incident in self.current.incidents.items()
+                               if incident.label.source is s) for s in LabelSource}
+
+    @property
+    def rule_ids(self) -> dict[str, tuple[int, ...]]:
+        return {r.value: tuple(i for i, incident in self.current.incidents.items() if incident.rule is r)
+                for r in WindowRule}
+
+    @property
+    def ca_ids(self) -> dict[str, tuple[int, ...]]:
+        return _ids_by_ca(self.current, self.current.incidents)
+
+    @property
+    def waiting_for_review(self) -> tuple[int, ...]:
+        return self.current.waiting_for_review
+
+    @property
+    def received_ids(self) -> tuple[int, ...]:
+        return tuple(i for i, incident in self.current.incidents.items() if incident.filed_when_received)
+
+
+def _ids_by_ca(table: Briefing, ids: Iterable[int]) -> dict[str, tuple[int, ...]]:
+    by_ca: dict[str, list[int]] = {}
+    for bug_id in ids:
+        by_ca.setdefault(table.incidents[bug_id].ca, []).append(bug_id)
+    return {ca: tuple(by_ca[ca]) for ca in sorted(by_ca, key=lambda ca: (-len(by_ca[ca]), ca.lower()))}
+
+
+def build_report(*, session: Session, taxonomy: Taxonomy, period: Period, active_version: str | None,
+                 excluded_resolutions: Sequence[str] = DEFAULT_EXCLUDED_RESOLUTIONS,
+                 ca_names: CANames | None = None,
+                 progress: Callable[[str], object] | None = None) -> BriefingReport:
+    """The briefing of ``period`` and of the period of the same length before it.
+
+    ``progress`` is told what is being counted (the CLI's status line).
+    """
+    def count(what: str, window: Period) -> Briefing:
+        if progress is not None:
+            progress(f"counting the incidents open between {window.words}{what}")
+        return briefing(session=session, taxonomy=taxonomy, start=window.start, end=window.end,
+                        active_version=active_version, excluded_resolutions=excluded_resolutions,
+                        ca_names=ca_names)
+
+    current = count("", period)
+    earlier = period.previous()
+    previous = count(" (the previous period)", earlier) if earlier is not None else None
+    before = {r.category: r for r in previous.rows} if previous is not None else {}
+    rows = [ReportRow(category=row.category, incidents=row.incidents,
+                      previous=before[row.category].incidents if row.category in before else None,
+                      incident_ids=row.incident_ids, ca_counts=row.ca_counts,
+                      ca_ids=_ids_by_ca(current, row.incident_ids), sources=row.sources,
+                      previous_ids=before[row.category].incident_ids if row.category in before else ())
+            for row in current.rows]
+    return BriefingReport(current=current, previous=previous, rows=rows)
+
+
+def chart_title(table: Briefing) -> str:
+    """Mozilla's title of the briefing chart."""
+    return f"Chart based on {table.total} open incidents between {table.period.words}"
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+def _signed(change: int | None) -> str:
+    if change is None:
+        return "–"
+    return f"+{change}" if change > 0 else str(change)
+
+
+def _bug_links(ids: Sequence[int], bugzilla_url: str) -> str:
+    """The bug ids, then one link to Bugzilla's list of them."""
+    if not ids:
+        return "none"
+    return f"{', '.join(str(i) for i in ids)} ([in Bugzilla]({bugzilla_list_url(ids, bugzilla_url)}))"
+
+
+def _cas_text(ca_counts: dict[str, int]) -> str:
+    return ", ".join(f"{ca} ({n})" for ca, n in ca_counts.items()) or "none"
+
+
+def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugzilla.mozilla.org",
+                    chart: str | None = None) -> str:
+    """The report as Markdown; ``chart`` is the path or address of the chart image to show."""
+    current, previous = report.current, report.previous
+    earlier = previous.period.words if previous is not None else None
+    lines = [f"# CA incident briefing: {report.period.span}", ""]
+    lines.append(f"**{report.total} incidents** were open at some time between {report.period.words}"
+                 + (f" ({report.previous_total} between {earlier}, the previous period of the same "
+                    f"length; change {_signed(report.total - report.previous_total)})."
+                    if previous is not None and report.previous_total is not None else "."))
+    lines.append("")
+    if chart:
+        lines += [f"![{report.chart_title}]({chart})", ""]
+    lines += ["| Category | Incidents | Previous period | Change |", "|---|---:|---:|---:|"]
+    for row in report.rows:
+        lines.append(f"| {row.category} | {row.incidents} | "
+                     f"{'–' if row.previous is None else row.previous} | {_signed(row.change)} |")
+    lines.append(f"| **All incidents (distinct)** | **{report.total}** | "
+                 f"{'–' if report.previous_total is None else report.previous_total} | "
+                 f"{_signed(None if report.previous_total is None else report.total - report.previous_total)} |")
+    lines.append("")
+    if report.note:
+        lines += [f"Note: {report.note}", ""]
+    lines += [report.reconciliation, ""]
+    lines += ["## CAs and bugs per category", ""]
+    for row in report.rows:
+        if not row.incidents:
+            continue
+        lines += [f"### {row.category} ({row.incidents})", "",
+                  f"- CAs: {_cas_text(row.ca_counts)}",
+                  f"- Bugs: {_bug_links(row.incident_ids, bugzilla_url)}", ""]
+    lines += ["## Where the labels come from", "", "| Source | Incidents |", "|---|---:|"]
+    for source, n in current.sources.items():
+        lines.append(f"| {SOURCE_WORDS[source]} | {n} |")
+    waiting = report.waiting_for_review
+    lines += ["", f"{len(waiting)} of the {current.sources[LabelSource.MODEL.value]} predicted labels "
+                  "still wait for a maintainer's review"
+                  + (f": {_bug_links(waiting, bugzilla_url)}." if waiting else "."), ""]
+    lines += ["## Left out of the rows", "",
+              f"- Uncategorised (no type of a briefing row): {current.uncategorised} — "
+              f"{_bug_links(current.uncategorised_ids, bugzilla_url)}"]
+    for resolution, ids in current.excluded_ids.items():
+        lines.append(f"- Excluded, resolved {resolution} (not an incident of its own): {len(ids)} — "
+                     f"{_bug_links(ids, bugzilla_url)}")
+    if not current.excluded_ids:
+        lines.append("- Excluded (resolved as not an incident of its own): 0")
+    lines += ["", "## Incidents per CA", "", "| CA | Incidents |", "|---|---:|"]
+    lines += [f"| {ca} | {n} |" for ca, n in current.ca_counts.items()]
+    lines += ["", "## How the incidents were placed in the period", "",
+              "| Rule | Incidents | Meaning |", "|---|---:|---|"]
+    lines += [f"| `{rule.value}` | {current.rules[rule.value]} | {rule.description} |" for rule in WindowRule]
+    lines.append("")
+    if current.filed_when_received:
+        lines += [f"{current.filed_when_received} incidents have no filing time in the store and count "
+                  f"from when it received them: {_bug_links(report.received_ids, bugzilla_url)}.", ""]
+    version = current.model_version or "none active"
+    lines.append(f"Labels: correction, else Bugzilla's type tags, else a prediction (model {version}).")
+    return "\n".join(lines) + "\n"
+
+
+# -- HTML -------------------------------------------------------------------------------------
+def incident_list_url(ids: Sequence[int], base: str = "/incidents") -> str:
+    """The service's list of the incidents ``ids`` (HTML)."""
+    return f"{base}?{urlencode({'ids': ','.join(str(i) for i in ids), 'format': 'html'}, safe=',')}"
+
+
+def bugzilla_list_url(ids: Sequence[int], bugzilla_url: str) -> str:
+    """Bugzilla's own list of the bugs ``ids``."""
+    return f"{bugzilla_url}/buglist.cgi?{urlencode({'bug_id': ','.join(str(i) for i in ids)}, safe=',')}"
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["signed"] = _signed
+    return env
+
+
+def render_page(template: str, **context: object) -> str:
+    """One of this package's HTML templates (``templates/``) rendered with ``context``."""
+    return _environment().get_template(template).render(**context)
+
+
+def render_html(report: BriefingReport, *, list_url: Callable[[Sequence[int]], str],
+                bugzilla_url: str = "https://bugzilla.mozilla.org", chart_src: str | None = None) -> str:
+    """The report as an HTML page, every count a link to ``list_url`` of its incidents."""
+    return render_page("report.html", report=report, list_url=list_url, bugzilla_url=bugzilla_url,
+                       chart_src=chart_src, rules=list(WindowRule), source_words=SOURCE_WORDS)
+
+
+# -- CSV --------------------------------------------------------------------------------------
+CSV_COLUMNS = ("period_start", "period_end", "kind", "row", "incidents", "previous", "change",
+               "from_correction", "from_bugzilla", "from_model", "from_none", "waiting_for_review",
+               "cas", "bug_ids")
+
+
+def _source_counts(table: Briefing, ids: Iterable[int]) -> list[int]:
+    sources = [table.incidents[i].label.source for i in ids]
+    return [sum(s is source for s in sources) for source in LabelSource]
+
+
+def render_csv(report: BriefingReport) -> str:
+    """The report as CSV: the categories, then the uncategorised, the distinct totals, the rows'
+    sum and the excluded bugs, each with the period, the previous period's figure, the label
+    sources and the bug ids, so that every total can be checked from the rows above it."""
+    current, previous = report.current, report.previous
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    stamp = [current.start.isoformat(), current.end.isoformat()]
+    waiting = set(report.waiting_for_review)
+
+    def write(kind: str, name: str, ids: Sequence[int], before: int | None, *, counted: bool = True,
+              n: int | None = None, cas: str = "") -> None:
+        count = len(ids) if n is None else n
+        sources = _source_counts(current, ids) if counted else ["", "", "", ""]
+        writer.writerow([*stamp, kind, name, count, "" if before is None else before,
+                         "" if before is None else count - before, *sources,
+                         sum(i in waiting for i in ids) if counted else "", cas,
+                         " ".join(str(i) for i in ids)])
+
+    for row in report.rows:
+        write("category", row.category, row.incident_ids, row.previous,
+              cas="; ".join(f"{ca} ({n})" for ca, n in row.ca_counts.items()))
+    write("uncategorised", "Uncategorised", current.uncategorised_ids,
+          previous.uncategorised if previous else None)
+    write("categorised", "Categorised incidents (distinct)", report.categorised_ids,
+          previous.total - previous.uncategorised if previous else None)
+    write("total", "All incidents (distinct)", report.all_ids, previous.total if previous else None,
+          cas="; ".join(f"{ca} ({n})" for ca, n in current.ca_counts.items()))
+    entries = [i for row in report.rows for i in row.incident_ids]
+    write("entries", "Category entries (sum of the category rows)", entries,
+          previous.category_entries if previous else None)
+    for resolution in sorted({*current.excluded_ids, *(previous.excluded_ids if previous else {})}):
+        write("excluded", f"Excluded: {resolution}", current.excluded_ids.get(resolution, ()),
+              previous.excluded.get(resolution, 0) if previous else None, counted=False)
+    excluded = [i for ids in current.excluded_ids.values() for i in ids]
+    write("bugs", "Bugs open in the period (incidents and excluded)", [*report.all_ids, *excluded],
+          previous.total + sum(previous.excluded.values()) if previous else None, counted=False)
+    return out.getvalue()
+
+
+# -- the chart --------------------------------------------------------------------------------
+ChartFormat = Literal["png", "svg"]
+CHART_MEDIA_TYPES: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def render_chart(table: Briefing, fmt: ChartFormat = "png") -> bytes:
+    """The briefing's bar chart: one horizontal bar a category with its count, titled "Chart based
+    on N open incidents between <Month D, YYYY>, and <Month D, YYYY>" (Mozilla's wording)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    title = chart_title(table)
+    categories = [row.category for row in table.rows]
+    counts = [row.incidents for row in table.rows]
+    figure = Figure(figsize=(10, 0.45 * max(len(categories), 4) + 1.4), dpi=100,
+                    layout="constrained")
+    FigureCanvasAgg(figure)  # no pyplot: no global state, safe in the service's threads
+    axes = figure.add_subplot()
+    bars = axes.barh(range(len(categories)), counts, color="#0060df", height=0.65)
+    axes.set_yticks(range(len(categories)), labels=categories)
+    axes.invert_yaxis()  # the taxonomy's first row on top
+    axes.bar_label(bars, labels=[str(n) for n in counts], padding=3, fontsize=10)
+    axes.set_xlim(0, max([*counts, 1]) * 1.12)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("Incidents")
+    axes.set_title(title, fontsize=12, loc="left")
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    out = io.BytesIO()
+    metadata: dict[str, str | None] = {"Date": None} if fmt == "svg" else {"Software": None}
+    figure.savefig(out, format=fmt, metadata=metadata)
+    return out.getvalue()

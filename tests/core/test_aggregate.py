@@ -1,0 +1,189 @@
+"""Which incidents are open in a period, and by which rule: the edges of each rule, filing times
+the store lacks, excluded resolutions, CA names merged across aliases, and periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from classifier import InvalidPeriod, Taxonomy
+from core.aggregate import Briefing, Period, WindowRule, briefing, period_bound
+from core.bugzilla import BugRecord
+from core.ca_names import CANames
+from core.db import session_scope, upgrade
+from core.store import upsert_bugs
+from core.tables import IncidentRow
+
+START, END = "2023-03-01", "2023-03-31"
+
+
+@pytest.fixture
+def url(database_url: str) -> str:
+    upgrade(database_url)
+    return database_url
+
+
+def bug(bug_id: int, *, filed: str | None = "2023-01-10T12:00:00Z", status: str = "RESOLVED",
+        resolved: str | None = None, commented: str | None = None, resolution: str = "FIXED",
+        summary: str = "Acme Trust: CRL expired", whiteboard: str = "[ca-compliance] [crl-failure]",
+        taxonomy: Taxonomy) -> BugRecord:
+    comments: list[dict] = [{"count": 0, "text": "report"}]  # no time: see ``commented``
+    if commented is not None:
+        comments.append({"count": 1, "text": "", "creation_time": commented})
+    return BugRecord.from_rest({"id": bug_id, "summary": summary, "whiteboard": whiteboard,
+                                "creation_time": filed, "status": status, "resolution": resolution,
+                                "cf_last_resolved": resolved}, comments, taxonomy)
+
+
+def store(url: str, *records: BugRecord) -> None:
+    with session_scope(url) as session:
+        upsert_bugs(session=session, records=list(records))
+
+
+def count(url: str, taxonomy: Taxonomy, start: str = START, end: str = END, **options) -> Briefing:
+    period = Period.parse(start, end)
+    with session_scope(url) as session:
+        return briefing(session=session, taxonomy=taxonomy, start=period.start, end=period.end,
+                        active_version=None, **options)
+
+
+#: (what, the bug's times and status, the rule that counts it or None when it is not open)
+EDGES = {
+    "resolved the day before the start": (
+        {"resolved": "2023-02-28T23:59:59Z"}, None),
+    "resolved on the start day": ({"resolved": "2023-03-01T00:00:00Z"}, WindowRule.RESOLVED_AT),
+    "resolved inside": ({"resolved": "2023-03-15T08:00:00Z"}, WindowRule.RESOLVED_AT),
+    "resolved after the end": ({"resolved": "2023-05-01T00:00:00Z"}, WindowRule.RESOLVED_AT),
+    "filed on the end day": ({"filed": "2023-03-31T23:00:00Z", "resolved": "2023-04-02T00:00:00Z"},
+                             WindowRule.RESOLVED_AT),
+    "filed the day after the end": ({"filed": "2023-04-01T00:00:00Z", "resolved": "2023-04-02T00:00:00Z"},
+                                    None),
+    "still open, filed long before": ({"filed": "2019-01-01T00:00:00Z", "status": "ASSIGNED",
+                                       "resolution": ""}, WindowRule.STILL_OPEN),
+    "still open, filed after the end": ({"filed": "2023-04-01T00:00:00Z", "status": "NEW",
+                                         "resolution": ""}, None),
+    "last comment the day before the start": ({"commented": "2023-02-28T23:59:59Z"}, None),
+    "last comment on the start day": ({"commented": "2023-03-01T09:00:00Z"}, WindowRule.LAST_COMMENT),
+    "last comment after the end": ({"commented": "2023-06-01T00:00:00Z"}, WindowRule.LAST_COMMENT),
+    "resolution time wins over a later comment": (
+        {"resolved": "2023-02-01T00:00:00Z", "commented": "2023-03-05T00:00:00Z"}, None),
+    "closed, no times, filed before": ({"filed": "2023-02-01T00:00:00Z"}, None),
+    "closed, no times, filed inside": ({"filed": "2023-03-10T00:00:00Z"}, WindowRule.CREATED_IN_WINDOW),
+    "unknown status, a comment time: filed inside only": (
+        {"filed": "2023-02-01T00:00:00Z", "status": "", "commented": "2023-03-05T00:00:00Z"}, None),
+}
+
+
+@pytest.mark.parametrize("times, rule", EDGES.values(), ids=EDGES.keys())
+def test_briefing_window_rule_edges(url: str, taxonomy: Taxonomy, times: dict, rule: WindowRule | None):
+    store(url, bug(1, taxonomy=taxonomy, **times))
+    table = count(url, taxonomy)
+    assert table.total == (rule is not None)
+    expected = {r.value: int(r is rule) for r in WindowRule}
+    assert table.rules == expected
+    if rule is not None:
+        assert table.incidents[1].rule is rule
+        assert next(r for r in table.rows if r.category == "CRL Failures").incident_ids == (1,)
+
+
+def test_briefing_window_rules_together(url: str, taxonomy: Taxonomy):
+    store(url, bug(1, resolved="2023-03-02T00:00:00Z", taxonomy=taxonomy),
+          bug(2, commented="2023-03-03T00:00:00Z", taxonomy=taxonomy),
+          bug(3, status="REOPENED", resolution="", taxonomy=taxonomy),
+          bug(4, filed="2023-03-04T00:00:00Z", taxonomy=taxonomy),
+          bug(5, commented="2023-01-11T00:00:00Z", taxonomy=taxonomy))
+    table = count(url, taxonomy)
+    assert table.rules == {"still_open": 1, "resolved_at": 1, "last_comment": 1, "created_in_window": 1}
+    assert set(table.incidents) == {1, 2, 3, 4}
+    # One day earlier, bug 5's last comment (January 11) is still before the start.
+    assert count(url, taxonomy, start="2023-01-12").total == 4
+    assert count(url, taxonomy, start="2023-01-11").total == 5
+
+
+def test_briefing_counts_undated_bug_from_when_received(url: str, taxonomy: Taxonomy):
+    """A bug stored without a filing time counts from when the store received it, and says so."""
+    store(url, bug(1, filed=None, status="NEW", resolution="", taxonomy=taxonomy),
+          bug(2, filed=None, taxonomy=taxonomy))
+    received = datetime(2023, 3, 20, 10, 0, tzinfo=UTC)
+    with session_scope(url) as session:
+        session.execute(update(IncidentRow).values(synced_at=received))
+    table = count(url, taxonomy)
+    assert table.total == 2 and table.undated == 2 and table.filed_when_received == 2
+    assert table.rules["still_open"] == 1 and table.rules["created_in_window"] == 1
+    assert table.incidents[1].filed == received and table.incidents[1].filed_when_received
+    # Received after the period: not open in it, still counted as undated in the store.
+    before = count(url, taxonomy, start="2023-03-01", end="2023-03-19")
+    assert before.total == 0 and before.undated == 2 and before.filed_when_received == 0
+
+
+def test_briefing_leaves_out_excluded_resolutions(url: str, taxonomy: Taxonomy):
+    store(url, bug(1, commented="2023-03-05T00:00:00Z", taxonomy=taxonomy),
+          bug(2, commented="2023-03-05T00:00:00Z", resolution="DUPLICATE", taxonomy=taxonomy),
+          bug(3, commented="2023-03-05T00:00:00Z", resolution="invalid", taxonomy=taxonomy),
+          bug(4, commented="2023-03-05T00:00:00Z", resolution="WONTFIX", taxonomy=taxonomy))
+    table = count(url, taxonomy, excluded_resolutions=["DUPLICATE", "INVALID"])
+    assert table.total == 2 and set(table.incidents) == {1, 4}
+    assert table.excluded == {"DUPLICATE": 1, "INVALID": 1}
+    assert table.excluded_ids == {"DUPLICATE": (2,), "INVALID": (3,)}
+
+
+def test_briefing_merges_ca_aliases(url: str, taxonomy: Taxonomy):
+    names = CANames.load()
+    summaries = {1: "Comodo: CRL expired", 2: "Sectigo: CRL not served", 3: "Comodo/cPanel: CRL late",
+                 4: "D-TRUST: CRL expired", 5: "D-Trust: CRL malformed", 6: "D-TRUST: CRL old",
+                 7: "CRL expired without a CA name"}
+    store(url, *(bug(i, summary=s, commented="2023-03-05T00:00:00Z", taxonomy=taxonomy)
+                 for i, s in summaries.items()))
+    table = count(url, taxonomy, ca_names=names)
+    assert table.ca_counts == {"Sectigo": 3, "D-TRUST": 3, "(no CA named)": 1}
+    crl = next(r for r in table.rows if r.category == "CRL Failures")
+    assert crl.cas == ("(no CA named)", "D-TRUST", "Sectigo")
+    assert crl.ca_counts == {"Sectigo": 3, "D-TRUST": 3, "(no CA named)": 1}
+    # Without the file, each name is its own CA, written as most of its summaries write it.
+    plain = count(url, taxonomy)
+    assert plain.ca_counts == {"D-TRUST": 3, "Comodo": 1, "Comodo/cPanel": 1, "Sectigo": 1,
+                               "(no CA named)": 1}
+
+
+def test_briefing_rows_and_total(url: str, taxonomy: Taxonomy):
+    store(url, bug(1, whiteboard="[ev-misissuance] [leaf-revocation-delay]", commented="2023-03-05T00:00:00Z",
+                   taxonomy=taxonomy),
+          bug(2, whiteboard="[ca-compliance]", commented="2023-03-05T00:00:00Z", taxonomy=taxonomy),
+          bug(3, whiteboard="[ocsp-failure]", commented="2023-03-05T00:00:00Z", taxonomy=taxonomy))
+    table = count(url, taxonomy)
+    assert table.total == 3 and table.category_entries == 3 and table.uncategorised == 1
+    assert table.uncategorised_ids == (2,)
+    rows = {r.category: r.incident_ids for r in table.rows if r.incidents}
+    assert rows == {"EV Misissuance": (1,), "Leaf Revocation Delays": (1,), "OCSP Failures": (3,)}
+    assert table.sources == {"correction": 0, "bugzilla": 2, "model": 0, "none": 1}
+
+
+PERIODS = {
+    "not a date": (("last year", "2023-01-01"), "start", "is not a date"),
+    "impossible end": (("2023-01-01", "2023-02-30"), "end", "is not a date"),
+    "start after end": (("2023-02-01", "2023-01-31"), "start", "is after end"),
+    "out of range once in UTC": (("0001-01-01T00:00:00+14:00", "2023-01-01"), "start", "is not a date"),
+}
+
+
+@pytest.mark.parametrize("bounds, field, says", PERIODS.values(), ids=PERIODS.keys())
+def test_period_parse_refuses(bounds: tuple[str, str], field: str, says: str):
+    with pytest.raises(InvalidPeriod, match=says) as caught:
+        Period.parse(*bounds)
+    assert caught.value.field == field
+
+
+def test_period_bounds_and_previous():
+    period = Period.parse("2023-01-01", "2023-06-30")
+    assert period.start == datetime(2023, 1, 1, tzinfo=UTC)
+    assert period.end == datetime(2023, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
+    previous = period.previous()
+    assert previous is not None
+    assert previous.end == period.start - timedelta(microseconds=1)
+    assert previous.end - previous.start == period.end - period.start
+    assert previous.start == datetime(2022, 7, 4, tzinfo=UTC)  # 181 days, as 2023's first half
+    assert period.words == "January 1, 2023, and June 30, 2023"
+    assert Period.parse("0001-01-01", "2023-01-01").previous() is None
+    assert period_bound("2023-01-01T12:00:00", "end", end=True) == datetime(2023, 1, 1, 12, tzinfo=UTC)
