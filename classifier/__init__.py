@@ -3,6 +3,7 @@
 from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, save_artefact
 from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline, WordCharTfidfBaseline
 from ._exceptions import (
+    ActiveChanged,
     ArtefactTampered,
     BugzillaUnavailable,
     CANamesError,
@@ -11,6 +12,7 @@ from ._exceptions import (
     InvalidInput,
     InvalidPeriod,
     InvalidSnapshot,
+    JobRunning,
     ModelError,
     ModelNotFound,
     NotEnoughData,
@@ -33,6 +35,7 @@ from ._report import IncidentReport, level_evidence, parse_report
 from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags, read_toml
 
 __all__ = [
+    "ActiveChanged",
     "ArtefactTampered",
     "BugzillaUnavailable",
     "CANamesError",
@@ -48,6 +51,7 @@ __all__ = [
     "InvalidInput",
     "InvalidPeriod",
     "InvalidSnapshot",
+    "JobRunning",
     "KeywordTagger",
     "ModelError",
     "ModelNotFound",

@@ -67,17 +67,19 @@ def load_artefact(path: str | Path, expected_sha256: str | None = None) -> objec
         recorded = _sha_path(path).read_text(encoding="utf-8").split()[0]
     except (FileNotFoundError, IndexError) as exc:
         raise ArtefactTampered(f"{path}: its sha256 file is missing or empty") from exc
-    actual = file_sha256(path)
+    # Read once: the bytes checked are the bytes loaded, whatever happens to the file meanwhile.
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     for label, want in (("recorded", recorded), ("expected", expected_sha256)):
         if want is not None and want != actual:
             raise ArtefactTampered(
                 f"{path}: sha256 is {actual} but {want} was {label}; the file was changed "
                 "after it was written, so it is not loaded")
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises bare errors on files that are not its format
         raise ArtefactTampered(f"{path}: not a readable skops file ({exc})") from exc
     extra = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if extra:
         raise UntrustedArtefact(f"{path}: holds types that are not trusted: {extra}")
-    return sio.load(path, trusted=list(untrusted))
+    return sio.loads(data, trusted=list(untrusted))

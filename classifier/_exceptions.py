@@ -12,8 +12,10 @@ IncidentError                     every error this project raises on purpose
 ├── NotEnoughData                 too few labelled incidents to fit, split or compare (also a
 │                                 ValueError: estimators raise it from ``fit``, as scikit-learn's do)
 ├── TokenNotFound                 no unrevoked maintainer token matches an id, name or prefix
+├── JobRunning                    a retrain, sync or relabel is already running (``holder`` says who)
 └── ModelError                    anything about trained model versions
     ├── ModelNotFound             no such version, or no active version
+    ├── ActiveChanged             a promotion refused: the version it meant to replace is no longer active
     ├── ArtefactTampered          an artefact whose sha256 differs from the one recorded
     └── UntrustedArtefact         an artefact that would load types outside the trusted list
 
@@ -89,8 +91,25 @@ class TokenNotFound(IncidentError, LookupError):
     """No token (or no unrevoked token) matches the given id, name or prefix."""
 
 
+class JobRunning(IncidentError):
+    """A job of this kind (retrain, sync, relabel) already runs, in this process or another.
+
+    ``holder`` says who holds it (name, process, host), ``job_id`` its job in the service (None
+    when it was started from the command line).
+    """
+
+    def __init__(self, message: str, *, holder: str = "", job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.job_id = job_id
+
+
 class ModelError(IncidentError):
     """A problem with a trained model version."""
+
+
+class ActiveChanged(ModelError):
+    """A promotion was refused: another version became active since the caller looked."""
 
 
 class ModelNotFound(ModelError, LookupError):

@@ -3,6 +3,7 @@ the status line of long commands."""
 
 from __future__ import annotations
 
+import getpass
 import io
 import sys
 from collections.abc import Callable, Iterator
@@ -21,7 +22,17 @@ if TYPE_CHECKING:
 
     from classifier import Taxonomy
     from core.config import Settings
+    from core.jobs import JobLock
     from core.registry import ModelRegistry
+
+
+def cli_user() -> str:
+    """Who a write from the command line is recorded as made by: the system user running it
+    (the CLI holds no token; whoever runs it has the store and the models folder)."""
+    try:
+        return f"{getpass.getuser()} (cli)"
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "cli"
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -128,6 +139,14 @@ class Context:
             upgrade(url)
             self._migrated.add(url)
         return url
+
+    def job_lock(self, kind: str, requested_by: str | None = None) -> JobLock:
+        """The store's lock of a long job (retrain, sync, relabel), to hold with ``with``: the
+        same kind runs once, whichever process starts it (JobRunning names who holds it)."""
+        from core.jobs import JobLock, describe_holder
+
+        return JobLock(self.writable_store(), kind,
+                       holder=describe_holder(requested_by or cli_user(), f"incidents {kind}"))
 
     @contextmanager
     def reading(self) -> Iterator[Session | None]:

@@ -19,10 +19,14 @@ def corrections_import(
     file: Annotated[Path, typer.Argument(help='One JSON object a line: {"bug_id", "tags", "note"}.')],
     author: Annotated[str, typer.Option(help="The maintainer the corrections are from.")],
 ) -> None:
-    """Store a file of corrections, all or nothing: every line is checked before any is stored."""
+    """Store a file of corrections, all or nothing: every line is checked before any is stored.
+
+    A line that is already the correction that counts for its bug, by the same author, is
+    skipped: importing a file again (say, after an interrupted run) stores nothing twice."""
     from core.classification import correct_incident
-    from core.corrections import parse_correction_lines
+    from core.corrections import counts_already, parse_correction_lines
     from core.db import session_scope
+    from core.pause import pause_at
 
     with reported_errors():
         ctx = context(invocation)
@@ -32,10 +36,15 @@ def corrections_import(
         with session_scope(ctx.writable_store()) as session:
             checked = parse_correction_lines(session=session, taxonomy=taxonomy,
                                              lines=file.read_text(encoding="utf-8").splitlines())
-            for c in checked:
+            fresh = [c for c in checked
+                     if not counts_already(session=session, correction=c, author=author)]
+            for c in fresh:
                 correct_incident(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
                                  note=c.note, author=author, active_version=active, loaded=loaded)
-    typer.echo(f"stored {len(checked)} corrections from {file} by {author}")
+            pause_at("corrections:before-commit")
+        pause_at("corrections:committed")
+    skipped = f" ({len(checked) - len(fresh)} already stored)" if len(fresh) < len(checked) else ""
+    typer.echo(f"stored {len(fresh)} corrections from {file} by {author}{skipped}")
 
 
 @app.command("list")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli._shared import context, plain_table, print_table, reported_errors
+from cli._shared import cli_user, context, plain_table, print_table, reported_errors
 
 if TYPE_CHECKING:
     from cli._shared import Context
@@ -132,7 +132,7 @@ def models_promote(invocation: typer.Context,
                    version: Annotated[str, typer.Argument(help="The version to make active.")]) -> None:
     """Make a version active (checked to load first; the switch is atomic)."""
     with reported_errors():
-        previous = context(invocation).registry.promote(version)
+        previous = context(invocation).registry.promote(version, by=cli_user())
     typer.echo(f"active version: {version} (was {previous or 'none'})")
 
 
@@ -142,7 +142,7 @@ def models_rollback(invocation: typer.Context) -> None:
     with reported_errors():
         registry = context(invocation).registry
         current = registry.active_version()
-        target = registry.rollback()
+        target = registry.rollback(by=cli_user())
     typer.echo(f"active version: {target} (rolled back from {current})")
 
 

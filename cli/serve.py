@@ -29,8 +29,10 @@ def serve(
         # Named, not imported: the CLI imports service.app only to serve it, and here not even
         # that. The service logs every request itself, with its request id, so uvicorn's access
         # log is off.
+        # The protocol puts a deadline (INCIDENTS_REQUEST_READ_TIMEOUT) on reading a request, so
+        # a slow client cannot hold a connection for ever.
         uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
-                    access_log=False, workers=workers)
+                    access_log=False, workers=workers, http="service.server:DeadlineH11Protocol")
 
     if workers == 1:
         run()

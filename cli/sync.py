@@ -26,6 +26,7 @@ def sync(
 
     from core.bugzilla import BUGS_FILE, read_snapshot, sync_from_bugzilla
     from core.db import session_scope
+    from core.pause import pause_at
     from core.store import upsert_bugs
 
     with reported_errors():
@@ -40,10 +41,10 @@ def sync(
             records = read_snapshot(folder, taxonomy)
             with session_scope(ctx.writable_store()) as session:
                 counts = upsert_bugs(session=session, records=records)
+                pause_at("sync:before-commit")
             message = f"synced {len(records)} bugs from {folder}: {counts.summary()}"
         else:
-            ctx.writable_store()
-            with tqdm(desc="bugs", unit=" bugs", disable=None) as bar:
+            with ctx.job_lock("sync"), tqdm(desc="bugs", unit=" bugs", disable=None) as bar:
                 report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy,
                                             progress=bar.update)
             message = report.summary()

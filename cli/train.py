@@ -218,8 +218,8 @@ def retrain(
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
-        with StatusLine("loading labelled incidents from the store") as status:
-            ctx.writable_store()
+        with ctx.job_lock("retrain", requested_by), \
+                StatusLine("loading labelled incidents from the store") as status:
             d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
                             requested_by=requested_by, progress=status)
     c, a = d.challenger_metrics, d.active_metrics
@@ -236,7 +236,7 @@ def retrain(
         typer.echo(f"{'FORCED: ' if d.forced else ''}promoted {d.challenger} "
                    f"(was {d.active_before or 'none'}): {d.reason}")
     else:
-        typer.echo(f"kept {d.active_before} active; {d.challenger} stays a candidate: {d.reason}")
+        typer.echo(f"kept {d.active_after} active; {d.challenger} stays a candidate: {d.reason}")
 
 
 @app.command()
@@ -247,8 +247,8 @@ def relabel(invocation: typer.Context) -> None:
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
-        ctx.writable_store()
-        report = run_relabel(settings=settings, taxonomy=taxonomy, registry=registry)
+        with ctx.job_lock("relabel"):
+            report = run_relabel(settings=settings, taxonomy=taxonomy, registry=registry)
     typer.echo(report.summary())
     table = plain_table(header=True)
     table.add_column("category")

@@ -124,6 +124,15 @@ def add_correction(*, session: Session, correction: CorrectionIn, author: str,
     return row
 
 
+def counts_already(*, session: Session, correction: CorrectionIn, author: str) -> bool:
+    """Whether ``correction`` by ``author`` is already the one that counts for its incident:
+    storing it again would change nothing (a re-run of an interrupted import skips it)."""
+    row = session.scalar(select(CorrectionRow).where(CorrectionRow.incident_id == correction.bug_id)
+                         .order_by(CorrectionRow.id.desc()).limit(1))
+    return (row is not None and tuple(row.tags) == correction.tags
+            and (row.note or "") == correction.note and row.author == author)
+
+
 def list_corrections(*, session: Session, bug_id: int | None = None, limit: int = 100,
                      offset: int = 0) -> tuple[list[CorrectionRow], int]:
     """Corrections, newest first (one bug's if ``bug_id``), and how many there are in all."""

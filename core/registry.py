@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -12,12 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier import ModelNotFound, load_artefact, save_artefact
+from classifier import ActiveChanged, ModelNotFound, load_artefact, save_artefact
+
+from .pause import pause_at
 
 ARTEFACT = "model.skops"
 CARD = "card.json"
 ACTIVE = "ACTIVE"
 HISTORY = "history.jsonl"
+#: ``promote(replacing=ANY)``: whichever version is active.
+ANY = object()
 _VERSION = re.compile(r"^v(\d+)$")
 
 
@@ -92,6 +97,7 @@ class ModelRegistry:
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
         try:
             sha = save_artefact(model, staging / ARTEFACT)
+            pause_at("registry:staged")
             while True:
                 # Every vN folder takes its number, a card or not: renaming onto a leftover
                 # folder would fail (or replace it) again and again.
@@ -111,16 +117,23 @@ class ModelRegistry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def promote(self, version: str, *, reason: str = "promote") -> str | None:
+    def promote(self, version: str, *, reason: str = "promote",
+                replacing: str | None | object = ANY, by: str | None = None) -> str | None:
         """Make ``version`` active after checking it loads; return the version it replaces.
+        ``by``: who asked (a maintainer's token name, or the user running the CLI), recorded in
+        the history.
 
-        The switch is one rename of the ACTIVE file, so a reader sees the old or the new
-        version, never a mix.
+        ``replacing``: the version the caller means to replace (None: no version active); when
+        another is active by then, ActiveChanged and nothing changes. The check and the switch
+        happen under a lock of the models folder shared by every process, so of two promotions
+        replacing the same version one wins and the other is refused. The switch is one rename
+        of the ACTIVE file, so a reader sees the old or the new version, never a mix.
         """
-        return self._activate(version, kind="promote", reason=reason)
+        return self._activate(version, kind="promote", reason=reason, replacing=replacing, by=by)
 
-    def rollback(self) -> str:
-        """Make the version that was active before the current one active again.
+    def rollback(self, *, by: str | None = None) -> str:
+        """Make the version that was active before the current one active again (``by``: who
+        asked, as for :meth:`promote`).
 
         Rollbacks walk back through the promotions: two rollbacks after v1, v2, v3 give v1.
         """
@@ -128,7 +141,8 @@ class ModelRegistry:
         if target is None:
             current = self.active_version()
             raise ModelNotFound(f"{current or 'nothing'} has no earlier active version to roll back to")
-        self._activate(target, kind="rollback", reason=f"rollback from {self._activation_stack()[-1]}")
+        self._activate(target, kind="rollback", reason=f"rollback from {self._activation_stack()[-1]}",
+                       by=by)
         return target
 
     def rollback_target(self) -> str | None:
@@ -180,12 +194,28 @@ class ModelRegistry:
                 stack.append(entry["active"])
         return stack
 
-    def _activate(self, version: str, *, kind: str, reason: str) -> str | None:
+    def _activate(self, version: str, *, kind: str, reason: str,
+                  replacing: str | None | object = ANY, by: str | None = None) -> str | None:
         self.load(version)
-        previous = self.active_version()
-        _write_atomic(self.root / ACTIVE, version + "\n")
-        entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "active": version,
-                 "previous": previous, "reason": reason}
-        with open(self.root / HISTORY, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        self.root.mkdir(parents=True, exist_ok=True)
+        # The folder itself is the lock (no file left behind): every process's promotions,
+        # rollbacks and retrainings of this folder take turns between check and switch.
+        folder = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            previous = self.active_version()
+            if replacing is not ANY and previous != replacing:
+                raise ActiveChanged(
+                    f"not promoting {version}: it was to replace {replacing or 'no version'}, but "
+                    f"{previous or 'no version'} became active meanwhile; compare {version} with "
+                    f"{previous} (`incidents retrain` again) or promote it explicitly")
+            pause_at("registry:before-active")
+            _write_atomic(self.root / ACTIVE, version + "\n")
+            pause_at("registry:before-history")
+            entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "active": version,
+                     "previous": previous, "reason": reason, "by": by}
+            with open(self.root / HISTORY, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+        finally:
+            os.close(folder)  # releases the lock
         return previous

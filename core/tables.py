@@ -142,6 +142,9 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: After this moment the token is refused like a revoked one; None never expires.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class CorrectionRow(Base):
@@ -246,3 +249,39 @@ class NightlyRunRow(Base):
     relabel_changed: Mapped[int | None] = mapped_column(Integer)
     failed_step: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobLockRow(Base):
+    """Who runs a kind of long job (``retrain``, ``sync``, ``relabel``) now, across processes.
+
+    A row a running kind: claimed by inserting it (the primary key lets one insert win), kept by
+    its holder moving ``expires_at`` forward, deleted when the job ends; a row whose
+    ``expires_at`` has passed belongs to a holder that died and may be taken over.
+    """
+
+    __tablename__ = "job_locks"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # a random id of this claim
+    holder: Mapped[str] = mapped_column(String(255))  # who, in words: name, process, host
+    job_id: Mapped[str | None] = mapped_column(String(64))  # its row in ``jobs``, when it has one
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobRow(Base):
+    """A long job started from the service: its state, progress and result, for any worker."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    progress: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # what the route would have answered

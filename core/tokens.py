@@ -1,10 +1,13 @@
-"""Maintainers' API tokens: created once, stored only as sha256, checked, revoked."""
+"""Maintainers' API tokens: created once (optionally expiring), stored only as sha256, checked,
+revoked."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -22,21 +25,58 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(*, session: Session, name: str) -> tuple[str, ApiTokenRow]:
-    """A new token for maintainer ``name``: the plain token (shown once) and its stored row."""
+_DURATION = re.compile(r"(\d{1,5})([hdw])")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def token_expiry(*, expires_in: str | None = None, expires: str | None = None,
+                 now: datetime | None = None) -> datetime | None:
+    """When a token made ``now`` expires: ``expires_in`` a duration (``12h``, ``90d``, ``8w``) or
+    ``expires`` a date (``YYYY-MM-DD``, valid to the end of that day, UTC); None for neither."""
+    now = now or utcnow()
+    if expires_in is not None and expires is not None:
+        raise InvalidInput("give --expires-in or --expires, not both", field="expires")
+    if expires_in is not None:
+        match = _DURATION.fullmatch(expires_in.strip().lower())
+        if match is None or int(match.group(1)) == 0:
+            raise InvalidInput(f"expires-in: {expires_in[:40]!r} is not a duration such as 12h, "
+                               "90d or 8w", field="expires-in")
+        return now + int(match.group(1)) * _UNITS[match.group(2)]
+    if expires is not None:
+        try:
+            day = date.fromisoformat(expires.strip())
+        except ValueError:
+            raise InvalidInput(f"expires: {expires[:40]!r} is not a date YYYY-MM-DD",
+                               field="expires") from None
+        until = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+        if until <= now:
+            raise InvalidInput(f"expires: {day} is already past", field="expires")
+        return until
+    return None
+
+
+def is_expired(row: ApiTokenRow, now: datetime | None = None) -> bool:
+    return row.expires_at is not None and row.expires_at <= (now or utcnow())
+
+
+def create_token(*, session: Session, name: str,
+                 expires_at: datetime | None = None) -> tuple[str, ApiTokenRow]:
+    """A new token for maintainer ``name`` (refused after ``expires_at`` when given): the plain
+    token (shown once) and its stored row."""
     name = name.strip()
     if not name:
         raise InvalidInput("name: a token needs the name of the maintainer who holds it", field="name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(name=name, token_sha256=token_sha256(token), prefix=token[:SHOWN_CHARS],
-                      created_at=utcnow())
+                      created_at=utcnow(), expires_at=expires_at)
     session.add(row)
     session.flush()
     return token, row
 
 
 def verify_token(*, session: Session, token: str | None) -> ApiTokenRow | None:
-    """The unrevoked token row ``token`` stands for, or None; a use is recorded on the row.
+    """The unrevoked, unexpired token row ``token`` stands for, or None; a use is recorded on
+    the row.
 
     The lookup is by the token's sha256, so the plain token is never compared or kept; the
     final comparison is constant-time anyway.
@@ -45,7 +85,8 @@ def verify_token(*, session: Session, token: str | None) -> ApiTokenRow | None:
         return None
     digest = token_sha256(token)
     row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_sha256 == digest))
-    if row is None or not hmac.compare_digest(row.token_sha256, digest) or row.revoked_at is not None:
+    if row is None or not hmac.compare_digest(row.token_sha256, digest) or row.revoked_at is not None \
+            or is_expired(row):
         return None
     row.last_used_at = utcnow()
     session.flush()
@@ -60,8 +101,9 @@ def list_tokens(*, session: Session, include_revoked: bool = True) -> list[ApiTo
 
 
 def revoke_token(*, session: Session, token_id: int | None = None,
-                 name_or_prefix: str | None = None) -> list[ApiTokenRow]:
-    """Revoke the token with ``token_id``, or every unrevoked token of a name or with a prefix.
+                 name_or_prefix: str | None = None, by: str | None = None) -> list[ApiTokenRow]:
+    """Revoke the token with ``token_id``, or every unrevoked token of a name or with a prefix;
+    ``by`` (who revoked it) is recorded.
 
     Returns the rows revoked now; raises TokenNotFound when nothing unrevoked matches.
     """
@@ -81,5 +123,6 @@ def revoke_token(*, session: Session, token_id: int | None = None,
     now = utcnow()
     for row in rows:
         row.revoked_at = now
+        row.revoked_by = by
     session.flush()
     return rows

@@ -9,7 +9,8 @@ no lock is held while a request classifies. While one request loads a new versio
 do not wait: they go on with the current one.
 
 A version that fails to load (tampered artefact, missing file) is logged and the current model
-stays in service; the same ACTIVE content is not retried until it changes again.
+stays in service; the same ACTIVE content is not retried until it changes again. ``error`` then
+says so for ``/ready``, naming the version but no server path (the log line has the details).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from classifier import ArtefactTampered, ModelNotFound, UntrustedArtefact
 from core.registry import LoadedModel, ModelRegistry
 
 from .polling import Throttled
@@ -25,6 +27,17 @@ from .polling import Throttled
 logger = logging.getLogger("service.model")
 
 _UNSEEN = object()
+
+
+def _why_not_loaded(exc: Exception) -> str:
+    """Why a version did not load, in words fit for an answer (no path, no file content)."""
+    if isinstance(exc, ArtefactTampered):
+        return "its artefact was changed or truncated after it was written"
+    if isinstance(exc, UntrustedArtefact):
+        return "its artefact holds types that are not trusted"
+    if isinstance(exc, ModelNotFound):
+        return "its files are missing"
+    return f"it could not be read ({type(exc).__name__})"
 
 
 class ActiveModel:
@@ -79,17 +92,18 @@ class ActiveModel:
             return
         if wanted is None:
             self._loaded = None
-            self.error = (f"no active model in {self.registry.root}; "
-                          "train one with `incidents train`")
-            logger.warning(self.error)
+            self.error = "no active model; train one with `incidents train`"
+            logger.warning("%s (models folder %s)", self.error, self.registry.root)
             self._notify(previous, None, True)
             return
         started = time.perf_counter()
         try:
             loaded = self.registry.load(wanted)
         except Exception as exc:  # noqa: BLE001 - a bad version must not take the service down
-            self.error = f"active version {wanted} could not be loaded: {exc}"
-            logger.error("%s; still serving %s", self.error, previous or "no model")
+            self.error = (f"active version {wanted} could not be loaded: {_why_not_loaded(exc)}; "
+                          f"serving {previous or 'no model'}")
+            logger.error("active version %s could not be loaded: %s; still serving %s", wanted,
+                         exc, previous or "no model")
             self._notify(previous, wanted, False)
             return
         self._loaded = loaded

@@ -15,12 +15,12 @@ from core.config import Settings
 from core.db import safe_url
 from core.registry import ModelRegistry
 
-from . import errors
+from . import auth, errors
 from .active_model import ActiveModel
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
-from .routes import aggregate, classify, corrections, health, hooks, incidents, models, report, review, ui
+from .routes import aggregate, classify, corrections, health, hooks, incidents, jobs, models, report, review, ui
 from .store import Store
 
 logger = logging.getLogger("service")
@@ -97,7 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for router in (classify.router, incidents.router, corrections.router, review.router,
-                   aggregate.router, report.router, models.router, health.router, ui.router):
+                   aggregate.router, report.router, models.router, jobs.router, health.router, ui.router):
+        auth.document_read_errors(router)
         app.include_router(router)
     if settings.webhook_secret is not None:  # without its secret the webhook route is not there
         app.include_router(hooks.router)

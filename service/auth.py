@@ -7,7 +7,9 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import (
     APIKeyHeader,
     HTTPAuthorizationCredentials,
@@ -28,8 +30,9 @@ _bearer = HTTPBearer(auto_error=False, description="A maintainer's API token, fr
 
 #: The answers of a maintainer route without a valid token, for its OpenAPI ``responses``.
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message, "description": "No `Authorization: Bearer <token>` header."},
-    403: {"model": Message, "description": "The token is unknown or revoked."},
+    401: {"model": Message, "description": "No `Authorization: Bearer <token>` header, or a "
+                                           "malformed one."},
+    403: {"model": Message, "description": "The token is unknown, revoked or expired."},
 }
 
 
@@ -45,46 +48,89 @@ def _unauthenticated(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_maintainer(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+_MISSING = ("this route needs a maintainer's API token: `Authorization: Bearer <token>` "
+            "(`incidents tokens create NAME`)")
+
+
+def _sent_token(request: Request,
+                credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The bearer token of the request, None without an ``Authorization`` header; 401 when the
+    header is there but not ``Bearer <token>`` (what was sent is not repeated)."""
+    if credentials is not None:
+        return credentials.credentials
+    if "authorization" not in request.headers:
+        return None
+    raise _unauthenticated("the Authorization header is malformed: send `Authorization: Bearer "
+                           "<token>`")
+
+
+def get_maintainer(request: Request,
+                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                    session: SessionDep) -> Maintainer:
-    """The maintainer whose token the request carries: 401 without a bearer token, 403 when the
-    token is unknown or revoked. Only a valid token's ``last_used_at`` is written.
+    """The maintainer whose token the request carries: 401 without a bearer token or with a
+    malformed header, 403 when the token is unknown, revoked or expired. Only a valid token's
+    ``last_used_at`` is written.
 
     It is committed here, on the request's session, before the route runs: a use is recorded
     even when the request then fails (an invalid body, a refused correction).
     """
-    return maintainer_of(credentials.credentials if credentials is not None else None, session,
-                         missing="this route needs a maintainer's API token: `Authorization: "
-                                 "Bearer <token>` (`incidents tokens create NAME`)")
+    return maintainer_of(_sent_token(request, credentials), session, missing=_MISSING)
 
 
 def maintainer_of(token: str | None, session: Session, *, missing: str) -> Maintainer:
     """The maintainer holding ``token`` (as typed: surrounding blanks are ignored), its use
-    committed; 401 saying ``missing`` when there is none, 403 when it is unknown or revoked.
+    committed; 401 saying ``missing`` when there is none, 403 when it is unknown, revoked or
+    expired.
     The token itself is never part of an answer or a log line."""
     token = (token or "").strip()
     if not token:
         raise _unauthenticated(missing)
     row = verify_token(session=session, token=token)
     if row is None:
-        raise HTTPException(403, "the API token is unknown or revoked")
+        raise HTTPException(403, "the API token is unknown, revoked or expired")
     session.commit()
     return Maintainer(name=row.name, token_id=row.id)
 
 
-def get_reader(settings: SettingsDep,
+def get_reader(request: Request, settings: SettingsDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                session: SessionDep) -> Maintainer | None:
-    """Anyone may read, unless INCIDENTS_REQUIRE_TOKEN_FOR_READS: then only token holders."""
-    if not settings.require_token_for_reads:
+    """Anyone may read, unless INCIDENTS_REQUIRE_TOKEN_FOR_READS: then only token holders.
+
+    A token sent anyway is checked all the same: a wrong, revoked or expired one (or a malformed
+    header) is refused, not ignored, so a client learns its token no longer works.
+    """
+    token = _sent_token(request, credentials)
+    if token is None and not settings.require_token_for_reads:
         return None
-    return get_maintainer(credentials, session)
+    return maintainer_of(token, session, missing=_MISSING)
 
 
 MaintainerDep = Annotated[Maintainer, Depends(get_maintainer)]
 ReaderDep = Annotated[Maintainer | None, Depends(get_reader)]
 #: For a route's or a router's ``dependencies=[...]``: a reading route.
 READERS = Depends(get_reader)
+
+#: The answers of a reading route to a bad token (or to none, when reads need one).
+READ_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "A malformed `Authorization` header, or none when "
+                                           "INCIDENTS_REQUIRE_TOKEN_FOR_READS."},
+    403: {"model": Message, "description": "The token sent is unknown, revoked or expired."},
+}
+
+
+def depends_on(dependant: Dependant, call: Any) -> bool:
+    """Whether ``call`` is among the dependencies of a route, at any depth."""
+    return dependant.call is call or any(depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def document_read_errors(router: APIRouter) -> None:
+    """Add READ_AUTH_ERRORS to the OpenAPI answers of each reading route of ``router`` (every
+    route that checks a reader's token, however it was declared)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and depends_on(route.dependant, get_reader):
+            for status, answer in READ_AUTH_ERRORS.items():
+                route.responses.setdefault(status, answer)
 
 
 # -- Bugzilla's webhook ------------------------------------------------------------------------

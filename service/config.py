@@ -17,6 +17,9 @@ MAX_COMMENTS = 1_000
 MAX_WHITEBOARD_CHARS = 10_000
 #: Highest bug id accepted (Bugzilla's ids are 32-bit).
 MAX_BUG_ID = 2**31 - 1
+#: Most rows a listing skips (``offset=``): far above any store's rows, and within any
+#: database's integer (a larger one would reach the store and fail there).
+MAX_OFFSET = 1_000_000
 #: Shortest and longest webhook secret (Bugzilla keeps at most 64 characters of its value).
 WEBHOOK_SECRET_CHARS = (16, 64)
 
@@ -34,6 +37,11 @@ class ServiceSettings(Settings):
                            description="Most bugs one POST /classify/batch takes.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024,
                                 description="Largest request body, in bytes (413 above it).")
+    request_read_timeout: float = Field(
+        default=30.0, gt=0.0, le=3600.0,
+        description="Seconds a client has to send a whole request (headers and body) once its "
+                    "connection opens or its previous answer is sent; `incidents serve` closes the "
+                    "connection after that.")
     model_check_interval: float = Field(
         default=1.0, ge=0.0,
         description="Seconds between two looks at the models' ACTIVE file and at the taxonomy "

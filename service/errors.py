@@ -2,13 +2,17 @@
 
 Every client error has the shape of FastAPI's validation errors,
 ``{"detail": [{"type", "loc", "msg", ...}]}``, except 404 and 503, whose ``detail`` is a sentence
-(503 also when the maintainers' CA names file does not load).
+(503 also when the maintainers' CA names file does not load). No answer names a path of the
+server: the models folder is "the models folder", a file in it is named from there (``v2/model.skops``),
+and any other path by its last part (the log keeps them whole).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
@@ -22,6 +26,9 @@ logger = logging.getLogger("service.errors")
 
 #: Inputs echoed back in an error are cut to this many characters of JSON.
 _MAX_ECHO = 200
+#: An absolute path in a message: a ``/`` that does not follow a word, a ``:`` or a ``/`` (so not
+#: the path of a URL), up to a blank, a quote or punctuation that ends a clause.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"(),;]*[^\s'\"(),;:.]")
 
 
 class ModelUnavailable(Exception):
@@ -35,6 +42,20 @@ def invalid(loc: tuple[Any, ...], msg: str, kind: str = "value_error",
     if value is not None:
         error["input"] = value
     return RequestValidationError([error])
+
+
+def without_paths(text: str, models_dir: Path | None = None) -> str:
+    """``text`` for an answer: the models folder named as such, paths in it made relative to it,
+    any other absolute path cut to its last part."""
+    if models_dir is not None:
+        for root in dict.fromkeys((str(models_dir), str(Path(models_dir).resolve()))):
+            text = text.replace(root + "/", "").replace(root, "the models folder")
+    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group()).name or "/", text)
+
+
+def _public(request: Request, exc: Exception) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return without_paths(str(exc), getattr(settings, "models_dir", None))
 
 
 def _printable(value: Any) -> Any:
@@ -74,7 +95,18 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own handler echoes every input whole (a 10 MB description comes back) and
     # fails on a lone surrogate in the input; this one cuts and escapes them.
     errors = [_clean(e) for e in cast(RequestValidationError, exc).errors()]
+    if any(e["loc"][:1] == ["body"] for e in errors) and not _json_or_form(request):
+        # FastAPI reads a body of another type as no body at all ("Field required").
+        errors = [{"type": "content_type", "loc": ["body"],
+                   "msg": "send the body as JSON, with the header `Content-Type: application/json` "
+                          f"(it came as {request.headers.get('content-type', '')[:100] or 'no content type'!r})"}]
     return JSONResponse(jsonable_encoder({"detail": errors}), status_code=422)
+
+
+def _json_or_form(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return (kind in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+            or kind.endswith("+json"))
 
 
 async def incident_invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -92,19 +124,20 @@ async def period_invalid(request: Request, exc: Exception) -> JSONResponse:
 
 async def ca_names_unreadable(request: Request, exc: Exception) -> JSONResponse:
     logger.error("the CA names file does not load: %s", exc)
-    return JSONResponse({"detail": f"the CA names file does not load: {exc}"}, status_code=503)
+    return JSONResponse({"detail": f"the CA names file does not load: {_public(request, exc)}"},
+                        status_code=503)
 
 
 async def model_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+    return JSONResponse({"detail": _public(request, exc)}, status_code=503, headers={"Retry-After": "30"})
 
 
 async def model_not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404)
+    return JSONResponse({"detail": _public(request, exc)}, status_code=404)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"detail": _public(request, exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:

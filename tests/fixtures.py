@@ -483,3 +483,19 @@ def add_review_queue(url: str, models_dir: Path) -> list[int]:
                             tags=result.tags, scores=result.scores, needs_review=True,
                             confidence=result.confidence)
     return [record.id for record in records]
+
+
+def finished_job(client: Any, started: Any, within: float = 120) -> dict[str, Any]:
+    """The job a 202 answer started (``started``), read from ``GET /jobs/{id}`` until it ended."""
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert started.headers["Location"] == f"/jobs/{job['id']}"
+    assert job["state"] in ("queued", "running", "succeeded", "failed")
+    deadline = time.monotonic() + within
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"job {job['id']} still {job['state']} after {within} s"
+        time.sleep(0.05)
+        answer = client.get(f"/jobs/{job['id']}")
+        assert answer.status_code == 200, answer.text
+        job = answer.json()
+    return job

@@ -33,6 +33,7 @@ from core.bugzilla import read_snapshot, sync_from_bugzilla
 from core.config import Settings
 from core.corrections import latest_correction_ids
 from core.db import session_scope
+from core.jobs import JobLock, describe_holder
 from core.labels import LabelSource, incident_labels
 from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
@@ -185,6 +186,12 @@ def _message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _lock(url: str, kind: str) -> JobLock:
+    """The store's lock of one step: a sync, retrain or relabel started elsewhere (the CLI, the
+    service) meanwhile makes the step fail with JobRunning, recorded as its error."""
+    return JobLock(url, kind, holder=describe_holder(REQUESTED_BY, "incidents nightly"))
+
+
 def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
             progress: Callable[[str], object] | None = None) -> NightlyReport:
     """Sync, retrain when it is time, relabel; every step recorded in ``nightly_runs``.
@@ -203,7 +210,8 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
     say(f"nightly run {report.run_id}: sync from {settings.nightly_source}, retrain when due, relabel")
     step = "sync"
     try:
-        report.sync_summary, report.sync_counts = _sync(settings, taxonomy)
+        with _lock(url, "sync"):
+            report.sync_summary, report.sync_counts = _sync(settings, taxonomy)
         _record(url, report.run_id, sync_summary=report.sync_summary, sync_counts=report.sync_counts)
         say(f"sync: {report.sync_summary}")
 
@@ -213,13 +221,15 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
         _record(url, report.run_id, new_labels=report.new_labels, live_alarm=report.live_alarm,
                 retrained=report.retrained, retrain_reason=report.retrain_reason)
         if report.retrained:
-            report.decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry,
-                                      requested_by=REQUESTED_BY)
+            with _lock(url, "retrain"):
+                report.decision = retrain(settings=settings, taxonomy=taxonomy,
+                                          registry=registry, requested_by=REQUESTED_BY)
             _record(url, report.run_id, retrain_decision_id=report.decision.id)
         say(f"retrain: {report.retrain_line()}")
 
         step = "relabel"
-        report.relabel = relabel(settings=settings, taxonomy=taxonomy, registry=registry)
+        with _lock(url, "relabel"):
+            report.relabel = relabel(settings=settings, taxonomy=taxonomy, registry=registry)
         _record(url, report.run_id, relabel_run_id=report.relabel.run_id,
                 relabel_changed=report.relabel.changed)
         say(f"relabel: {report.relabel.summary()} (relabel run {report.relabel.run_id})")

@@ -26,6 +26,7 @@ from classifier import Taxonomy
 from core.classification import classify
 from core.config import Settings
 from core.db import session_scope
+from core.pause import pause_at
 from core.registry import LoadedModel, ModelRegistry
 from core.store import row_incident, save_prediction
 from core.tables import IncidentRow, PredictionRow, RelabelRunRow, utcnow
@@ -145,6 +146,7 @@ def relabel(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
             if n == 0:
                 break
             bar.update(n)
+            pause_at("relabel:chunk-committed")
             if after_chunk is not None:
                 after_chunk(done)
     with session_scope(url) as session:

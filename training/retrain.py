@@ -10,8 +10,9 @@ incidents. When the store holds too few labelled incidents for that (fewer than 
 minimum), nothing is compared: an active model is kept unless ``force``, and with no active model
 the challenger becomes the first version. When the challenger passes (or ``force``), it is
 fitted on every labelled incident and that fit becomes the new active version; otherwise that
-fit is kept as a candidate version. Every decision is recorded in ``model_decisions`` with both
-sets of figures and the window they are on.
+fit is kept as a candidate version; so is it when another version became active while it
+trained (the promotion checks that the version it replaces is still the active one). Every
+decision is recorded in ``model_decisions`` with both sets of figures and the window they are on.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from classifier import IncidentTypeClassifier, NotEnoughData, Taxonomy
+from classifier import ActiveChanged, IncidentTypeClassifier, NotEnoughData, Taxonomy
 from core.config import Settings
 from core.db import session_scope
+from core.pause import pause_at
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
@@ -260,8 +262,15 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                                promote_first=False, model=recipe, report=report,
                                progress=lambda message: note(f"challenger: {message}"))
     promoted = promote or force
+    pause_at("retrain:trained")
     if promoted:
-        registry.promote(version, reason=f"retrain: {reason}")
+        try:
+            registry.promote(version, reason=f"retrain: {reason}", replacing=active_before,
+                             by=requested_by)
+        except ActiveChanged as exc:
+            # Another job promoted a version while this one trained: this challenger was
+            # compared with a version that no longer serves, so it must not replace the new one.
+            promoted, reason = False, f"refused: {exc} (the gate had said: {reason})"
     with session_scope(settings.database_url) as session:
         row = ModelDecisionRow(created_at=utcnow(), challenger=version, active_before=active_before,
                                promoted=promoted, forced=force, tolerance=tolerance, reason=reason,

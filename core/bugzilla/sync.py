@@ -27,6 +27,7 @@ from classifier import BugzillaUnavailable, InvalidIncident, Taxonomy
 
 from ..config import Settings
 from ..db import session_scope
+from ..pause import pause_at
 from ..store import SyncCounts, upsert_bugs
 from ..tables import IncidentRow, SyncStateRow, utcnow
 from .client import COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
@@ -184,6 +185,7 @@ def sync_from_bugzilla(*, settings: Settings, taxonomy: Taxonomy | None = None,
                                         seen=seen, report=report)
                 with session_scope(url) as session:
                     counts = upsert_bugs(session=session, records=records)
+                pause_at("sync:page-committed")
                 for name in ("new", "updated", "unchanged"):
                     getattr(report.counts, name).extend(getattr(counts, name))
                 changed = [r.last_change_time for r in records if r.last_change_time]

@@ -12,7 +12,7 @@ from core.corrections import list_corrections
 from core.tables import CorrectionRow
 
 from ..auth import AUTH_ERRORS, MaintainerDep, ReaderDep
-from ..config import MAX_BUG_ID
+from ..config import MAX_BUG_ID, MAX_OFFSET
 from ..deps import ActiveVersionDep, OptionalModelDep, SessionDep, TaxonomyDep
 from ..schemas import CorrectionCreate, CorrectionsStored, CorrectionStored
 
@@ -51,7 +51,7 @@ def read_corrections(
     bug_id: Annotated[int | None, Query(gt=0, le=MAX_BUG_ID, description="Only this bug's.")]
     = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Corrections skipped.")] = 0,
 ) -> CorrectionsStored:
     """Corrections, newest first, with how many match in all."""
     rows, count = list_corrections(session=session, bug_id=bug_id, limit=limit, offset=offset)

@@ -12,6 +12,7 @@ from classifier import StoreUnavailable
 from core.live import live_alarm, live_record, scored_versions
 
 from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, SettingsDep, StoreDep
+from ..errors import without_paths
 from ..schemas import HealthPublic, ReadyPublic
 
 router = APIRouter(tags=["health"])
@@ -30,7 +31,8 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
     """Ready to serve: a model version is loaded and the store answers (503 otherwise).
 
     Warnings need a maintainer but do not stop the service: a taxonomy edit that does not load,
-    or the served version's live record alarming (its live category micro-F1, over at least 20
+    an active version refused (a changed or truncated artefact; the version it had goes on
+    answering), or the served version's live record alarming (its live category micro-F1, over at least 20
     scored incidents, below its held-out one by more than INCIDENTS_LIVE_MARGIN; the next
     `incidents nightly` retrains)."""
     problems: list[str] = []
@@ -45,6 +47,8 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
         problems.append(str(exc))
     taxonomy.current()  # looks at the file if it is time to, so a broken edit shows here
     warnings = [f"taxonomy: {taxonomy.error}"] if taxonomy.error else []
+    if loaded is not None and active.error:  # a newer active version was refused
+        warnings.append(f"model: {active.error}")
     if loaded is not None and store_state == "ok":
         try:
             with store.session() as session:
@@ -55,6 +59,8 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
             alarm = None
         if alarm is not None:
             warnings.append(f"live record: {alarm}; the next `incidents nightly` retrains")
+    problems = [without_paths(text, settings.models_dir) for text in problems]
+    warnings = [without_paths(text, settings.models_dir) for text in warnings]
     answer = ReadyPublic(ready=not problems, model_version=loaded.version if loaded else None,
                          store=store_state, problems=problems, warnings=warnings)
     if problems:

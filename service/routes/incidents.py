@@ -3,13 +3,14 @@
 GET /incidents?ids= (readers): a list of stored incidents, as JSON or an HTML page (where the
 briefing's counts link to).
 GET /incidents/{id} (readers): the incident, its Bugzilla tags, predictions and corrections.
-POST /incidents/sync (maintainers): bring the store up to date with Bugzilla.
+POST /incidents/sync (maintainers): start bringing the store up to date with Bugzilla; answers
+202 with the job (GET /jobs/{id}).
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
@@ -26,11 +27,13 @@ from ..auth import AUTH_ERRORS, READERS, MaintainerDep
 from ..config import MAX_BUG_ID
 from ..deps import ActiveVersionDep, CANamesDep, SessionDep, SettingsDep, StoreDep, TaxonomyDep
 from ..errors import invalid
+from ..jobs import started
 from ..schemas import (
     CorrectionPublic,
     IncidentListItemPublic,
     IncidentListPublic,
     IncidentPublic,
+    JobPublic,
     LabelPublic,
     Message,
     PredictionPublic,
@@ -40,33 +43,33 @@ from ..schemas import (
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
-#: One sync at a time in this process (two would fetch and write the same bugs).
-SYNCING = threading.Lock()
-
-
-@router.post("/sync", response_model=SyncReportPublic, responses={
+@router.post("/sync", status_code=202, response_model=JobPublic, responses={
     **AUTH_ERRORS,
-    409: {"model": Message, "description": "A sync is running."},
-    502: {"model": Message, "description": "Bugzilla kept failing; what came before is kept."}})
+    409: {"model": Message, "description": "A sync is running (the message names its job and "
+                                           "who started it)."}})
 def sync_incidents(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: TaxonomyDep,
-                   store: StoreDep) -> SyncReportPublic:
-    """Run `incidents sync` from the service: the bugs changed in Bugzilla (INCIDENTS_BUGZILLA_URL)
-    since the last complete sync, every bug the first time. Answers how many were new, updated
-    and unchanged."""
-    # A sync route runs in the threadpool: the HTTP calls do not block the event loop.
-    if not SYNCING.acquire(blocking=False):
-        raise HTTPException(409, "a sync from Bugzilla is already running")
-    try:
-        # The sync commits each page in a transaction of its own (what came before a failing
-        # page is kept), not through the request's session. It needs the store migrated: done
-        # when the token check queried the store, so this is then a no-op.
-        store.migrate()
-        report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy)
-    except BugzillaUnavailable as exc:
-        raise HTTPException(502, str(exc)) from None
-    finally:
-        SYNCING.release()
-    return SyncReportPublic.model_validate(report.as_dict())
+                   store: StoreDep, response: Response) -> JobPublic:
+    """Start `incidents sync` from the service and answer at once (202) with its job: the bugs
+    changed in Bugzilla (INCIDENTS_BUGZILLA_URL) since the last complete sync, every bug the
+    first time. `GET /jobs/{id}` says how it goes and, once it succeeded, holds how many were
+    new, updated and unchanged in `result`; when Bugzilla kept failing the job fails with
+    status_code 502 (what came before is kept). One sync runs at a time, whoever started it."""
+    # The sync commits each page in a transaction of its own (what came before a failing page
+    # is kept). It needs the store migrated: done when the token check queried the store.
+    store.migrate()
+
+    def work(progress: Callable[[str], None]) -> dict[str, Any]:
+        done = [0]
+
+        def page(count: int) -> None:
+            done[0] += count
+            progress(f"{done[0]} bugs fetched and stored")
+
+        report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy, progress=page)
+        return SyncReportPublic.model_validate(report.as_dict()).model_dump(mode="json")
+
+    return started(response, url=settings.database_url, kind="sync",
+                   requested_by=maintainer.name, work=work, failures={BugzillaUnavailable: 502})
 
 
 #: Most ids one list takes.

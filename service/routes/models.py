@@ -2,16 +2,16 @@
 
 GET /models, /models/active, /models/{version} (readers): the versions on disk and their cards.
 GET /models/decisions (readers): the recorded retraining decisions, newest first.
-POST /models/retrain (maintainers): train a challenger, promote it only if it is not worse.
+POST /models/retrain (maintainers): start training a challenger, promoted only if it is not
+worse; answers 202 with the job (GET /jobs/{id}).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from classifier import NotEnoughData, StoreUnavailable
 from core.decisions import decision_as_dict, list_decisions
@@ -19,6 +19,7 @@ from core.live import live_record, live_summary
 from training.retrain import retrain
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
+from ..config import MAX_OFFSET
 from ..deps import (
     ActiveModelDep,
     ModelDep,
@@ -28,7 +29,9 @@ from ..deps import (
     StoreDep,
     TaxonomyDep,
 )
+from ..jobs import started
 from ..schemas import (
+    JobPublic,
     Message,
     ModelDecisionPublic,
     ModelDecisionsPublic,
@@ -39,9 +42,6 @@ from ..schemas import (
 )
 
 router = APIRouter(prefix="/models", tags=["models"])
-
-#: One retraining at a time in this process (they write model versions and ACTIVE).
-RETRAINING = threading.Lock()
 
 Retrain = Callable[..., Any]
 
@@ -55,35 +55,34 @@ def get_retrain() -> Retrain:
 RetrainDep = Annotated[Retrain, Depends(get_retrain)]
 
 
-@router.post("/retrain", response_model=RetrainDecisionPublic, responses={
+@router.post("/retrain", status_code=202, response_model=JobPublic, responses={
     **AUTH_ERRORS,
-    409: {"model": Message, "description": "A retraining is running, or the store holds too "
-                                           "few labelled incidents."}})
+    409: {"model": Message, "description": "A retraining is running (the message names its job "
+                                           "and who started it)."}})
 def retrain_model(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: TaxonomyDep,
-                  active: ActiveModelDep, retrain: RetrainDep,
-                  request: Annotated[RetrainRequest | None, Body()] = None,
-                  ) -> RetrainDecisionPublic:
-    """Train a challenger on everything the store holds (corrections outrank Bugzilla's tags),
-    compare it with the active model on the newest incidents, and promote it only when its
-    category micro- and macro-F1 are not worse (by INCIDENTS_RETRAIN_TOLERANCE); `force`
-    promotes it regardless. Answers the decision, recorded with both sets of figures.
+                  active: ActiveModelDep, retrain: RetrainDep, response: Response,
+                  request: Annotated[RetrainRequest | None, Body()] = None) -> JobPublic:
+    """Start the gated retraining and answer at once (202) with its job; `GET /jobs/{id}` says
+    how it goes and, once it succeeded, holds the decision in `result`.
 
-    Takes from seconds to a minute; the service answers with the promoted version as soon as
-    this returns.
+    The retraining trains a challenger on everything the store holds (corrections outrank
+    Bugzilla's tags), compares it with the active model on the newest incidents, and promotes
+    it only when its category micro- and macro-F1 are not worse (by
+    INCIDENTS_RETRAIN_TOLERANCE), and only if the version it replaces is still the active one;
+    `force` promotes it regardless of its figures. The decision is recorded with both sets of
+    figures. One retraining runs at a time, whoever started it (this service's workers or
+    `incidents retrain`). Too few labelled incidents end the job failed with status_code 409.
     """
     force = request.force if request is not None else False
-    # A sync route runs in the threadpool, so a long training does not block the event loop.
-    if not RETRAINING.acquire(blocking=False):
-        raise HTTPException(409, "a retraining is already running; try again when it is done")
-    try:
+
+    def work(progress: Callable[[str], None]) -> dict[str, Any]:
         decision = retrain(settings=settings, taxonomy=taxonomy, registry=active.registry,
-                           force=force, requested_by=maintainer.name)
-    except NotEnoughData as exc:
-        raise HTTPException(409, str(exc)) from None
-    finally:
-        RETRAINING.release()
-    active.refresh()
-    return RetrainDecisionPublic.model_validate(decision.as_dict())
+                           force=force, requested_by=maintainer.name, progress=progress)
+        active.refresh()
+        return RetrainDecisionPublic.model_validate(decision.as_dict()).model_dump(mode="json")
+
+    return started(response, url=settings.database_url, kind="retrain",
+                   requested_by=maintainer.name, work=work, failures={NotEnoughData: 409})
 
 
 @router.get("", response_model=ModelsPublic, dependencies=[READERS])
@@ -110,7 +109,8 @@ def read_active_model(model: ModelDep, registry: RegistryDep) -> ModelPublic:
 @router.get("/decisions", response_model=ModelDecisionsPublic, dependencies=[READERS])
 def read_decisions(session: SessionDep,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> ModelDecisionsPublic:
+                   offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Decisions skipped.")] = 0
+                   ) -> ModelDecisionsPublic:
     """The recorded retraining decisions, newest first, with how many there are in all: the
     challenger, the active version before and after, promoted or kept, forced or not, why, both
     sets of figures and the comparison window (holdout_size, 0 when nothing was compared)."""

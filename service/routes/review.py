@@ -10,6 +10,7 @@ from core.aggregate import Period, period_bound
 from core.review import EARLIEST, LATEST, review_count, review_queue
 
 from ..auth import READERS
+from ..config import MAX_OFFSET
 from ..deps import BOUND_HELP, ActiveVersionDep, CANamesDep, SessionDep, SettingsDep
 from ..schemas import ReviewItemPublic, ReviewPublic
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/review", tags=["review"], dependencies=[READERS])
 def read_review_queue(
     session: SessionDep, active_version: ActiveVersionDep, settings: SettingsDep, ca_names: CANamesDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Incidents a page.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Incidents skipped.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Incidents skipped.")] = 0,
     start: Annotated[str | None, Query(max_length=40, description="Only incidents open at some time "
                                        f"from then on. {BOUND_HELP}")] = None,
     end: Annotated[str | None, Query(max_length=40, description="Only incidents open at some time "

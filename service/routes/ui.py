@@ -9,7 +9,7 @@ cannot forge a post (no CSRF); a token never goes into a URL, a cookie or a log 
 
 A post that worked answers 303 back to the page, which says what was done; one that did not
 answers the page again with the error and nothing stored: 401 without a token, 403 with an
-unknown or revoked one, 404 for an unknown model version, 409 when a version cannot be made
+unknown, revoked or expired one, 404 for an unknown model version, 409 when a version cannot be made
 active, 422 for a field of the form (the unknown tags named).
 
 With ``INCIDENTS_REQUIRE_TOKEN_FOR_READS`` the page and its posts need a reader's bearer token
@@ -345,10 +345,10 @@ def _activate(request: Request, session: Session, taxonomy: Taxonomy, settings: 
         if version is not None:
             if not _VERSION.match(version):
                 raise ModelNotFound(f"no model version {version[:40]!r}")
-            active.registry.promote(version, reason=f"promoted by {maintainer.name} on the page")
+            active.registry.promote(version, reason="promoted on the page", by=maintainer.name)
             done = {"promoted": version}
         else:
-            done = {"rolled_back": active.registry.rollback()}
+            done = {"rolled_back": active.registry.rollback(by=maintainer.name)}
     except HTTPException as exc:
         outcome.error = f"Nothing changed: {exc.detail}."
         return _failed(request, session, taxonomy, settings, active, period, outcome, exc.status_code)

@@ -39,6 +39,7 @@ from .incidents import (
     PredictionPublic,
     TagPublic,
 )
+from .jobs import JobPublic
 from .models import (
     ModelDecisionPublic,
     ModelDecisionsPublic,
@@ -76,6 +77,7 @@ __all__ = [
     "IncidentListPublic",
     "IncidentPublic",
     "IncidentsClassify",
+    "JobPublic",
     "LabelPublic",
     "LongText",
     "Message",

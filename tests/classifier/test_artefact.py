@@ -93,6 +93,14 @@ def test_load_artefact_flipped_byte(saved: Path, offset: int) -> None:
         load_artefact(saved)
 
 
+@pytest.mark.parametrize("keep", [0, 1, 0.5])
+def test_load_artefact_truncated(saved: Path, keep: float) -> None:
+    data = saved.read_bytes()
+    saved.write_bytes(data[:int(len(data) * keep)] if keep < 1 else data[:-1])
+    with pytest.raises(ArtefactTampered, match="changed after it was written"):
+        load_artefact(saved)
+
+
 def test_load_artefact_sha256_file_removed(saved: Path) -> None:
     (saved.parent / "model.skops.sha256").unlink()
     with pytest.raises(ArtefactTampered, match="sha256 file is missing"):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cli._shared import cli_user
 from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow
@@ -62,6 +63,8 @@ def test_promote_model(incidents, models_dir: Path) -> None:
     assert result.stdout.strip() == "active version: v2 (was v1)"
     assert active(models_dir) == "v2"
     assert ModelRegistry(models_dir).history()[-1]["active"] == "v2"
+    assert ModelRegistry(models_dir).history()[-1]["by"] == cli_user()
+    assert cli_user().endswith("(cli)")
     assert incidents.ok("models", "list").stdout.splitlines()[1].startswith("* v2")
 
 
@@ -96,6 +99,7 @@ def test_rollback_models_walks_back(incidents, models_dir: Path) -> None:
     assert active(models_dir) == "v2"
     second = incidents.ok("models", "rollback")
     assert second.stdout.strip() == "active version: v1 (rolled back from v2)"
+    assert [e["by"] for e in ModelRegistry(models_dir).history()[-2:]] == [cli_user()] * 2
     assert active(models_dir) == "v1"
     incidents.fails("models", "rollback", says=("v1 has no earlier active version",))
     assert active(models_dir) == "v1"

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from sqlalchemy import select, text
 
+from classifier import InvalidInput
+from cli._shared import cli_user
 from core.config import Settings
 from core.db import session_scope
-from core.tables import ApiTokenRow
-from core.tokens import TOKEN_PREFIX, create_token, list_tokens, revoke_token, token_sha256, verify_token
+from core.tables import ApiTokenRow, utcnow
+from core.tokens import (
+    TOKEN_PREFIX,
+    create_token,
+    list_tokens,
+    revoke_token,
+    token_expiry,
+    token_sha256,
+    verify_token,
+)
 from tests.fixtures import run
 
 
@@ -56,8 +69,64 @@ def test_tokens_cli_create_list_revoke(settings: Settings, store: str) -> None:
     with session_scope(store) as session:
         token_id = session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.name == "carol"))
     assert run("tokens", "revoke", token_id).exit_code == 0
-    assert "REVOKED" in run("tokens", "list").stdout
+    assert f"by {cli_user()}" in run("tokens", "list").stdout
+    with session_scope(store) as session:
+        assert session.get(ApiTokenRow, token_id).revoked_by == cli_user()
     again = run("tokens", "revoke", token_id)
     assert again.exit_code == 1 and "no unrevoked token" in again.stderr
     with session_scope(store) as session:
         assert verify_token(session=session, token=token) is None
+
+
+def test_token_expiry_durations_and_dates() -> None:
+    now = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    assert token_expiry(now=now) is None
+    assert token_expiry(expires_in="90d", now=now) == now + timedelta(days=90)
+    assert token_expiry(expires_in=" 12H ", now=now) == now + timedelta(hours=12)
+    assert token_expiry(expires_in="2w", now=now) == now + timedelta(weeks=2)
+    assert token_expiry(expires="2027-01-31", now=now) == datetime(2027, 2, 1, tzinfo=UTC)
+    for bad in ("90", "0d", "d", "-1d", "1y", "1.5d"):
+        with pytest.raises(InvalidInput, match="expires-in: .* is not a duration"):
+            token_expiry(expires_in=bad, now=now)
+    with pytest.raises(InvalidInput, match="expires: '31/01/2027' is not a date YYYY-MM-DD"):
+        token_expiry(expires="31/01/2027", now=now)
+    with pytest.raises(InvalidInput, match="expires: 2026-11-26 is already past"):
+        token_expiry(expires="2026-11-26", now=now)
+    with pytest.raises(InvalidInput, match="not both"):
+        token_expiry(expires_in="1d", expires="2027-01-01", now=now)
+
+
+def test_verify_token_refuses_expired(settings: Settings, store: str) -> None:
+    with session_scope(store) as session:
+        token, _ = create_token(session=session, name="alice",
+                                expires_at=utcnow() - timedelta(seconds=1))
+        fresh, _ = create_token(session=session, name="bob",
+                                expires_at=utcnow() + timedelta(minutes=5))
+    with session_scope(store) as session:
+        assert verify_token(session=session, token=token) is None
+        assert verify_token(session=session, token=fresh) is not None
+        assert session.scalar(select(ApiTokenRow.last_used_at)
+                              .where(ApiTokenRow.name == "alice")) is None
+
+
+def test_tokens_cli_create_with_expiry(settings: Settings, store: str) -> None:
+    created = run("tokens", "create", "dora", "--expires-in", "90d")
+    assert created.exit_code == 0, created.output
+    assert "valid until" in created.stderr
+    dated = run("tokens", "create", "erin", "--expires", "2099-12-31")
+    assert dated.exit_code == 0, dated.output
+    with session_scope(store) as session:
+        rows = {r.name: r for r in list_tokens(session=session)}
+        assert abs(rows["dora"].expires_at - (utcnow() + timedelta(days=90))) < timedelta(minutes=1)
+        assert rows["erin"].expires_at == datetime(2100, 1, 1, tzinfo=UTC)
+        rows["erin"].expires_at = utcnow() - timedelta(days=1)
+    listed = run("tokens", "list").stdout
+    dora = next(line for line in listed.splitlines() if "dora" in line)
+    erin = next(line for line in listed.splitlines() if "erin" in line)
+    assert "expires 20" in dora and "active" in dora
+    assert "EXPIRED" in erin
+    refused = run("tokens", "create", "fred", "--expires-in", "soon")
+    assert refused.exit_code != 0 and "expires-in: 'soon' is not a duration" in refused.stderr
+    assert refused.stdout == ""
+    with session_scope(store) as session:
+        assert "fred" not in {r.name for r in list_tokens(session=session)}

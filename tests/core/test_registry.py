@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from classifier import (
+    ActiveChanged,
     ArtefactTampered,
     Incident,
     ModelNotFound,
@@ -209,3 +211,42 @@ def test_prune_keeps_at_least_one(registry: ModelRegistry, model, keep: int) -> 
     with pytest.raises(ValueError, match="at least 1"):
         registry.prune(keep)
     assert registry.versions() == ["v1", "v2"]
+
+
+def test_promote_version_replacing_the_active_one(registry: ModelRegistry, model) -> None:
+    create(registry, model, 3)
+    assert registry.promote("v1", replacing=None) is None
+    with pytest.raises(ActiveChanged, match="^not promoting v3: it was to replace v2, but v1 "):
+        registry.promote("v3", replacing="v2")
+    assert registry.promote("v2", replacing="v1") == "v1"
+    assert registry.active_version() == "v2"
+    assert [h["active"] for h in registry.history()] == ["v1", "v2"]
+
+
+@pytest.mark.parametrize("racers", [2, 6])
+def test_promote_version_racing_promotions_one_wins(registry: ModelRegistry, model,
+                                                    racers: int) -> None:
+    """Promotions replacing the same version, started together from threads: one wins, the
+    others are refused, and ACTIVE and the history agree."""
+    create(registry, model, racers + 1)
+    registry.promote("v1")
+    start = threading.Barrier(racers)
+    won: list[str] = []
+    refused: list[str] = []
+
+    def promote(version: str) -> None:
+        start.wait()
+        try:
+            registry.promote(version, replacing="v1")
+            won.append(version)
+        except ActiveChanged:
+            refused.append(version)
+
+    threads = [threading.Thread(target=promote, args=(f"v{i + 2}",)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and len(refused) == racers - 1
+    assert registry.active_version() == won[0]
+    assert [(h["active"], h["previous"]) for h in registry.history()] == [("v1", None), (won[0], "v1")]

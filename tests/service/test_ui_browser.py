@@ -102,7 +102,7 @@ def test_correct_incident_in_browser(tmp_path: Path, trained_models: Path, chrom
             form.get_by_label("Maintainer token").fill("inc_not-the-token")
             form.get_by_role("button", name="Store the correction").click()
             page.wait_for_load_state()
-            assert "the API token is unknown or revoked" in page.get_by_role("alert").inner_text()
+            assert "the API token is unknown, revoked or expired" in page.get_by_role("alert").inner_text()
             assert counts() == before
 
             # The right token: stored, said, and counted in the table.

@@ -16,7 +16,7 @@ from core.config import Settings, get_settings
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow
-from tests.fixtures import SWAPPED, run
+from tests.fixtures import SWAPPED, run, second_version
 from training.dataset import Dataset, load_dataset
 from training.retrain import holdout_split, holdout_window, retrain
 
@@ -71,6 +71,7 @@ def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str,
     assert result.exit_code == 0, result.output
     assert "FORCED: promoted v2 (was v1)" in result.stdout
     assert ModelRegistry(models_dir).active_version() == "v2"
+    assert ModelRegistry(models_dir).history()[-1]["by"] == "bob"  # who asked, in the history too
     (row,) = _decisions(settings)
     assert row.promoted and row.forced and row.reason.startswith("forced although challenger is worse")
 
@@ -255,3 +256,36 @@ def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, m
     header, line = decisions.stdout.splitlines()
     assert header.split()[:5] == ["id", "time", "challenger", "before", "after"]
     assert line.split()[0] == "1" and line.split()[2:4] == ["v2", "v1"]
+
+
+def test_retrain_cli_refuses_to_promote_over_a_version_promoted_meanwhile(
+        settings: Settings, store: str, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's case: `incidents retrain` trains against v1 while another job (the service's
+    retraining) promotes v2; promoting its challenger over v2 would replace a version it was
+    never compared with, so it is refused and v2 stays active."""
+    import training.retrain
+
+    registry = ModelRegistry(models_dir)
+    meanwhile = second_version(models_dir)
+    train_version = training.retrain.train_version
+
+    def promoted_meanwhile(*args, **kwargs):
+        ModelRegistry(models_dir).promote(meanwhile)
+        return train_version(*args, **kwargs)
+
+    monkeypatch.setattr(training.retrain, "train_version", promoted_meanwhile)
+    monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "30")  # one fit only: fast
+    get_settings.cache_clear()
+    result = run("retrain", "--force")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "kept v2 active; v3 stays a candidate: refused: not promoting v3: it was to replace v1, "
+        "but v2 became active meanwhile; compare v3 with v2 (`incidents retrain` again) or "
+        "promote it explicitly (the gate had said: forced although too few labelled incidents "
+        "to compare (48 < 60: INCIDENTS_RETRAIN_MIN_HOLDOUT=30 to compare on, and as many older "
+        "ones to fit on))")
+    assert registry.active_version() == "v2"
+    assert [h["active"] for h in registry.history()] == ["v1", "v2"]
+    (row,) = _decisions(settings)
+    assert (row.challenger, row.active_before, row.promoted) == ("v3", "v1", False)
+    assert row.reason.startswith("refused: not promoting v3")

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.routes.incidents import SYNCING
+from core.config import Settings
+from core.jobs import JobLock
+from tests.fixtures import finished_job
 from tests.standin import BugzillaStandIn, bugzilla_data
 
 
@@ -24,23 +26,27 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[BugzillaStandIn]:
 
 def test_sync_incidents(make_client, models_dir, maintainer, standin, fixture_bugs):
     client: TestClient = make_client(bugzilla_url=standin.url, bugzilla_page_size=10)
-    response = client.post("/incidents/sync", headers=maintainer)
-    assert response.status_code == 200
-    body = response.json()
+    job = finished_job(client, client.post("/incidents/sync", headers=maintainer))
+    assert (job["kind"], job["state"], job["status_code"]) == ("sync", "succeeded", 200)
+    assert job["progress"] == f"{len(fixture_bugs)} bugs fetched and stored"
+    body = job["result"]
     assert body["source"] == standin.url and body["since"] is None
     assert body["new"] + body["updated"] + body["unchanged"] == len(fixture_bugs)
-    again = client.post("/incidents/sync", headers=maintainer).json()
+    again = finished_job(client, client.post("/incidents/sync", headers=maintainer))["result"]
     assert again["since"] is not None
     assert again["new"] == 0
 
 
 def test_sync_incidents_bugzilla_down(client: TestClient, maintainer):
     response = client.post("/incidents/sync", headers=maintainer)  # a closed loopback port
-    assert response.status_code == 502
-    assert "Stopped with 0 bugs stored" in response.json()["detail"]
+    job = finished_job(client, response)
+    assert (job["state"], job["status_code"], job["result"]) == ("failed", 502, None)
+    assert "Stopped with 0 bugs stored" in job["error"]
 
 
-def test_sync_incidents_while_running(client: TestClient, maintainer):
-    with SYNCING:
+def test_sync_incidents_while_running(client: TestClient, maintainer, settings: Settings):
+    with JobLock(settings.database_url, "sync", holder="nightly via incidents nightly, pid 7 on h"):
         response = client.post("/incidents/sync", headers=maintainer)
     assert response.status_code == 409
+    assert "a sync from Bugzilla is already running, started by nightly via incidents nightly" \
+        in response.json()["detail"]

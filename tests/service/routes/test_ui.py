@@ -286,8 +286,8 @@ def test_correct_incident_from_page_no_type(client: TestClient, queue, token):
 @pytest.mark.parametrize(("typed", "status", "says"), [
     ("", 401, "Nothing stored: type your maintainer token"),
     ("   ", 401, "Nothing stored: type your maintainer token"),
-    ("inc_not-a-real-token", 403, "Nothing stored: the API token is unknown or revoked."),
-    ("revoked", 403, "Nothing stored: the API token is unknown or revoked."),
+    ("inc_not-a-real-token", 403, "Nothing stored: the API token is unknown, revoked or expired."),
+    ("revoked", 403, "Nothing stored: the API token is unknown, revoked or expired."),
 ])
 def test_correct_incident_from_page_refused_token(client: TestClient, settings, store, queue,
                                                   create_token, typed, status, says):
@@ -335,13 +335,14 @@ def test_promote_and_roll_back_from_page(client: TestClient, models_dir, token):
     rollback = page.one("form", action="/ui/models/rollback")
     assert rollback.one("button").text == "Roll back to v1"
     history = ModelRegistry(models_dir).history()
-    assert history[-1]["reason"] == "promoted by alice on the page"
+    assert (history[-1]["reason"], history[-1]["by"]) == ("promoted on the page", "alice")
 
     response = client.post("/ui/models/rollback", follow_redirects=False, data={"token": token, **PERIOD})
     page = follow(client, response, "/?start=2023-01-01&end=2023-06-30&rolled_back=v1#models")
     assert ModelRegistry(models_dir).active_version() == "v1"
     assert client.get("/models/active").json()["version"] == "v1"
     assert page.one(role="status").text == "Rolled back: v1 is the active model version again."
+    assert ModelRegistry(models_dir).history()[-1]["by"] == "alice"
 
 
 @pytest.mark.parametrize(("route", "data", "status", "says"), [

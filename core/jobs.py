@@ -1,0 +1,187 @@
+"""Long jobs (retrain, sync, relabel): a lock in the store so each runs once, and their records.
+
+The lock is a row of ``job_locks`` per kind, claimed by an INSERT that only one claimant can win
+(the kind is the primary key) on SQLite and PostgreSQL alike, whichever process claims it: the
+CLI, the nightly run, or any worker of the service. Its holder moves ``expires_at`` forward every
+``ttl / 3`` seconds from a thread of its own; a holder killed without releasing it (SIGKILL, a
+power cut) stops doing so, and once ``expires_at`` has passed the next claimant takes it over.
+
+A job started over HTTP also has a row in ``jobs`` (queued, running, succeeded or failed, its
+progress and its result), so the request answers at once and any worker can say how it goes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from classifier import JobRunning
+
+from .db import session_scope
+from .tables import JobLockRow, JobRow, utcnow
+
+#: Seconds a claim lasts without a heartbeat: how long a killed holder blocks its kind.
+DEFAULT_TTL = 60.0
+
+#: The kinds of job that take the lock, and how a message names one.
+KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "a relabelling"}
+
+STATES = ("queued", "running", "succeeded", "failed")
+
+
+def describe_holder(name: str | None, via: str) -> str:
+    """Who claims, in words: ``alice via the API, pid 1234 on host``."""
+    return f"{name or 'someone'} via {via}, pid {os.getpid()} on {socket.gethostname()}"
+
+
+class JobLock:
+    """The store's lock on one kind of job, held from :meth:`acquire` to :meth:`release`.
+
+    Parameters
+    ----------
+    url : the store's database URL.
+    kind : one of ``KINDS``.
+    holder : who claims it, in words (``describe_holder``); a refused claimant is told.
+    job_id : the claimant's row in ``jobs``, when it has one (a refused claimant is told).
+    ttl : seconds the claim lasts without a heartbeat.
+    """
+
+    def __init__(self, url: str, kind: str, *, holder: str, job_id: str | None = None,
+                 ttl: float = DEFAULT_TTL) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        self.url, self.kind, self.holder, self.job_id, self.ttl = url, kind, holder, job_id, ttl
+        self.owner = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._beating: threading.Thread | None = None
+
+    def acquire(self, *, heartbeat: bool = True) -> JobLock:
+        """Claim the lock, or raise JobRunning naming who holds it. ``heartbeat`` False: no
+        thread keeps the claim alive (it lapses after ``ttl``; tests of a dead holder)."""
+        now = utcnow()
+        try:
+            with session_scope(self.url) as session:
+                # A claim whose holder stopped beating is taken over: deleted, then claimed anew
+                # below, where the primary key lets one claimant's insert win.
+                session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
+                                                         JobLockRow.expires_at < now))
+                session.add(JobLockRow(kind=self.kind, owner=self.owner, holder=self.holder,
+                                       job_id=self.job_id, acquired_at=now,
+                                       expires_at=now + timedelta(seconds=self.ttl)))
+        except IntegrityError:
+            raise self._refusal() from None
+        if heartbeat:
+            self._stop.clear()
+            self._beating = threading.Thread(target=self._beat, daemon=True,
+                                             name=f"job-lock-{self.kind}")
+            self._beating.start()
+        return self
+
+    def _refusal(self) -> JobRunning:
+        with session_scope(self.url) as session:
+            row = session.get(JobLockRow, self.kind)
+            holder, job_id, since = ((row.holder, row.job_id, row.acquired_at) if row is not None
+                                     else ("another process", None, None))
+        started = f" since {since:%Y-%m-%d %H:%M:%S} UTC" if since is not None else ""
+        job = f" (job {job_id})" if job_id else ""
+        return JobRunning(f"{KINDS[self.kind]} is already running{job}, started by {holder}"
+                          f"{started}; try again when it is done", holder=holder, job_id=job_id)
+
+    def heartbeat(self) -> bool:
+        """Move the claim's expiry forward; False when it is no longer ours (it lapsed and was
+        taken over)."""
+        with session_scope(self.url) as session:
+            moved = session.execute(
+                update(JobLockRow)
+                .where(JobLockRow.kind == self.kind, JobLockRow.owner == self.owner)
+                .values(expires_at=utcnow() + timedelta(seconds=self.ttl)))
+            return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                if not self.heartbeat():
+                    return
+            except Exception:  # noqa: BLE001 - the store may be down a moment; try again
+                continue
+
+    def release(self) -> None:
+        """Give the lock up (only our own claim: one taken over is left alone)."""
+        self._stop.set()
+        if self._beating is not None:
+            self._beating.join()
+            self._beating = None
+        with session_scope(self.url) as session:
+            session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
+                                                     JobLockRow.owner == self.owner))
+
+    def __enter__(self) -> JobLock:
+        return self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job started over HTTP, as ``GET /jobs/{id}`` shows it."""
+
+    id: str
+    kind: str
+    state: str
+    requested_by: str | None
+    created_at: Any
+    started_at: Any
+    finished_at: Any
+    progress: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    status_code: int | None
+
+    @classmethod
+    def of(cls, row: JobRow) -> Job:
+        return cls(row.id, row.kind, row.state, row.requested_by, row.created_at, row.started_at,
+                   row.finished_at, row.progress, row.result, row.error, row.status_code)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_job(*, url: str, job_id: str, kind: str, requested_by: str | None) -> None:
+    """Record a queued job of ``kind``."""
+    with session_scope(url) as session:
+        session.add(JobRow(id=job_id, kind=kind, state="queued", requested_by=requested_by,
+                           created_at=utcnow()))
+
+
+def update_job(*, url: str, job_id: str, **fields: Any) -> None:
+    """Set fields of a job (state, progress, result, error, status_code, started_at, ...)."""
+    with session_scope(url) as session:
+        session.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
+
+
+def get_job(*, url: str, job_id: str) -> Job | None:
+    """The job, or None. One that has not ended while no live lock names it any more (the
+    process running it died) reads as failed."""
+    with session_scope(url) as session:
+        # The lock first: a job records its end before giving its lock up, so when the lock is
+        # gone the row read next holds the end of a job that ended.
+        held = session.scalar(select(JobLockRow.kind).where(
+            JobLockRow.job_id == job_id, JobLockRow.expires_at >= utcnow())) is not None
+        row = session.scalar(select(JobRow).where(JobRow.id == job_id))
+        if row is None:
+            return None
+        job = Job.of(row)
+    if job.state in ("queued", "running") and not held:
+        job = replace(job, state="failed", status_code=500,
+                      error="the process running it stopped before it ended")
+    return job
