@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._exceptions import NotEnoughData
 from ._incident import FEATURE_COLUMNS, FILED_COLUMN
-from ._report import LEVEL_TAGS, level_evidence, parse_report
+from ._report import LEVEL_TAGS, stated_level_tags
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
 _WORD_BLOCKS = ("summary_words", "description_words", "summary_cues")
@@ -97,8 +97,8 @@ class CueFlags(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "names_")
         texts = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else pd.Series(X)
         cues = self.cues or {}
-        flags = [[1.0 if re.search(cues[n], text, re.IGNORECASE) else 0.0
-                  for n in self.names_] for text in texts.astype(str)]
+        patterns = [re.compile(cues[n], re.IGNORECASE) for n in self.names_]
+        flags = [[1.0 if p.search(text) else 0.0 for p in patterns] for text in texts.astype(str)]
         return sparse.csr_matrix(np.array(flags, dtype=float).reshape(len(texts), len(self.names_)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -456,6 +456,24 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             return names, np.array([n.split("__", 1)[0] in _WORD_BLOCKS for n in names], dtype=bool)
         return self._derived("vocabulary", self.features_, build)
 
+    def _features(self, X: pd.DataFrame):
+        """``features_.transform(X)``, the same matrix without ColumnTransformer's per-call
+        machinery (a joblib dispatch and output checks: ~2 ms, most of a single incident's cost).
+
+        Each block's transformer is called on its columns and the blocks are stacked, as
+        ColumnTransformer does for all-sparse blocks; any other layout goes through it.
+        """
+        def build(features):
+            blocks = [(transformer, columns) for _, transformer, columns in features.transformers_
+                      if not (isinstance(transformer, str) and transformer == "drop")]
+            plain = features.sparse_output_ and all(
+                not isinstance(t, str) and len(np.atleast_1d(columns)) for t, columns in blocks)
+            return blocks if plain else None
+        blocks = self._derived("feature_blocks", self.features_, build)
+        if blocks is None:
+            return self.features_.transform(X)
+        return sparse.hstack([t.transform(X[columns]) for t, columns in blocks], format="csr")
+
     def __getstate__(self) -> dict:
         state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
         state.pop("_derived_cache", None)
@@ -548,15 +566,16 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """Calibrated probability of each tag of :attr:`classes_`, one row an incident."""
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        return self._proba_of(X, self.features_.transform(X))
+        return self._proba_of(X, self._features(X))
 
     def _proba_of(self, X: pd.DataFrame, Xt) -> np.ndarray:
         """:meth:`predict_proba` from the checked frame and its features."""
         proba = _tag_proba(self.estimators_, Xt, self._stacked())
         if self.cue_tags_:
             cues = self.cues or {}
-            cued = np.array([[self.cue_score if re.search(cues[t], text, re.IGNORECASE) else 0.02
-                              for t in self.cue_tags_] for text in X["summary"]])
+            patterns = [re.compile(cues[t], re.IGNORECASE) for t in self.cue_tags_]
+            cued = np.array([[self.cue_score if p.search(text) else 0.02 for p in patterns]
+                             for text in X["summary"]])
             proba = np.hstack([proba, cued.reshape(len(X), len(self.cue_tags_))])
         # Artefacts written before the parameter existed did not use the evidence.
         if getattr(self, "report_evidence", False):
@@ -571,7 +590,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             return proba
         out = proba
         for i, text in enumerate(X["description"]):
-            stated = level_evidence(parse_report(text))
+            stated = stated_level_tags(text)
             if stated is None:
                 continue
             if out is proba:
@@ -649,14 +668,14 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        return self._explain_of(X, self.features_.transform(X), tags, top)
+        return self._explain_of(X, self._features(X), tags, top)
 
     def decide_and_explain(self, X: pd.DataFrame, top: int = 5
                            ) -> tuple[list[Decision], list[dict[str, list[tuple[str, float]]]]]:
         """:meth:`decide`, and :meth:`explain` of the tags decided, computing the features once."""
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        Xt = self.features_.transform(X)
+        Xt = self._features(X)
         decisions = self.decide_proba(self._proba_of(X, Xt))
         return decisions, self._explain_of(X, Xt, [d.tags for d in decisions], top)
 
@@ -665,11 +684,14 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         Xt = sparse.csr_matrix(Xt)
         names, word = self._vocabulary()
         index = {t: j for j, t in enumerate(self.classes_)}
+        summaries = X["summary"].tolist()
         out = []
         for i, wanted in enumerate(tags):
-            row = Xt.getrow(i)
+            # Row i's stored entries, in their order (what ``Xt.getrow(i)`` copies, slower).
+            lo, hi = Xt.indptr[i], Xt.indptr[i + 1]
+            row_indices, row_data = Xt.indices[lo:hi], Xt.data[lo:hi]
             explained: dict[str, list[tuple[str, float]]] = {}
-            summary = X["summary"].iloc[i]
+            summary = summaries[i]
             for tag in wanted:
                 if tag in self.cue_tags_:
                     hit = re.search((self.cues or {})[tag], summary, re.IGNORECASE)
@@ -678,9 +700,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                 if tag not in index:
                     continue
                 coef = self._coef(index[tag])
-                readable = word[row.indices]
-                cols = row.indices[readable]
-                push = row.data[readable] * coef[cols]
+                readable = word[row_indices]
+                cols = row_indices[readable]
+                push = row_data[readable] * coef[cols]
                 best: dict[str, float] = {}
                 for k in np.argsort(-push, kind="stable"):
                     col, value = cols[k], push[k]

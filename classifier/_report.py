@@ -332,6 +332,17 @@ def level_evidence(report: IncidentReport) -> frozenset[str] | None:
     return frozenset(_LEVEL_TAGS[t] for t in types if t in _LEVEL_TAGS)
 
 
+def stated_level_tags(text: str) -> frozenset[str] | None:
+    """``level_evidence(parse_report(text))``, without reading a text that cannot hold the
+    affected-certificate-types field: each of its names has "certificat" and "type" in it,
+    and most comments 0 lack one of the two (the model asks this of every incident).
+    """
+    lowered = text.lower()
+    if "certificat" not in lowered or "type" not in lowered:
+        return None
+    return level_evidence(parse_report(text))
+
+
 # --------------------------------------------------------------------------------------------
 # Lines
 # --------------------------------------------------------------------------------------------

@@ -218,6 +218,28 @@ def test_predict_proba_fast_path_equals_scikit_learn(fitted) -> None:
     np.testing.assert_allclose(one, reference[[7]], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [slice(7, 8), slice(0, 5), slice(None)])
+def test_features_fast_path_equals_column_transformer(fitted, rows: slice) -> None:
+    """The blocks stacked by hand are ColumnTransformer's own matrix, entry for entry."""
+    model, X, _ = fitted
+    ours, theirs = model._features(X.iloc[rows]), model.features_.transform(X.iloc[rows])
+    assert ours.format == "csr" and ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    assert (ours != theirs).nnz == 0
+
+
+def test_features_other_layouts_go_through_column_transformer(fitted) -> None:
+    model, X, _ = fitted
+    odd = clone(model)
+    odd.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+    odd.features_ = copy.deepcopy(model.features_)
+    odd.features_.sparse_output_ = False  # as if its blocks had been dense
+    calls: list[int] = []
+    real = odd.features_.transform
+    odd.features_.transform = lambda frame: calls.append(len(frame)) or real(frame)
+    odd._features(X.iloc[:3])
+    assert calls == [3]
+
+
 def test_predict_proba_refit_replaces_the_stacked_arrays(fixture_data) -> None:
     X, y = fixture_data
     model = IncidentTypeClassifier(random_state=0).fit(X, y)

@@ -11,6 +11,7 @@ import pytest
 
 import classifier
 from classifier import IncidentReport, level_evidence, parse_report
+from classifier._report import _FIELD_NAMES, stated_level_tags
 
 # Fixture reports written for these tests (no real bug's text), one per template version.
 
@@ -586,3 +587,20 @@ def test_every_comment_0_of_the_snapshot(real_snapshot: Path) -> None:
     assert all(level_evidence(r) is None or r.certificate_types for r in reports)
     assert any(r.template == "v1" for r in reports)
     assert any(r.sections for r in reports)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in _FIELD_NAMES.items()
+                                        if f == "affected_certificate_types"))
+@pytest.mark.parametrize("form", ["**{}:** OV and EV", "- {}: OV and EV", "| **{}** | OV and EV |",
+                                  "### {}\n\nOV and EV"])
+def test_stated_level_tags_reads_every_name_of_the_field(name: str, form: str) -> None:
+    """The screen before parsing lets every name of the field through, whatever its case."""
+    for text in (form.format(name), form.format(name.upper()), form.format(name.title())):
+        assert stated_level_tags(text) == level_evidence(parse_report(text))
+
+
+@pytest.mark.parametrize("text", [V1_REPORT, V2_REPORT, V3_FULL_REPORT, "",
+                                  "Certificates of every type were revoked.",
+                                  "OV certificates were misissued."])
+def test_stated_level_tags_is_level_evidence_of_the_report(text: str) -> None:
+    assert stated_level_tags(text) == level_evidence(parse_report(text))
