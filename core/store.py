@@ -152,18 +152,48 @@ def iter_incidents(*, session: Session, ids: Iterable[int] | None = None) -> lis
     return list(session.scalars(query))
 
 
+@dataclass(frozen=True)
+class NewPrediction:
+    """A model's answer for one stored incident, as :func:`save_predictions` stores it."""
+
+    incident_id: int
+    model_version: str
+    tags: Sequence[str]
+    scores: dict[str, float]
+    needs_review: bool
+    confidence: float
+
+
+def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) -> list[PredictionRow]:
+    """Store predictions, one query for those already stored and one flush for all; the same
+    incident and model version is stored once (the last one given wins)."""
+    if not predictions:
+        return []
+    keys = {(p.incident_id, p.model_version) for p in predictions}
+    stored = {(row.incident_id, row.model_version): row for row in session.scalars(
+        select(PredictionRow).where(
+            PredictionRow.incident_id.in_({incident for incident, _ in keys}),
+            PredictionRow.model_version.in_({version for _, version in keys})))}
+    now = utcnow()
+    rows = []
+    for p in predictions:
+        row = stored.get((p.incident_id, p.model_version))
+        if row is None:
+            row = stored[(p.incident_id, p.model_version)] = PredictionRow(
+                incident_id=p.incident_id, model_version=p.model_version)
+            session.add(row)
+        row.tags = list(p.tags)
+        row.scores = dict(p.scores)
+        row.needs_review = p.needs_review
+        row.confidence = p.confidence
+        row.created_at = now
+        rows.append(row)
+    session.flush()
+    return rows
+
+
 def save_prediction(*, session: Session, incident_id: int, model_version: str, tags: Sequence[str],
                     scores: dict[str, float], needs_review: bool, confidence: float) -> PredictionRow:
     """Store a prediction; the same incident and model version is stored once (last one wins)."""
-    row = session.scalar(select(PredictionRow).where(
-        PredictionRow.incident_id == incident_id, PredictionRow.model_version == model_version))
-    if row is None:
-        row = PredictionRow(incident_id=incident_id, model_version=model_version)
-        session.add(row)
-    row.tags = list(tags)
-    row.scores = dict(scores)
-    row.needs_review = needs_review
-    row.confidence = confidence
-    row.created_at = utcnow()
-    session.flush()
-    return row
+    return save_predictions(session=session, predictions=[NewPrediction(
+        incident_id, model_version, tags, scores, needs_review, confidence)])[0]

@@ -17,6 +17,7 @@ from core.registry import ModelRegistry
 
 from . import auth, errors
 from .active_model import ActiveModel
+from .batching import ClassifyBatcher
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
@@ -60,6 +61,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.warning("starting without a model: %s", app.state.active_model.error)
     logger.info("ready: store %s, model %s from %s", safe_url(settings.database_url),
                 loaded.version if loaded else "none", settings.models_dir)
+    # This frame lives as long as the service: holding the first model here would keep it in
+    # memory after a promotion replaces it.
+    del loaded
     try:
         yield
     finally:
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                       check_interval=settings.model_check_interval)
     app.state.metrics = metrics
     app.state.store = Store(settings.database_url)
+    app.state.batcher = ClassifyBatcher(store=app.state.store, metrics=metrics)
     app.state.active_model = ActiveModel(ModelRegistry(settings.models_dir),
                                          check_interval=settings.model_check_interval,
                                          on_change=metrics.model_changed)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import (
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.tokens import verify_token
 
-from .deps import SessionDep, SettingsDep
+from .deps import SessionDep, SettingsDep, StoreDep
 from .schemas import Message
 
 # auto_error=False: a missing or malformed header is ours to answer (401, not FastAPI's 403).
@@ -92,18 +93,24 @@ def maintainer_of(token: str | None, session: Session, *, missing: str) -> Maint
     return Maintainer(name=row.name, token_id=row.id)
 
 
-def get_reader(request: Request, settings: SettingsDep,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-               session: SessionDep) -> Maintainer | None:
+async def get_reader(request: Request, settings: SettingsDep,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                     store: StoreDep) -> Maintainer | None:
     """Anyone may read, unless INCIDENTS_REQUIRE_TOKEN_FOR_READS: then only token holders.
 
     A token sent anyway is checked all the same: a wrong, revoked or expired one (or a malformed
-    header) is refused, not ignored, so a client learns its token no longer works.
+    header) is refused, not ignored, so a client learns its token no longer works. Only then is
+    the store reached (in a thread, on a session of its own): an anonymous read costs nothing.
     """
     token = _sent_token(request, credentials)
     if token is None and not settings.require_token_for_reads:
         return None
-    return maintainer_of(token, session, missing=_MISSING)
+
+    def check() -> Maintainer:
+        with store.session() as session:
+            return maintainer_of(token, session, missing=_MISSING)
+
+    return await run_in_threadpool(check)
 
 
 MaintainerDep = Annotated[Maintainer, Depends(get_maintainer)]

@@ -1,4 +1,9 @@
-"""What routes depend on, as ``Annotated`` aliases, so a route's signature reads like a sentence."""
+"""What routes depend on, as ``Annotated`` aliases, so a route's signature reads like a sentence.
+
+A dependency that only reads the app's state is ``async``: FastAPI runs a plain ``def`` in a
+worker thread, a hop that costs more than the lookup. Those that may read a file or load a model
+(the active model, the taxonomy, the CA names) stay plain, off the event loop.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from core.ca_names import CANames, current_ca_names
 from core.registry import LoadedModel, ModelRegistry
 
 from .active_model import ActiveModel
+from .batching import ClassifyBatcher
 from .config import ServiceSettings
 from .errors import ModelUnavailable
 from .live_taxonomy import LiveTaxonomy
@@ -21,11 +27,11 @@ from .observability import Metrics
 from .store import Store
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_live_taxonomy(request: Request) -> LiveTaxonomy:
+async def get_live_taxonomy(request: Request) -> LiveTaxonomy:
     return request.app.state.taxonomy
 
 
@@ -34,7 +40,7 @@ def get_taxonomy(live: Annotated[LiveTaxonomy, Depends(get_live_taxonomy)]) -> T
     return live.current()
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -47,11 +53,11 @@ def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session
         yield session
 
 
-def get_active_model(request: Request) -> ActiveModel:
+async def get_active_model(request: Request) -> ActiveModel:
     return request.app.state.active_model
 
 
-def get_registry(active: Annotated[ActiveModel, Depends(get_active_model)]) -> ModelRegistry:
+async def get_registry(active: Annotated[ActiveModel, Depends(get_active_model)]) -> ModelRegistry:
     return active.registry
 
 
@@ -80,8 +86,12 @@ def get_active_version(active: Annotated[ActiveModel, Depends(get_active_model)]
     return loaded.version if loaded is not None else active.registry.active_version()
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+async def get_batcher(request: Request) -> ClassifyBatcher:
+    return request.app.state.batcher
 
 
 def get_ca_names(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> CANames:
@@ -93,7 +103,7 @@ BOUND_HELP = ("A day (`2023-01-01`, UTC) or a time (`2023-01-01T12:00:00Z`). A d
               "includes the whole day.")
 
 
-def get_period(start: Annotated[str, Query(max_length=40, description=BOUND_HELP, examples=["2023-01-01"])],
+async def get_period(start: Annotated[str, Query(max_length=40, description=BOUND_HELP, examples=["2023-01-01"])],
                end: Annotated[str, Query(max_length=40, description=BOUND_HELP, examples=["2023-06-30"])]
                ) -> Period:
     """The period of ``start`` and ``end`` (both ends included); InvalidPeriod (a 422 naming the
@@ -112,5 +122,6 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 OptionalModelDep = Annotated[LoadedModel | None, Depends(get_optional_model)]
 ActiveVersionDep = Annotated[str | None, Depends(get_active_version)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+BatcherDep = Annotated[ClassifyBatcher, Depends(get_batcher)]
 CANamesDep = Annotated[CANames, Depends(get_ca_names)]
 PeriodDep = Annotated[Period, Depends(get_period)]

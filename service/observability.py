@@ -89,6 +89,10 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
         self.classified = Counter(
             "incidents_classified", "Bugs classified.", ["model_version"], registry=self.registry)
+        self.classify_group = Histogram(
+            "incidents_classify_group_bugs", "Bugs classified and stored together, in one model "
+            "call and one transaction, for the requests waiting at once (service.batching).",
+            registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         self.predictions_stored = Counter(
             "incidents_predictions_stored", "Predictions written to the store.",
             registry=self.registry)

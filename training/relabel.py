@@ -28,7 +28,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.pause import pause_at
 from core.registry import LoadedModel, ModelRegistry
-from core.store import row_incident, save_prediction
+from core.store import NewPrediction, row_incident, save_predictions
 from core.tables import IncidentRow, PredictionRow, RelabelRunRow, utcnow
 
 UNLABELLED = "(none)"
@@ -97,10 +97,10 @@ def _relabel_chunk(*, session: Session, run: RelabelRunRow, loaded: LoadedModel,
     results = classify(loaded, [row_incident(row) for row in rows], taxonomy)
     counts_before, counts_after = Counter(run.counts_before or {}), Counter(run.counts_after or {})
     changed = 0
+    save_predictions(session=session, predictions=[
+        NewPrediction(row.id, loaded.version, result.tags, result.scores, result.needs_review,
+                      result.confidence) for row, result in zip(rows, results, strict=True)])
     for row, result in zip(rows, results, strict=True):
-        save_prediction(session=session, incident_id=row.id, model_version=loaded.version,
-                        tags=result.tags, scores=result.scores, needs_review=result.needs_review,
-                        confidence=result.confidence)
         previous = before.get(row.id)
         _category_counts(counts_before, previous, taxonomy)
         _category_counts(counts_after, tuple(result.tags), taxonomy)

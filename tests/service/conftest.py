@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import get_engine
 from service.app import create_app
 from service.config import ServiceSettings
+from service.store import Store
 from tests.fixtures import bug_payloads
 
 
@@ -83,3 +86,19 @@ def maintainer(create_token: Callable[[str], tuple[str, int]]) -> dict[str, str]
     """The headers of maintainer alice's valid token."""
     token, _ = create_token("alice")
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Session]:
+    """Every session the service opens through its Store, in order."""
+    sessions: list[Session] = []
+    original = Store.session
+
+    @contextmanager
+    def counting(self: Store) -> Iterator[Session]:
+        with original(self) as session:
+            sessions.append(session)
+            yield session
+
+    monkeypatch.setattr(Store, "session", counting)
+    return sessions

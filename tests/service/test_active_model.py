@@ -12,7 +12,7 @@ from classifier import Incident, Taxonomy
 from core.classification import classify
 from core.registry import LoadedModel, ModelRegistry
 from service.active_model import ActiveModel
-from tests.fixtures import second_version
+from tests.fixtures import SQLITE_ONLY, second_version
 
 INCIDENT = Incident(summary="Nimbus Trust: OCSP responder returned unknown")
 
@@ -79,3 +79,20 @@ def test_no_active_version(tmp_path: Path):
     active = ActiveModel(ModelRegistry(tmp_path / "models"), check_interval=0)
     assert active.current() is None
     assert "incidents train" in active.error
+
+
+@SQLITE_ONLY
+def test_promoted_over_model_is_freed(client, models_dir: Path):
+    """After a promotion, the version it replaced is no longer held by the service (a soak run
+    found the startup's model kept for the service's life: memory grew with each promotion)."""
+    import gc
+    import weakref
+
+    from tests.fixtures import new_bug
+
+    assert client.post("/classify", json=new_bug(1_950_100)).json()["model_version"] == "v1"
+    first = weakref.ref(client.app.state.active_model.current().model)
+    ModelRegistry(models_dir).promote(second_version(models_dir))
+    assert client.post("/classify", json=new_bug(1_950_101)).json()["model_version"] == "v2"
+    gc.collect()
+    assert first() is None

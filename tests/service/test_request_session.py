@@ -1,10 +1,8 @@
-"""One session a request: auth and the route share it; the token's use is committed before the
-route runs; the classify route retries on the request's session after a concurrent insert."""
+"""Sessions of a request: a maintainer route shares one with its auth; the token's use is
+committed before the route runs; classifying stores on the batcher's session, which retries
+after a concurrent insert."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, select
@@ -15,27 +13,10 @@ from core.bugzilla import BugRecord
 from core.db import session_scope
 from core.store import upsert_bugs
 from core.tables import ApiTokenRow, IncidentRow, PredictionRow
-from service.routes import classify as classify_routes
-from service.store import Store
+from service import batching
 from tests.fixtures import new_bug
 
 BUG_ID = 1_900_077
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[Session]:
-    """Every session the service opens through its Store, in order."""
-    sessions: list[Session] = []
-    original = Store.session
-
-    @contextmanager
-    def counting(self: Store) -> Iterator[Session]:
-        with original(self) as session:
-            sessions.append(session)
-            yield session
-
-    monkeypatch.setattr(Store, "session", counting)
-    return sessions
 
 
 def _token_used(url: str) -> bool:
@@ -43,18 +24,31 @@ def _token_used(url: str) -> bool:
         return session.scalar(select(ApiTokenRow.last_used_at)) is not None
 
 
-def test_auth_and_route_share_one_session(make_client, models_dir, maintainer, fixture_bugs,
-                                          settings, opened):
-    client = make_client(require_token_for_reads=True)
-    response = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer)
-    assert response.status_code == 200 and response.json()["stored"] is True
-    assert len(opened) == 1
-    assert _token_used(settings.database_url)
-    opened.clear()
+def test_maintainer_auth_and_route_share_one_session(make_client, maintainer, fixture_bugs,
+                                                     opened):
+    client = make_client()
     correction = client.post("/corrections", headers=maintainer,
                              json={"bug_id": fixture_bugs[0]["id"], "tags": []})
     assert correction.status_code == 201
     assert len(opened) == 1
+
+
+def test_classify_opens_a_session_to_store_and_one_to_check_a_token(
+        make_client, models_dir, maintainer, settings, opened):
+    """A read checks a token on a session of its own, only when there is a token to check; the
+    classification is stored on the batcher's (shared by the requests classified together)."""
+    client = make_client(require_token_for_reads=True)
+    response = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer)
+    assert response.status_code == 200 and response.json()["stored"] is True
+    assert len(opened) == 2
+    assert _token_used(settings.database_url)
+    opened.clear()
+    open_client = make_client()
+    assert open_client.post("/classify", json=new_bug(BUG_ID)).status_code == 200
+    assert len(opened) == 1
+    opened.clear()
+    assert open_client.post("/classify", json=new_bug()).status_code == 200  # no id: not stored
+    assert opened == []
 
 
 def test_routes_that_need_no_store_work_without_one(make_client, models_dir):
@@ -77,12 +71,12 @@ def test_token_use_committed_when_the_request_fails(client, settings, maintainer
     assert _token_used(settings.database_url)
 
 
-def test_classify_retries_on_the_request_session(make_client, models_dir, maintainer, settings,
+def test_classify_retries_after_a_concurrent_insert(make_client, models_dir, maintainer, settings,
                                                  monkeypatch: pytest.MonkeyPatch):
-    """Another request stores the same new bug between our read and our write: the insert
-    fails, the request's session rolls back, reads again and updates the bug instead."""
+    """Another writer stores the same new bug between our read and our write: the insert
+    fails, the session rolls back, reads again and updates the bug instead."""
     reads: list[list[int]] = []
-    real = classify_routes.stored_records
+    real = batching.stored_records
 
     def store_it_first(*_args: object) -> None:
         with session_scope(settings.database_url) as other:
@@ -97,7 +91,7 @@ def test_classify_retries_on_the_request_session(make_client, models_dir, mainta
             event.listen(session, "before_flush", store_it_first, once=True)
         return found
 
-    monkeypatch.setattr(classify_routes, "stored_records", racing)
+    monkeypatch.setattr(batching, "stored_records", racing)
     client = make_client(require_token_for_reads=True)
     response = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer)
     assert response.status_code == 200 and response.json()["stored"] is True
