@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli._shared import Context, StatusLine, context, plain_table, print_table, reported_errors
+from cli._shared import (
+    Context,
+    StatusLine,
+    cli_user,
+    context,
+    fail,
+    plain_table,
+    print_table,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
     from training.dataset import Dataset
@@ -210,7 +219,8 @@ def retrain(
     invocation: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Promote the challenger whatever its figures.")
                      ] = False,
-    requested_by: Annotated[str | None, typer.Option(help="Who asked (recorded).")] = None,
+    requested_by: Annotated[str | None, typer.Option(
+        help="Who asked (recorded); the system user running it by default.")] = None,
 ) -> None:
     """Train a challenger on the store (corrections included); promote it only if it is not worse."""
     from training.retrain import retrain as run_retrain
@@ -218,6 +228,7 @@ def retrain(
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
+        requested_by = requested_by or cli_user()
         with ctx.job_lock("retrain", requested_by), \
                 StatusLine("loading labelled incidents from the store") as status:
             d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
@@ -237,6 +248,9 @@ def retrain(
                    f"(was {d.active_before or 'none'}): {d.reason}")
     else:
         typer.echo(f"kept {d.active_after} active; {d.challenger} stays a candidate: {d.reason}")
+    if d.superseded:  # what was asked for (a promotion) did not happen: a script must know
+        raise fail(f"{d.challenger} was not promoted: {d.active_after} became active while it "
+                   f"trained; `incidents retrain` again compares with it")
 
 
 @app.command()

@@ -57,6 +57,10 @@ class RetrainDecision:
     active_metrics: dict[str, Any] | None
     requested_by: str | None
     window: str = ""  # the incidents compared on, in words (their figures are in the metrics)
+    #: The gate (or --force) said promote, but another version became active while this one
+    #: trained: the challenger was compared with a version no longer in service, so it was not
+    #: promoted (a caller such as the CLI fails on it).
+    superseded: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -261,7 +265,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     version, _ = train_version(dataset, settings=settings, taxonomy=taxonomy, registry=registry,
                                promote_first=False, model=recipe, report=report,
                                progress=lambda message: note(f"challenger: {message}"))
-    promoted = promote or force
+    promoted, superseded = promote or force, False
     pause_at("retrain:trained")
     if promoted:
         try:
@@ -270,7 +274,8 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         except ActiveChanged as exc:
             # Another job promoted a version while this one trained: this challenger was
             # compared with a version that no longer serves, so it must not replace the new one.
-            promoted, reason = False, f"refused: {exc} (the gate had said: {reason})"
+            promoted, superseded = False, True
+            reason = f"refused: {exc} (the gate had said: {reason})"
     with session_scope(settings.database_url) as session:
         row = ModelDecisionRow(created_at=utcnow(), challenger=version, active_before=active_before,
                                promoted=promoted, forced=force, tolerance=tolerance, reason=reason,
@@ -282,4 +287,4 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     described = window.describe() if window.compared else f"none: {not_compared}"
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
                            force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
-                           described)
+                           described, superseded)

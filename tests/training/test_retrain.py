@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +12,20 @@ import pytest
 from sqlalchemy import select
 
 from classifier import NotEnoughData, Taxonomy
+from cli._shared import cli_user
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow
-from tests.fixtures import SWAPPED, run, second_version
+from tests.fixtures import (
+    SQLITE_ONLY,
+    SWAPPED,
+    run,
+    second_version,
+    settings_comparing_on_ten,  # noqa: F401  (the `settings` of these tests)
+)
 from training.dataset import Dataset, load_dataset
 from training.retrain import holdout_split, holdout_window, retrain
-
-
-@pytest.fixture
-def settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The test's settings, comparing on at least 10 incidents: the small store holds 48 labelled
-    ones, fewer than the 60 the default minimum (30, and as many to fit on) needs to compare."""
-    monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "10")
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 def _spoil_older_labels(settings: Settings, correct: Callable[..., int]) -> None:
@@ -45,6 +42,7 @@ def _decisions(settings: Settings) -> list[ModelDecisionRow]:
         return list(session.scalars(select(ModelDecisionRow).order_by(ModelDecisionRow.id)))
 
 
+@SQLITE_ONLY
 def test_retrain_worse_challenger_not_promoted(settings: Settings, store: str, models_dir: Path,
                                                taxonomy: Taxonomy, correct: Callable[..., int]) -> None:
     _spoil_older_labels(settings, correct)
@@ -76,6 +74,7 @@ def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str,
     assert row.promoted and row.forced and row.reason.startswith("forced although challenger is worse")
 
 
+@SQLITE_ONLY
 def test_retrain_equal_challenger_promoted(settings: Settings, store: str, models_dir: Path,
                                            taxonomy: Taxonomy) -> None:
     # Same data, same recipe: the challenger is as good as the active model (within tolerance).
@@ -146,6 +145,7 @@ def test_holdout_window_unseen_needs_the_minimum(settings: Settings, store: str)
     assert "only the last 5 are newer than v1's last training incident" in fallback.describe()
 
 
+@SQLITE_ONLY
 def test_retrain_compares_on_the_unseen_incidents(settings: Settings, store: str, models_dir: Path,
                                                   taxonomy: Taxonomy) -> None:
     dataset = _dataset(store)
@@ -178,6 +178,7 @@ def test_retrain_compares_on_the_unseen_incidents(settings: Settings, store: str
     assert line.endswith(f"retrain #1: {'promoted' if decision.promoted else 'kept'}")
 
 
+@SQLITE_ONLY
 def test_retrain_too_few_to_compare_keeps_the_active_model(settings: Settings, store: str,
                                                             models_dir: Path,
                                                             taxonomy: Taxonomy) -> None:
@@ -202,6 +203,7 @@ def test_retrain_too_few_to_compare_keeps_the_active_model(settings: Settings, s
     assert metrics["test_size"] > 0 and set(metrics["contenders"]) >= {"model", "tfidf+logreg"}
 
 
+@SQLITE_ONLY
 def test_retrain_too_few_to_compare_forced(settings: Settings, store: str, models_dir: Path,
                                            taxonomy: Taxonomy) -> None:
     registry = ModelRegistry(models_dir)
@@ -212,6 +214,7 @@ def test_retrain_too_few_to_compare_forced(settings: Settings, store: str, model
     assert decision.reason.startswith("forced although too few labelled incidents to compare")
 
 
+@SQLITE_ONLY
 def test_retrain_too_few_to_compare_first_version(settings: Settings, store: str,
                                                   taxonomy: Taxonomy) -> None:
     registry = ModelRegistry(settings.models_dir)
@@ -223,6 +226,7 @@ def test_retrain_too_few_to_compare_first_version(settings: Settings, store: str
     assert decision.challenger_metrics["holdout_size"] == 0
 
 
+@SQLITE_ONLY
 def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_dir: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "30")
@@ -238,6 +242,7 @@ def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_d
     assert ModelRegistry(models_dir).active_version() == "v1"
 
 
+@SQLITE_ONLY
 def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, models_dir: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import cli._shared
@@ -277,7 +282,9 @@ def test_retrain_cli_refuses_to_promote_over_a_version_promoted_meanwhile(
     monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "30")  # one fit only: fast
     get_settings.cache_clear()
     result = run("retrain", "--force")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == ("error: v3 was not promoted: v2 became active while it "
+                                     "trained; `incidents retrain` again compares with it")
     assert result.stdout.splitlines()[-1] == (
         "kept v2 active; v3 stays a candidate: refused: not promoting v3: it was to replace v1, "
         "but v2 became active meanwhile; compare v3 with v2 (`incidents retrain` again) or "
@@ -289,3 +296,4 @@ def test_retrain_cli_refuses_to_promote_over_a_version_promoted_meanwhile(
     (row,) = _decisions(settings)
     assert (row.challenger, row.active_before, row.promoted) == ("v3", "v1", False)
     assert row.reason.startswith("refused: not promoting v3")
+    assert row.requested_by == cli_user()  # who ran it, when --requested-by is not given

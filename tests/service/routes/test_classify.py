@@ -43,6 +43,22 @@ def test_classify_incident(client: TestClient, fixture_bugs):
                          for t in terms)
 
 
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_classify_incident_without_explanation(client: TestClient, fixture_bugs, path: str):
+    """`explain=false` answers the same tags and scores, with the explanation empty."""
+    def answer(query: str) -> dict:
+        bug = without(fixture_bugs[0], "id")
+        body = {"bugs": [bug]} if path.endswith("batch") else bug
+        response = client.post(path + query, json=body)
+        assert response.status_code == 200
+        return response.json()["data"][0] if path.endswith("batch") else response.json()
+    explained, plain = answer(""), answer("?explain=false")
+    assert explained["explanation"]["ocsp-failure"] and plain["explanation"] == {}
+    assert {**explained, "explanation": {}} == plain
+    assert client.post(path + "?explain=maybe", json={}).json()["detail"][0]["loc"] == [
+        "query", "explain"]
+
+
 def test_classify_incident_ignores_whiteboard(client: TestClient, fixture_bugs):
     bug = without(fixture_bugs[1], "id")
     plain = client.post("/classify", json=without(bug, "whiteboard")).json()
