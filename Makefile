@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
+TEST_WORKERS ?= 2
 INCIDENTS_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export INCIDENTS_TEST_POSTGRES_URL
 
@@ -33,11 +34,11 @@ serve: setup
 
 ## Every test, on SQLite and on PostgreSQL ($(INCIDENTS_TEST_POSTGRES_URL)).
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## Unit tests only: no snapshot, no PostgreSQL, no browser.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not snapshot and not postgres and not browser"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not snapshot and not postgres and not browser"
 
 ## docs/ui.png: the maintainers' page in headless Chromium (apt-get install chromium), as its test leaves it.
 screenshot: setup

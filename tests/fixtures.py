@@ -19,13 +19,30 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
 from cli import app
-from core.config import PROJECT_ROOT, Settings
+from core.config import PROJECT_ROOT, Settings, get_settings
 from core.db import session_scope
 from core.registry import ModelRegistry
+
+#: For a test whose store does not matter (a fit, a report): SQLite only, not PostgreSQL too.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(name="settings")
+def settings_comparing_on_ten(settings: Settings, monkeypatch: pytest.MonkeyPatch
+                              ) -> Iterator[Settings]:
+    """The test's settings, retraining compared on at least 10 incidents: the small store holds
+    48 labelled ones, fewer than the 60 the default minimum (30, and as many to fit on) needs
+    to compare. Imported by a test module, it replaces ``settings`` there."""
+    monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "10")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
 
 CAS = ["Acme Trust", "Borealis CA", "Cobalt PKI", "Dunmore Sign", "Estuary Certs", "Fjord Root",
        "Granite CA", "Harbor Trust"]

@@ -13,9 +13,8 @@ from core.aggregate import Period, briefing
 from core.ca_names import CANames
 from core.config import Settings
 from core.db import session_scope
-from tests.fixtures import Incidents
+from tests.fixtures import SQLITE_ONLY, Incidents
 
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 WINDOW = ("--start", "2019-01-01", "--end", "2019-12-31")
 
 

@@ -11,8 +11,7 @@ from sqlalchemy import inspect, text
 from core.config import Settings, get_settings
 from core.db import get_engine, session_scope, upgrade
 from core.tokens import TOKEN_PREFIX
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+from tests.fixtures import SQLITE_ONLY
 
 #: Commands that only read the store, and what each answers on one that was never migrated:
 #: it holds nothing (exit 0 and this stdout, or the one-line error of an empty store).

@@ -10,9 +10,7 @@ import pytest
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.store import get_incident
-from tests.fixtures import make_bugs, write_snapshot
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
 
 
 def test_sync_snapshot_twice_changes_nothing(incidents, settings: Settings, snapshot_dir: Path,

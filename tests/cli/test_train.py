@@ -7,14 +7,11 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
 from classifier import file_sha256
 from core.config import Settings
 from core.registry import ModelRegistry
-from tests.fixtures import make_bugs, write_snapshot
+from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
 
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FIXTURE_TAGS = {"crl-failure", "ev-misissuance", "leaf-revocation-delay", "ocsp-failure"}
 CONTENDERS = {"model", "tfidf+logreg", "keyword-rules", "most-frequent-tag"}
 

@@ -16,10 +16,10 @@ from core.bugzilla import read_snapshot
 from core.db import session_scope, upgrade
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
+from tests.fixtures import SQLITE_ONLY
 from training.dataset import load_dataset
 from training.metrics import brier, calibration, confusions, label_scores
 
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 BASELINES = ("tfidf+logreg", "keyword-rules", "most-frequent-tag")
 
 

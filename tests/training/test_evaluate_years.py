@@ -14,13 +14,12 @@ import pytest
 
 from classifier import Taxonomy
 from core.db import session_scope
-from tests.fixtures import make_bugs, write_snapshot
+from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
 from training.ablation import ablations
 from training.dataset import load_dataset
 from training.evaluate import evaluate_years
 from training.train import default_model
 
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 CONTENDERS = {"model", "tfidf+logreg", "keyword-rules", "most-frequent-tag"}
 
 

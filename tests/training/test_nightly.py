@@ -18,7 +18,7 @@ from core.db import session_scope
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
 from core.tables import IncidentRow, LiveScoreRow, ModelDecisionRow, NightlyRunRow, RelabelRunRow
-from tests.fixtures import make_bugs, write_snapshot
+from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
 from tests.standin import BugzillaStandIn
 from training.nightly import new_label_count, nightly
 
@@ -100,6 +100,7 @@ def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, model
     assert [r.status for r in _runs(nightly_settings)] == ["finished", "finished"]
 
 
+@SQLITE_ONLY
 def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir: Path,
                              taxonomy: Taxonomy) -> None:
     """v1's live record far below its held-out micro-F1 retrains though nothing is new."""
@@ -118,6 +119,7 @@ def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir:
     assert run.live_alarm == report.live_alarm and run.retrain_decision_id == _decisions(nightly_settings)[0].id
 
 
+@SQLITE_ONLY
 def test_nightly_from_bugzilla_without_a_model(sync_settings: Settings, standin: BugzillaStandIn,
                                                taxonomy: Taxonomy) -> None:
     registry = ModelRegistry(sync_settings.models_dir)

@@ -10,9 +10,8 @@ import pytest
 from classifier import NotEnoughData, Taxonomy
 from core.bugzilla import read_snapshot
 from core.config import Settings
+from tests.fixtures import SQLITE_ONLY
 from training.replay import Answers, figures, quarters, render, replay
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def test_quarters_cover_start_to_end() -> None:

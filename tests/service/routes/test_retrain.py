@@ -11,22 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from core.config import Settings, get_settings
 from core.db import session_scope
 from core.jobs import JobLock
 from core.tables import IncidentRow, ModelDecisionRow
 from service.routes.models import get_retrain
-from tests.fixtures import finished_job
-
-
-@pytest.fixture
-def settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The test's settings, comparing on at least 10 incidents: the small store holds 48 labelled
-    ones, fewer than the 60 the default minimum (30, and as many to fit on) needs to compare."""
-    monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "10")
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
+from tests.fixtures import (
+    SQLITE_ONLY,
+    finished_job,
+    settings_comparing_on_ten,  # noqa: F401  (the `settings` of these tests)
+)
 
 
 @pytest.fixture
@@ -55,6 +48,7 @@ def test_retrain_model_forced(retrain_client: TestClient, maintainer, settings):
         assert (row.id, row.challenger, row.requested_by) == (body["id"], "v2", "alice")
 
 
+@SQLITE_ONLY
 def test_retrain_model_without_body(retrain_client: TestClient, maintainer):
     response = retrain_client.post("/models/retrain", headers=maintainer)
     body = finished_job(retrain_client, response)["result"]
@@ -118,6 +112,7 @@ def test_retrain_model_bad_body(retrain_client: TestClient, maintainer):
     assert response.status_code == 422
 
 
+@SQLITE_ONLY
 def test_retrain_model_records_its_window(retrain_client: TestClient, maintainer):
     body = finished_job(retrain_client, retrain_client.post("/models/retrain", headers=maintainer,
                                                             json={}))["result"]
@@ -133,6 +128,7 @@ def test_retrain_model_records_its_window(retrain_client: TestClient, maintainer
     assert recorded["challenger_metrics"] == body["challenger_metrics"]
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("force", [False, True])
 def test_retrain_model_too_few_to_compare(make_client, models_dir, maintainer, settings,
                                           force: bool):
