@@ -15,8 +15,11 @@ says so for ``/ready``, naming the version but no server path (the log line has 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import time
+import weakref
 from collections.abc import Callable
 
 from classifier import ArtefactTampered, ModelNotFound, UntrustedArtefact
@@ -27,6 +30,19 @@ from .polling import Throttled
 logger = logging.getLogger("service.model")
 
 _UNSEEN = object()
+
+
+def give_back_memory() -> bool:
+    """Return the heap's free memory to the system; whether it could (glibc only).
+
+    A model is ~100k small objects (its vocabulary): freed, their memory stays in the C heap,
+    which the process keeps until ``malloc_trim`` hands it back, so each promotion would leave
+    the process a model larger for good.
+    """
+    try:
+        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # another C library (musl, macOS): nothing to do
+        return False
 
 
 def _why_not_loaded(exc: Exception) -> str:
@@ -91,7 +107,7 @@ class ActiveModel:
             self.error = None  # back to the version in service (a rollback after a failed load)
             return
         if wanted is None:
-            self._loaded = None
+            self._serve(None)
             self.error = "no active model; train one with `incidents train`"
             logger.warning("%s (models folder %s)", self.error, self.registry.root)
             self._notify(previous, None, True)
@@ -106,11 +122,18 @@ class ActiveModel:
                          exc, previous or "no model")
             self._notify(previous, wanted, False)
             return
-        self._loaded = loaded
+        self._serve(loaded)
         self.error = None
         logger.info("serving model %s (was %s), loaded in %.2f s", wanted, previous or "none",
                     time.perf_counter() - started)
         self._notify(previous, wanted, True)
+
+    def _serve(self, loaded: LoadedModel | None) -> None:
+        if self._loaded is not None:
+            # Requests in flight may still hold the old model: once the last one drops it, give
+            # its memory back to the system (a soak run grew by a model with each promotion).
+            weakref.finalize(self._loaded.model, give_back_memory)
+        self._loaded = loaded
 
     def _notify(self, previous: str | None, new: str | None, ok: bool) -> None:
         if self._on_change is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import threading
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from classifier import Incident, Taxonomy
 from core.classification import classify
 from core.registry import LoadedModel, ModelRegistry
-from service.active_model import ActiveModel
+from service.active_model import ActiveModel, give_back_memory
 from tests.fixtures import SQLITE_ONLY, second_version
 
 INCIDENT = Incident(summary="Nimbus Trust: OCSP responder returned unknown")
@@ -82,17 +83,27 @@ def test_no_active_version(tmp_path: Path):
 
 
 @SQLITE_ONLY
-def test_promoted_over_model_is_freed(client, models_dir: Path):
-    """After a promotion, the version it replaced is no longer held by the service (a soak run
-    found the startup's model kept for the service's life: memory grew with each promotion)."""
+def test_promoted_over_model_is_freed(client, models_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """After a promotion, the version it replaced is no longer held by the service, and once
+    collected its memory is handed back (a soak run found the startup's model kept for the
+    service's life, and freed models kept in the heap: memory grew with each promotion)."""
     import gc
     import weakref
 
+    from service import active_model
     from tests.fixtures import new_bug
 
+    given_back: list[bool] = []
+    monkeypatch.setattr(active_model, "give_back_memory", lambda: given_back.append(True))
     assert client.post("/classify", json=new_bug(1_950_100)).json()["model_version"] == "v1"
     first = weakref.ref(client.app.state.active_model.current().model)
     ModelRegistry(models_dir).promote(second_version(models_dir))
     assert client.post("/classify", json=new_bug(1_950_101)).json()["model_version"] == "v2"
     gc.collect()
     assert first() is None
+    assert given_back == [True]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_give_back_memory_on_glibc():
+    assert give_back_memory() is True
