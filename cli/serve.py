@@ -26,6 +26,9 @@ def serve(
     import uvicorn
 
     def run() -> None:
+        from service.memory import limit_arenas
+
+        limit_arenas()  # before uvicorn starts a thread (see service/memory.py)
         # Named, not imported: the CLI imports service.app only to serve it, and here not even
         # that. The service logs every request itself, with its request id, so uvicorn's access
         # log is off.

@@ -15,8 +15,6 @@ says so for ``/ready``, naming the version but no server path (the log line has 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import time
 import weakref
@@ -25,24 +23,12 @@ from collections.abc import Callable
 from classifier import ArtefactTampered, ModelNotFound, UntrustedArtefact
 from core.registry import LoadedModel, ModelRegistry
 
+from .memory import give_back_memory
 from .polling import Throttled
 
 logger = logging.getLogger("service.model")
 
 _UNSEEN = object()
-
-
-def give_back_memory() -> bool:
-    """Return the heap's free memory to the system; whether it could (glibc only).
-
-    A model is ~100k small objects (its vocabulary): freed, their memory stays in the C heap,
-    which the process keeps until ``malloc_trim`` hands it back, so each promotion would leave
-    the process a model larger for good.
-    """
-    try:
-        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):  # another C library (musl, macOS): nothing to do
-        return False
 
 
 def _why_not_loaded(exc: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import threading
@@ -12,7 +13,8 @@ import pytest
 from classifier import Incident, Taxonomy
 from core.classification import classify
 from core.registry import LoadedModel, ModelRegistry
-from service.active_model import ActiveModel, give_back_memory
+from service.active_model import ActiveModel
+from service.memory import give_back_memory, limit_arenas
 from tests.fixtures import SQLITE_ONLY, second_version
 
 INCIDENT = Incident(summary="Nimbus Trust: OCSP responder returned unknown")
@@ -104,6 +106,11 @@ def test_promoted_over_model_is_freed(client, models_dir: Path, monkeypatch: pyt
     assert given_back == [True]
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_give_back_memory_on_glibc():
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc tuning")
+def test_heap_tuning_on_glibc(monkeypatch: pytest.MonkeyPatch):
     assert give_back_memory() is True
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_arenas() is True
+    assert os.environ["MALLOC_ARENA_MAX"] == "2"  # for the worker processes
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the operator's choice stays
+    assert limit_arenas() is True and os.environ["MALLOC_ARENA_MAX"] == "4"
