@@ -49,13 +49,20 @@ lint: setup
 	$(BIN)/ruff check classifier core training cli service tests benchmarks
 	$(BIN)/mypy
 
-## Every benchmark: the replay, then speed (model, HTTP, nightly relabel).
+## Every benchmark: the replay, then speed (README "Performance"), then the soak (README "Soak").
 bench: setup
 	$(BIN)/python -m benchmarks
 
-## Speed only: model cost, latency and throughput of a real server, relabel.
+## Speed only: the service against an echo app under wrk (installed when absent, as .ci/run
+## installs chromium), the model in process, relabel/classify/train as the store grows.
+## Options: make bench-speed BENCH_ARGS="--sections service --duration 3 --stores sqlite".
 bench-speed: setup
-	$(BIN)/python -m benchmarks speed
+	@if [ ! -x /usr/bin/wrk ]; then \
+	    sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo"; fi; \
+	    $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; \
+	fi
+	$(BIN)/python -m benchmarks speed $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info incidents.db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,3 +24,13 @@ def run_in_workdir(name: str, n_jobs: int, body: Callable[[Settings, Path], int]
             return body(base, Path(tmp))
         finally:
             dispose_engines()
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server the benchmark started: SIGTERM, then SIGKILL if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)

@@ -8,7 +8,7 @@ Options after a name go to that benchmark (`python -m benchmarks replay --last-y
 import importlib
 import sys
 
-NAMES = ("replay", "speed")
+NAMES = ("replay", "speed", "soak")
 
 
 def main(argv: list[str]) -> int:

@@ -31,6 +31,11 @@ logger = logging.getLogger("service.model")
 _UNSEEN = object()
 
 
+def _released(version: str) -> None:
+    logger.info("model %s released by the last request that held it; heap given back: %s",
+                version, give_back_memory())
+
+
 def _why_not_loaded(exc: Exception) -> str:
     """Why a version did not load, in words fit for an answer (no path, no file content)."""
     if isinstance(exc, ArtefactTampered):
@@ -118,7 +123,7 @@ class ActiveModel:
         if self._loaded is not None:
             # Requests in flight may still hold the old model: once the last one drops it, give
             # its memory back to the system (a soak run grew by a model with each promotion).
-            weakref.finalize(self._loaded.model, give_back_memory)
+            weakref.finalize(self._loaded.model, _released, self._loaded.version)
         self._loaded = loaded
 
     def _notify(self, previous: str | None, new: str | None, ok: bool) -> None:
