@@ -45,10 +45,11 @@ async def get_store(request: Request) -> Store:
 
 
 def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
-    """The request's one session, shared by auth and the route (FastAPI resolves a dependency
-    once a request). It reaches the store at its first query, which migrates the store first;
-    whoever writes commits (auth its token's use, a route its work), and what is left
-    uncommitted when the request ends is rolled back."""
+    """The request's one session, shared by a maintainer's auth (``get_maintainer``) and the
+    route (FastAPI resolves a dependency once a request); a reader's token is checked on a
+    session of its own, and /classify stores on its batcher's. It reaches the store at its
+    first query, which migrates the store first; whoever writes commits (auth its token's use,
+    a route its work), and what is left uncommitted when the request ends is rolled back."""
     with store.session() as session:
         yield session
 
