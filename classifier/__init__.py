@@ -1,6 +1,6 @@
 """The domain core: incidents, the taxonomy, the estimators and the artefact format (no I/O but files)."""
 
-from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, save_artefact
+from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, load_artefact_isolated, save_artefact
 from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline, WordCharTfidfBaseline
 from ._exceptions import (
     ActiveChanged,
@@ -72,6 +72,7 @@ __all__ = [
     "incidents_frame",
     "level_evidence",
     "load_artefact",
+    "load_artefact_isolated",
     "parse_report",
     "read_toml",
     "reporter_kind",

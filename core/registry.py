@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier import ActiveChanged, ModelNotFound, load_artefact, save_artefact
+from classifier import ActiveChanged, ModelNotFound, load_artefact, load_artefact_isolated, save_artefact
 
 from .pause import pause_at
 
@@ -71,14 +71,19 @@ class ModelRegistry:
             return None
         return version or None
 
-    def load(self, version: str | None = None) -> LoadedModel:
-        """Load ``version`` (the active one by default), refusing a changed artefact."""
+    def load(self, version: str | None = None, *, isolated: bool = False) -> LoadedModel:
+        """Load ``version`` (the active one by default), refusing a changed artefact.
+
+        ``isolated`` loads it in a child process (:func:`classifier.load_artefact_isolated`):
+        slower to start, but the loading's short-lived memory stays out of this process.
+        """
         version = version or self.active_version()
         if version is None:
             raise ModelNotFound(
                 f"no active model in {self.root}; train one with `incidents train`")
         card = self.card(version)
-        model = load_artefact(self.root / version / ARTEFACT, card.get("artefact_sha256"))
+        load = load_artefact_isolated if isolated else load_artefact
+        model = load(self.root / version / ARTEFACT, card.get("artefact_sha256"))
         return LoadedModel(version, model, card)
 
     def history(self) -> list[dict[str, Any]]:

@@ -8,6 +8,11 @@ so requests in flight finish on the version they began with while new ones get t
 no lock is held while a request classifies. While one request loads a new version the others
 do not wait: they go on with the current one.
 
+The first version loads in this process; every later one (``isolate_switches``) in a child
+process that hands the model back pickled, so that the loading's short-lived memory, some
+eight times the model's size, does not interleave with the requests served meanwhile and stay
+in the server's heap after the switch.
+
 A version that fails to load (tampered artefact, missing file) is logged and the current model
 stays in service; the same ACTIVE content is not retried until it changes again. ``error`` then
 says so for ``/ready``, naming the version but no server path (the log line has the details).
@@ -56,13 +61,16 @@ class ActiveModel:
     check_interval : seconds between two reads of the ACTIVE file (0 reads it every time).
     on_change : called with ``(previous_version, new_version, ok)`` after each switch attempt.
     clock : monotonic clock, replaceable in tests.
+    isolate_switches : load every version after the first in a child process.
     """
 
     def __init__(self, registry: ModelRegistry, *, check_interval: float = 1.0,
                  on_change: Callable[[str | None, str | None, bool], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 isolate_switches: bool = True) -> None:
         self.registry = registry
         self.check_interval = check_interval
+        self.isolate_switches = isolate_switches
         self._on_change = on_change
         self._loaded: LoadedModel | None = None
         self._seen: object = _UNSEEN
@@ -92,6 +100,8 @@ class ActiveModel:
             return
         if wanted == self._seen:
             return
+        # Every load after the first ACTIVE read is a switch under way while requests run.
+        isolated = self.isolate_switches and self._seen is not _UNSEEN
         self._seen = wanted
         previous = self._loaded.version if self._loaded is not None else None
         if wanted is not None and wanted == previous:
@@ -105,7 +115,7 @@ class ActiveModel:
             return
         started = time.perf_counter()
         try:
-            loaded = self.registry.load(wanted)
+            loaded = self.registry.load(wanted, isolated=isolated)
         except Exception as exc:  # noqa: BLE001 - a bad version must not take the service down
             self.error = (f"active version {wanted} could not be loaded: {_why_not_loaded(exc)}; "
                           f"serving {previous or 'no model'}")
@@ -115,8 +125,8 @@ class ActiveModel:
             return
         self._serve(loaded)
         self.error = None
-        logger.info("serving model %s (was %s), loaded in %.2f s", wanted, previous or "none",
-                    time.perf_counter() - started)
+        logger.info("serving model %s (was %s), loaded in %.2f s%s", wanted, previous or "none",
+                    time.perf_counter() - started, " by a loader process" if isolated else "")
         self._notify(previous, wanted, True)
 
     def _serve(self, loaded: LoadedModel | None) -> None:

@@ -15,12 +15,14 @@ from classifier import (
     ArtefactTampered,
     IncidentTypeClassifier,
     KeywordTagger,
+    ModelError,
     ModelNotFound,
     MostFrequentTag,
     TfidfLogisticBaseline,
     UntrustedArtefact,
     file_sha256,
     load_artefact,
+    load_artefact_isolated,
     save_artefact,
 )
 from core.registry import ModelRegistry
@@ -167,3 +169,38 @@ def test_save_artefact_leaves_out_prediction_cache(tmp_path: Path, model: Incide
     loaded = load_artefact(tmp_path / "model.skops", sha)
     assert "_derived_cache" not in loaded.__dict__
     np.testing.assert_array_equal(loaded.predict_proba(X), used.predict_proba(X))
+
+
+# -- loading in a child process (the service's model switches) ------------------------------------
+
+def test_load_artefact_isolated_round_trip(saved: Path, model: IncidentTypeClassifier,
+                                           fixture_data) -> None:
+    """The model a loader process hands back predicts and explains as one loaded here."""
+    X, _ = fixture_data
+    here = load_artefact(saved)
+    there = load_artefact_isolated(saved, file_sha256(saved))
+    assert isinstance(there, IncidentTypeClassifier)
+    np.testing.assert_array_equal(there.predict_proba(X), here.predict_proba(X))
+    assert there.decide(X) == here.decide(X)
+    assert there.explain(X.iloc[:3], [list(model.classes_)] * 3) == here.explain(
+        X.iloc[:3], [list(model.classes_)] * 3)
+
+
+def test_load_artefact_isolated_refuses_what_load_artefact_refuses(tmp_path: Path,
+                                                                   saved: Path) -> None:
+    """Each refusal comes back as the same exception, with the loader's message."""
+    flip_byte(saved)
+    with pytest.raises(ArtefactTampered, match="changed after it was written"):
+        load_artefact_isolated(saved)
+    with pytest.raises(ModelNotFound, match="no artefact"):
+        load_artefact_isolated(tmp_path / "absent.skops")
+    untrusted = tmp_path / "untrusted" / "model.skops"
+    untrusted.parent.mkdir()
+    save_artefact({"estimator": eval}, untrusted)
+    with pytest.raises(UntrustedArtefact, match="builtins.eval"):
+        load_artefact_isolated(untrusted)
+
+
+def test_load_artefact_isolated_loader_that_does_not_finish(saved: Path) -> None:
+    with pytest.raises(ModelError, match="loader process failed"):
+        load_artefact_isolated(saved, timeout=0.01)

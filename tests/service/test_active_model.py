@@ -56,11 +56,11 @@ class SlowRegistry(ModelRegistry):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def load(self, version: str | None = None) -> LoadedModel:
+    def load(self, version: str | None = None, *, isolated: bool = False) -> LoadedModel:
         if version == "v2":
             self.entered.set()
             assert self.release.wait(10)
-        return super().load(version)
+        return super().load(version, isolated=isolated)
 
 
 def test_others_do_not_wait_for_a_load(models_dir: Path):
@@ -76,6 +76,34 @@ def test_others_do_not_wait_for_a_load(models_dir: Path):
     registry.release.set()
     loader.join(10)
     assert active.current().version == "v2"
+
+
+class RecordingRegistry(ModelRegistry):
+    """A registry that notes how each version was loaded."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.loads: list[tuple[str | None, bool]] = []
+
+    def load(self, version: str | None = None, *, isolated: bool = False) -> LoadedModel:
+        self.loads.append((version, isolated))
+        return super().load(version, isolated=isolated)
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_switches_load_in_a_loader_process(models_dir: Path, taxonomy: Taxonomy, isolate: bool):
+    """The startup's version loads in the server; a promoted one in a child process (unless
+    told not to), and answers as it would loaded here."""
+    registry = RecordingRegistry(models_dir)
+    active = ActiveModel(registry, check_interval=0, isolate_switches=isolate)
+    assert active.current().version == "v1"
+    version = second_version(models_dir)
+    ModelRegistry(models_dir).promote(version)
+    switched = active.current()
+    assert switched.version == version
+    assert registry.loads == [("v1", False), (version, isolate)]
+    here = ModelRegistry(models_dir).load(version)
+    assert classify(switched, [INCIDENT], taxonomy) == classify(here, [INCIDENT], taxonomy)
 
 
 def test_no_active_version(tmp_path: Path):
