@@ -5,6 +5,8 @@ The lock is a row of ``job_locks`` per kind, claimed by an INSERT that only one 
 CLI, the nightly run, or any worker of the service. Its holder moves ``expires_at`` forward every
 ``ttl / 3`` seconds from a thread of its own; a holder killed without releasing it (SIGKILL, a
 power cut) stops doing so, and once ``expires_at`` has passed the next claimant takes it over.
+A claimant in the same pid namespace of the same running kernel (``host_key``) need not wait:
+when the holder's process is gone, it takes the claim over at once.
 
 A job started over HTTP also has a row in ``jobs`` (queued, running, succeeded or failed, its
 progress and its result), so the request answers at once and any worker can say how it goes.
@@ -12,10 +14,12 @@ progress and its result), so the request answers at once and any worker can say 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -28,13 +32,51 @@ from classifier import JobRunning
 from .db import session_scope
 from .tables import JobLockRow, JobRow, utcnow
 
-#: Seconds a claim lasts without a heartbeat: how long a killed holder blocks its kind.
+logger = logging.getLogger("core.jobs")
+
+#: Seconds a claim lasts without a heartbeat: how long a holder killed on another machine
+#: blocks its kind.
 DEFAULT_TTL = 60.0
 
 #: The kinds of job that take the lock, and how a message names one.
 KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "a relabelling"}
 
 STATES = ("queued", "running", "succeeded", "failed")
+
+
+def _host_key() -> str | None:
+    """This machine's running kernel and pid namespace, in which a pid names one process; None
+    where that cannot be known (no ``/proc``): claims then only lapse."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{socket.gethostname()}/{boot}/{namespace}"
+
+
+HOST_KEY = _host_key()
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs here (a zombie, killed and not yet reaped, is gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: it exists
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _holder_gone(row: JobLockRow) -> bool:
+    """Whether the claim's process is known to be gone: it ran here, and runs no more."""
+    return (row.pid is not None and HOST_KEY is not None and row.host_key == HOST_KEY
+            and row.pid != os.getpid() and process_gone(row.pid))
 
 
 def describe_holder(name: str | None, via: str) -> str:
@@ -66,24 +108,47 @@ class JobLock:
     def acquire(self, *, heartbeat: bool = True) -> JobLock:
         """Claim the lock, or raise JobRunning naming who holds it. ``heartbeat`` False: no
         thread keeps the claim alive (it lapses after ``ttl``; tests of a dead holder)."""
-        now = utcnow()
         try:
-            with session_scope(self.url) as session:
-                # A claim whose holder stopped beating is taken over: deleted, then claimed anew
-                # below, where the primary key lets one claimant's insert win.
-                session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
-                                                         JobLockRow.expires_at < now))
-                session.add(JobLockRow(kind=self.kind, owner=self.owner, holder=self.holder,
-                                       job_id=self.job_id, acquired_at=now,
-                                       expires_at=now + timedelta(seconds=self.ttl)))
+            self._claim()
         except IntegrityError:
-            raise self._refusal() from None
+            if not self._take_over_dead_holder():
+                raise self._refusal() from None
+            try:
+                self._claim()
+            except IntegrityError:  # another claimant took it over first
+                raise self._refusal() from None
         if heartbeat:
             self._stop.clear()
             self._beating = threading.Thread(target=self._beat, daemon=True,
                                              name=f"job-lock-{self.kind}")
             self._beating.start()
         return self
+
+    def _claim(self) -> None:
+        now = utcnow()
+        with session_scope(self.url) as session:
+            # A claim whose holder stopped beating is taken over: deleted, then claimed anew
+            # below, where the primary key lets one claimant's insert win.
+            session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
+                                                     JobLockRow.expires_at < now))
+            session.add(JobLockRow(kind=self.kind, owner=self.owner, holder=self.holder,
+                                   job_id=self.job_id, acquired_at=now,
+                                   expires_at=now + timedelta(seconds=self.ttl),
+                                   pid=os.getpid(), host_key=HOST_KEY))
+
+    def _take_over_dead_holder(self) -> bool:
+        """Delete the claim when its process is known to be gone; whether it was."""
+        with session_scope(self.url) as session:
+            row = session.get(JobLockRow, self.kind)
+            if row is None:
+                return True  # released meanwhile
+            if not _holder_gone(row):
+                return False
+            logger.warning("%s was claimed by %s, whose process is gone: taking it over",
+                           KINDS[self.kind], row.holder)
+            session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
+                                                     JobLockRow.owner == row.owner))
+            return True
 
     def _refusal(self) -> JobRunning:
         with session_scope(self.url) as session:
@@ -175,8 +240,9 @@ def get_job(*, url: str, job_id: str) -> Job | None:
     with session_scope(url) as session:
         # The lock first: a job records its end before giving its lock up, so when the lock is
         # gone the row read next holds the end of a job that ended.
-        held = session.scalar(select(JobLockRow.kind).where(
-            JobLockRow.job_id == job_id, JobLockRow.expires_at >= utcnow())) is not None
+        lock = session.scalar(select(JobLockRow).where(
+            JobLockRow.job_id == job_id, JobLockRow.expires_at >= utcnow()))
+        held = lock is not None and not _holder_gone(lock)
         row = session.scalar(select(JobRow).where(JobRow.id == job_id))
         if row is None:
             return None

@@ -256,7 +256,8 @@ class JobLockRow(Base):
 
     A row a running kind: claimed by inserting it (the primary key lets one insert win), kept by
     its holder moving ``expires_at`` forward, deleted when the job ends; a row whose
-    ``expires_at`` has passed belongs to a holder that died and may be taken over.
+    ``expires_at`` has passed belongs to a holder that died and may be taken over, and so does
+    one whose process (``pid``) is gone from the claimant's own machine (same ``host_key``).
     """
 
     __tablename__ = "job_locks"
@@ -267,6 +268,8 @@ class JobLockRow(Base):
     job_id: Mapped[str | None] = mapped_column(String(64))  # its row in ``jobs``, when it has one
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pid: Mapped[int | None] = mapped_column(Integer)  # the holder's process ...
+    host_key: Mapped[str | None] = mapped_column(String(255))  # ... in this kernel's pid namespace
 
 
 class JobRow(Base):

@@ -10,11 +10,13 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import update
 
 from classifier import JobRunning
 from core.config import PROJECT_ROOT
-from core.db import upgrade
-from core.jobs import JobLock, create_job, get_job, new_job_id, update_job
+from core.db import session_scope, upgrade
+from core.jobs import JobLock, create_job, get_job, new_job_id, process_gone, update_job
+from core.tables import JobLockRow
 
 
 @pytest.fixture
@@ -65,8 +67,9 @@ def test_job_lock_heartbeat_keeps_it(url: str) -> None:
             JobLock(url, "sync", holder="bob").acquire()
 
 
-def test_job_lock_of_a_killed_holder_lapses(url: str) -> None:
-    """A holder killed with SIGKILL releases nothing; its claim lapses after its ttl."""
+def test_job_lock_of_a_killed_holder_is_taken_over(url: str) -> None:
+    """A holder killed with SIGKILL releases nothing; on its machine, the next claimant sees
+    its process gone and takes the claim over at once, without waiting for it to lapse."""
     script = ("import sys, time\nfrom core.jobs import JobLock\n"
               "JobLock(sys.argv[1], 'retrain', holder='doomed', ttl=1.0).acquire()\n"
               "print('claimed', flush=True)\ntime.sleep(60)\n")
@@ -77,18 +80,54 @@ def test_job_lock_of_a_killed_holder_lapses(url: str) -> None:
         time.sleep(1.2)  # past its ttl: it is alive and beating
         with pytest.raises(JobRunning, match="started by doomed"):
             JobLock(url, "retrain", holder="bob").acquire()
-    finally:
         os.kill(holder.pid, signal.SIGKILL)
+        for _ in range(100):  # killed, not yet reaped: a zombie is gone too
+            if process_gone(holder.pid):
+                break
+            time.sleep(0.01)
+        JobLock(url, "retrain", holder="bob", ttl=60).acquire(heartbeat=False).release()
+    finally:
+        holder.kill()
         holder.wait()
         holder.stdout.close()  # type: ignore[union-attr]
+
+
+def _claimed_elsewhere(url: str, kind: str, *, host_key: str | None, pid: int,
+                       ttl: float) -> None:
+    """A claim as a process on another machine (or one where pids cannot be checked) makes."""
+    JobLock(url, kind, holder="far", ttl=ttl).acquire(heartbeat=False)
+    with session_scope(url) as session:
+        session.execute(update(JobLockRow).where(JobLockRow.kind == kind)
+                        .values(host_key=host_key, pid=pid))
+
+
+@pytest.mark.parametrize("host_key", ["other-host/boot/1", None])
+def test_job_lock_of_a_holder_elsewhere_lapses(url: str, host_key: str | None) -> None:
+    """Whether a process on another machine lives cannot be known here: its claim blocks until
+    it lapses, even when its pid names no process here."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(gone.stdout)
+    assert process_gone(pid)
+    _claimed_elsewhere(url, "sync", host_key=host_key, pid=pid, ttl=1.0)
+    with pytest.raises(JobRunning, match="started by far"):
+        JobLock(url, "sync", holder="bob").acquire()
     deadline = time.monotonic() + 5
     while True:
         try:
-            JobLock(url, "retrain", holder="bob").acquire(heartbeat=False).release()
+            JobLock(url, "sync", holder="bob").acquire(heartbeat=False).release()
             break
         except JobRunning:
-            assert time.monotonic() < deadline, "a dead holder's claim did not lapse"
+            assert time.monotonic() < deadline, "a claim from elsewhere did not lapse"
             time.sleep(0.1)
+
+
+def test_process_gone() -> None:
+    assert not process_gone(os.getpid())
+    assert not process_gone(1)  # init: running, maybe another user's
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert process_gone(child.pid)
 
 
 def test_get_job_whose_process_died_reads_failed(url: str) -> None:
@@ -103,3 +142,17 @@ def test_get_job_whose_process_died_reads_failed(url: str) -> None:
     assert job is not None and (job.state, job.status_code) == ("failed", 500)
     assert job.error == "the process running it stopped before it ended"
     assert get_job(url=url, job_id=new_job_id()) is None
+
+
+def test_get_job_whose_process_was_killed_here_reads_failed_at_once(url: str) -> None:
+    """A live claim whose process is gone from this machine does not keep its job running."""
+    job_id = new_job_id()
+    create_job(url=url, job_id=job_id, kind="relabel", requested_by="alice")
+    update_job(url=url, job_id=job_id, state="running")
+    JobLock(url, "relabel", holder="alice", job_id=job_id, ttl=60).acquire(heartbeat=False)
+    assert get_job(url=url, job_id=job_id).state == "running"  # type: ignore[union-attr]
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with session_scope(url) as session:
+        session.execute(update(JobLockRow).values(pid=child.pid))
+    assert get_job(url=url, job_id=job_id).state == "failed"  # type: ignore[union-attr]
