@@ -675,11 +675,13 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """:meth:`decide` from probabilities already computed by :meth:`predict_proba`."""
         check_is_fitted(self, "thresholds_")
         decided, fallback, confidence = self._decide_arrays(proba)
+        # Plain str and float, not numpy scalars: a Decision is pickled, stored and sent as JSON.
+        classes = [str(t) for t in self.classes_]
         out = []
-        for row, p, c, f in zip(decided, proba, confidence, fallback, strict=True):
+        for row, p, c, f in zip(decided, proba.tolist(), confidence, fallback, strict=True):
             out.append(Decision(
-                tags=tuple(self.classes_[row]),
-                scores={t: round(float(v), 4) for t, v in zip(self.classes_, p, strict=True)},
+                tags=tuple(t for t, on in zip(classes, row, strict=True) if on),
+                scores={t: round(v, 4) for t, v in zip(classes, p, strict=True)},
                 # No tag passed its threshold: a person decides, even when the learned review
                 # threshold is 0 (every out-of-fold incident met the precision target).
                 needs_review=bool(f or not row.any() or c < self.review_threshold_),
