@@ -13,17 +13,20 @@ classified); it *changed* when the active model's tags differ from that.
 
 from __future__ import annotations
 
-from collections import Counter
+import multiprocessing
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from joblib import effective_n_jobs
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
-from classifier import Taxonomy
-from core.classification import classify
+from classifier import Incident, Taxonomy
+from core.classification import Classification, classify
 from core.config import Settings
 from core.db import session_scope
 from core.pause import pause_at
@@ -83,33 +86,81 @@ def _open_run(*, session: Session, version: str, taxonomy: Taxonomy) -> tuple[Re
     return run, False
 
 
-def _relabel_chunk(*, session: Session, run: RelabelRunRow, loaded: LoadedModel, taxonomy: Taxonomy,
-                   size: int) -> int:
-    """Classify and store the next chunk after the run's checkpoint; returns its size."""
+def _read_chunk(*, session: Session, after: int | None, size: int) -> tuple[list[int], list[Incident]]:
+    """The ids and incidents of the next ``size`` stored incidents after id ``after``."""
     query = select(IncidentRow).order_by(IncidentRow.id).limit(size)
-    if run.last_incident_id is not None:
-        query = query.where(IncidentRow.id > run.last_incident_id)
+    if after is not None:
+        query = query.where(IncidentRow.id > after)
     rows = list(session.scalars(query))
-    if not rows:
-        return 0
-    ids = [row.id for row in rows]
-    before = _previous_labels(session=session, ids=ids, version=loaded.version)
-    results = classify(loaded, [row_incident(row) for row in rows], taxonomy)
+    return [row.id for row in rows], [row_incident(row) for row in rows]
+
+
+def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: list[int],
+                 results: list[Classification], taxonomy: Taxonomy) -> None:
+    """Store a classified chunk's predictions and move the run's checkpoint past it."""
+    before = _previous_labels(session=session, ids=ids, version=version)
     counts_before, counts_after = Counter(run.counts_before or {}), Counter(run.counts_after or {})
     changed = 0
     save_predictions(session=session, predictions=[
-        NewPrediction(row.id, loaded.version, result.tags, result.scores, result.needs_review,
-                      result.confidence) for row, result in zip(rows, results, strict=True)])
-    for row, result in zip(rows, results, strict=True):
-        previous = before.get(row.id)
+        NewPrediction(incident_id, version, result.tags, result.scores, result.needs_review,
+                      result.confidence) for incident_id, result in zip(ids, results, strict=True)])
+    for incident_id, result in zip(ids, results, strict=True):
+        previous = before.get(incident_id)
         _category_counts(counts_before, previous, taxonomy)
         _category_counts(counts_after, tuple(result.tags), taxonomy)
         changed += previous is None or set(previous) != set(result.tags)
     run.counts_before, run.counts_after = dict(counts_before), dict(counts_after)
-    run.done += len(rows)
+    run.done += len(ids)
     run.changed += changed
     run.last_incident_id = ids[-1]
-    return len(rows)
+
+
+# -- classifying in child processes -------------------------------------------------------------
+_worker_state: dict[str, Any] = {}
+
+
+def _start_worker(models_dir: str, version: str, taxonomy: Taxonomy) -> None:
+    _worker_state["loaded"] = ModelRegistry(models_dir).load(version)
+    _worker_state["taxonomy"] = taxonomy
+
+
+def _classify_in_worker(incidents: list[Incident]) -> list[Classification]:
+    return classify(_worker_state["loaded"], incidents, _worker_state["taxonomy"])
+
+
+def _processes(n_jobs: int) -> int:
+    """Child processes that classify for ``n_jobs`` (joblib's meaning): none for 1."""
+    jobs = effective_n_jobs(n_jobs)
+    return jobs if jobs > 1 else 0
+
+
+class _Classifiers:
+    """Where chunks are classified: in this process, or in ``processes`` child processes while
+    this one reads the next chunks and stores the finished ones (``depth`` chunks in flight)."""
+
+    def __init__(self, loaded: LoadedModel, taxonomy: Taxonomy, registry: ModelRegistry,
+                 processes: int) -> None:
+        self.loaded, self.taxonomy = loaded, taxonomy
+        self.pool: ProcessPoolExecutor | None = None
+        if processes > 0:
+            self.pool = ProcessPoolExecutor(
+                processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker, initargs=(str(registry.root), loaded.version, taxonomy))
+        self.depth = processes + 1
+
+    def submit(self, incidents: list[Incident]) -> Future[list[Classification]]:
+        if self.pool is not None:
+            return self.pool.submit(_classify_in_worker, incidents)
+        done: Future[list[Classification]] = Future()
+        done.set_result(classify(self.loaded, incidents, self.taxonomy))
+        return done
+
+    def __enter__(self) -> _Classifiers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run(session: Session, run_id: int, *, with_for_update: bool = False) -> RelabelRunRow:
@@ -123,6 +174,9 @@ def relabel(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
             after_chunk: Callable[[int], Any] | None = None) -> RelabelReport:
     """Classify every stored incident with the active model and store the predictions.
 
+    With ``settings.n_jobs`` above 1 (``INCIDENTS_N_JOBS``; -1 for every core), that many
+    child processes classify the chunks while this one reads the next and stores the finished
+    ones, in order: the run's checkpoints and what a kill leaves are the same.
     ``after_chunk`` is called with the run's ``done`` after each committed chunk (progress).
     """
     loaded = registry.load()
@@ -130,25 +184,41 @@ def relabel(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
     with session_scope(url) as session:
         run, resumed = _open_run(session=session, version=loaded.version, taxonomy=taxonomy)
         run_id = run.id
-        total, done = run.total, run.done
+        total, done, after = run.total, run.done, run.last_incident_id
+    # Chunks read and classified, oldest first, waiting to be stored in order.
+    in_flight: deque[tuple[list[int], Future[list[Classification]]]] = deque()
+    exhausted = False
     with tqdm(total=total, initial=done, desc=f"relabel {loaded.version}", unit=" incidents",
-              disable=None) as bar:
+              disable=None) as bar, \
+            _Classifiers(loaded, taxonomy, registry, _processes(settings.n_jobs)) as classifiers:
         while True:
+            while not exhausted and len(in_flight) < classifiers.depth:
+                with session_scope(url) as session:
+                    ids, incidents = _read_chunk(session=session, after=after,
+                                                 size=settings.relabel_chunk_size)
+                if not ids:
+                    exhausted = True
+                    break
+                in_flight.append((ids, classifiers.submit(incidents)))
+                after = ids[-1]
+            if not in_flight:
+                break
+            ids, classified = in_flight.popleft()
+            results = classified.result()
             with session_scope(url) as session:
                 run = _run(session, run_id, with_for_update=True)
-                n = _relabel_chunk(session=session, run=run, loaded=loaded, taxonomy=taxonomy,
-                                   size=settings.relabel_chunk_size)
-                if n == 0:
-                    run.status = "finished"
-                    run.finished_at = utcnow()
-                    run.total = max(run.total, run.done)
+                _store_chunk(session=session, run=run, version=loaded.version, ids=ids,
+                             results=results, taxonomy=taxonomy)
                 done = run.done
-            if n == 0:
-                break
-            bar.update(n)
+            bar.update(len(ids))
             pause_at("relabel:chunk-committed")
             if after_chunk is not None:
                 after_chunk(done)
+    with session_scope(url) as session:
+        run = _run(session, run_id, with_for_update=True)
+        run.status = "finished"
+        run.finished_at = utcnow()
+        run.total = max(run.total, run.done)
     with session_scope(url) as session:
         run = _run(session, run_id)
         return RelabelReport(run.id, run.model_version, resumed, run.total, run.done, run.changed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,34 @@ def test_relabel_killed_midway_then_rerun_equals_clean_run(
 
     resumed = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
     assert resumed.resumed
+    assert _state(chunked) == clean
+
+
+def test_relabel_in_child_processes_equals_relabel_in_process(
+        chunked: Settings, store: str, models_dir: Path, taxonomy: Taxonomy,
+        earlier_predictions) -> None:
+    """With n_jobs 2 a child process classifies while this one stores, chunk by chunk in order:
+    the same predictions, checkpoints and counts; a run stopped after two chunks has stored two
+    (not the one classified meanwhile), and its re-run in child processes ends the same."""
+    registry = ModelRegistry(models_dir)
+    alone = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    clean = _state(chunked)
+    _reset(chunked)
+    pooled = chunked.model_copy(update={"n_jobs": 2})
+    assert replace(relabel(settings=pooled, taxonomy=taxonomy, registry=registry),
+                   run_id=alone.run_id) == alone
+    assert _state(chunked) == clean
+    _reset(chunked)
+
+    def stop_after_two(done: int) -> None:
+        if done >= 20:
+            raise Crash
+    with pytest.raises(Crash):
+        relabel(settings=pooled, taxonomy=taxonomy, registry=registry, after_chunk=stop_after_two)
+    predictions, runs = _state(chunked)
+    assert sum(p[1] == "v1" for p in predictions) == 20
+    assert runs[0][1] == "running" and runs[0][3] == 20
+    assert relabel(settings=pooled, taxonomy=taxonomy, registry=registry).resumed
     assert _state(chunked) == clean
 
 
