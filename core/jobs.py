@@ -19,9 +19,9 @@ import os
 import socket
 import threading
 import uuid
-from pathlib import Path
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
