@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from classifier import Incident, WhiteboardTags, ca_name_from_summary
@@ -190,6 +190,33 @@ def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) 
         rows.append(row)
     session.flush()
     return rows
+
+
+def write_predictions(*, session: Session, predictions: Sequence[NewPrediction]) -> int:
+    """:func:`save_predictions` for a batch job that does not need the rows back: one query for
+    the ids already stored, then one bulk INSERT and one bulk UPDATE, with no ORM object a row
+    (the unit of work cost relabel 175 µs a prediction). Returns how many were written."""
+    latest = {(p.incident_id, p.model_version): p for p in predictions}  # the last one wins
+    if not latest:
+        return 0
+    stored = {(incident, version): row_id for incident, version, row_id in session.execute(
+        select(PredictionRow.incident_id, PredictionRow.model_version, PredictionRow.id).where(
+            PredictionRow.incident_id.in_({incident for incident, _ in latest}),
+            PredictionRow.model_version.in_({version for _, version in latest})))}
+    now = utcnow()
+    new, changed = [], []
+    for key, p in latest.items():
+        values = {"tags": list(p.tags), "scores": dict(p.scores), "needs_review": p.needs_review,
+                  "confidence": p.confidence, "created_at": now}
+        if key in stored:
+            changed.append({"id": stored[key], **values})
+        else:
+            new.append({"incident_id": p.incident_id, "model_version": p.model_version, **values})
+    if new:
+        session.execute(insert(PredictionRow), new)
+    if changed:
+        session.execute(update(PredictionRow), changed)
+    return len(latest)
 
 
 def save_prediction(*, session: Session, incident_id: int, model_version: str, tags: Sequence[str],
