@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +31,9 @@ class Classification:
     explanation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def as_dict(self, *, explanation: bool = True) -> dict[str, Any]:
-        out = asdict(self)
+        """The fields by name; their values are shared, not copied (``dataclasses.asdict``'s
+        deep copy was a tenth of a ``/classify/batch`` request)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         if not explanation:
             out.pop("explanation")
         return out

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
         description="Default time split of `incidents evaluate`: train before, test from this date.",
     )
     random_state: int = 0
-    n_jobs: int = Field(default=1, description="Worker processes of batch jobs (joblib).")
+    n_jobs: int = Field(default=1, description="Processes of batch jobs: joblib workers of training "
+                        "and `classify FILE`; above 1, `relabel` classifies in that many child processes.")
     bugzilla_url: str = Field(
         default="https://bugzilla.mozilla.org",
         description="Base address of the Bugzilla whose REST API `incidents sync` reads.",
