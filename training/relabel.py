@@ -14,6 +14,9 @@ classified); it *changed* when the active model's tags differ from that.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -119,9 +122,20 @@ def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: lis
 _worker_state: dict[str, Any] = {}
 
 
-def _start_worker(models_dir: str, version: str, taxonomy: Taxonomy) -> None:
+def _start_worker(parent: int, models_dir: str, version: str, taxonomy: Taxonomy) -> None:
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True,
+                     name="exit-with-parent").start()
     _worker_state["loaded"] = ModelRegistry(models_dir).load(version)
     _worker_state["taxonomy"] = taxonomy
+
+
+def _exit_with(parent: int, every: float = 1.0) -> None:
+    """End this worker once ``parent`` is gone. A relabel killed with SIGKILL cannot shut its
+    pool down, and a worker waiting on the pool's queue would wait for ever (it holds a write
+    end of the queue's pipe itself, so it never sees it close)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _classify_in_worker(incidents: list[Incident]) -> list[Classification]:
@@ -145,7 +159,8 @@ class _Classifiers:
         if processes > 0:
             self.pool = ProcessPoolExecutor(
                 processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(str(registry.root), loaded.version, taxonomy))
+                initializer=_start_worker,
+                initargs=(os.getpid(), str(registry.root), loaded.version, taxonomy))
         self.depth = processes + 1
 
     def submit(self, incidents: list[Incident]) -> Future[list[Classification]]:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 
 from core.config import PROJECT_ROOT, Settings
 from core.db import session_scope
+from core.jobs import process_gone
 from core.pause import PAUSE_AT
 from core.registry import ARTEFACT, CARD, ModelRegistry
 from core.tables import CorrectionRow, IncidentRow, JobLockRow, ModelDecisionRow, PredictionRow, utcnow
@@ -29,8 +31,23 @@ from tests.fixtures import Incidents, count_rows, second_version
 BUGS = [1_500_001, 1_500_002, 1_500_003]
 
 
-def kill_at(point: str, *args: object, env: dict[str, str] | None = None, within: float = 240) -> None:
-    """Run `incidents *args` until it pauses at ``point``, then SIGKILL it (fail if it never does)."""
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` now."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill_at(point: str, *args: object, env: dict[str, str] | None = None,
+            within: float = 240) -> list[int]:
+    """Run `incidents *args` until it pauses at ``point``, then SIGKILL it (fail if it never
+    does); return the pids of the child processes it had then."""
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", *map(str, args)], cwd=PROJECT_ROOT,
         env=os.environ | {PAUSE_AT: point, **(env or {})}, stdout=subprocess.DEVNULL,
@@ -38,11 +55,13 @@ def kill_at(point: str, *args: object, env: dict[str, str] | None = None, within
     watchdog = threading.Timer(within, process.kill)
     watchdog.start()
     said: list[str] = []
+    orphans: list[int] = []
     try:
         assert process.stderr is not None
         for line in process.stderr:
             said.append(line)
             if line.strip() == f"paused at {point}":
+                orphans = children(process.pid)
                 os.kill(process.pid, signal.SIGKILL)
                 break
     finally:
@@ -51,6 +70,7 @@ def kill_at(point: str, *args: object, env: dict[str, str] | None = None, within
         if process.stderr is not None:
             process.stderr.close()
     assert process.returncode == -signal.SIGKILL, "".join(said)
+    return orphans
 
 
 def held_locks(settings: Settings) -> list[str]:
@@ -115,6 +135,25 @@ def test_relabel_killed_after_a_chunk_resumes(settings: Settings, store: str, mo
     out = incidents.ok("relabel").stdout
     assert "relabelled 48 of 48 incidents with v1 (resumed)" in out, out
     assert count_rows(settings, PredictionRow) == 48
+    assert_consistent(settings)
+
+
+def test_relabel_in_child_processes_killed_leaves_no_worker_and_resumes(
+        settings: Settings, store: str, models_dir: Path, incidents: Incidents,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed with two classifying processes, its workers end too (none waits for ever on a
+    queue no one writes to), and the re-run goes on where it stopped."""
+    monkeypatch.setenv("INCIDENTS_RELABEL_CHUNK_SIZE", "10")
+    workers = kill_at("relabel:chunk-committed", "relabel", env={"INCIDENTS_N_JOBS": "2"})
+    assert workers, "the relabel had no child process when killed"
+    deadline = time.monotonic() + 20
+    while not all(process_gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers still running: {workers}"
+        time.sleep(0.2)
+    assert count_rows(settings, PredictionRow) == 10
+    assert held_locks(settings) == ["relabel"]
+    out = incidents.ok("relabel").stdout
+    assert "relabelled 48 of 48 incidents with v1 (resumed)" in out, out
     assert_consistent(settings)
 
 
