@@ -164,38 +164,11 @@ class NewPrediction:
     confidence: float
 
 
-def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) -> list[PredictionRow]:
-    """Store predictions, one query for those already stored and one flush for all; the same
-    incident and model version is stored once (the last one given wins)."""
-    if not predictions:
-        return []
-    keys = {(p.incident_id, p.model_version) for p in predictions}
-    stored = {(row.incident_id, row.model_version): row for row in session.scalars(
-        select(PredictionRow).where(
-            PredictionRow.incident_id.in_({incident for incident, _ in keys}),
-            PredictionRow.model_version.in_({version for _, version in keys})))}
-    now = utcnow()
-    rows = []
-    for p in predictions:
-        row = stored.get((p.incident_id, p.model_version))
-        if row is None:
-            row = stored[(p.incident_id, p.model_version)] = PredictionRow(
-                incident_id=p.incident_id, model_version=p.model_version)
-            session.add(row)
-        row.tags = list(p.tags)
-        row.scores = dict(p.scores)
-        row.needs_review = p.needs_review
-        row.confidence = p.confidence
-        row.created_at = now
-        rows.append(row)
-    session.flush()
-    return rows
-
-
-def write_predictions(*, session: Session, predictions: Sequence[NewPrediction]) -> int:
-    """:func:`save_predictions` for a batch job that does not need the rows back: one query for
-    the ids already stored, then one bulk INSERT and one bulk UPDATE, with no ORM object a row
-    (the unit of work cost relabel 175 µs a prediction). Returns how many were written."""
+def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) -> int:
+    """Store predictions; the same incident and model version is stored once (the last one
+    given wins). One query for the ids already stored, then one bulk INSERT and one bulk
+    UPDATE, with no ORM object a row (the unit of work cost relabel 175 µs a prediction).
+    Returns how many were written."""
     latest = {(p.incident_id, p.model_version): p for p in predictions}  # the last one wins
     if not latest:
         return 0
@@ -221,6 +194,10 @@ def write_predictions(*, session: Session, predictions: Sequence[NewPrediction])
 
 def save_prediction(*, session: Session, incident_id: int, model_version: str, tags: Sequence[str],
                     scores: dict[str, float], needs_review: bool, confidence: float) -> PredictionRow:
-    """Store a prediction; the same incident and model version is stored once (last one wins)."""
-    return save_predictions(session=session, predictions=[NewPrediction(
-        incident_id, model_version, tags, scores, needs_review, confidence)])[0]
+    """Store a prediction (:func:`save_predictions` of one) and return its row, read again."""
+    save_predictions(session=session, predictions=[NewPrediction(
+        incident_id, model_version, tags, scores, needs_review, confidence)])
+    # The bulk UPDATE does not refresh a row already in the session: read it over.
+    return session.scalars(select(PredictionRow).where(
+        PredictionRow.incident_id == incident_id, PredictionRow.model_version == model_version)
+        .execution_options(populate_existing=True)).one()

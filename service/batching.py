@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from classifier import Taxonomy
 from core.classification import Classification, classify
 from core.registry import LoadedModel
-from core.store import NewPrediction, stored_records, upsert_bugs, write_predictions
+from core.store import NewPrediction, save_predictions, stored_records, upsert_bugs
 
 from .observability import Metrics
 from .schemas import IncidentClassify
@@ -168,7 +168,7 @@ class ClassifyBatcher:
                     upsert_bugs(session=session,
                                 records=[bug.record(taxonomy, stored.get(bug_id))
                                          for bug_id, bug, _ in keyed])
-                    write_predictions(session=session, predictions=[
+                    save_predictions(session=session, predictions=[
                         NewPrediction(bug_id, result.model_version, result.tags,
                                       result.scores, result.needs_review, result.confidence)
                         for bug_id, _, result in keyed])

@@ -34,7 +34,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.pause import pause_at
 from core.registry import LoadedModel, ModelRegistry
-from core.store import NewPrediction, row_incident, write_predictions
+from core.store import NewPrediction, row_incident, save_predictions
 from core.tables import IncidentRow, PredictionRow, RelabelRunRow, utcnow
 
 UNLABELLED = "(none)"
@@ -104,7 +104,7 @@ def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: lis
     before = _previous_labels(session=session, ids=ids, version=version)
     counts_before, counts_after = Counter(run.counts_before or {}), Counter(run.counts_after or {})
     changed = 0
-    write_predictions(session=session, predictions=[
+    save_predictions(session=session, predictions=[
         NewPrediction(incident_id, version, result.tags, result.scores, result.needs_review,
                       result.confidence) for incident_id, result in zip(ids, results, strict=True)])
     for incident_id, result in zip(ids, results, strict=True):

@@ -43,7 +43,7 @@ from core.classification import classify
 from core.config import Settings
 from core.db import dispose_engines, session_scope, upgrade
 from core.registry import LoadedModel, ModelRegistry
-from core.store import save_prediction, upsert_bugs
+from core.store import NewPrediction, save_predictions, upsert_bugs
 
 from .dataset import load_dataset
 from .metrics import label_scores
@@ -166,11 +166,10 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             live = registry.load()
             product_cats, product_review, results = _product_answers(live, filed, taxonomy)
             with session_scope(local.database_url) as session:
-                for record, result in zip(filed, results, strict=True):
-                    save_prediction(session=session, incident_id=record.id,
-                                    model_version=result.model_version, tags=result.tags,
-                                    scores=result.scores, needs_review=result.needs_review,
-                                    confidence=result.confidence)
+                save_predictions(session=session, predictions=[
+                    NewPrediction(record.id, result.model_version, result.tags, result.scores,
+                                  result.needs_review, result.confidence)
+                    for record, result in zip(filed, results, strict=True)])
             frozen_cats, frozen_review, _ = _product_answers(frozen, filed, taxonomy)
             with session_scope(local.database_url) as session:
                 known = load_dataset(session=session)

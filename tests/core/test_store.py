@@ -18,7 +18,6 @@ from core.store import (
     save_prediction,
     save_predictions,
     upsert_bugs,
-    write_predictions,
 )
 from core.tables import IncidentRow, IncidentTagRow, PredictionRow
 
@@ -148,20 +147,22 @@ def test_save_prediction_last_wins(url: str, taxonomy: Taxonomy) -> None:
         save_prediction(session=session, incident_id=1, model_version="v2", tags=[],
                         scores={}, needs_review=True, confidence=0.0)
     with session_scope(url) as session:
-        save_prediction(session=session, incident_id=1, model_version="v1", tags=["ocsp-failure"],
-                        scores={"ocsp-failure": 0.9}, needs_review=False, confidence=0.9)
+        first = save_prediction(session=session, incident_id=1, model_version="v1", tags=["x"],
+                                scores={}, needs_review=True, confidence=0.0)
+        again = save_prediction(session=session, incident_id=1, model_version="v1",
+                                tags=["ocsp-failure"], scores={"ocsp-failure": 0.9},
+                                needs_review=False, confidence=0.9)
+        # The row returned is the one stored, even when the session held it already.
+        assert again is first and (again.tags, again.confidence) == (["ocsp-failure"], 0.9)
     with session_scope(url) as session:
         rows = session.scalars(select(PredictionRow).order_by(PredictionRow.model_version)).all()
         assert [(r.model_version, r.tags, r.scores, r.needs_review) for r in rows] == [
             ("v1", ["ocsp-failure"], {"ocsp-failure": 0.9}, False), ("v2", [], {}, True)]
 
 
-@pytest.mark.parametrize("write", [save_predictions, write_predictions],
-                         ids=["save_predictions", "write_predictions"])
-def test_predictions_in_bulk_insert_update_and_keep_the_last(url: str, taxonomy: Taxonomy,
-                                                             write) -> None:
-    """Both bulk writers store the same: new pairs inserted, stored ones updated in place (same
-    row id), the last of a pair given twice wins, other versions untouched."""
+def test_predictions_in_bulk_insert_update_and_keep_the_last(url: str, taxonomy: Taxonomy) -> None:
+    """New pairs inserted, stored ones updated in place (same row id), the last of a pair given
+    twice wins, other versions untouched."""
     upsert(url, taxonomy, bug(1, "[ocsp-failure]"), bug(2, ""), bug(3, ""))
     with session_scope(url) as session:
         save_prediction(session=session, incident_id=1, model_version="v1", tags=["crl-failure"],
@@ -172,12 +173,12 @@ def test_predictions_in_bulk_insert_update_and_keep_the_last(url: str, taxonomy:
         first_id = session.scalar(select(PredictionRow.id).where(
             PredictionRow.incident_id == 1, PredictionRow.model_version == "v1"))
     with session_scope(url) as session:
-        write(session=session, predictions=[
+        assert save_predictions(session=session, predictions=[
             NewPrediction(1, "v1", ["ocsp-failure"], {"ocsp-failure": 0.9}, False, 0.9),
             NewPrediction(2, "v1", ["crl-failure"], {"crl-failure": 0.6}, True, 0.6),
             NewPrediction(2, "v1", [], {"crl-failure": 0.2}, True, 0.2),
-            NewPrediction(3, "v1", ["policy-failure"], {"policy-failure": 0.8}, False, 0.8)])
-        assert write(session=session, predictions=[]) in ([], 0)
+            NewPrediction(3, "v1", ["policy-failure"], {"policy-failure": 0.8}, False, 0.8)]) == 3
+        assert save_predictions(session=session, predictions=[]) == 0
     with session_scope(url) as session:
         rows = session.scalars(select(PredictionRow).order_by(
             PredictionRow.incident_id, PredictionRow.model_version)).all()
