@@ -344,9 +344,12 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         without one weighs as the oldest). None: every incident weighs the same.
     report_evidence : bool, default=True
         When comment 0 is an incident report that states the affected certificate types (the
-        CCADB template's field since March 2025), they settle the DV, OV, EV and S/MIME
-        misissuance tags: a stated type's tag scores at least ``cue_score``, an unstated one
-        at most 0.02 (see :func:`classifier.level_evidence`).
+        CCADB template's field since March 2025), they settle the level of a misissuance the
+        model sees: an unstated type's tag scores at most 0.02, and a stated one scores what
+        the model gives the likeliest level (at least the tag's threshold) when the model
+        gives the incident a DV, OV, EV or S/MIME misissuance tag, or its fallback would. A
+        report of a late revocation or an outage states its certificates' types too: they do
+        not make it a misissuance (see :func:`classifier.level_evidence`).
 
     Attributes
     ----------
@@ -613,10 +616,21 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _settled_by_report(self, X: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
         """``proba`` with the validation-level tags settled where comment 0 states the affected
-        certificate types."""
+        certificate types.
+
+        The field says which certificates an incident touched, not that they were misissued: a
+        late revocation, a CRL outage or an audit finding states "DV and OV" too. So a stated
+        type only *chooses* the level of a misissuance the model already sees (a level tag at
+        or above its threshold, or the fallback's pick), and an unstated level is ruled out;
+        it never makes an incident a misissuance by itself. A chosen level scores what the
+        model gives the likeliest level (at least its own threshold), so the confidence stays
+        the model's: the report says which level, not whether the incident is a misissuance.
+        """
         columns = {tag: j for j, tag in enumerate(self.classes_) if tag in LEVEL_TAGS}
         if not columns:
             return proba
+        levels = np.array(list(columns.values()))
+        thresholds = self.thresholds_[:proba.shape[1]]
         out = proba
         for i, text in enumerate(X["description"]):
             stated = stated_level_tags(text)
@@ -624,9 +638,24 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                 continue
             if out is proba:
                 out = proba.copy()
+            suspected = self._suspects_level(proba[i], thresholds, levels)
+            likeliest = proba[i, levels].max()
             for tag, j in columns.items():
-                out[i, j] = max(out[i, j], self.cue_score) if tag in stated else min(out[i, j], 0.02)
+                if tag not in stated:
+                    out[i, j] = min(out[i, j], 0.02)
+                elif suspected:
+                    out[i, j] = max(out[i, j], likeliest, thresholds[j])
         return out
+
+    def _suspects_level(self, proba: np.ndarray, thresholds: np.ndarray, levels: np.ndarray) -> bool:
+        """Whether the model alone would give one incident a validation-level tag: one passes
+        its threshold, or none of any tag does and the fallback would pick a level one."""
+        ratio = proba / thresholds
+        best = ratio[levels].max()
+        if best >= 1.0:
+            return True
+        return (self.fallback_ratio is not None and ratio.max() < 1.0 and best >= ratio.max()
+                and best >= self.fallback_ratio)
 
     def _decide_arrays(self, proba: np.ndarray, thresholds: np.ndarray | None = None,
                        classes: np.ndarray | None = None):

@@ -8,9 +8,15 @@ import pytest
 
 from classifier import FILED_COLUMN, Incident, IncidentTypeClassifier, Taxonomy, incidents_frame
 
-SUMMARY = "Acme Trust: Delayed revocation of misissued certificates"
-STATES_EV = ("## Incident Report\n\n### Summary\n\n"
-             "**Affected certificate types:** This incident affects EV certificates.\n")
+MISISSUANCE = "Acme Trust: EV certificates with wrong jurisdiction fields"
+REVOCATION = "Acme Trust: Failure to revoke within 5 days"
+LEVELS = ("dv-misissuance", "ov-misissuance", "ev-misissuance", "smime-misissuance")
+
+
+def _report(types: str) -> str:
+    """Comment 0 in the CCADB v3 template, stating the affected certificate types."""
+    return ("## Full Incident Report\n\n### Summary\n\n- **Incident description:** See below.\n\n"
+            f"### Impact\n\n- **Affected certificate types:** This incident affects {types} certificates.\n")
 
 
 @pytest.fixture(scope="module")
@@ -20,32 +26,59 @@ def model(fixture_data, taxonomy: Taxonomy) -> IncidentTypeClassifier:
                                   excludes={t: list(o) for t, o in taxonomy.excludes.items()}).fit(X, y)
 
 
-def _frame(*descriptions: str) -> pd.DataFrame:
-    return incidents_frame([Incident(summary=SUMMARY, description=d) for d in descriptions])
+def _without_evidence(model: IncidentTypeClassifier, X: pd.DataFrame) -> np.ndarray:
+    model.set_params(report_evidence=False)
+    try:
+        return model.predict_proba(X)
+    finally:
+        model.set_params(report_evidence=True)
 
 
-def test_stated_certificate_types_settle_the_level(model: IncidentTypeClassifier) -> None:
-    X = _frame(STATES_EV, "We revoked late.")
+def _frame(*incidents: tuple[str, str]) -> pd.DataFrame:
+    return incidents_frame([Incident(summary=s, description=d) for s, d in incidents])
+
+
+def test_stated_certificate_types_choose_the_level_of_a_misissuance(model: IncidentTypeClassifier) -> None:
+    X = _frame((MISISSUANCE, _report("OV and EV")), (MISISSUANCE, "We issued them wrongly."))
     proba = model.predict_proba(X)
     column = {t: j for j, t in enumerate(model.classes_)}
-    assert proba[0, column["ev-misissuance"]] >= model.cue_score
-    assert proba[1, column["ev-misissuance"]] < model.thresholds_[column["ev-misissuance"]]
-    for tag in ("dv-misissuance", "ov-misissuance", "smime-misissuance"):
+    plain_ev = _without_evidence(model, X)[0, column["ev-misissuance"]]
+    assert plain_ev >= model.thresholds_[column["ev-misissuance"]]  # the model sees an EV misissuance
+    # OV is stated too: it scores what the model gives the likeliest level, not a fixed score.
+    assert proba[0, column["ov-misissuance"]] == pytest.approx(max(plain_ev, model.thresholds_[column["ov-misissuance"]]))
+    assert proba[0, column["ev-misissuance"]] == pytest.approx(plain_ev)
+    for tag in ("dv-misissuance", "smime-misissuance"):
         assert proba[0, column[tag]] <= 0.02
     decided = model.decide(X)
-    assert "ev-misissuance" in decided[0].tags and "ev-misissuance" not in decided[1].tags
+    assert {"ov-misissuance", "ev-misissuance"} <= set(decided[0].tags)
+    assert "ov-misissuance" not in decided[1].tags
+
+
+def test_stated_certificate_types_do_not_make_a_misissuance(model: IncidentTypeClassifier) -> None:
+    """A late revocation's report states its certificates' types: it is no misissuance for that."""
+    X = _frame((REVOCATION, _report("DV and OV")), (REVOCATION, "We revoked late."))
+    proba = model.predict_proba(X)
+    column = {t: j for j, t in enumerate(model.classes_)}
+    plain = _without_evidence(model, X)
+    for tag in LEVELS:
+        assert proba[0, column[tag]] <= plain[0, column[tag]] + 1e-12
+    decided = model.decide(X)
+    assert "leaf-revocation-delay" in decided[0].tags
+    assert not set(decided[0].tags) & set(LEVELS)
+
+
+def test_stated_certificate_types_rule_out_the_others(model: IncidentTypeClassifier) -> None:
+    X = _frame((MISISSUANCE, _report("DV")), (MISISSUANCE, "We issued them wrongly."))
+    proba = model.predict_proba(X)
+    column = {t: j for j, t in enumerate(model.classes_)}
+    assert proba[0, column["ev-misissuance"]] <= 0.02 < proba[1, column["ev-misissuance"]]
+    assert "dv-misissuance" in model.decide(X)[0].tags
 
 
 def test_report_evidence_off_leaves_the_model_alone(model: IncidentTypeClassifier) -> None:
-    X = _frame(STATES_EV)
-    on = model.predict_proba(X)
-    model.set_params(report_evidence=False)
-    try:
-        off = model.predict_proba(X)
-    finally:
-        model.set_params(report_evidence=True)
-    settled = [j for j, t in enumerate(model.classes_)
-               if t in ("dv-misissuance", "ov-misissuance", "ev-misissuance", "smime-misissuance")]
+    X = _frame((MISISSUANCE, _report("OV")))
+    on, off = model.predict_proba(X), _without_evidence(model, X)
+    settled = [j for j, t in enumerate(model.classes_) if t in LEVELS]
     others = [j for j in range(len(model.classes_)) if j not in settled]
     assert np.array_equal(on[:, others], off[:, others])
     assert not np.array_equal(on[:, settled], off[:, settled])
