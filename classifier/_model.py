@@ -350,6 +350,14 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         gives the incident a DV, OV, EV or S/MIME misissuance tag, or its fallback would. A
         report of a late revocation or an outage states its certificates' types too: they do
         not make it a misissuance (see :func:`classifier.level_evidence`).
+    pools : dict of str to list of str or None, default=None
+        Name → tags that count together (the taxonomy's briefing rows of several tags, such as
+        audit-delay and audit-finding). Each pool whose tags have ``min_support`` incidents
+        together, more than any one of them, gets a model of its own, fitted on their union:
+        sibling tags too rare to learn well alone pool their evidence. It keeps the tags
+        consistent with it: no tag of a pool scores above the pool's probability, and when the
+        pool passes its threshold its likeliest tag (against its threshold) scores at least
+        the pool's probability and its own threshold. Pools are never tags of their own.
 
     Attributes
     ----------
@@ -367,6 +375,12 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         One a learned tag.
     cue_tags_ : list of str
         Tags of ``cues`` with too few training incidents, given by their cue alone.
+    pools_ : dict of str to list of int
+        The pools learned, with the columns of ``classes_`` of their tags.
+    pool_estimators_ : list of CalibratedClassifierCV
+        One a pool of ``pools_``.
+    pool_thresholds_ : ndarray of float
+        Decision threshold of each pool of ``pools_``.
     n_features_in_ : int
         Columns of ``X`` read (:data:`FEATURE_COLUMNS`).
 
@@ -402,6 +416,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "recency_half_life": [Interval(Real, 0, None, closed="neither"), None],
         "report_evidence": ["boolean"],
+        "pools": [dict, None],
     }
 
     def __init__(self, C: float = 10.0, min_support: int = 5, n_folds: int = 5,
@@ -411,7 +426,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                  excludes: dict[str, list[str]] | None = None, char_ngrams: bool = True,
                  reporter: bool = False, n_jobs: int = 1,
                  random_state: int | np.random.RandomState | None = 0,
-                 recency_half_life: float | None = None, report_evidence: bool = True) -> None:
+                 recency_half_life: float | None = None, report_evidence: bool = True,
+                 pools: dict[str, list[str]] | None = None) -> None:
         self.C = C
         self.min_support = min_support
         self.n_folds = n_folds
@@ -428,6 +444,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.recency_half_life = recency_half_life
         self.report_evidence = report_evidence
+        self.pools = pools
 
     # -- fitting -----------------------------------------------------------------------------
     def _base(self) -> CalibratedClassifierCV:
@@ -468,8 +485,13 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         return held[1]
 
     def _stacked(self) -> _Stacked | None:
-        """The fitted tags' models as arrays (see :class:`_Stacked`)."""
-        return self._derived("stacked", self.estimators_, _Stacked.of)
+        """The fitted tags' models, then the pools', as arrays (see :class:`_Stacked`)."""
+        return self._derived("stacked", self.estimators_,
+                             lambda tags: _Stacked.of([*tags, *self._pool_estimators()]))
+
+    def _pool_estimators(self) -> list:
+        # Artefacts written before pools existed have none.
+        return list(getattr(self, "pool_estimators_", []))
 
     def _vocabulary(self) -> tuple[np.ndarray, np.ndarray]:
         """Every feature's name, and whether it is a word a person can read (not a char n-gram)."""
@@ -544,24 +566,51 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         if not keep.any():
             raise NotEnoughData(f"no tag has {self.min_support} or more positive incidents")
         learned_tags = mlb.classes_[keep]
-        Y = Y[:, keep]
+        # Tags with a cue but too few training incidents to learn: given by their cue alone.
+        cue_tags = [t for t in (self.cues or {}) if t not in set(learned_tags)]
+        pools, pooled = self._pools(mlb.classes_, Y, [*learned_tags, *cue_tags])
+        Y = np.hstack([Y[:, keep], pooled])
+        n_tags = len(learned_tags)
         oof = self._out_of_fold(X, Y, weight)
         learned = np.array([_best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
         s = self.threshold_shrinkage
-        thresholds = (1.0 - s) * learned + s * 0.5
-        review_threshold = self._learn_review_threshold(Y, oof, thresholds, learned_tags)
+        all_thresholds = (1.0 - s) * learned + s * 0.5
+        thresholds, pool_thresholds = all_thresholds[:n_tags], all_thresholds[n_tags:]
+        # The review threshold is learned on what predictions will be: pooled (the pools'
+        # cue-only tags have no out-of-fold probabilities, and are left out there).
+        oof_tags = _pooled(oof[:, :n_tags], oof[:, n_tags:], thresholds, pool_thresholds,
+                           [[j for j in m if j < n_tags] for m in pools.values()])
+        review_threshold = self._learn_review_threshold(Y[:, :n_tags], oof_tags, thresholds, learned_tags)
         features, estimators = self._fit_tags(X, Y, weight)
-        # Tags with a cue but too few training incidents to learn: given by their cue alone.
-        cue_tags = [t for t in (self.cues or {}) if t not in set(learned_tags)]
         # Set together only now, so a fit that fails on the way leaves the estimator as it was.
         self.classes_ = np.array([*learned_tags, *cue_tags], dtype=object).astype(str)
         self.thresholds_ = np.concatenate([thresholds, np.full(len(cue_tags), 0.5)])
         self.review_threshold_ = review_threshold
-        self.oof_proba_ = oof
-        self.features_, self.estimators_ = features, estimators
+        self.oof_proba_ = oof[:, :n_tags]
+        self.features_, self.estimators_ = features, estimators[:n_tags]
         self.cue_tags_ = cue_tags
+        self.pools_, self.pool_estimators_, self.pool_thresholds_ = pools, estimators[n_tags:], pool_thresholds
         self.n_features_in_ = len(FEATURE_COLUMNS)
         return self
+
+    def _pools(self, tags: np.ndarray, Y: np.ndarray, classes: list[str]) -> tuple[dict[str, list[int]], np.ndarray]:
+        """The pools worth a model (see ``pools``), with the columns of ``classes`` of their tags,
+        and their labels (the union of their tags' columns of ``Y``, over ``tags``)."""
+        column = {t: j for j, t in enumerate(tags)}
+        index = {t: j for j, t in enumerate(classes)}
+        learned: dict[str, list[int]] = {}
+        labels = []
+        for name, members in (self.pools or {}).items():
+            cols = [column[t] for t in dict.fromkeys(members) if t in column]
+            given = [index[t] for t in dict.fromkeys(members) if t in index]
+            if not cols or not given:
+                continue
+            union = Y[:, cols].max(axis=1)
+            support = int(union.sum())
+            if support >= self.min_support and support > int(Y[:, cols].sum(axis=0).max()):
+                learned[str(name)] = given
+                labels.append(union)
+        return learned, np.column_stack(labels) if labels else np.zeros((len(Y), 0), dtype=Y.dtype)
 
     def _out_of_fold(self, X: pd.DataFrame, Y: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
         oof = np.full(Y.shape, np.nan)
@@ -602,13 +651,18 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _proba_of(self, X: pd.DataFrame, Xt) -> np.ndarray:
         """:meth:`predict_proba` from the checked frame and its features."""
-        proba = _tag_proba(self.estimators_, Xt, self._stacked())
+        n_tags = len(self.estimators_)
+        proba = _tag_proba([*self.estimators_, *self._pool_estimators()], Xt, self._stacked())
+        proba, pool_proba = proba[:, :n_tags], proba[:, n_tags:]
         if self.cue_tags_:
             cues = self.cues or {}
             patterns = [re.compile(cues[t], re.IGNORECASE) for t in self.cue_tags_]
             cued = np.array([[self.cue_score if p.search(text) else 0.02 for p in patterns]
                              for text in X["summary"]])
             proba = np.hstack([proba, cued.reshape(len(X), len(self.cue_tags_))])
+        if pool_proba.shape[1]:
+            proba = _pooled(proba, pool_proba, self.thresholds_, self.pool_thresholds_,
+                            list(self.pools_.values()))
         # Artefacts written before the parameter existed did not use the evidence.
         if getattr(self, "report_evidence", False):
             proba = self._settled_by_report(X, proba)
@@ -785,6 +839,25 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             return [np.mean([c.estimator.coef_.ravel() for c in e.calibrated_classifiers_], axis=0)
                     for e in estimators]
         return self._derived("coef", self.estimators_, build)[j]
+
+
+def _pooled(proba: np.ndarray, pool_proba: np.ndarray, thresholds: np.ndarray,
+            pool_thresholds: np.ndarray, members: Sequence[Sequence[int]]) -> np.ndarray:
+    """Tag probabilities kept consistent with their pools' (see ``IncidentTypeClassifier.pools``):
+    no tag above its pool, and the likeliest tag of a pool that passes its threshold at least
+    at the pool's probability and its own threshold."""
+    out = proba.copy()
+    for k, cols in enumerate(members):
+        if not cols:
+            continue
+        cols_ = np.asarray(cols)
+        pool = pool_proba[:, k]
+        tags = np.minimum(out[:, cols_], pool[:, None])
+        on = np.flatnonzero(pool >= pool_thresholds[k])
+        best = (tags[on] / thresholds[cols_]).argmax(axis=1)
+        tags[on, best] = np.maximum(tags[on, best], np.maximum(pool[on], thresholds[cols_][best]))
+        out[:, cols_] = tags
+    return out
 
 
 def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:

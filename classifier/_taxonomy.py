@@ -131,6 +131,16 @@ class Taxonomy:
     def type_tags(self) -> tuple[str, ...]:
         return tuple(self.tag_categories)
 
+    @property
+    def pools(self) -> dict[str, list[str]]:
+        """The briefing categories counted from several tags, with those tags (in file order):
+        the estimator's ``pools``."""
+        members: dict[str, list[str]] = {}
+        for tag, categories in self.tag_categories.items():
+            for category in categories:
+                members.setdefault(category, []).append(tag)
+        return {c: tags for c, tags in members.items() if len(tags) > 1}
+
     def canonical(self, tag: str) -> str:
         """The canonical spelling of a tag; an unknown tag comes back normalised, not dropped."""
         norm = _normalise(tag)

@@ -41,10 +41,10 @@ def parse_day(value: str, name: str = "date") -> datetime:
 
 
 def default_model(settings: Settings, taxonomy: Taxonomy) -> IncidentTypeClassifier:
-    """The shipped model, with the taxonomy's cues and exclusions."""
+    """The shipped model, with the taxonomy's cues, exclusions and pools."""
     return IncidentTypeClassifier(
         cues=dict(taxonomy.cues), excludes={t: list(o) for t, o in taxonomy.excludes.items()},
-        random_state=settings.random_state, n_jobs=settings.n_jobs)
+        pools=taxonomy.pools, random_state=settings.random_state, n_jobs=settings.n_jobs)
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
