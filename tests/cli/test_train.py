@@ -47,6 +47,9 @@ def test_train_first_version(incidents, store: str, settings: Settings,
     assert FIXTURE_TAGS <= set(card["labels"])
     assert list(card["thresholds"]) == card["labels"]
     assert all(0.0 < t < 1.0 for t in card["thresholds"].values())
+    # The taxonomy's one pool (audit-delay, audit-finding) has no incident in the fixture bugs.
+    assert card["params"]["pools"] == {"Audit Delays and Findings": ["audit-delay", "audit-finding"]}
+    assert card["pools"] == {}
     metrics = card["metrics"]
     assert (metrics["train_size"], metrics["test_size"]) == (29, 19)
     assert set(metrics["contenders"]) == CONTENDERS
