@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._counting import FastTfidf
 from ._exceptions import NotEnoughData
 from ._incident import FEATURE_COLUMNS, FILED_COLUMN
-from ._report import LEVEL_TAGS, stated_level_tags
+from ._report import LEVEL_TAGS, stated_level_tags, without_certificate_types
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
 _WORD_BLOCKS = ("summary_words", "description_words", "summary_cues")
@@ -347,9 +347,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         CCADB template's field since March 2025), they settle the level of a misissuance the
         model sees: an unstated type's tag scores at most 0.02, and a stated one scores what
         the model gives the likeliest level (at least the tag's threshold) when the model
-        gives the incident a DV, OV, EV or S/MIME misissuance tag, or its fallback would. A
+        gives the incident a DV, OV, EV or S/MIME misissuance tag by its threshold. A
         report of a late revocation or an outage states its certificates' types too: they do
-        not make it a misissuance (see :func:`classifier.level_evidence`).
+        not make it a misissuance (see :func:`classifier.level_evidence`), and the field is
+        taken out of comment 0 before its words become features.
     pools : dict of str to list of str or None, default=None
         Name → tags that count together (the taxonomy's briefing rows of several tags, such as
         audit-delay and audit-finding). Each pool whose tags have ``min_support`` incidents
@@ -461,6 +462,18 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             delayed(_fit_one)(base, Xt, Y[:, j], weight) for j in range(Y.shape[1]))
         return features, estimators
 
+    def _for_words(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The checked frame as the features read it: with ``report_evidence``, comment 0
+        without its affected-certificate-types field, which the evidence reads instead (its
+        "DV and OV" is in an outage's report as much as in a misissuance's)."""
+        if not getattr(self, "report_evidence", False):
+            return X
+        descriptions = X["description"].tolist()
+        stripped = [without_certificate_types(d) for d in descriptions]
+        if all(a is b for a, b in zip(stripped, descriptions, strict=True)):
+            return X
+        return X.assign(description=stripped)
+
     def _recency_weights(self, X: pd.DataFrame) -> np.ndarray | None:
         """Each incident's weight under ``recency_half_life`` (None when it is off)."""
         if self.recency_half_life is None or FILED_COLUMN not in X.columns:
@@ -515,6 +528,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                     isinstance(t, str) or not len(np.atleast_1d(columns)) for t, columns in blocks):
                 return None
             return [_block_of(t, columns) for t, columns in blocks]
+        X = self._for_words(X)
         blocks = self._derived("feature_blocks", self.features_, build)
         if blocks is None:
             return self.features_.transform(X)
@@ -559,7 +573,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             No tag has ``min_support`` incidents (a ``ValueError``).
         """
         weight = self._recency_weights(X) if isinstance(X, pd.DataFrame) else None
-        X = check_frame(X)
+        X = self._for_words(check_frame(X))
         mlb = MultiLabelBinarizer()
         Y = mlb.fit_transform(check_tag_lists(y, len(X)))
         keep = Y.sum(axis=0) >= self.min_support
@@ -675,7 +689,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         The field says which certificates an incident touched, not that they were misissued: a
         late revocation, a CRL outage or an audit finding states "DV and OV" too. So a stated
         type only *chooses* the level of a misissuance the model already sees (a level tag at
-        or above its threshold, or the fallback's pick), and an unstated level is ruled out;
+        or above its threshold), and an unstated level is ruled out;
         it never makes an incident a misissuance by itself. A chosen level scores what the
         model gives the likeliest level (at least its own threshold), so the confidence stays
         the model's: the report says which level, not whether the incident is a misissuance.
@@ -701,15 +715,12 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                     out[i, j] = max(out[i, j], likeliest, thresholds[j])
         return out
 
-    def _suspects_level(self, proba: np.ndarray, thresholds: np.ndarray, levels: np.ndarray) -> bool:
-        """Whether the model alone would give one incident a validation-level tag: one passes
-        its threshold, or none of any tag does and the fallback would pick a level one."""
-        ratio = proba / thresholds
-        best = ratio[levels].max()
-        if best >= 1.0:
-            return True
-        return (self.fallback_ratio is not None and ratio.max() < 1.0 and best >= ratio.max()
-                and best >= self.fallback_ratio)
+    @staticmethod
+    def _suspects_level(proba: np.ndarray, thresholds: np.ndarray, levels: np.ndarray) -> bool:
+        """Whether the model alone gives one incident a validation-level tag (one passes its
+        threshold). The fallback's pick is not enough: it is a guess sent to review, and a
+        stated type would turn it into a decision."""
+        return bool((proba[levels] >= thresholds[levels]).any())
 
     def _decide_arrays(self, proba: np.ndarray, thresholds: np.ndarray | None = None,
                        classes: np.ndarray | None = None):

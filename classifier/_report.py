@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["IncidentReport", "level_evidence", "parse_report"]
+__all__ = ["IncidentReport", "level_evidence", "parse_report", "without_certificate_types"]
 
 # --------------------------------------------------------------------------------------------
 # Names
@@ -341,6 +341,47 @@ def stated_level_tags(text: str) -> frozenset[str] | None:
     if "certificat" not in lowered or "type" not in lowered:
         return None
     return level_evidence(parse_report(text))
+
+
+def without_certificate_types(text: str) -> str:
+    """``text`` without its affected-certificate-types field: the line naming it and, when the
+    value is on the lines below, those lines (as :func:`parse_report` reads them).
+
+    Every v3 report has the field, an outage's or a late revocation's as much as a
+    misissuance's: its "DV and OV" says which certificates were touched, not what went wrong,
+    so it is no text for the words a model learns from (``report_evidence`` reads it instead).
+    Other text, and a text without the field, comes back as it was.
+    """
+    lowered = text.lower() if isinstance(text, str) else ""
+    if "certificat" not in lowered or "type" not in lowered:
+        return text
+    lines = text.splitlines(keepends=True)
+    memo: dict[str, _Line] = {}
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        s = _CONTROL.sub(" ", lines[i].translate(_QUOTES)).strip()
+        heading, found = _read_line(s, memo) if s else _NOTHING
+        i += 1
+        if heading is not None or found is None or found[0] != "affected_certificate_types":
+            kept.append(lines[i - 1])
+            continue
+        if found[1]:
+            continue
+        # A value below its name: the lines up to a blank line, a heading or another field.
+        taken = 0
+        while i < len(lines) and taken < _MAX_CONTINUATION:
+            below = _CONTROL.sub(" ", lines[i].translate(_QUOTES)).strip()
+            if not below:
+                if taken:
+                    break
+                i += 1
+                continue
+            if _read_line(below, memo) != _NOTHING:
+                break
+            taken += 1
+            i += 1
+    return text if len(kept) == len(lines) else "".join(kept)
 
 
 # --------------------------------------------------------------------------------------------

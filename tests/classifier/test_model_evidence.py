@@ -13,10 +13,13 @@ REVOCATION = "Acme Trust: Failure to revoke within 5 days"
 LEVELS = ("dv-misissuance", "ov-misissuance", "ev-misissuance", "smime-misissuance")
 
 
-def _report(types: str) -> str:
-    """Comment 0 in the CCADB v3 template, stating the affected certificate types."""
-    return ("## Full Incident Report\n\n### Summary\n\n- **Incident description:** See below.\n\n"
-            f"### Impact\n\n- **Affected certificate types:** This incident affects {types} certificates.\n")
+def _report(types: str | None) -> str:
+    """Comment 0 in the CCADB v3 template, stating the affected certificate types (None: the
+    same report without the field)."""
+    report = "## Full Incident Report\n\n### Summary\n\n- **Incident description:** See below.\n\n### Impact\n\n"
+    if types is None:
+        return report
+    return report + f"- **Affected certificate types:** This incident affects {types} certificates.\n"
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +42,10 @@ def _frame(*incidents: tuple[str, str]) -> pd.DataFrame:
 
 
 def test_stated_certificate_types_choose_the_level_of_a_misissuance(model: IncidentTypeClassifier) -> None:
-    X = _frame((MISISSUANCE, _report("OV and EV")), (MISISSUANCE, "We issued them wrongly."))
+    X = _frame((MISISSUANCE, _report("OV and EV")), (MISISSUANCE, _report(None)))
     proba = model.predict_proba(X)
     column = {t: j for j, t in enumerate(model.classes_)}
-    plain_ev = _without_evidence(model, X)[0, column["ev-misissuance"]]
+    plain_ev = proba[1, column["ev-misissuance"]]
     assert plain_ev >= model.thresholds_[column["ev-misissuance"]]  # the model sees an EV misissuance
     # OV is stated too: it scores what the model gives the likeliest level, not a fixed score.
     assert proba[0, column["ov-misissuance"]] == pytest.approx(max(plain_ev, model.thresholds_[column["ov-misissuance"]]))
@@ -56,32 +59,36 @@ def test_stated_certificate_types_choose_the_level_of_a_misissuance(model: Incid
 
 def test_stated_certificate_types_do_not_make_a_misissuance(model: IncidentTypeClassifier) -> None:
     """A late revocation's report states its certificates' types: it is no misissuance for that."""
-    X = _frame((REVOCATION, _report("DV and OV")), (REVOCATION, "We revoked late."))
+    X = _frame((REVOCATION, _report("DV and OV")), (REVOCATION, _report(None)))
     proba = model.predict_proba(X)
     column = {t: j for j, t in enumerate(model.classes_)}
-    plain = _without_evidence(model, X)
     for tag in LEVELS:
-        assert proba[0, column[tag]] <= plain[0, column[tag]] + 1e-12
+        assert proba[0, column[tag]] <= proba[1, column[tag]] + 1e-12
     decided = model.decide(X)
     assert "leaf-revocation-delay" in decided[0].tags
     assert not set(decided[0].tags) & set(LEVELS)
 
 
 def test_stated_certificate_types_rule_out_the_others(model: IncidentTypeClassifier) -> None:
-    X = _frame((MISISSUANCE, _report("DV")), (MISISSUANCE, "We issued them wrongly."))
+    X = _frame((MISISSUANCE, _report("DV")), (MISISSUANCE, _report(None)))
     proba = model.predict_proba(X)
     column = {t: j for j, t in enumerate(model.classes_)}
     assert proba[0, column["ev-misissuance"]] <= 0.02 < proba[1, column["ev-misissuance"]]
     assert "dv-misissuance" in model.decide(X)[0].tags
 
 
-def test_report_evidence_off_leaves_the_model_alone(model: IncidentTypeClassifier) -> None:
-    X = _frame((MISISSUANCE, _report("OV")))
-    on, off = model.predict_proba(X), _without_evidence(model, X)
+def test_stated_certificate_types_are_no_words_of_the_model(model: IncidentTypeClassifier) -> None:
+    """The field's "DV and OV" is read by the evidence, not by the word features: with the
+    evidence on, only the level tags differ from the same report without the field; with it
+    off, the field is text like any other."""
+    X = _frame((MISISSUANCE, _report("OV")), (MISISSUANCE, _report(None)))
+    on = model.predict_proba(X)
     settled = [j for j, t in enumerate(model.classes_) if t in LEVELS]
     others = [j for j in range(len(model.classes_)) if j not in settled]
-    assert np.array_equal(on[:, others], off[:, others])
-    assert not np.array_equal(on[:, settled], off[:, settled])
+    np.testing.assert_array_equal(on[0, others], on[1, others])
+    assert not np.array_equal(on[0, settled], on[1, settled])
+    off = _without_evidence(model, X)
+    assert not np.array_equal(off[0, others], off[1, others])
 
 
 def test_recency_weights_favour_recent_incidents(fixture_data) -> None:
@@ -96,3 +103,47 @@ def test_recency_weights_favour_recent_incidents(fixture_data) -> None:
     fitted = model.fit(X, y)
     plain = IncidentTypeClassifier().fit(X, y)
     assert not np.allclose(fitted.predict_proba(X), plain.predict_proba(X))
+
+
+@pytest.mark.snapshot
+def test_stated_certificate_types_on_real_incidents(real_snapshot, taxonomy: Taxonomy) -> None:
+    """The 2022-2023 incidents, their comment 0 rewritten as v3 reports that state certificate
+    types: the true levels for the misissuances, "DV and OV" for every other incident (the types
+    of the certificates a late revocation or an outage touched)."""
+    from datetime import UTC, datetime
+
+    from core.bugzilla import read_snapshot
+    from core.config import Settings
+    from training.train import default_model
+
+    records = [r for r in read_snapshot(real_snapshot, taxonomy) if r.creation_time and r.tags.types]
+    cutoff = datetime(2022, 1, 1, tzinfo=UTC)
+    train = [r for r in records if r.creation_time < cutoff]
+    test = [r for r in records if r.creation_time >= cutoff]
+    model = default_model(Settings(), taxonomy).fit(incidents_frame(r.incident() for r in train),
+                                                    [r.tags.types for r in train])
+    names = {"dv-misissuance": "DV", "ov-misissuance": "OV", "ev-misissuance": "EV", "smime-misissuance": "S/MIME"}
+    misissued = [[names[t] for t in r.tags.types if t in names] for r in test]
+
+    def stated(r, levels: list[str]) -> Incident:
+        report = _report(" and ".join(levels) if levels else "DV and OV")
+        return Incident(summary=r.summary, description=report + "\n" + r.description)
+
+    plain = model.predict_tags(incidents_frame(r.incident() for r in test))
+    told = model.predict_tags(incidents_frame(stated(r, lv) for r, lv in zip(test, misissued, strict=True)))
+    others = [i for i, lv in enumerate(misissued) if not lv]
+    assert len(others) > 50
+
+    def levels_given(tags: list[tuple[str, ...]], rows: list[int]) -> int:
+        return sum(bool(set(tags[i]) & set(names)) for i in rows)
+
+    # Stating "DV and OV" makes no other incident a misissuance: at most the ones the model
+    # already took for one keep a level tag.
+    assert levels_given(told, others) <= levels_given(plain, others)
+    # Where the levels are stated and true, the model's levels agree with them more often.
+    levelled = [i for i, lv in enumerate(misissued) if lv]
+
+    def right(tags: list[tuple[str, ...]]) -> int:
+        return sum({names[t] for t in tags[i] if t in names} == set(misissued[i]) for i in levelled)
+
+    assert right(told) > right(plain)

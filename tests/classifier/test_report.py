@@ -11,7 +11,7 @@ import pytest
 
 import classifier
 from classifier import IncidentReport, level_evidence, parse_report
-from classifier._report import _FIELD_NAMES, stated_level_tags
+from classifier._report import _FIELD_NAMES, stated_level_tags, without_certificate_types
 
 # Fixture reports written for these tests (no real bug's text), one per template version.
 
@@ -604,3 +604,32 @@ def test_stated_level_tags_reads_every_name_of_the_field(name: str, form: str) -
                                   "OV certificates were misissued."])
 def test_stated_level_tags_is_level_evidence_of_the_report(text: str) -> None:
     assert stated_level_tags(text) == level_evidence(parse_report(text))
+
+
+@pytest.mark.parametrize("text", [V3_FULL_REPORT, V3_TABLE_REPORT, V3_PLAIN_REPORT,
+                                  "**Affected certificate types:**\n\nDV and OV\nTLS server certificates\n\nOther text.\n"])
+def test_without_certificate_types_drops_the_field_only(text: str) -> None:
+    before = parse_report(text)
+    assert "affected_certificate_types" in before.fields
+    after = parse_report(without_certificate_types(text))
+    assert "affected_certificate_types" not in after.fields
+    assert after.certificate_types == frozenset()
+    assert {k: v for k, v in before.fields.items() if k != "affected_certificate_types"} == after.fields
+
+
+def test_without_certificate_types_value_below_its_name() -> None:
+    text = "**Affected certificate types:**\n\nDV and OV\nTLS server certificates\n\nOther text.\n"
+    assert without_certificate_types(text) == "\nOther text.\n"
+
+
+@pytest.mark.parametrize("text", [FREE_TEXT, V1_REPORT, V2_REPORT, "", "We issued certificates of the wrong type."])
+def test_without_certificate_types_leaves_other_text_alone(text: str) -> None:
+    assert without_certificate_types(text) is text
+
+
+def test_without_certificate_types_text_naming_types_elsewhere() -> None:
+    text = "Certificates of every type were affected.\nThe type of the error: encoding.\n"
+    assert without_certificate_types(text) is text
+    # "Certificate type:" is one of the field's names, and goes with its value.
+    named = "Certificate type: OV.\nThe certificates were of every type.\n"
+    assert without_certificate_types(named) == "The certificates were of every type.\n"
