@@ -689,10 +689,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         The field says which certificates an incident touched, not that they were misissued: a
         late revocation, a CRL outage or an audit finding states "DV and OV" too. So a stated
         type only *chooses* the level of a misissuance the model already sees (a level tag at
-        or above its threshold), and an unstated level is ruled out;
-        it never makes an incident a misissuance by itself. A chosen level scores what the
-        model gives the likeliest level (at least its own threshold), so the confidence stays
-        the model's: the report says which level, not whether the incident is a misissuance.
+        or above its threshold), an unstated level is ruled out, and no incident is made a
+        misissuance by the field alone. A chosen level scores what the model gives the
+        likeliest level (at least its own threshold), so the confidence stays the model's: the
+        report says which level, not whether the incident is a misissuance.
         """
         columns = {tag: j for j, tag in enumerate(self.classes_) if tag in LEVEL_TAGS}
         if not columns:
