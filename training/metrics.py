@@ -119,8 +119,15 @@ def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequ
     Bin ``k`` holds the probabilities in ``[k / bins, (k + 1) / bins)``, the last one 1.0 too;
     empty bins are left out.
     """
-    Y = _indicators(truth, classes).ravel()
-    p = np.asarray(proba, dtype=float).ravel()
+    return calibration_of_pairs(np.asarray(proba, dtype=float).ravel(),
+                                _indicators(truth, classes).ravel(), bins)
+
+
+def calibration_of_pairs(p: np.ndarray, Y: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """:func:`calibration` of (probability, 0/1 outcome) pairs already flattened, such as the
+    deployment replay's, whose quarters are answered by models of different tags."""
+    p = np.asarray(p, dtype=float)
+    Y = np.asarray(Y, dtype=float)
     if not p.size:
         return {"ece": 0.0, "bins": []}
     which = np.minimum((p * bins).astype(int), bins - 1)

@@ -15,8 +15,10 @@ for three contenders in the same run: the product as it lives (retrained by its 
 product frozen at the start, and a strong baseline (:class:`classifier.WordCharTfidfBaseline`,
 fitted on briefing categories) refitted each quarter on every label known so far. Figures:
 micro- and macro-F1, the share sent to review and the precision of the labels not sent
-(the product's), and the briefing-table error: the sum over categories of
-``|predicted count - true count|`` over the period's incidents.
+(the product's), the briefing-table error: the sum over categories of
+``|predicted count - true count|`` over the period's incidents, and how honest the tag
+probabilities of the product and of the frozen model were (expected calibration error and Brier
+score over every scored incident and every tag the answering model has).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from classifier import (
     IncidentTypeClassifier,
@@ -46,7 +50,7 @@ from core.registry import LoadedModel, ModelRegistry
 from core.store import NewPrediction, save_predictions, upsert_bugs
 
 from .dataset import load_dataset
-from .metrics import label_scores
+from .metrics import calibration_of_pairs, label_scores
 from .retrain import retrain
 
 #: The contenders of a replay, in the order they are reported.
@@ -81,11 +85,23 @@ class Answers:
     truth: list[tuple[str, ...]] = field(default_factory=list)  # categories
     given: list[tuple[str, ...]] = field(default_factory=list)  # categories
     review: list[bool] = field(default_factory=list)
+    # One (probability, outcome) pair an incident and a tag of the model that answered it.
+    probability: list[float] = field(default_factory=list)
+    outcome: list[int] = field(default_factory=list)
 
     def extend(self, other: Answers) -> None:
         self.truth += other.truth
         self.given += other.given
         self.review += other.review
+        self.probability += other.probability
+        self.outcome += other.outcome
+
+    def add_scores(self, scores: Sequence[dict[str, float]], tags: Sequence[Sequence[str]]) -> None:
+        """The pairs of each incident's tag probabilities (``scores``) and its true ``tags``."""
+        for given, true in zip(scores, tags, strict=True):
+            for tag, p in given.items():
+                self.probability.append(p)
+                self.outcome.append(int(tag in true))
 
 
 def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> dict[str, Any]:
@@ -105,6 +121,10 @@ def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> di
                             categories)
         out["review_share"] = round(1 - len(kept) / len(answers.review), 4) if answers.review else 0.0
         out["auto_precision"] = auto["micro"]["precision"]
+    if answers.probability:
+        p, y = np.array(answers.probability), np.array(answers.outcome)
+        out["tag_ece"] = calibration_of_pairs(p, y)["ece"]
+        out["tag_brier"] = round(float(np.mean((p - y) ** 2)), 4)
     return out
 
 
@@ -113,10 +133,16 @@ def _stripped(record: BugRecord) -> BugRecord:
     return dataclasses.replace(record, whiteboard="", tags=WhiteboardTags())
 
 
-def _product_answers(loaded: LoadedModel, records: Sequence[BugRecord], taxonomy: Taxonomy
-                     ) -> tuple[list[tuple[str, ...]], list[bool], list[Any]]:
+def _product_answers(loaded: LoadedModel, records: Sequence[BugRecord], taxonomy: Taxonomy,
+                     scored: Sequence[int]) -> tuple[Answers, list[Any]]:
+    """What a model says of ``records``, as the replay scores it (the ``scored`` ones), and
+    its classifications of all of them."""
     results = classify(loaded, [r.incident() for r in records], taxonomy)
-    return ([tuple(r.categories) for r in results], [r.needs_review for r in results], results)
+    answers = Answers([tuple(taxonomy.categories_of(records[i].tags.types)) for i in scored],
+                      [tuple(results[i].categories) for i in scored],
+                      [results[i].needs_review for i in scored])
+    answers.add_scores([results[i].scores for i in scored], [records[i].tags.types for i in scored])
+    return answers, results
 
 
 def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxonomy,
@@ -164,13 +190,14 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             with session_scope(local.database_url) as session:
                 upsert_bugs(session=session, records=[_stripped(r) for r in filed])
             live = registry.load()
-            product_cats, product_review, results = _product_answers(live, filed, taxonomy)
+            scored = [i for i, r in enumerate(filed) if r.tags.types]
+            product, results = _product_answers(live, filed, taxonomy, scored)
             with session_scope(local.database_url) as session:
                 save_predictions(session=session, predictions=[
                     NewPrediction(record.id, result.model_version, result.tags, result.scores,
                                   result.needs_review, result.confidence)
                     for record, result in zip(filed, results, strict=True)])
-            frozen_cats, frozen_review, _ = _product_answers(frozen, filed, taxonomy)
+            frozen_answers, _ = _product_answers(frozen, filed, taxonomy, scored)
             with session_scope(local.database_url) as session:
                 known = load_dataset(session=session)
             baseline = WordCharTfidfBaseline().fit(
@@ -178,14 +205,10 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             frame = incidents_frame([r.incident() for r in filed])
             baseline_cats = [tuple(str(c) for c in baseline.classes_[row])
                              for row in baseline.decide_indicators(baseline.predict_proba(frame))]
-            scored = [i for i, r in enumerate(filed) if r.tags.types]
-            truth = [tuple(taxonomy.categories_of(filed[i].tags.types)) for i in scored]
             quarter = {
-                "product": Answers(truth, [product_cats[i] for i in scored],
-                                   [product_review[i] for i in scored]),
-                "frozen": Answers(list(truth), [frozen_cats[i] for i in scored],
-                                  [frozen_review[i] for i in scored]),
-                "baseline": Answers(list(truth), [baseline_cats[i] for i in scored],
+                "product": product,
+                "frozen": frozen_answers,
+                "baseline": Answers(list(product.truth), [baseline_cats[i] for i in scored],
                                     [False] * len(scored)),
             }
             # The quarter's tags become known, as the sync brings them; then the product's loop.
@@ -225,16 +248,19 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
 def render(report: dict[str, Any]) -> str:
     """The replay's report as a table for a terminal."""
     head = (f"{'period':<8} {'n':>4}  {'product micro/macro':>19} {'review':>6} {'auto P':>6} "
-            f"{'err':>4}  {'frozen micro/macro':>18} {'err':>4}  {'baseline micro/macro':>20} "
-            f"{'err':>4}  decision")
+            f"{'err':>4} {'ECE':>5}  {'frozen micro/macro':>18} {'err':>4} {'ECE':>5}  "
+            f"{'baseline micro/macro':>20} {'err':>4}  decision")
     lines = [f"Deployment replay from {report['start'][:10]} (first model trained on "
-             f"{report['first_model']['trained_on']} incidents; briefing categories)", "", head]
+             f"{report['first_model']['trained_on']} incidents; briefing categories; ECE: expected "
+             "calibration error of the tag probabilities)", "", head]
 
     def row(r: dict[str, Any], extra: str = "") -> str:
         p, f, b = r["product"], r["frozen"], r["baseline"]
         return (f"{r['period']:<8} {p['n']:>4}  {p['micro_f1']:>9.3f} / {p['macro_f1']:.3f} "
-                f"{p['review_share']:>6.0%} {p['auto_precision']:>6.3f} {p['table_error']:>4}  "
-                f"{f['micro_f1']:>8.3f} / {f['macro_f1']:.3f} {f['table_error']:>4}  "
+                f"{p['review_share']:>6.0%} {p['auto_precision']:>6.3f} {p['table_error']:>4} "
+                f"{p.get('tag_ece', 0.0):>5.3f}  "
+                f"{f['micro_f1']:>8.3f} / {f['macro_f1']:.3f} {f['table_error']:>4} "
+                f"{f.get('tag_ece', 0.0):>5.3f}  "
                 f"{b['micro_f1']:>10.3f} / {b['macro_f1']:.3f} {b['table_error']:>4}  {extra}")
 
     lines += [row(r, r["decision"]) for r in report["quarters"]]

@@ -18,7 +18,7 @@ from core.registry import ModelRegistry
 from core.store import upsert_bugs
 from tests.fixtures import SQLITE_ONLY
 from training.dataset import load_dataset
-from training.metrics import brier, calibration, confusions, label_scores
+from training.metrics import brier, calibration, calibration_of_pairs, confusions, label_scores
 
 BASELINES = ("tfidf+logreg", "keyword-rules", "most-frequent-tag")
 
@@ -136,6 +136,9 @@ def test_calibration_by_hand() -> None:
     # |0.05-0| * 3 + |0.15-0| + |0.75-1| + |0.85-0.5| * 2 + |0.95-1|, over 8 pairs
     assert report["ece"] == round((0.15 + 0.15 + 0.25 + 0.7 + 0.05) / 8, 4)
     assert calibration([], np.empty((0, 2)), ["a", "b"]) == {"ece": 0.0, "bins": []}
+    # The same pairs, flattened (as the replay has them), give the same report.
+    flat = calibration_of_pairs(proba.ravel(), np.array([1, 0, 1, 0, 0, 1, 0, 0]))
+    assert flat == report
 
 
 def test_load_dataset_same_on_every_store(store: str, trained_models: Path) -> None:

@@ -32,6 +32,21 @@ def test_figures_table_error_review_and_precision() -> None:
     assert got["review_share"] == pytest.approx(1 / 3, abs=1e-4)
     assert got["auto_precision"] == 1.0  # the two not sent to review are right
     assert "review_share" not in figures(answers, ["A", "B", "C"], reviews=False)
+    assert "tag_ece" not in got  # no probabilities given
+
+
+def test_figures_calibration_of_the_tag_probabilities() -> None:
+    answers = Answers(truth=[("A",), ("B",)], given=[("A",), ("A",)], review=[False, False])
+    answers.add_scores([{"a": 0.9, "b": 0.2}, {"a": 0.6, "b": 0.3}], [("a",), ("b",)])
+    assert answers.probability == [0.9, 0.2, 0.6, 0.3] and answers.outcome == [1, 0, 0, 1]
+    got = figures(answers, ["A", "B"], reviews=True)
+    # bins: 0.2 (0 of 1 true), 0.3 (1 of 1), 0.6 (0 of 1), 0.9 (1 of 1); each a quarter of the pairs
+    assert got["tag_ece"] == pytest.approx((0.2 + 0.7 + 0.6 + 0.1) / 4, abs=1e-4)
+    assert got["tag_brier"] == pytest.approx((0.01 + 0.04 + 0.36 + 0.49) / 4, abs=1e-4)
+    merged = Answers()
+    merged.extend(answers)
+    merged.extend(answers)
+    assert figures(merged, ["A", "B"], reviews=True)["tag_ece"] == got["tag_ece"]
 
 
 @SQLITE_ONLY
@@ -54,6 +69,10 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
     for contender in ("product", "frozen", "baseline"):
         assert 0.0 <= report["overall"][contender]["micro_f1"] <= 1.0
     assert 0.0 <= report["overall"]["product"]["review_share"] <= 1.0
+    for contender in ("product", "frozen"):
+        assert 0.0 <= report["overall"][contender]["tag_ece"] <= 1.0
+        assert 0.0 < report["overall"][contender]["tag_brier"] < 0.5
+    assert "tag_ece" not in report["overall"]["baseline"]
     assert lines and lines[0].startswith("training the first model on the 36 incidents")
     assert "2022Q4" in render(report) and "overall" in render(report)
     # it never touches the store of the settings it was given
