@@ -299,7 +299,7 @@ def parse_report(text: str) -> IncidentReport:
             current.append(line + "\n")
         if found is not None and found[0] not in fields:
             name, value = found
-            fields[name] = value if value else _continuation(lines, i + 1, memo)
+            fields[name] = value if value else "\n".join(_value_below(lines, i + 1, memo)[0])
     section_text = {name: "\n\n".join(t for t in ("".join(chunk).strip() for chunk in chunks) if t)
                     for name, chunks in sections.items()}
     types = _certificate_types(fields.get("affected_certificate_types", ""))
@@ -356,31 +356,19 @@ def without_certificate_types(text: str) -> str:
     if "certificat" not in lowered or "type" not in lowered:
         return text
     lines = text.splitlines(keepends=True)
+    # Read as parse_report reads them, line for line (a control character that splitlines
+    # takes for a line break is a space there, so the text is not split again once cleaned).
+    read = [_CONTROL.sub(" ", line.translate(_QUOTES)) for line in lines]
     memo: dict[str, _Line] = {}
     kept: list[str] = []
     i = 0
     while i < len(lines):
-        s = _CONTROL.sub(" ", lines[i].translate(_QUOTES)).strip()
-        heading, found = _read_line(s, memo) if s else _NOTHING
+        heading, found = _read_line(read[i], memo)
         i += 1
         if heading is not None or found is None or found[0] != "affected_certificate_types":
             kept.append(lines[i - 1])
-            continue
-        if found[1]:
-            continue
-        # A value below its name: the lines up to a blank line, a heading or another field.
-        taken = 0
-        while i < len(lines) and taken < _MAX_CONTINUATION:
-            below = _CONTROL.sub(" ", lines[i].translate(_QUOTES)).strip()
-            if not below:
-                if taken:
-                    break
-                i += 1
-                continue
-            if _read_line(below, memo) != _NOTHING:
-                break
-            taken += 1
-            i += 1
+        elif not found[1]:
+            i = _value_below(read, i, memo)[1]
     return text if len(kept) == len(lines) else "".join(kept)
 
 
@@ -503,11 +491,13 @@ def _field_name(raw: str) -> str | None:
     return None
 
 
-def _continuation(lines: list[str], start: int, memo: dict[str, _Line]) -> str:
+def _value_below(lines: list[str], start: int, memo: dict[str, _Line]) -> tuple[list[str], int]:
     """The value of a field named on a line of its own: the next lines (after blank ones) up to a
-    blank line, a heading or another field, :data:`_MAX_CONTINUATION` lines at most."""
+    blank line, a heading or another field, :data:`_MAX_CONTINUATION` lines at most, stripped;
+    and the index of the line after the last of them (``start`` when there is none)."""
     taken: list[str] = []
-    for line in lines[start:start + _MAX_CONTINUATION * 4]:
+    end = start
+    for k, line in enumerate(lines[start:start + _MAX_CONTINUATION * 4], start):
         s = line.strip()
         if not s:
             if taken:
@@ -516,7 +506,8 @@ def _continuation(lines: list[str], start: int, memo: dict[str, _Line]) -> str:
         if _read_line(s, memo) != _NOTHING or len(taken) == _MAX_CONTINUATION:
             break
         taken.append(s)
-    return "\n".join(taken)
+        end = k + 1
+    return taken, end
 
 
 # --------------------------------------------------------------------------------------------
