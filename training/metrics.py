@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
 
@@ -106,8 +107,14 @@ def brier(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[s
     The multi-label Brier score: the mean of ``brier_score_loss`` over the tags, computed
     directly (see the module's docstring).
     """
-    Y = _indicators(truth, classes)
-    return round(float(np.mean((proba - Y) ** 2)), 4) if Y.size else 0.0
+    return brier_of_pairs(np.asarray(proba, dtype=float).ravel(), _indicators(truth, classes).ravel())
+
+
+def brier_of_pairs(p: ArrayLike, Y: ArrayLike) -> float:
+    """:func:`brier` of (probability, 0/1 outcome) pairs already flattened (see
+    :func:`calibration_of_pairs`)."""
+    p, Y = np.asarray(p, dtype=float), np.asarray(Y, dtype=float)
+    return round(float(np.mean((p - Y) ** 2)), 4) if Y.size else 0.0
 
 
 def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequence[str],
@@ -123,7 +130,7 @@ def calibration(truth: Sequence[Sequence[str]], proba: np.ndarray, classes: Sequ
                                 _indicators(truth, classes).ravel(), bins)
 
 
-def calibration_of_pairs(p: np.ndarray, Y: np.ndarray, bins: int = 10) -> dict[str, Any]:
+def calibration_of_pairs(p: ArrayLike, Y: ArrayLike, bins: int = 10) -> dict[str, Any]:
     """:func:`calibration` of (probability, 0/1 outcome) pairs already flattened, such as the
     deployment replay's, whose quarters are answered by models of different tags."""
     p = np.asarray(p, dtype=float)

@@ -32,8 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from classifier import (
     IncidentTypeClassifier,
     NotEnoughData,
@@ -50,7 +48,7 @@ from core.registry import LoadedModel, ModelRegistry
 from core.store import NewPrediction, save_predictions, upsert_bugs
 
 from .dataset import load_dataset
-from .metrics import calibration_of_pairs, label_scores
+from .metrics import brier_of_pairs, calibration_of_pairs, label_scores
 from .retrain import retrain
 
 #: The contenders of a replay, in the order they are reported.
@@ -122,9 +120,8 @@ def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> di
         out["review_share"] = round(1 - len(kept) / len(answers.review), 4) if answers.review else 0.0
         out["auto_precision"] = auto["micro"]["precision"]
     if answers.probability:
-        p, y = np.array(answers.probability), np.array(answers.outcome)
-        out["tag_ece"] = calibration_of_pairs(p, y)["ece"]
-        out["tag_brier"] = round(float(np.mean((p - y) ** 2)), 4)
+        out["tag_ece"] = calibration_of_pairs(answers.probability, answers.outcome)["ece"]
+        out["tag_brier"] = brier_of_pairs(answers.probability, answers.outcome)
     return out
 
 

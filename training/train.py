@@ -134,8 +134,7 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         "review_threshold": round(float(model.review_threshold_), 4),
         # Each pool learned (see IncidentTypeClassifier.pools): its tags and its threshold.
         "pools": {name: {"tags": [str(model.classes_[j]) for j in columns], "threshold": round(float(t), 4)}
-                  for (name, columns), t in zip(getattr(model, "pools_", {}).items(),
-                                                getattr(model, "pool_thresholds_", []), strict=True)},
+                  for (name, columns), t in zip(model.pools_.items(), model.pool_thresholds_, strict=True)},
         "metrics": summarise(report),
     }
     if year_cutoffs:
