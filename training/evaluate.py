@@ -68,6 +68,11 @@ def score_predictions(test: Dataset, tags: list[tuple[str, ...]], proba: np.ndar
     return out
 
 
+def decided_tags(est: Any, test: Dataset) -> list[tuple[str, ...]]:
+    """The tags a fitted model (one that decides on review) gives each incident of ``test``."""
+    return [d.tags for d in est.decide_proba(est.predict_proba(test.X))]
+
+
 def score_estimator(est: Any, test: Dataset, taxonomy: Taxonomy) -> dict[str, Any]:
     """Score a fitted contender on ``test``, computing its probabilities once.
 
@@ -82,6 +87,55 @@ def score_estimator(est: Any, test: Dataset, taxonomy: Taxonomy) -> dict[str, An
     else:
         tags = [tuple(est.classes_[row]) for row in est.decide_indicators(proba)]
     return score_predictions(test, tags, proba, list(est.classes_), taxonomy, review)
+
+
+def block_starts(n: int, size: int, blocks: int) -> list[int]:
+    """Where each of ``blocks`` consecutive blocks of the newest ``size`` of ``n`` incidents
+    starts (positions, oldest first); fewer blocks when ``size`` is smaller than ``blocks``."""
+    count = max(1, min(blocks, size))
+    return [n - size + int(part[0]) for part in np.array_split(np.arange(size), count)]
+
+
+def score_prequential(recipe: Any, dataset: Dataset, size: int, blocks: int, taxonomy: Taxonomy,
+                      progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Score ``recipe`` on the newest ``size`` incidents of ``dataset`` (oldest first) as it
+    would have lived them: the window is cut into ``blocks`` consecutive blocks by filing time,
+    and each block is predicted by the recipe fitted on every incident filed before it. The
+    first block's fit learns only what precedes the window; each later one has also learned the
+    window's earlier blocks, which is what a model that keeps learning the new mix gains.
+
+    The same figures as :func:`score_estimator`, with ``blocks`` (the fits), ``train_size``
+    (the incidents the first fit learned from) and ``predicted`` (the tags given, in order).
+    NotEnoughData when a fit cannot be made.
+    """
+    n = len(dataset)
+    starts = block_starts(n, size, blocks)
+    positions = np.arange(n)
+    classes: list[str] = []
+    parts: list[tuple[list[str], np.ndarray, list[tuple[str, ...]], list[bool]]] = []
+    for number, (begin, end) in enumerate(zip(starts, [*starts[1:], n], strict=True), 1):
+        progress(f"block {number} of {len(starts)}: fitting on the {begin} incidents before it")
+        older = dataset.subset(positions < begin)
+        fitted = clone(recipe).fit(older.X, older.y)
+        block = dataset.subset((positions >= begin) & (positions < end))
+        proba = fitted.predict_proba(block.X)
+        decisions = fitted.decide_proba(proba)
+        own = [str(c) for c in fitted.classes_]
+        classes += [c for c in own if c not in classes]
+        parts.append((own, proba, [d.tags for d in decisions], [d.needs_review for d in decisions]))
+    # A tag a later fit learned (it reached its minimum support in the window) scores 0 before.
+    proba = np.zeros((size, len(classes)))
+    tags: list[tuple[str, ...]] = []
+    review: list[bool] = []
+    row = 0
+    for own, block_proba, block_tags, block_review in parts:
+        proba[row:row + len(block_tags), [classes.index(c) for c in own]] = block_proba
+        row += len(block_tags)
+        tags += block_tags
+        review += block_review
+    window = dataset.subset(positions >= n - size)
+    scores = score_predictions(window, tags, proba, classes, taxonomy, np.array(review, dtype=bool))
+    return {**scores, "blocks": len(starts), "train_size": starts[0], "predicted": tags}
 
 
 def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxonomy: Taxonomy,

@@ -18,7 +18,14 @@ from core.registry import ModelRegistry
 from core.store import upsert_bugs
 from tests.fixtures import SQLITE_ONLY
 from training.dataset import load_dataset
-from training.metrics import brier, calibration, calibration_of_pairs, confusions, label_scores
+from training.metrics import (
+    brier,
+    calibration,
+    calibration_of_pairs,
+    confusions,
+    label_scores,
+    worse_in_resamples,
+)
 
 BASELINES = ("tfidf+logreg", "keyword-rules", "most-frequent-tag")
 
@@ -223,3 +230,34 @@ def test_evaluate_real_snapshot_beats_tfidf(incidents, settings, real_snapshot: 
     tfidf = report["contenders"]["tfidf+logreg"]["categories"]
     assert model["micro_f1"] > tfidf["micro_f1"]
     assert model["macro_f1"] > tfidf["macro_f1"]
+
+
+def test_f1_of_counts_agrees_with_label_scores() -> None:
+    from training.metrics import _f1_of_counts, _indicators
+
+    labels = ["A", "B", "C", "D"]
+    truth = [("A",), ("A", "B"), ("C",), ("B",), (), ("A",)]
+    pred = [("A",), ("B",), ("A",), ("B", "D"), ("C",), ()]
+    Y, P = _indicators(truth, labels), _indicators(pred, labels)
+    ones = np.ones((1, len(truth)))
+    micro, macro = _f1_of_counts(ones @ (Y * P), ones @ ((1 - Y) * P), ones @ (Y * (1 - P)))
+    expected = label_scores(truth, pred, labels)
+    assert round(float(micro[0]), 4) == expected["micro_f1"]
+    assert round(float(macro[0]), 4) == expected["macro_f1"]  # D has no support: not averaged
+
+
+def test_worse_in_resamples() -> None:
+    labels = ["A", "B"]
+    truth = [("A",), ("B",), ("A", "B"), ("B",)] * 5
+    right, wrong = list(truth), [("B",), ("A",), (), ("A",)] * 5
+    assert worse_in_resamples(truth, right, right, labels) == {"micro_f1": 0.0, "macro_f1": 0.0}
+    assert worse_in_resamples(truth, wrong, right, labels) == {"micro_f1": 1.0, "macro_f1": 1.0}
+    assert worse_in_resamples(truth, right, wrong, labels) == {"micro_f1": 0.0, "macro_f1": 0.0}
+    # One miss in twenty incidents: worse in every resample that draws that incident, which is
+    # most of them (1 - (19/20)^20 = 0.64), and never better.
+    one_off = list(truth)
+    one_off[0] = ()
+    got = worse_in_resamples(truth, one_off, right, labels, resamples=4000, seed=3)
+    assert got["micro_f1"] == pytest.approx(1 - (19 / 20) ** 20, abs=0.03)
+    assert got == worse_in_resamples(truth, one_off, right, labels, resamples=4000, seed=3)
+    assert worse_in_resamples([], [], [], labels) == {"micro_f1": 0.0, "macro_f1": 0.0}
