@@ -87,6 +87,22 @@ class Settings(BaseSettings):
                     "fewer than twice this many labelled incidents nothing is compared and an "
                     "active model is kept (unless forced).",
     )
+    retrain_gate_blocks: int = Field(
+        default=3, ge=1, le=20,
+        description="`retrain` scores the challenger on the comparison window in this many "
+                    "consecutive blocks by filing time, each predicted by the challenger's recipe "
+                    "fitted on every labelled incident filed before it (so the later blocks show "
+                    "what learning the window's newest labels gains); 1 fits once, on the "
+                    "incidents older than the window.",
+    )
+    retrain_gate_confidence: float = Field(
+        default=0.9, ge=0, le=1,
+        description="`retrain` keeps the active model only when the challenger is worse by more "
+                    "than the tolerance and is lower in at least this share of paired bootstrap "
+                    "resamples of the comparison window's incidents (a difference a few incidents "
+                    "make is not a measured one); 0 keeps it whenever it is worse by more than "
+                    "the tolerance.",
+    )
     relabel_chunk_size: int = Field(
         default=200, ge=1, le=10_000,
         description="Incidents `incidents relabel` classifies and commits at a time.",

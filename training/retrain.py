@@ -2,17 +2,29 @@
 
 The comparison window is the newest labelled incidents by filing time, never fewer than
 ``retrain_min_holdout`` (see ``holdout_window``): those filed after the active model's last
-training incident (neither model has seen them) when there are at least that many, else the
-newest ``max(retrain_min_holdout, ceil(retrain_holdout_fraction * n))``, always leaving at least
-``retrain_min_holdout`` older ones to fit on. The challenger's recipe is fitted on the older rest
-and scored on the window; the active artefact, the thing that is serving, is scored on the same
-incidents. When the store holds too few labelled incidents for that (fewer than twice the
-minimum), nothing is compared: an active model is kept unless ``force``, and with no active model
-the challenger becomes the first version. When the challenger passes (or ``force``), it is
-fitted on every labelled incident and that fit becomes the new active version; otherwise that
-fit is kept as a candidate version; so is it when another version became active while it
-trained (the promotion checks that the version it replaces is still the active one). Every
-decision is recorded in ``model_decisions`` with both sets of figures and the window they are on.
+training incident (neither model has seen them) when there are at least that many (at most the
+newest ``max(retrain_min_holdout, ceil(retrain_holdout_fraction * n))``), else the newest
+``retrain_min_holdout``, always leaving at least ``retrain_min_holdout`` older ones to fit on.
+
+The challenger's recipe is scored on the window as it would have lived it
+(``training.evaluate.score_prequential``): the window is cut into ``retrain_gate_blocks``
+consecutive blocks by filing time, each predicted by the recipe fitted on every incident filed
+before it. The first block's fit learns only what precedes the window; the later ones have also
+learned the window's earlier blocks, so a challenger that gains from the newest labels (a moved
+mix) shows it, where a single fit on the older rest would learn the same incidents as the active
+model and compare it with itself. The active artefact, the thing that is serving, is scored on
+the same incidents. The challenger passes when its category micro- and macro-F1 are each at
+least the active model's minus ``retrain_tolerance``, or when a lower figure is not a measured
+one: lower in fewer than ``retrain_gate_confidence`` of paired bootstrap resamples of the window
+(``metrics.worse_in_resamples``).
+
+When the store holds too few labelled incidents to compare (fewer than twice the minimum),
+nothing is compared: an active model is kept unless ``force``, and with no active model the
+challenger becomes the first version. When the challenger passes (or ``force``), it is fitted on
+every labelled incident and that fit becomes the new active version; otherwise that fit is kept
+as a candidate version; so is it when another version became active while it trained (the
+promotion checks that the version it replaces is still the active one). Every decision is
+recorded in ``model_decisions`` with both sets of figures and the window they are on.
 """
 
 from __future__ import annotations
@@ -25,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from classifier import ActiveChanged, IncidentTypeClassifier, NotEnoughData, Taxonomy
 from core.config import Settings
@@ -35,10 +46,13 @@ from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, load_dataset
-from .evaluate import score_estimator
+from .evaluate import decided_tags, score_estimator, score_prequential
+from .metrics import worse_in_resamples
 from .train import default_model, train_version
 
 _HEADLINE = ("category_micro_f1", "category_macro_f1")
+#: Paired bootstrap resamples of the window behind a decision (``metrics.worse_in_resamples``).
+GATE_RESAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -124,8 +138,9 @@ def holdout_window(dataset: Dataset, fraction: float,
 
     Those filed after the active model's last training incident (``active_last_filed``; neither
     model has seen them) when there are at least ``min_size`` of them, at most the newest
-    ``max(min_size, ceil(fraction * n))``; otherwise that many newest incidents, some of which the
-    active model has seen (which flatters it: the gate then errs towards keeping it). At least
+    ``max(min_size, ceil(fraction * n))``; otherwise the newest ``min_size``, as few of which the
+    active model has seen as the minimum allows (they flatter it: the gate then errs towards
+    keeping it). Without an active model, the newest ``max(min_size, ceil(fraction * n))``. At least
     ``min_size`` older incidents are always left to fit the challenger on, so with fewer than
     ``2 * min_size`` labelled incidents nothing is compared (``size`` 0).
     """
@@ -136,7 +151,13 @@ def holdout_window(dataset: Dataset, fraction: float,
     if n < 2 * min_size:
         return window
     share = max(min_size, math.ceil(n * fraction))
-    size = min(min(unseen, share) if unseen >= min_size else share, n - min_size)
+    if active_last_filed is None:
+        size = share  # no active model: the first version's card is on the newest share
+    elif unseen >= min_size:
+        size = min(unseen, share)
+    else:  # as few incidents the active model learned as the minimum allows
+        size = min_size
+    size = min(size, n - min_size)
     newest = dataset.created[n - size:]
     return replace(window, size=size, first=_iso(newest.min()), last=_iso(newest.max()))
 
@@ -189,15 +210,36 @@ def headline(scores: dict[str, Any] | None, test: Dataset, unseen: bool = False)
     }
 
 
-def gate(challenger: dict[str, Any], active: dict[str, Any], tolerance: float) -> tuple[bool, str]:
-    """Whether the challenger is not worse than the active model on each headline figure."""
-    worse = [f"{name.replace('_', ' ')} {challenger[name]:.4f} < {active[name]:.4f} - {tolerance:g}"
-             for name in _HEADLINE if challenger[name] < active[name] - tolerance - 1e-12]
+def gate(challenger: dict[str, Any], active: dict[str, Any], tolerance: float,
+         worse_in: dict[str, float] | None = None, confidence: float = 0.0) -> tuple[bool, str]:
+    """Whether the challenger is not worse than the active model on each headline figure.
+
+    A figure below the active model's minus ``tolerance`` keeps the active model only when the
+    challenger is lower in at least ``confidence`` of the paired resamples of the window
+    (``worse_in``, the share per figure; without it, always).
+    """
+    worse: list[str] = []
+    unsure: list[str] = []
+    for name in _HEADLINE:
+        if challenger[name] >= active[name] - tolerance - 1e-12:
+            continue
+        text = f"{name.replace('_', ' ')} {challenger[name]:.4f} < {active[name]:.4f} - {tolerance:g}"
+        share = None if worse_in is None else worse_in[name]
+        if share is None:
+            worse.append(text)
+        elif share >= confidence:
+            worse.append(f"{text}, lower in {share:.0%} of resamples of the window")
+        else:
+            unsure.append(f"{text} but lower in only {share:.0%} of resamples of the window "
+                          f"(fewer than {confidence:.0%})")
     if worse:
         return False, "challenger is worse: " + "; ".join(worse)
-    return True, ("challenger is not worse: " + ", ".join(
-        f"{name.replace('_', ' ')} {challenger[name]:.4f} vs {active[name]:.4f}" for name in _HEADLINE)
-        + f" (tolerance {tolerance:g})")
+    figures = ", ".join(f"{name.replace('_', ' ')} {challenger[name]:.4f} vs {active[name]:.4f}"
+                        for name in _HEADLINE)
+    if unsure:
+        return True, ("challenger is not measured worse: " + "; ".join(unsure)
+                      + f"; {figures} (tolerance {tolerance:g})")
+    return True, f"challenger is not worse: {figures} (tolerance {tolerance:g})"
 
 
 def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, force: bool = False,
@@ -231,18 +273,19 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     contenders: dict[str, Any] = {}
     not_compared = window.too_few()
     if window.compared:
-        note(f"fitting the challenger on the {len(train)} older incidents")
         try:
-            fitted = clone(recipe).fit(train.X, train.y)
+            challenger_scores = score_prequential(
+                recipe, dataset, window.size, settings.retrain_gate_blocks, taxonomy,
+                progress=lambda message: note(f"challenger: {message}"))
         except NotEnoughData as exc:
             window = replace(window, size=0, first=None, last=None)
             not_compared = f"the challenger cannot be fitted on the {len(train)} older incidents ({exc})"
             train, test = dataset, dataset.subset(np.zeros(len(dataset), dtype=bool))
         else:
-            note(f"evaluating the challenger on the newest {len(test)} incidents")
-            challenger_scores = score_estimator(fitted, test, taxonomy)
             contenders["model"] = challenger_scores
     challenger_metrics = headline(challenger_scores, test, window.all_unseen)
+    if challenger_scores is not None:
+        challenger_metrics["holdout_blocks"] = challenger_scores["blocks"]
     active_metrics: dict[str, Any] | None = None
     if active_before is None or active_model is None:
         promote, reason = True, "no model was active"
@@ -252,7 +295,15 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         note(f"evaluating the active {active_before} on the same {len(test)} incidents")
         contenders[f"active {active_before}"] = score_estimator(active_model.model, test, taxonomy)
         active_metrics = headline(contenders[f"active {active_before}"], test, window.all_unseen)
-        promote, reason = gate(challenger_metrics, active_metrics, tolerance)
+        shares = worse_in_resamples(
+            [taxonomy.categories_of(t) for t in test.y],
+            [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
+            [taxonomy.categories_of(t) for t in decided_tags(active_model.model, test)],
+            list(taxonomy.categories), resamples=GATE_RESAMPLES, seed=settings.random_state)
+        worse_in = {f"category_{name}": share for name, share in shares.items()}
+        challenger_metrics["worse_in_resamples"] = worse_in
+        promote, reason = gate(challenger_metrics, active_metrics, tolerance, worse_in,
+                               settings.retrain_gate_confidence)
     if force and not promote:
         reason = f"forced although {reason}"
     elif force:
@@ -260,7 +311,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     # The card's metrics: the comparison when there was one, else the time split of `train`.
     report = None if challenger_scores is None else {
         "cutoff": challenger_metrics["holdout_from"], "end": None, "train_size": len(train),
-        "test_size": len(test), "contenders": contenders}
+        "test_size": len(test), "blocks": challenger_scores["blocks"], "contenders": contenders}
 
     version, _ = train_version(dataset, settings=settings, taxonomy=taxonomy, registry=registry,
                                promote_first=False, model=recipe, report=report,
@@ -284,7 +335,12 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         session.add(row)
         session.flush()
         decision_id = row.id
-    described = window.describe() if window.compared else f"none: {not_compared}"
+    described = f"none: {not_compared}"
+    if challenger_scores is not None:
+        described = window.describe()
+        if challenger_scores["blocks"] > 1:
+            described += (f"; the challenger predicted them in {challenger_scores['blocks']} "
+                          f"blocks by filing time, each fitted on every incident filed before it")
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
                            force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
                            described, superseded)

@@ -49,7 +49,8 @@ def default_model(settings: Settings, taxonomy: Taxonomy) -> IncidentTypeClassif
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
     """The card's metrics: headline figures of each contender, full per-label figures of the model."""
-    out: dict[str, Any] = {k: report[k] for k in ("cutoff", "end", "train_size", "test_size")}
+    out: dict[str, Any] = {k: report[k] for k in ("cutoff", "end", "train_size", "test_size")
+                           + (("blocks",) if "blocks" in report else ())}
     out["contenders"] = {
         name: {
             "category_micro_f1": r["categories"]["micro_f1"],

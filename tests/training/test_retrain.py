@@ -25,7 +25,7 @@ from tests.fixtures import (
     settings_comparing_on_ten,  # noqa: F401  (the `settings` of these tests)
 )
 from training.dataset import Dataset, load_dataset
-from training.retrain import holdout_split, holdout_window, retrain
+from training.retrain import gate, holdout_split, holdout_window, retrain
 
 
 def _spoil_older_labels(settings: Settings, correct: Callable[..., int]) -> None:
@@ -60,6 +60,9 @@ def test_retrain_worse_challenger_not_promoted(settings: Settings, store: str, m
         assert {"category_micro_f1", "category_macro_f1", "holdout_size"} <= set(metrics)
     assert row.challenger_metrics["category_micro_f1"] < row.active_metrics["category_micro_f1"]
     assert row.challenger_metrics["holdout_size"] == row.active_metrics["holdout_size"]
+    # Worse beyond doubt: lower in (nearly) every paired resample of the window, and said so.
+    assert row.challenger_metrics["worse_in_resamples"]["category_micro_f1"] >= 0.9
+    assert "of resamples of the window" in decision.reason
 
 
 def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str, models_dir: Path,
@@ -93,9 +96,9 @@ def test_holdout_split_judges_on_what_the_active_model_has_not_seen(settings: Se
     # An active model trained up to the 45th incident: only the 3 after it are compared on.
     _, unseen = holdout_split(dataset, 0.2, dataset.created[44])
     assert list(unseen.ids) == list(dataset.ids[45:])
-    # An active model that saw everything: the whole newest share (conservative).
-    _, seen = holdout_split(dataset, 0.2, dataset.created[-1])
-    assert list(seen.ids) == list(newest.ids)
+    # An active model that saw everything: the newest minimum (conservative: it flatters it).
+    _, seen = holdout_split(dataset, 0.2, dataset.created[-1], min_size=4)
+    assert list(seen.ids) == list(dataset.ids[44:])
 
 
 def _dataset(store: str) -> Dataset:
@@ -138,10 +141,12 @@ def test_holdout_window_unseen_needs_the_minimum(settings: Settings, store: str)
     assert (window.size, window.unseen, window.all_unseen) == (12, 12, True)
     assert (window.first, window.last) == (_iso(dataset.created[36]), _iso(dataset.created[47]))
     assert "unseen by it" in window.describe()
-    # Only 5 unseen, fewer than the minimum: the newest max(10, ceil(0.3 * 48)) = 15 instead,
-    # which the active model has partly seen.
+    # Only 5 unseen, fewer than the minimum: the newest 10 instead, the fewest the minimum allows
+    # of which the active model has seen (5); not the newest share, max(10, ceil(0.3 * 48)) = 15.
     fallback = holdout_window(dataset, 0.3, dataset.created[42], min_size=10, active="v1")
-    assert (fallback.size, fallback.unseen, fallback.all_unseen) == (15, 5, False)
+    assert (fallback.size, fallback.unseen, fallback.all_unseen) == (10, 5, False)
+    # Without an active model there is nothing to flatter: the newest share.
+    assert holdout_window(dataset, 0.3, None, min_size=10).size == 15
     assert "only the last 5 are newer than v1's last training incident" in fallback.describe()
 
 
@@ -161,13 +166,17 @@ def test_retrain_compares_on_the_unseen_incidents(settings: Settings, store: str
         assert {k: metrics[k] for k in window} == window
     assert decision.window.startswith("the newest 12 labelled incidents, filed "
                                       f"{_iso(dataset.created[36])[:16]} to ")
-    assert decision.window.endswith("all filed after v1's last training incident (unseen by it)")
+    assert decision.window.endswith(
+        "all filed after v1's last training incident (unseen by it); the challenger predicted them "
+        "in 3 blocks by filing time, each fitted on every incident filed before it")
     (row,) = _decisions(settings)
     assert {k: row.challenger_metrics[k] for k in window} == window
     assert {k: row.active_metrics[k] for k in window} == window
-    # The challenger's card holds the same comparison: fitted on the 36 older, scored on the 12.
+    assert row.challenger_metrics["holdout_blocks"] == 3 and "holdout_blocks" not in row.active_metrics
+    # The challenger's card holds the same comparison: its first fit on the 36 older incidents,
+    # the next ones on those and the window's first 4, then 8; scored on the 12.
     metrics = registry.card(decision.challenger)["metrics"]
-    assert (metrics["train_size"], metrics["test_size"]) == (36, 12)
+    assert (metrics["train_size"], metrics["test_size"], metrics["blocks"]) == (36, 12, 3)
     assert set(metrics["contenders"]) == {"model", "active v1"}
     # `models list` shows those figures, how many incidents they are on, and the decision.
     listed = run("models", "list")
@@ -176,6 +185,23 @@ def test_retrain_compares_on_the_unseen_incidents(settings: Settings, store: str
     assert line.startswith(f"{'*' if decision.promoted else ' '} v2")
     assert f"(n=12)  newest from {_iso(dataset.created[36])[:10]} vs v1 " in line
     assert line.endswith(f"retrain #1: {'promoted' if decision.promoted else 'kept'}")
+
+
+@SQLITE_ONLY
+def test_retrain_one_block_fits_once_on_the_older_incidents(settings: Settings, store: str,
+                                                            models_dir: Path, taxonomy: Taxonomy) -> None:
+    dataset = _dataset(store)
+    _trained_up_to(models_dir, dataset.created[35])
+    registry = ModelRegistry(models_dir)
+    said: list[str] = []
+    decision = retrain(settings=settings.model_copy(update={"retrain_holdout_fraction": 0.3,
+                                                            "retrain_gate_blocks": 1}),
+                       taxonomy=taxonomy, registry=registry, progress=said.append)
+    assert decision.challenger_metrics["holdout_blocks"] == 1
+    assert decision.window.endswith("(unseen by it)")
+    assert [s for s in said if "incidents before it" in s] == [
+        "challenger: block 1 of 1: fitting on the 36 incidents before it"]
+    assert registry.card(decision.challenger)["metrics"]["blocks"] == 1
 
 
 @SQLITE_ONLY
@@ -250,8 +276,9 @@ def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, m
     monkeypatch.setattr(cli._shared, "_stderr_is_terminal", lambda: True)
     result = run("retrain")
     assert result.exit_code == 0, result.output
-    for step in ("loading labelled incidents from the store", "fitting the challenger on the 38 "
-                 "older incidents", "evaluating the active v1 on the same 10 incidents",
+    for step in ("loading labelled incidents from the store", "challenger: block 1 of 3: fitting "
+                 "on the 38 incidents before it", "challenger: block 3 of 3: fitting on the 45 "
+                 "incidents before it", "evaluating the active v1 on the same 10 incidents",
                  "challenger: fitting on 48 incidents"):
         assert step in result.stderr
     assert result.stdout.startswith("challenger v2: category micro-F1 ")
@@ -297,3 +324,29 @@ def test_retrain_cli_refuses_to_promote_over_a_version_promoted_meanwhile(
     assert (row.challenger, row.active_before, row.promoted) == ("v3", "v1", False)
     assert row.reason.startswith("refused: not promoting v3")
     assert row.requested_by == cli_user()  # who ran it, when --requested-by is not given
+
+
+def test_gate_keeps_the_active_model_only_on_a_measured_loss() -> None:
+    challenger = {"category_micro_f1": 0.70, "category_macro_f1": 0.66}
+    active = {"category_micro_f1": 0.75, "category_macro_f1": 0.66}
+    # Lower by more than the tolerance, and lower in 95 % of the resamples: kept out.
+    passed, reason = gate(challenger, active, 0.01,
+                          {"category_micro_f1": 0.95, "category_macro_f1": 0.40}, 0.9)
+    assert not passed
+    assert reason == ("challenger is worse: category micro f1 0.7000 < 0.7500 - 0.01, lower in 95% "
+                      "of resamples of the window")
+    # The same figures where a few incidents make the difference: not a measured loss.
+    passed, reason = gate(challenger, active, 0.01,
+                          {"category_micro_f1": 0.62, "category_macro_f1": 0.40}, 0.9)
+    assert passed
+    assert reason.startswith("challenger is not measured worse: category micro f1 0.7000 < 0.7500 "
+                             "- 0.01 but lower in only 62% of resamples of the window (fewer than 90%)")
+    # Without resamples (or at confidence 0) the point figures decide.
+    assert not gate(challenger, active, 0.01)[0]
+    assert not gate(challenger, active, 0.01, {"category_micro_f1": 0.0, "category_macro_f1": 0.0},
+                    0.0)[0]
+    # Within the tolerance nothing is asked of the resamples.
+    assert gate(challenger, {**active, "category_micro_f1": 0.705}, 0.01,
+                {"category_micro_f1": 1.0, "category_macro_f1": 1.0}, 0.9) == (
+        True, "challenger is not worse: category micro f1 0.7000 vs 0.7050, category macro f1 "
+              "0.6600 vs 0.6600 (tolerance 0.01)")
