@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         description="Where `incidents nightly` syncs from: Bugzilla, or INCIDENTS_SNAPSHOT_DIR.",
     )
     nightly_min_new_labels: int = Field(
-        default=20, ge=1,
+        default=30, ge=1,
         description="`incidents nightly` retrains when at least this many labelled incidents are "
                     "new to the active model: filed after its training data, corrected after it "
                     "was made, or old bugs Mozilla tagged after it (see training/nightly.py).",

@@ -146,30 +146,39 @@ def _sync(settings: Settings, taxonomy: Taxonomy) -> tuple[str, dict[str, Any]]:
     return report.summary(), report.as_dict()
 
 
-def _retrain_decision(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
-                      report: NightlyReport) -> bool:
-    """Fill in the report's new-label count, alarm and reason; whether to retrain."""
+@dataclass(frozen=True)
+class RetrainDue:
+    """Whether the nightly loop retrains now, and why (or why not)."""
+
+    due: bool
+    reason: str
+    new_labels: int
+    live_alarm: str | None = None
+
+
+def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry) -> RetrainDue:
+    """The nightly loop's rule: retrain when no model is active, when at least
+    ``nightly_min_new_labels`` labelled incidents are new to the active model, or when its live
+    record alarms. The deployment replay (``training.replay``) follows the same rule."""
     active = registry.active_version()
     card = registry.card(active) if active else None
+    alarm = None
     with session_scope(settings.database_url) as session:
-        report.new_labels = new_label_count(session=session, card=card)
+        new_labels = new_label_count(session=session, card=card)
         if active is not None and card is not None:
             record = live_record(session=session, model_version=active, taxonomy=taxonomy,
                                  last_n=settings.live_window)
-            report.live_alarm = live_alarm(record, card, margin=settings.live_margin)
+            alarm = live_alarm(record, card, margin=settings.live_margin)
     threshold = settings.nightly_min_new_labels
     if active is None:
-        report.retrain_reason = "no model is active"
-    elif report.new_labels >= threshold:
-        report.retrain_reason = (f"{report.new_labels} labelled incidents are new to {active} "
-                                 f"(at least {threshold})")
-    elif report.live_alarm is not None:
-        report.retrain_reason = f"live record alarm: {report.live_alarm}"
-    else:
-        report.retrain_reason = (f"{report.new_labels} labelled incidents are new to {active} "
-                                 f"(fewer than {threshold}) and its live record does not alarm")
-        return False
-    return True
+        return RetrainDue(True, "no model is active", new_labels, alarm)
+    if new_labels >= threshold:
+        return RetrainDue(True, f"{new_labels} labelled incidents are new to {active} "
+                                f"(at least {threshold})", new_labels, alarm)
+    if alarm is not None:
+        return RetrainDue(True, f"live record alarm: {alarm}", new_labels, alarm)
+    return RetrainDue(False, f"{new_labels} labelled incidents are new to {active} (fewer than "
+                             f"{threshold}) and its live record does not alarm", new_labels, alarm)
 
 
 def _record(url: str, run_id: int, **values: Any) -> None:
@@ -216,8 +225,9 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
         say(f"sync: {report.sync_summary}")
 
         step = "retrain"
-        report.retrained = _retrain_decision(settings=settings, taxonomy=taxonomy, registry=registry,
-                                             report=report)
+        due = retrain_due(settings=settings, taxonomy=taxonomy, registry=registry)
+        report.retrained, report.retrain_reason = due.due, due.reason
+        report.new_labels, report.live_alarm = due.new_labels, due.live_alarm
         _record(url, report.run_id, new_labels=report.new_labels, live_alarm=report.live_alarm,
                 retrained=report.retrained, retrain_reason=report.retrain_reason)
         if report.retrained:

@@ -7,8 +7,9 @@ the first model is trained on them. Then, quarter by quarter:
 1. the quarter's incidents are filed, without tags, and the active model classifies them (its
    predictions are stored, as ``POST /classify`` would store them);
 2. their tags become known, as a sync would bring them;
-3. the product's own retraining runs with its own rules, gate included
-   (:func:`training.retrain.retrain`).
+3. the product's own loop runs with its own rules: it retrains when the nightly run would
+   (:func:`training.nightly.retrain_due`: enough labelled incidents new to the active model, or
+   a live-record alarm), through the gate (:func:`training.retrain.retrain`).
 
 Each quarter is scored where Mozilla typed the bug, at the level of the briefing categories,
 for three contenders in the same run: the product as it lives (retrained by its loop), the
@@ -49,6 +50,7 @@ from core.store import NewPrediction, save_predictions, upsert_bugs
 
 from .dataset import load_dataset
 from .metrics import brier_of_pairs, calibration_of_pairs, label_scores
+from .nightly import retrain_due
 from .retrain import retrain
 
 #: The contenders of a replay, in the order they are reported.
@@ -211,8 +213,14 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             # The quarter's tags become known, as the sync brings them; then the product's loop.
             with session_scope(local.database_url) as session:
                 upsert_bugs(session=session, records=filed)
-            decision = retrain(settings=local, taxonomy=taxonomy, registry=registry,
-                               model=recipe, requested_by="replay")
+            due = retrain_due(settings=local, taxonomy=taxonomy, registry=registry)
+            if due.due:
+                decision = retrain(settings=local, taxonomy=taxonomy, registry=registry,
+                                   model=recipe, requested_by="replay")
+                outcome = ("promoted " if decision.promoted else "kept ") + decision.challenger
+                reason = f"{due.reason}: {decision.reason}"
+            else:
+                outcome, reason = "not retrained", due.reason
             year = name[:4]
             for contender, answers in quarter.items():
                 per_year.setdefault(year, {c: Answers() for c in CONTENDERS})[contender].extend(answers)
@@ -220,12 +228,12 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             rows.append({
                 "period": name, "active": live.version,
                 **{c: figures(a, categories, reviews=c != "baseline") for c, a in quarter.items()},
-                "decision": ("promoted " if decision.promoted else "kept ") + decision.challenger,
-                "reason": decision.reason,
+                "decision": outcome,
+                "reason": reason,
                 "seconds": round(time.perf_counter() - tick, 1),
             })
             note(f"{name}: {len(scored)} scored, product micro "
-                 f"{rows[-1]['product']['micro_f1']:.3f}, {rows[-1]['decision']}")
+                 f"{rows[-1]['product']['micro_f1']:.3f}, {outcome}")
     finally:
         dispose_engines()
     return {

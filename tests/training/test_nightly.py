@@ -50,32 +50,32 @@ def _later_bugs(folder: Path, n: int) -> None:
 
 def test_new_labels_cross_the_threshold(nightly_settings: Settings, store: str, models_dir: Path,
                                         taxonomy: Taxonomy) -> None:
-    _later_bugs(nightly_settings.snapshot_dir, 24)
+    _later_bugs(nightly_settings.snapshot_dir, 34)
     lines: list[str] = []
     report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir),
                      progress=lines.append)
     assert report.status == "finished" and report.sync_counts is not None
-    assert (report.sync_counts["new"], report.sync_counts["unchanged"]) == (24, 48)
-    assert report.new_labels == 24 and report.retrained and report.live_alarm is None
-    assert report.retrain_reason == "24 labelled incidents are new to v1 (at least 20)"
+    assert (report.sync_counts["new"], report.sync_counts["unchanged"]) == (34, 48)
+    assert report.new_labels == 34 and report.retrained and report.live_alarm is None
+    assert report.retrain_reason == "34 labelled incidents are new to v1 (at least 30)"
     (decision,) = _decisions(nightly_settings)
     assert report.decision is not None and report.decision.id == decision.id
     assert decision.requested_by == "nightly" and decision.challenger == "v2"
-    assert report.relabel is not None and report.relabel.done == 72
+    assert report.relabel is not None and report.relabel.done == 82
     (run,) = _runs(nightly_settings)
-    assert (run.status, run.source, run.new_labels, run.retrained) == ("finished", "snapshot", 24, True)
+    assert (run.status, run.source, run.new_labels, run.retrained) == ("finished", "snapshot", 34, True)
     assert run.retrain_decision_id == decision.id and run.retrain_reason == report.retrain_reason
     assert run.relabel_run_id == report.relabel.run_id and run.relabel_changed == report.relabel.changed
-    assert run.sync_counts == report.sync_counts and "24 new, 0 updated, 48 unchanged" in run.sync_summary
+    assert run.sync_counts == report.sync_counts and "34 new, 0 updated, 48 unchanged" in run.sync_summary
     assert run.finished_at is not None and run.finished_at >= run.started_at
     assert run.error is None and run.failed_step is None
     with session_scope(nightly_settings.database_url) as session:
         relabel_run = session.get(RelabelRunRow, run.relabel_run_id)
         assert relabel_run is not None and relabel_run.model_version == report.decision.active_after
     assert lines[0].startswith(f"nightly run {run.id}: ") and lines[-1] == f"nightly run {run.id} finished"
-    assert lines[1].startswith("sync: loaded 72 bugs from ") and lines[2].startswith(
-        f"retrain: retrained (24 labelled incidents are new to v1 (at least 20)): decision {decision.id}, ")
-    assert lines[3].startswith("relabel: relabelled 72 of 72 incidents with ")
+    assert lines[1].startswith("sync: loaded 82 bugs from ") and lines[2].startswith(
+        f"retrain: retrained (34 labelled incidents are new to v1 (at least 30)): decision {decision.id}, ")
+    assert lines[3].startswith("relabel: relabelled 82 of 82 incidents with ")
 
 
 def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, models_dir: Path,
@@ -83,7 +83,7 @@ def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, model
     _later_bugs(nightly_settings.snapshot_dir, 5)
     report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
     assert report.new_labels == 5 and report.retrained is False and report.decision is None
-    reason = "5 labelled incidents are new to v1 (fewer than 20) and its live record does not alarm"
+    reason = "5 labelled incidents are new to v1 (fewer than 30) and its live record does not alarm"
     assert report.retrain_reason == reason
     assert report.retrain_line() == f"not retrained: {reason}"
     assert _decisions(nightly_settings) == []

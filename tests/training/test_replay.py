@@ -54,6 +54,8 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
     taxonomy = Taxonomy.load(settings.taxonomy_file)
     records = read_snapshot(snapshot_dir, taxonomy)
     lines: list[str] = []
+    # Three typed incidents a quarter: the loop retrains once five are new to the active model.
+    settings = settings.model_copy(update={"nightly_min_new_labels": 5})
     report = replay(records, settings=settings, taxonomy=taxonomy,
                     start=datetime(2022, 1, 1, tzinfo=UTC), workdir=tmp_path / "work",
                     progress=lines.append)
@@ -64,8 +66,14 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
     assert report["overall"]["product"]["n"] == typed_2022 == report["years"][0]["baseline"]["n"]
     assert report["first_model"]["version"] == "v1"
     assert report["quarters"][0]["active"] == "v1"
-    # the product's own loop ran after every quarter, and what it decided is reported
-    assert all(q["decision"].startswith(("promoted", "kept")) for q in report["quarters"])
+    # the product's own loop ran after every quarter with the nightly run's rule, and what it
+    # decided is reported: not due after the first quarter's three, due after the next three
+    assert [q["product"]["n"] for q in report["quarters"]] == [3, 3, 3, 3]
+    first, second = report["quarters"][:2]
+    assert first["decision"] == "not retrained"
+    assert first["reason"].startswith("3 labelled incidents are new to v1 (fewer than 5)")
+    assert second["decision"].startswith(("promoted", "kept"))
+    assert second["reason"].startswith("6 labelled incidents are new to v1 (at least 5): ")
     for contender in ("product", "frozen", "baseline"):
         assert 0.0 <= report["overall"][contender]["micro_f1"] <= 1.0
     assert 0.0 <= report["overall"]["product"]["review_share"] <= 1.0
