@@ -55,6 +55,9 @@ from .retrain import retrain
 
 #: The contenders of a replay, in the order they are reported.
 CONTENDERS = ("product", "frozen", "baseline")
+#: The settings that decide when the replay retrains and what the gate keeps, in its report.
+_GATE_SETTINGS = ("retrain_tolerance", "retrain_holdout_fraction", "retrain_min_holdout",
+                  "retrain_gate_blocks", "retrain_gate_confidence", "nightly_min_new_labels")
 
 
 def default_start(records: Sequence[BugRecord]) -> datetime:
@@ -239,8 +242,7 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
     return {
         "start": start.isoformat(), "end": stop.isoformat(),
         "first_model": {"version": frozen.version, "trained_on": frozen.card["training_data"]["size"]},
-        "settings": {"retrain_tolerance": local.retrain_tolerance,
-                     "retrain_holdout_fraction": local.retrain_holdout_fraction},
+        "settings": {name: getattr(local, name) for name in _GATE_SETTINGS},
         "quarters": rows,
         "years": [{"period": year, **{c: figures(a, categories, reviews=c != "baseline")
                                       for c, a in answers.items()}}

@@ -74,6 +74,9 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
     assert first["reason"].startswith("3 labelled incidents are new to v1 (fewer than 5)")
     assert second["decision"].startswith(("promoted", "kept"))
     assert second["reason"].startswith("6 labelled incidents are new to v1 (at least 5): ")
+    # the report says which rules decided
+    assert report["settings"]["nightly_min_new_labels"] == 5
+    assert report["settings"]["retrain_gate_blocks"] == settings.retrain_gate_blocks
     for contender in ("product", "frozen", "baseline"):
         assert 0.0 <= report["overall"][contender]["micro_f1"] <= 1.0
     assert 0.0 <= report["overall"]["product"]["review_share"] <= 1.0
