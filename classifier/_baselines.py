@@ -11,11 +11,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from ._model import TagPredictorMixin, check_frame
+from ._model import TagPredictorMixin, check_frame, one_blas_thread
 
 #: What a careful reader would search for first: one pattern a tag, on summary and comment 0.
 KEYWORD_RULES: dict[str, str] = {
@@ -50,6 +50,12 @@ def _balanced_one_vs_rest(C: float) -> OneVsRestClassifier:
     """One class-balanced logistic regression a label, as both TF-IDF baselines learn them."""
     return OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", max_iter=2000,
                                                   solver="liblinear"))
+
+
+def _fitted(pipeline: Pipeline, text: pd.Series, Y: np.ndarray) -> Pipeline:
+    """``pipeline`` fitted on one BLAS thread (see :func:`one_blas_thread`)."""
+    with one_blas_thread():
+        return pipeline.fit(text, Y)
 
 
 def _label_proba(pipeline, text: pd.Series, n_labels: int) -> np.ndarray:
@@ -114,9 +120,9 @@ class TfidfLogisticBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         mlb, Y = _binarize(y)
         keep = Y.sum(axis=0) >= self.min_support
         self.classes_ = mlb.classes_[keep]
-        self.pipeline_ = make_pipeline(
+        self.pipeline_ = _fitted(make_pipeline(
             TfidfVectorizer(sublinear_tf=True, min_df=2), _balanced_one_vs_rest(self.C),
-        ).fit(_joined_text(X), Y[:, keep])
+        ), _joined_text(X), Y[:, keep])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -148,12 +154,12 @@ class WordCharTfidfBaseline(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         mlb, Y = _binarize(y)
         keep = (Y.sum(axis=0) > 0) & (Y.sum(axis=0) < len(Y))  # a label needs both answers
         self.classes_ = mlb.classes_[keep]
-        self.pipeline_ = make_pipeline(
+        self.pipeline_ = _fitted(make_pipeline(
             make_union(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
                        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
                                        sublinear_tf=True)),
             _balanced_one_vs_rest(self.C),
-        ).fit(_summary_thrice(X), Y[:, keep])
+        ), _summary_thrice(X), Y[:, keep])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
