@@ -153,7 +153,9 @@ def one_blas_thread() -> threadpool_limits:
     and OpenBLAS threads them; its threads wait for a core by spinning, so with another
     process fitting at the same time (a nightly run beside a retrain job, two test workers),
     each fit took 14 times as long on two cores (163 s against 11 s; 10 s each on one BLAS
-    thread). The fits' parallelism is over tags (``n_jobs``), not inside one.
+    thread). The fits' parallelism is over tags (``n_jobs``), not inside one. The limit is the
+    process's (OpenBLAS has no per-thread one): during a fit, the service's other threads run
+    their BLAS calls on one thread too, which classifying (sparse products) does not miss.
     """
     return threadpool_limits(limits=1, user_api="blas")
 
