@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import MultiLabelBinarizer, OneHotEncoder
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._counting import FastTfidf
 from ._exceptions import NotEnoughData
@@ -146,7 +148,14 @@ def build_features(*, char_ngrams: bool = True, reporter: bool = True,
     return ColumnTransformer(blocks, sparse_threshold=1.0)
 
 
-def one_blas_thread() -> threadpool_limits:
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The process's BLAS and OpenMP libraries, looked up once: a lookup costs about 3 ms, and a
+    fit limits them once a tag and fold (scikit-learn, imported above, has loaded liblinear's)."""
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> AbstractContextManager[Any]:
     """A context in which BLAS runs on the calling thread alone, for liblinear's fits.
 
     liblinear's solver calls BLAS level-1 routines (dot, axpy) over the whole weight vector,
@@ -157,7 +166,7 @@ def one_blas_thread() -> threadpool_limits:
     process's (OpenBLAS has no per-thread one): during a fit, the service's other threads run
     their BLAS calls on one thread too, which classifying (sparse products) does not miss.
     """
-    return threadpool_limits(limits=1, user_api="blas")
+    return _thread_pools().limit(limits=1, user_api="blas")
 
 
 def _fit_one(base, Xt, y, weight=None):
