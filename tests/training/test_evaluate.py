@@ -23,6 +23,7 @@ from training.metrics import (
     calibration,
     calibration_of_pairs,
     confusions,
+    difference_interval,
     label_scores,
     worse_in_resamples,
 )
@@ -261,3 +262,32 @@ def test_worse_in_resamples() -> None:
     assert got["micro_f1"] == pytest.approx(1 - (19 / 20) ** 20, abs=0.03)
     assert got == worse_in_resamples(truth, one_off, right, labels, resamples=4000, seed=3)
     assert worse_in_resamples([], [], [], labels) == {"micro_f1": 0.0, "macro_f1": 0.0}
+
+
+def test_difference_interval() -> None:
+    labels = ["A", "B"]
+    truth = [("A",), ("B",), ("A", "B"), ("B",)] * 5
+    right, wrong = list(truth), [("B",), ("A",), (), ("A",)] * 5
+    same = difference_interval(truth, right, right, labels)
+    assert same == {"micro_f1": {"difference": 0.0, "low": 0.0, "high": 0.0},
+                    "macro_f1": {"difference": 0.0, "low": 0.0, "high": 0.0}}
+    # all right against all wrong: 1.0 above in every resample
+    assert difference_interval(truth, right, wrong, labels)["micro_f1"] == {
+        "difference": 1.0, "low": 1.0, "high": 1.0}
+    assert difference_interval(truth, wrong, right, labels)["macro_f1"]["high"] == -1.0
+    # Two misses in twenty incidents: the difference is what label_scores gives, and the
+    # interval holds it; resamples that draw neither miss give 0, so the interval reaches 0.
+    two_off = list(truth)
+    two_off[0] = two_off[1] = ()
+    got = difference_interval(truth, two_off, right, labels, resamples=4000, seed=3)
+    seen = label_scores(truth, two_off, labels)
+    assert got["micro_f1"]["difference"] == pytest.approx(seen["micro_f1"] - 1.0, abs=1e-4)
+    assert got["micro_f1"]["difference"] < 0
+    assert got["micro_f1"]["low"] < got["micro_f1"]["difference"] < got["micro_f1"]["high"] <= 0.0
+    narrower = difference_interval(truth, two_off, right, labels, level=0.5, resamples=4000, seed=3)
+    assert got["micro_f1"]["low"] < narrower["micro_f1"]["low"] <= narrower["micro_f1"]["high"]
+    assert got == difference_interval(truth, two_off, right, labels, resamples=4000, seed=3)
+    assert difference_interval([], [], [], labels)["macro_f1"] == {"difference": 0.0, "low": 0.0,
+                                                                   "high": 0.0}
+    with pytest.raises(ValueError, match="level"):
+        difference_interval(truth, right, right, labels, level=95)
