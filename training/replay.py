@@ -49,7 +49,7 @@ from core.registry import LoadedModel, ModelRegistry
 from core.store import NewPrediction, save_predictions, upsert_bugs
 
 from .dataset import load_dataset
-from .metrics import brier_of_pairs, calibration_of_pairs, label_scores
+from .metrics import brier_of_pairs, calibration_of_pairs, difference_interval, label_scores
 from .nightly import retrain_due
 from .retrain import retrain
 
@@ -128,6 +128,15 @@ def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> di
         out["tag_ece"] = calibration_of_pairs(answers.probability, answers.outcome)["ece"]
         out["tag_brier"] = brier_of_pairs(answers.probability, answers.outcome)
     return out
+
+
+def against_others(answers: dict[str, Answers], categories: Sequence[str]) -> dict[str, Any]:
+    """The product's F1 minus the frozen model's and the baseline's over one period, each with
+    its 95 % paired bootstrap interval over the period's incidents (an interval holding 0 is a
+    difference these incidents cannot tell from chance)."""
+    product = answers["product"]
+    return {other: difference_interval(product.truth, product.given, answers[other].given, categories)
+            for other in CONTENDERS if other != "product"}
 
 
 def _stripped(record: BugRecord) -> BugRecord:
@@ -248,8 +257,16 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
                                       for c, a in answers.items()}}
                   for year, answers in sorted(per_year.items())],
         "overall": {c: figures(a, categories, reviews=c != "baseline") for c, a in overall.items()},
+        # The product's lead over the others, with how sure it is: per year, then overall.
+        "against": {**{year: against_others(answers, categories)
+                       for year, answers in sorted(per_year.items())},
+                    "overall": against_others(overall, categories)},
         "seconds": round(time.perf_counter() - clock, 1),
     }
+
+
+def _interval(d: dict[str, float]) -> str:
+    return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -274,5 +291,14 @@ def render(report: dict[str, Any]) -> str:
     lines.append("")
     lines += [row(r) for r in report["years"]]
     lines.append(row({"period": "overall", **report["overall"]}))
+    if "against" in report:
+        lines += ["", "Product minus the others (F1; in brackets the 95 % paired bootstrap interval "
+                  "over the period's incidents):",
+                  f"{'period':<8}  {'against frozen: micro':<27} {'macro':<27}  "
+                  f"{'against baseline: micro':<27} macro"]
+        for period, against in report["against"].items():
+            cells = [_interval(against[other][key]) for other in ("frozen", "baseline")
+                     for key in ("micro_f1", "macro_f1")]
+            lines.append(f"{period:<8}  {cells[0]:<27} {cells[1]:<27}  {cells[2]:<27} {cells[3]}")
     lines.append(f"\n{report['seconds']:.0f} s")
     return "\n".join(lines)

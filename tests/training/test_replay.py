@@ -84,6 +84,15 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
         assert 0.0 <= report["overall"][contender]["tag_ece"] <= 1.0
         assert 0.0 < report["overall"][contender]["tag_brier"] < 0.5
     assert "tag_ece" not in report["overall"]["baseline"]
+    # the product's lead over each of the others, per year and overall, with its interval
+    assert list(report["against"]) == ["2022", "overall"]
+    for other in ("frozen", "baseline"):
+        for key in ("micro_f1", "macro_f1"):
+            lead = report["against"]["overall"][other][key]
+            assert lead["difference"] == pytest.approx(
+                report["overall"]["product"][key] - report["overall"][other][key], abs=2e-4)
+            assert lead["low"] <= lead["difference"] <= lead["high"]
+    assert "against frozen" in render(report)
     assert lines and lines[0].startswith("training the first model on the 36 incidents")
     assert "2022Q4" in render(report) and "overall" in render(report)
     # it never touches the store of the settings it was given
