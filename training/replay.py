@@ -117,6 +117,8 @@ def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> di
         "micro_f1": scores["micro_f1"],
         "macro_f1": scores["macro_f1"],
         "table_error": sum(abs(given_counts[c] - true_counts[c]) for c in categories),
+        # Each briefing row's precision, recall, F1, true count (support) and given count.
+        "per_category": scores["per_label"],
     }
     if reviews:
         kept = [i for i, r in enumerate(answers.review) if not r]
@@ -300,5 +302,17 @@ def render(report: dict[str, Any]) -> str:
             cells = [_interval(against[other][key]) for other in ("frozen", "baseline")
                      for key in ("micro_f1", "macro_f1")]
             lines.append(f"{period:<8}  {cells[0]:<27} {cells[1]:<27}  {cells[2]:<27} {cells[3]}")
+    if "per_category" in report["overall"]["product"]:
+        lines += ["", "Briefing rows over the whole replay (true and given counts, the product's "
+                  "precision, recall and F1; the others' F1):",
+                  f"{'row':<27} {'true':>4} {'given':>5}  {'P':>5} {'R':>5} {'F1':>5}  "
+                  f"{'frozen':>6} {'baseline':>8}"]
+        overall = report["overall"]
+        for row_name, p in overall["product"]["per_category"].items():
+            lines.append(
+                f"{row_name:<27} {p['support']:>4} {p['predicted']:>5}  {p['precision']:>5.2f} "
+                f"{p['recall']:>5.2f} {p['f1']:>5.2f}  "
+                f"{overall['frozen']['per_category'][row_name]['f1']:>6.2f} "
+                f"{overall['baseline']['per_category'][row_name]['f1']:>8.2f}")
     lines.append(f"\n{report['seconds']:.0f} s")
     return "\n".join(lines)

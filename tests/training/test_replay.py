@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,6 +94,16 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
                 report["overall"]["product"][key] - report["overall"][other][key], abs=2e-4)
             assert lead["low"] <= lead["difference"] <= lead["high"]
     assert "against frozen" in render(report)
+    # each briefing row's figures, the counts as the period's incidents give them
+    rows = report["overall"]["product"]["per_category"]
+    assert list(rows) == list(taxonomy.categories)
+    true_counts = Counter(c for r in records if r.tags.types and r.creation_time
+                          and r.creation_time.year == 2022 for c in taxonomy.categories_of(r.tags.types))
+    assert {c: v["support"] for c, v in rows.items()} == {c: true_counts[c] for c in rows}
+    # the table error is the rows' given counts against their true ones
+    assert sum(abs(v["predicted"] - v["support"]) for v in rows.values()) == \
+        report["overall"]["product"]["table_error"]
+    assert "Briefing rows over the whole replay" in render(report)
     assert lines and lines[0].startswith("training the first model on the 36 incidents")
     assert "2022Q4" in render(report) and "overall" in render(report)
     # it never touches the store of the settings it was given
