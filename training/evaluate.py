@@ -20,7 +20,7 @@ from classifier import (
 )
 
 from .dataset import Dataset
-from .metrics import brier, calibration, confusions, label_scores
+from .metrics import brier, calibration, confusions, difference_interval, label_scores
 
 
 @dataclass(frozen=True)
@@ -73,19 +73,24 @@ def decided_tags(est: Any, test: Dataset) -> list[tuple[str, ...]]:
     return [d.tags for d in est.decide_proba(est.predict_proba(test.X))]
 
 
+def predictions(est: Any, test: Dataset) -> tuple[np.ndarray, list[tuple[str, ...]], np.ndarray | None]:
+    """A fitted contender's probabilities on ``test`` (computed once), the tags it gives each
+    incident, and which it sends to review (None for estimators that do not decide on review:
+    those without ``decide_proba``)."""
+    proba = est.predict_proba(test.X)
+    if hasattr(est, "decide_proba"):
+        decisions = est.decide_proba(proba)
+        return (proba, [d.tags for d in decisions],
+                np.array([d.needs_review for d in decisions], dtype=bool))
+    return proba, [tuple(est.classes_[row]) for row in est.decide_indicators(proba)], None
+
+
 def score_estimator(est: Any, test: Dataset, taxonomy: Taxonomy) -> dict[str, Any]:
     """Score a fitted contender on ``test``, computing its probabilities once.
 
     Review figures are given for estimators that decide on review (``decide_proba``).
     """
-    proba = est.predict_proba(test.X)
-    review = None
-    if hasattr(est, "decide_proba"):
-        decisions = est.decide_proba(proba)
-        tags = [d.tags for d in decisions]
-        review = np.array([d.needs_review for d in decisions], dtype=bool)
-    else:
-        tags = [tuple(est.classes_[row]) for row in est.decide_indicators(proba)]
+    proba, tags, review = predictions(est, test)
     return score_predictions(test, tags, proba, list(est.classes_), taxonomy, review)
 
 
@@ -152,14 +157,28 @@ def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxono
         "label_level_note": "macro F1 averages the labels present in the test set",
         "contenders": {},
     }
+    given: dict[str, list[list[str]]] = {}
     for contender in contenders(model):
         progress(contender.name)
         est = contender.estimator.fit(train.X, train.y)
-        report["contenders"][contender.name] = score_estimator(est, test, taxonomy)
+        proba, tags, review = predictions(est, test)
+        report["contenders"][contender.name] = score_predictions(
+            test, tags, proba, list(est.classes_), taxonomy, review)
+        given[contender.name] = [taxonomy.categories_of(t) for t in tags]
+    # The model's lead over each baseline, and how sure it is (95 % paired bootstrap interval).
+    truth = [taxonomy.categories_of(t) for t in test.y]
+    report["model_against"] = {
+        name: difference_interval(truth, given["model"], cats, list(taxonomy.categories))
+        for name, cats in given.items() if name != "model"}
     return report
 
 
 # -- rendering ---------------------------------------------------------------------------------
+def format_lead(d: dict[str, float]) -> str:
+    """A difference and its interval, as ``+0.109 [+0.052, +0.168]``."""
+    return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
 def render(report: dict[str, Any]) -> str:
     """The report as plain text for a terminal."""
     lines: list[str] = []
@@ -176,6 +195,13 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"{name:<20}{r['categories']['micro_f1']:>13.3f}{r['categories']['macro_f1']:>13.3f}"
                      f"{r['tags']['micro_f1']:>13.3f}{r['tags']['macro_f1']:>13.3f}{r['brier']:>8.3f}"
                      f"{r['calibration']['ece']:>8.3f}")
+    if report.get("model_against"):
+        lines.append("")
+        lines.append("The model minus each baseline (category F1; in brackets the 95 % paired "
+                     "bootstrap interval over the test incidents):")
+        for name, against in report["model_against"].items():
+            lines.append(f"  against {name + ':':<20} micro {format_lead(against['micro_f1'])}   "
+                         f"macro {format_lead(against['macro_f1'])}")
     model = report["contenders"]["model"]
     if "review" in model:
         rv = model["review"]
@@ -264,6 +290,9 @@ def year_rows(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "category_macro_f1": c["categories"]["macro_f1"],
                 **({"review_share": c["review"]["review_share"],
                     "auto_precision": c["review"]["auto_precision"]} if "review" in c else {}),
+                # The model's lead over this baseline, with its interval (reports since it existed).
+                **({"model_lead": r["model_against"][name]}
+                   if name in r.get("model_against", {}) else {}),
             }
         rows.append(row)
     return rows
@@ -273,7 +302,7 @@ def render_years(rows: Sequence[dict[str, Any]]) -> str:
     """The multi-year table (from :func:`year_rows`): each cutoff, each contender."""
     lines = ["Briefing categories, train before each cutoff and test on the year after:", ""]
     head = (f"{'test year':<11}{'n':>5}  {'contender':<20}{'micro-F1':>9}{'macro-F1':>9}"
-            f"{'to review':>10}{'auto P':>8}")
+            f"{'to review':>10}{'auto P':>8}  model's micro-F1 lead [95 % interval]")
     lines += [head, "-" * len(head)]
     for r in rows:
         year = r["cutoff"][:4]
@@ -283,6 +312,7 @@ def render_years(rows: Sequence[dict[str, Any]]) -> str:
         for name, c in r["contenders"].items():
             tail = (f"{c['review_share']:>10.1%}{c['auto_precision']:>8.3f}" if "review_share" in c
                     else f"{'-':>10}{'-':>8}")
+            lead = f"  {format_lead(c['model_lead']['micro_f1'])}" if "model_lead" in c else ""
             lines.append(f"{year:<11}{r['test_size']:>5}  {name:<20}"
-                         f"{c['category_micro_f1']:>9.3f}{c['category_macro_f1']:>9.3f}{tail}")
+                         f"{c['category_micro_f1']:>9.3f}{c['category_macro_f1']:>9.3f}{tail}{lead}")
     return "\n".join(lines)

@@ -49,6 +49,7 @@ from core.registry import LoadedModel, ModelRegistry
 from core.store import NewPrediction, save_predictions, upsert_bugs
 
 from .dataset import load_dataset
+from .evaluate import format_lead
 from .metrics import brier_of_pairs, calibration_of_pairs, difference_interval, label_scores
 from .nightly import retrain_due
 from .retrain import retrain
@@ -267,10 +268,6 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
     }
 
 
-def _interval(d: dict[str, float]) -> str:
-    return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-
-
 def render(report: dict[str, Any]) -> str:
     """The replay's report as a table for a terminal."""
     head = (f"{'period':<8} {'n':>4}  {'product micro/macro':>19} {'review':>6} {'auto P':>6} "
@@ -299,7 +296,7 @@ def render(report: dict[str, Any]) -> str:
                   f"{'period':<8}  {'against frozen: micro':<27} {'macro':<27}  "
                   f"{'against baseline: micro':<27} macro"]
         for period, against in report["against"].items():
-            cells = [_interval(against[other][key]) for other in ("frozen", "baseline")
+            cells = [format_lead(against[other][key]) for other in ("frozen", "baseline")
                      for key in ("micro_f1", "macro_f1")]
             lines.append(f"{period:<8}  {cells[0]:<27} {cells[1]:<27}  {cells[2]:<27} {cells[3]}")
     if "per_category" in report["overall"]["product"]:

@@ -63,6 +63,8 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         }
         for name, r in report["contenders"].items()
     }
+    if "model_against" in report:
+        out["model_against"] = report["model_against"]
     model = report["contenders"]["model"]
     out["model_per_category"] = model["categories"]["per_label"]
     out["model_per_tag"] = model["tags"]["per_label"]

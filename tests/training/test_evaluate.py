@@ -183,6 +183,8 @@ def test_evaluate_report_with_baselines(incidents, store: str) -> None:
     assert set(rows) == {"model", *BASELINES}
     assert all(len(figures) == 6 for figures in rows.values())
     assert "Per category (model | tfidf+logreg F1):" in out
+    assert "The model minus each baseline (category F1" in out
+    assert all(f"  against {name}:" in out for name in BASELINES)
     assert "Calibration of the model's tag probabilities" in out
     assert "OCSP Failures" in out
     for name in ("model", *BASELINES):

@@ -36,6 +36,15 @@ def test_evaluate_years_and_ablation_json(incidents, store: str) -> None:
         assert set(r["contenders"]) == CONTENDERS
         assert "review" in r["contenders"]["model"]
         assert "review" not in r["contenders"]["tfidf+logreg"]
+        # the model's lead over each baseline on the same incidents, with its interval
+        assert set(r["model_against"]) == CONTENDERS - {"model"}
+        model = r["contenders"]["model"]["categories"]
+        for name, against in r["model_against"].items():
+            for key in ("micro_f1", "macro_f1"):
+                lead = against[key]
+                assert lead["difference"] == pytest.approx(
+                    model[key] - r["contenders"][name]["categories"][key], abs=2e-4)
+                assert lead["low"] <= lead["difference"] <= lead["high"]
     assert years["2023"]["skipped"] == "48 training and 0 test incidents"
 
     ablation = report["ablation"]
@@ -69,6 +78,11 @@ def test_evaluate_years_table_text(incidents, store: str) -> None:
                                                     for c in CONTENDERS}
     model_rows = [row for row in table if row[2] == "model"]
     assert all(row[5].endswith("%") for row in model_rows)  # the model's share sent to review
+    # each baseline's row ends with the model's micro-F1 lead over it and its interval
+    assert all(len(row) == 7 for row in model_rows)
+    baseline_rows = [row for row in table if row[2] != "model"]
+    assert baseline_rows and all(len(row) == 10 and row[8].startswith("[") and row[9].endswith("]")
+                                 for row in baseline_rows)
     assert "2023         skipped: 48 training and 0 test incidents" in out
     assert "Ablation" not in out
 
