@@ -203,6 +203,14 @@ def test_read_page_model_versions(client: TestClient, models_dir):
     assert [o.attrs["value"] for o in page.one("select", id="promote-version").iter("option")] == ["v2"]
     assert not page.all("form", action="/ui/models/rollback")  # v1 was never replaced
     assert [d.attrs["id"] for d in page.iter("details", class_="card")] == ["card-v1", "card-v2"]
+    # the card's table gives the model's lead over each baseline with its interval
+    contenders = {r.attrs["data-contender"]: r for r in page.one("details", id="card-v1").iter("tr")
+                  if "data-contender" in r.attrs}
+    assert set(contenders) == set(card["metrics"]["contenders"])
+    assert contenders["model"].one("td", class_="lead").text == "–"
+    lead = card["metrics"]["model_against"]["tfidf+logreg"]["micro_f1"]
+    assert contenders["tfidf+logreg"].one("td", class_="lead").text == (
+        f"{lead['difference']:+.2f} [{lead['low']:+.2f}, {lead['high']:+.2f}]")
 
 
 def test_read_page_model_version_with_bare_card(client: TestClient, models_dir):
