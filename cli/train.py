@@ -223,6 +223,7 @@ def retrain(
         help="Who asked (recorded); the system user running it by default.")] = None,
 ) -> None:
     """Train a challenger on the store (corrections included); promote it only if it is not worse."""
+    from training.evaluate import format_lead
     from training.retrain import retrain as run_retrain
 
     with reported_errors():
@@ -243,6 +244,11 @@ def retrain(
     if a is not None:
         typer.echo(f"active {d.active_before}: category micro-F1 {a['category_micro_f1']:.3f} "
                    f"macro-F1 {a['category_macro_f1']:.3f} on the same incidents")
+        if "lead_over_active" in c:
+            lead = c["lead_over_active"]
+            typer.echo(f"  challenger minus active: micro-F1 {format_lead(lead['category_micro_f1'])}, "
+                       f"macro-F1 {format_lead(lead['category_macro_f1'])} (95 % paired bootstrap "
+                       "interval over the window)")
     if d.promoted:
         typer.echo(f"{'FORCED: ' if d.forced else ''}promoted {d.challenger} "
                    f"(was {d.active_before or 'none'}): {d.reason}")

@@ -47,7 +47,7 @@ from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, load_dataset
 from .evaluate import decided_tags, score_estimator, score_prequential
-from .metrics import worse_in_resamples
+from .metrics import difference_interval, worse_in_resamples
 from .train import default_model, train_version
 
 _HEADLINE = ("category_micro_f1", "category_macro_f1")
@@ -295,13 +295,17 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         note(f"evaluating the active {active_before} on the same {len(test)} incidents")
         contenders[f"active {active_before}"] = score_estimator(active_model.model, test, taxonomy)
         active_metrics = headline(contenders[f"active {active_before}"], test, window.all_unseen)
-        shares = worse_in_resamples(
-            [taxonomy.categories_of(t) for t in test.y],
-            [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
-            [taxonomy.categories_of(t) for t in decided_tags(active_model.model, test)],
-            list(taxonomy.categories), resamples=GATE_RESAMPLES, seed=settings.random_state)
+        compared = ([taxonomy.categories_of(t) for t in test.y],
+                    [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
+                    [taxonomy.categories_of(t) for t in decided_tags(active_model.model, test)],
+                    list(taxonomy.categories))
+        shares = worse_in_resamples(*compared, resamples=GATE_RESAMPLES, seed=settings.random_state)
         worse_in = {f"category_{name}": share for name, share in shares.items()}
         challenger_metrics["worse_in_resamples"] = worse_in
+        # The same resamples as an interval: the challenger's F1 minus the active model's.
+        challenger_metrics["lead_over_active"] = {
+            f"category_{name}": interval for name, interval in difference_interval(
+                *compared, resamples=GATE_RESAMPLES, seed=settings.random_state).items()}
         promote, reason = gate(challenger_metrics, active_metrics, tolerance, worse_in,
                                settings.retrain_gate_confidence)
     if force and not promote:

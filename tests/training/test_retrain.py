@@ -63,6 +63,14 @@ def test_retrain_worse_challenger_not_promoted(settings: Settings, store: str, m
     # Worse beyond doubt: lower in (nearly) every paired resample of the window, and said so.
     assert row.challenger_metrics["worse_in_resamples"]["category_micro_f1"] >= 0.9
     assert "of resamples of the window" in decision.reason
+    # The same resamples as an interval of the challenger's lead: below 0, and it holds the
+    # difference of the two recorded figures.
+    for name in ("category_micro_f1", "category_macro_f1"):
+        lead = row.challenger_metrics["lead_over_active"][name]
+        assert lead["difference"] == pytest.approx(
+            row.challenger_metrics[name] - row.active_metrics[name], abs=2e-4)
+        assert lead["low"] <= lead["difference"] <= lead["high"]
+    assert row.challenger_metrics["lead_over_active"]["category_micro_f1"]["high"] < 0
 
 
 def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str, models_dir: Path,
@@ -71,6 +79,7 @@ def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str,
     result = run("retrain", "--force", "--requested-by", "bob")
     assert result.exit_code == 0, result.output
     assert "FORCED: promoted v2 (was v1)" in result.stdout
+    assert "  challenger minus active: micro-F1 -" in result.stdout  # lower, with its interval
     assert ModelRegistry(models_dir).active_version() == "v2"
     assert ModelRegistry(models_dir).history()[-1]["by"] == "bob"  # who asked, in the history too
     (row,) = _decisions(settings)
