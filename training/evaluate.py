@@ -68,11 +68,6 @@ def score_predictions(test: Dataset, tags: list[tuple[str, ...]], proba: np.ndar
     return out
 
 
-def decided_tags(est: Any, test: Dataset) -> list[tuple[str, ...]]:
-    """The tags a fitted model (one that decides on review) gives each incident of ``test``."""
-    return [d.tags for d in est.decide_proba(est.predict_proba(test.X))]
-
-
 def predictions(est: Any, test: Dataset) -> tuple[np.ndarray, list[tuple[str, ...]], np.ndarray | None]:
     """A fitted contender's probabilities on ``test`` (computed once), the tags it gives each
     incident, and which it sends to review (None for estimators that do not decide on review:

@@ -46,7 +46,7 @@ from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, load_dataset
-from .evaluate import decided_tags, score_estimator, score_prequential
+from .evaluate import predictions, score_predictions, score_prequential
 from .metrics import difference_interval, worse_in_resamples
 from .train import default_model, train_version
 
@@ -293,11 +293,14 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         promote, reason = False, not_compared
     else:
         note(f"evaluating the active {active_before} on the same {len(test)} incidents")
-        contenders[f"active {active_before}"] = score_estimator(active_model.model, test, taxonomy)
+        # One prediction of the window by the active model: scored, and compared in resamples.
+        proba, active_tags, review = predictions(active_model.model, test)
+        contenders[f"active {active_before}"] = score_predictions(
+            test, active_tags, proba, list(active_model.model.classes_), taxonomy, review)
         active_metrics = headline(contenders[f"active {active_before}"], test, window.all_unseen)
         compared = ([taxonomy.categories_of(t) for t in test.y],
                     [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
-                    [taxonomy.categories_of(t) for t in decided_tags(active_model.model, test)],
+                    [taxonomy.categories_of(t) for t in active_tags],
                     list(taxonomy.categories))
         shares = worse_in_resamples(*compared, resamples=GATE_RESAMPLES, seed=settings.random_state)
         worse_in = {f"category_{name}": share for name, share in shares.items()}
