@@ -31,7 +31,7 @@ from ._incident import (
     reporter_kind,
 )
 from ._model import Decision, IncidentTypeClassifier
-from ._report import IncidentReport, level_evidence, parse_report
+from ._report import IncidentReport, level_evidence, parse_report, without_template
 from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags, read_toml
 
 __all__ = [
@@ -77,4 +77,5 @@ __all__ = [
     "read_toml",
     "reporter_kind",
     "save_artefact",
+    "without_template",
 ]

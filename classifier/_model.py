@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 from ._counting import FastTfidf
 from ._exceptions import NotEnoughData
 from ._incident import FEATURE_COLUMNS, FILED_COLUMN
-from ._report import LEVEL_TAGS, stated_level_tags, without_certificate_types
+from ._report import LEVEL_TAGS, stated_level_tags, without_certificate_types, without_template
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
 _WORD_BLOCKS = ("summary_words", "description_words", "summary_cues")
@@ -376,6 +376,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         report of a late revocation or an outage states its certificates' types too: they do
         not make it a misissuance (see :func:`classifier.level_evidence`), and the field is
         taken out of comment 0 before its words become features.
+    strip_template : bool, default=True
+        When comment 0 is a report in the CCADB template of October 2023 or of March 2025 (v2
+        or v3), its headings and field names are taken out before its words become features,
+        and the fields' values stay (see :func:`classifier.without_template`): they are the
+        same in every such report, and older incidents used those words in free text.
     pools : dict of str to list of str or None, default=None
         Name → tags that count together (the taxonomy's briefing rows of several tags, such as
         audit-delay and audit-finding). Each pool whose tags have ``min_support`` incidents
@@ -442,6 +447,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "recency_half_life": [Interval(Real, 0, None, closed="neither"), None],
         "report_evidence": ["boolean"],
+        "strip_template": ["boolean"],
         "pools": [dict, None],
     }
 
@@ -453,7 +459,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                  reporter: bool = False, n_jobs: int = 1,
                  random_state: int | np.random.RandomState | None = 0,
                  recency_half_life: float | None = None, report_evidence: bool = True,
-                 pools: dict[str, list[str]] | None = None) -> None:
+                 pools: dict[str, list[str]] | None = None, strip_template: bool = True) -> None:
         self.C = C
         self.min_support = min_support
         self.n_folds = n_folds
@@ -471,6 +477,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.recency_half_life = recency_half_life
         self.report_evidence = report_evidence
         self.pools = pools
+        self.strip_template = strip_template
 
     # -- fitting -----------------------------------------------------------------------------
     def _base(self) -> CalibratedClassifierCV:
@@ -490,11 +497,17 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     def _for_words(self, X: pd.DataFrame) -> pd.DataFrame:
         """The checked frame as the features read it: with ``report_evidence``, comment 0
         without its affected-certificate-types field, which the evidence reads instead (its
-        "DV and OV" is in an outage's report as much as in a misissuance's)."""
-        if not getattr(self, "report_evidence", False):
+        "DV and OV" is in an outage's report as much as in a misissuance's); with
+        ``strip_template``, without a v2 or v3 report's headings and field names."""
+        # Artefacts written before a parameter existed did not strip what it strips.
+        steps = [step for step, on in ((without_certificate_types, getattr(self, "report_evidence", False)),
+                                       (without_template, getattr(self, "strip_template", False))) if on]
+        if not steps:
             return X
         descriptions = X["description"].tolist()
-        stripped = [without_certificate_types(d) for d in descriptions]
+        stripped = descriptions
+        for step in steps:
+            stripped = [step(d) for d in stripped]
         if all(a is b for a, b in zip(stripped, descriptions, strict=True)):
             return X
         return X.assign(description=stripped)

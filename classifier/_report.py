@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["IncidentReport", "level_evidence", "parse_report", "without_certificate_types"]
+__all__ = ["IncidentReport", "level_evidence", "parse_report", "without_certificate_types",
+           "without_template"]
 
 # --------------------------------------------------------------------------------------------
 # Names
@@ -370,6 +371,39 @@ def without_certificate_types(text: str) -> str:
         elif not found[1]:
             i = _value_below(read, i, memo)[1]
     return text if len(kept) == len(lines) else "".join(kept)
+
+
+#: The templates whose headings and field names are the same in every report (v1's topics are
+#: not: a report answering "how your CA first became aware" was, before 2023, most often a
+#: misissuance's, and leaving them out was measured to cost F1).
+_SCAFFOLDED = ("v2", "v3")
+
+
+def without_template(text: str) -> str:
+    """In a v2 or v3 report, ``text`` without the template's scaffolding: its section headings
+    (and Bugzilla's form labels) go, and a field's line keeps only its value (a field named
+    on a line of its own loses that line; its value below stays).
+
+    Every report of these templates says "Incident description", "Relevant policies", "Root
+    Cause Analysis" and "Was issuance stopped in response to this incident", an outage's as
+    much as a misissuance's, and the training incidents, mostly older, used those words in
+    free text that told types apart: as features they would vote for whatever they meant there.
+    A text of another template, or of none, comes back as it was (the same object).
+    """
+    if not isinstance(text, str) or parse_report(text).template not in _SCAFFOLDED:
+        return text
+    lines = text.splitlines(keepends=True)
+    memo: dict[str, _Line] = {}
+    kept: list[str] = []
+    for line in lines:
+        heading, found = _read_line(_CONTROL.sub(" ", line.translate(_QUOTES)), memo)
+        if heading is not None:
+            continue
+        if found is None:
+            kept.append(line)
+        elif found[1]:
+            kept.append(found[1] + "\n")
+    return "".join(kept)
 
 
 # --------------------------------------------------------------------------------------------

@@ -91,6 +91,48 @@ def test_stated_certificate_types_are_no_words_of_the_model(model: IncidentTypeC
     assert not np.array_equal(off[0, others], off[1, others])
 
 
+def _policy_or_ocsp_model(**params) -> IncidentTypeClassifier:
+    """A model that learned "policies" in comment 0 from policy failures only."""
+    rows, tags = [], []
+    for i in range(12):
+        rows.append((f"CA {i}: OCSP responder outage", f"The OCSP responder {i} returned errors for hours."))
+        tags.append(("ocsp-failure",))
+        rows.append((f"CA {i}: CPS not updated", f"Our relevant policies were not reviewed; policies {i} went stale."))
+        tags.append(("policy-failure",))
+    return IncidentTypeClassifier(**params).fit(_frame(*rows), tags)
+
+
+OCSP_V3 = ("## Preliminary Incident Report\n\n### Summary\n\n"
+           "- **Incident description:** The OCSP responder returned errors.\n"
+           "- **Relevant policies:** TLS BR 4.10.2\n- **Source of incident disclosure:** Self Reported\n")
+
+
+def test_template_words_are_no_features() -> None:
+    """A v3 report's field names are in every report: "Relevant policies" says nothing of a
+    policy failure. The model reads the report as its values alone; with ``strip_template``
+    off (or an artefact from before it), the name is a word like any other."""
+    from classifier import without_template
+
+    X = _frame(("CA 99: OCSP responder outage", OCSP_V3),
+               ("CA 99: OCSP responder outage", without_template(OCSP_V3)))
+    model = _policy_or_ocsp_model()
+    policy = list(model.classes_).index("policy-failure")
+    on = model.predict_proba(X)
+    np.testing.assert_array_equal(on[0], on[1])
+    plain = _policy_or_ocsp_model(strip_template=False)
+    off = plain.predict_proba(X)
+    assert off[0, policy] > off[1, policy]
+
+    def words(m: IncidentTypeClassifier) -> list[str]:
+        return [term for term, _ in m.explain(X.iloc[:1], [("policy-failure",)])[0]["policy-failure"]]
+
+    assert "relevant policies" in words(plain)
+    assert not any("polic" in term for term in words(model))
+    # An artefact written before the parameter: no attribute, nothing stripped at prediction.
+    del model.strip_template
+    assert model.predict_proba(X)[0, policy] > on[0, policy]
+
+
 def test_recency_weights_favour_recent_incidents(fixture_data) -> None:
     X, y = fixture_data
     X = X.copy()

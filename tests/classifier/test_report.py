@@ -11,7 +11,7 @@ import pytest
 
 import classifier
 from classifier import IncidentReport, level_evidence, parse_report
-from classifier._report import _FIELD_NAMES, stated_level_tags, without_certificate_types
+from classifier._report import _FIELD_NAMES, stated_level_tags, without_certificate_types, without_template
 
 # Fixture reports written for these tests (no real bug's text), one per template version.
 
@@ -625,6 +625,56 @@ def test_without_certificate_types_value_below_its_name() -> None:
 @pytest.mark.parametrize("text", [FREE_TEXT, V1_REPORT, V2_REPORT, "", "We issued certificates of the wrong type."])
 def test_without_certificate_types_leaves_other_text_alone(text: str) -> None:
     assert without_certificate_types(text) is text
+
+
+def test_without_template_v3_keeps_the_values_only() -> None:
+    words = without_template(V3_FULL_REPORT)
+    # The values stay, each on its line.
+    for value in ("Example CA issued TLS certificates whose stateOrProvinceName held an",
+                  "TLS Baseline Requirements v2.1.4, Section 7.1.4.2", "Third Party Reported",
+                  "No. The profile was corrected within an hour.",
+                  "2025-05-19 14:02 UTC A Certificate Problem Report arrives.",
+                  "**Contributing Factor #1: the state field accepted abbreviations**"):
+        assert value in words
+    assert "The enrolment form did not expand abbreviations." in words
+    # The template's words go: no heading, no field name.
+    for name in ("Full Incident Report", "### Summary", "Incident description", "Relevant policies",
+                 "Source of incident disclosure", "Was issuance stopped", "### Root Cause Analysis",
+                 "Lessons Learned", "What went well", "Affected certificate types", "Timeline summary"):
+        assert name not in words, name
+    # The affected types are a value like the others (the model takes the field out before).
+    assert "This incident affects OV and EV certificates." in words
+    assert parse_report(words).template is None
+
+
+def test_without_template_v2_drops_the_headings() -> None:
+    words = without_template(V2_REPORT)
+    assert "Example CA issued 12 DV certificates whose CRL distribution point URL had a typo." in words
+    assert "A profile edit was deployed without the review step the change process asks for." in words
+    for heading in ("Incident Report", "### Summary", "### Impact", "### Timeline", "Root Cause Analysis",
+                    "Lessons Learned", "Action Items", "Appendix"):
+        assert heading not in words, heading
+    # The action items' table is text of the report, not of the template.
+    assert "Fetch CRL URLs in the profile linter" in words
+
+
+def test_without_template_field_value_below_its_name() -> None:
+    text = ("## Preliminary Incident Report\n\n### Summary\n\n- **Incident description:**\n\n"
+            "Our OCSP responder answered unknown.\nFor three hours.\n\n- **Relevant policies:** TLS BR 4.10.2\n")
+    # The name's line goes, the blank lines and the value below stay.
+    assert without_template(text) == "\n\n\nOur OCSP responder answered unknown.\nFor three hours.\n\nTLS BR 4.10.2\n"
+
+
+@pytest.mark.parametrize("text", [V1_REPORT, FREE_TEXT, BUGZILLA_FORM, "", "Summary\n\nOne heading is no template.",
+                                  "Incident description: a field alone is no template."])
+def test_without_template_leaves_other_text_alone(text: str) -> None:
+    """v1's topics, free text and a text with fewer than two template signs are words as they are."""
+    assert without_template(text) is text
+
+
+def test_without_template_never_raises() -> None:
+    assert without_template(None) is None  # type: ignore[arg-type]
+    assert without_template(V3_PLAIN_REPORT + "\x00" * 10) != V3_PLAIN_REPORT
 
 
 def test_without_certificate_types_text_naming_types_elsewhere() -> None:
