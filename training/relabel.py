@@ -7,8 +7,12 @@ one transaction: a run killed half-way has stored whole chunks only, and a re-ru
 model version resumes after the last one. Predictions are unique per incident and version, so
 re-running a finished run changes nothing but the run's own row.
 
-An incident's label *before* is its latest prediction by another model version (none if never
-classified); it *changed* when the active model's tags differ from that.
+An incident's label *before* is its latest stored prediction when its chunk is classified, by
+whichever version (the active one's own, from an earlier night or from ``POST /classify``,
+included; none if never classified); it *changed* when the active model's tags differ from that.
+So a run reports what it changed in the store: the night after a promotion, the new model's
+differences from the old one's labels; a night with the same model, only the incidents whose
+text changed since (a second run in a row changes nothing).
 """
 
 from __future__ import annotations
@@ -62,12 +66,12 @@ def _category_counts(counts: Counter, tags: tuple[str, ...] | None, taxonomy: Ta
         counts[category] += 1
 
 
-def _previous_labels(*, session: Session, ids: list[int], version: str) -> dict[int, tuple[str, ...]]:
-    """Each incident's latest prediction by a version other than ``version``."""
+def _previous_labels(*, session: Session, ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Each incident's latest stored prediction, by any version."""
     out: dict[int, tuple[str, ...]] = {}
     for incident_id, tags in session.execute(
             select(PredictionRow.incident_id, PredictionRow.tags)
-            .where(PredictionRow.incident_id.in_(ids), PredictionRow.model_version != version)
+            .where(PredictionRow.incident_id.in_(ids))
             .order_by(PredictionRow.incident_id, PredictionRow.created_at, PredictionRow.id)):
         out[incident_id] = tuple(tags)  # later rows overwrite earlier ones
     return out
@@ -101,7 +105,7 @@ def _read_chunk(*, session: Session, after: int | None, size: int) -> tuple[list
 def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: list[int],
                  results: list[Classification], taxonomy: Taxonomy) -> None:
     """Store a classified chunk's predictions and move the run's checkpoint past it."""
-    before = _previous_labels(session=session, ids=ids, version=version)
+    before = _previous_labels(session=session, ids=ids)  # read before this chunk's are stored
     counts_before, counts_after = Counter(run.counts_before or {}), Counter(run.counts_after or {})
     changed = 0
     save_predictions(session=session, predictions=[

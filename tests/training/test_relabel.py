@@ -14,7 +14,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.store import save_prediction
-from core.tables import PredictionRow, RelabelRunRow
+from core.tables import IncidentRow, PredictionRow, RelabelRunRow
 from tests.fixtures import run
 from training.relabel import relabel
 
@@ -67,12 +67,24 @@ def test_relabel_stores_one_prediction_per_incident(chunked: Settings, store: st
     assert report.changed == expected
     assert report.counts_before["(none)"] == 43
     assert sum(report.counts_after.values()) >= 48
-    # A second night with the same version: nothing doubled, the same figures.
+    # A second night with the same version: nothing doubled, nothing changed; what the first
+    # night left is the second's "before".
     again = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
     after, runs_after = _state(chunked)
     assert after == predictions
-    assert runs_after[1][2:] == runs[0][2:] and runs_after[1][1] == "finished"
-    assert (again.changed, again.counts_after) == (report.changed, report.counts_after)
+    assert runs_after[1][1] == "finished" and runs_after[1][2:4] == runs[0][2:4]
+    assert again.changed == 0
+    assert again.counts_before == again.counts_after == report.counts_after
+    # One incident's text changes: the next night changes its label, and only it.
+    with session_scope(chunked.database_url) as session:
+        incident = session.get(IncidentRow, 1_500_010)
+        old_tags = v1[1_500_010]
+        incident.summary = ("Acme: OCSP responder down for 3 hours" if "ocsp-failure" not in old_tags
+                            else "Acme: CRL expired and was not reissued")
+    third = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    newer = {p[0]: p[2] for p in _state(chunked)[0] if p[1] == "v1"}
+    assert newer[1_500_010] != old_tags
+    assert third.changed == 1
 
 
 @pytest.mark.parametrize("crash_where", ["inside-chunk", "after-commit"])
