@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -57,6 +58,32 @@ def corrected_labels(*, session: Session,
     return {bug_id: tuple(tags) for bug_id, tags in rows}
 
 
+class ShownPrediction(NamedTuple):
+    """The prediction an incident is shown with (see :func:`shown_predictions`)."""
+
+    model_version: str
+    tags: tuple[str, ...]
+    needs_review: bool
+
+
+def shown_predictions(*, session: Session, incident_ids: Select | Iterable[int],
+                      active_version: str | None) -> dict[int, ShownPrediction]:
+    """The prediction each incident among ``incident_ids`` is shown with: the active version's
+    if it made one, else the latest stored (incidents never classified are left out)."""
+    ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
+    predicted: dict[int, ShownPrediction] = {}
+    for incident_id, version, tags, needs_review in session.execute(
+            select(PredictionRow.incident_id, PredictionRow.model_version, PredictionRow.tags,
+                   PredictionRow.needs_review)
+            .where(PredictionRow.incident_id.in_(ids))
+            .order_by(PredictionRow.incident_id, PredictionRow.created_at, PredictionRow.id)):
+        chosen = predicted.get(incident_id)
+        if chosen is None or chosen.model_version != active_version:
+            # Later rows win unless the active version's is held.
+            predicted[incident_id] = ShownPrediction(version, tuple(tags), bool(needs_review))
+    return predicted
+
+
 def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
                     active_version: str | None, predictions: bool = True) -> dict[int, Label]:
     """The label of each incident among ``incident_ids`` (a list, or a ``select`` of ids).
@@ -79,15 +106,9 @@ def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
         labels.setdefault(bug_id, Label(LabelSource.BUGZILLA, tuple(tags)))
     if not predictions:
         return labels
-    predicted: dict[int, PredictionRow] = {}
-    for row in session.scalars(
-            select(PredictionRow).where(PredictionRow.incident_id.in_(ids))
-            .order_by(PredictionRow.incident_id, PredictionRow.created_at, PredictionRow.id)):
-        chosen = predicted.get(row.incident_id)
-        if chosen is None or chosen.model_version != active_version:
-            predicted[row.incident_id] = row  # later rows win unless the active one is held
-    for bug_id, row in predicted.items():
-        labels.setdefault(bug_id, Label(LabelSource.MODEL, tuple(row.tags), row.model_version,
+    for bug_id, row in shown_predictions(session=session, incident_ids=ids,
+                                         active_version=active_version).items():
+        labels.setdefault(bug_id, Label(LabelSource.MODEL, row.tags, row.model_version,
                                         needs_review=row.needs_review))
     return labels
 

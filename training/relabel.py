@@ -7,9 +7,10 @@ one transaction: a run killed half-way has stored whole chunks only, and a re-ru
 model version resumes after the last one. Predictions are unique per incident and version, so
 re-running a finished run changes nothing but the run's own row.
 
-An incident's label *before* is its latest stored prediction when its chunk is classified, by
-whichever version (the active one's own, from an earlier night or from ``POST /classify``,
-included; none if never classified); it *changed* when the active model's tags differ from that.
+An incident's label *before* is the prediction the store showed it with when its chunk is
+classified (:func:`core.labels.shown_predictions`: the active version's own, from an earlier
+night or from ``POST /classify``, else the latest by another version; none if never
+classified); it *changed* when the active model's tags differ from that.
 So a run reports what it changed in the store: the night after a promotion, the new model's
 differences from the old one's labels; a night with the same model, only the incidents whose
 text changed since (a second run in a row changes nothing).
@@ -36,10 +37,11 @@ from classifier import Incident, Taxonomy
 from core.classification import Classification, classify
 from core.config import Settings
 from core.db import session_scope
+from core.labels import shown_predictions
 from core.pause import pause_at
 from core.registry import LoadedModel, ModelRegistry
 from core.store import NewPrediction, row_incident, save_predictions
-from core.tables import IncidentRow, PredictionRow, RelabelRunRow, utcnow
+from core.tables import IncidentRow, RelabelRunRow, utcnow
 
 UNLABELLED = "(none)"
 
@@ -64,17 +66,6 @@ def _category_counts(counts: Counter, tags: tuple[str, ...] | None, taxonomy: Ta
     categories = taxonomy.categories_of(tags or ())
     for category in categories or [UNLABELLED]:
         counts[category] += 1
-
-
-def _previous_labels(*, session: Session, ids: list[int]) -> dict[int, tuple[str, ...]]:
-    """Each incident's latest stored prediction, by any version."""
-    out: dict[int, tuple[str, ...]] = {}
-    for incident_id, tags in session.execute(
-            select(PredictionRow.incident_id, PredictionRow.tags)
-            .where(PredictionRow.incident_id.in_(ids))
-            .order_by(PredictionRow.incident_id, PredictionRow.created_at, PredictionRow.id)):
-        out[incident_id] = tuple(tags)  # later rows overwrite earlier ones
-    return out
 
 
 def _open_run(*, session: Session, version: str, taxonomy: Taxonomy) -> tuple[RelabelRunRow, bool]:
@@ -105,7 +96,9 @@ def _read_chunk(*, session: Session, after: int | None, size: int) -> tuple[list
 def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: list[int],
                  results: list[Classification], taxonomy: Taxonomy) -> None:
     """Store a classified chunk's predictions and move the run's checkpoint past it."""
-    before = _previous_labels(session=session, ids=ids)  # read before this chunk's are stored
+    # Read before this chunk's are stored: what the store showed until now.
+    before = {incident_id: row.tags for incident_id, row in shown_predictions(
+        session=session, incident_ids=ids, active_version=version).items()}
     counts_before, counts_after = Counter(run.counts_before or {}), Counter(run.counts_after or {})
     changed = 0
     save_predictions(session=session, predictions=[

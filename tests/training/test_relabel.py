@@ -87,6 +87,23 @@ def test_relabel_stores_one_prediction_per_incident(chunked: Settings, store: st
     assert third.changed == 1
 
 
+def test_relabel_before_is_the_label_the_store_showed(chunked: Settings, store: str, models_dir: Path,
+                                                      taxonomy: Taxonomy) -> None:
+    """An incident the active version classified before (a rollback to it, say) is shown with
+    that prediction even when another version's is newer: that is its label before the run."""
+    bug = 1_500_001
+    with session_scope(store) as session:
+        save_prediction(session=session, incident_id=bug, model_version="v1", tags=["crl-failure"],
+                        scores={}, needs_review=False, confidence=1.0)
+    with session_scope(store) as session:
+        save_prediction(session=session, incident_id=bug, model_version="v0", tags=["ocsp-failure"],
+                        scores={}, needs_review=False, confidence=1.0)
+    report = relabel(settings=chunked, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert report.counts_before["CRL Failures"] == 1
+    assert report.counts_before["OCSP Failures"] == 0
+    assert report.counts_before["(none)"] == 47
+
+
 @pytest.mark.parametrize("crash_where", ["inside-chunk", "after-commit"])
 def test_relabel_killed_midway_then_rerun_equals_clean_run(
         chunked: Settings, store: str, models_dir: Path, taxonomy: Taxonomy, earlier_predictions,
