@@ -242,8 +242,9 @@ def retrain(
     else:
         typer.echo(f"challenger {d.challenger}: not compared: {d.window.removeprefix('none: ')}")
     if a is not None:
+        how = " (its recipe, as it would have lived them)" if a.get("scored_as") == "recipe" else ""
         typer.echo(f"active {d.active_before}: category micro-F1 {a['category_micro_f1']:.3f} "
-                   f"macro-F1 {a['category_macro_f1']:.3f} on the same incidents")
+                   f"macro-F1 {a['category_macro_f1']:.3f} on the same incidents{how}")
         if "lead_over_active" in c:
             lead = c["lead_over_active"]
             typer.echo(f"  challenger minus active: micro-F1 {format_lead(lead['category_micro_f1'])}, "

@@ -44,9 +44,13 @@ class CorrectionIn:
     note: str = ""
 
 
-def latest_correction_ids() -> Select:
-    """``select`` of the id of the correction that counts for each corrected incident (its latest)."""
-    return select(func.max(CorrectionRow.id)).group_by(CorrectionRow.incident_id)
+def latest_correction_ids(as_of: datetime | None = None) -> Select:
+    """``select`` of the id of the correction that counts for each corrected incident (its
+    latest; with ``as_of``, its latest stored by then: the labels as they were at that time)."""
+    query = select(func.max(CorrectionRow.id))
+    if as_of is not None:
+        query = query.where(CorrectionRow.created_at <= as_of)
+    return query.group_by(CorrectionRow.incident_id)
 
 
 def _as_correction(row: CorrectionRow) -> Correction:
@@ -61,9 +65,9 @@ def corrections_of(*, session: Session, incident_id: int) -> list[Correction]:
     return [_as_correction(row) for row in rows]
 
 
-def latest_corrections(*, session: Session) -> list[CorrectionRow]:
-    """The correction that counts for each corrected incident, by incident id."""
-    return list(session.scalars(select(CorrectionRow).where(CorrectionRow.id.in_(latest_correction_ids()))
+def latest_corrections(*, session: Session, as_of: datetime | None = None) -> list[CorrectionRow]:
+    """The correction that counts for each corrected incident (at ``as_of``), by incident id."""
+    return list(session.scalars(select(CorrectionRow).where(CorrectionRow.id.in_(latest_correction_ids(as_of)))
                                 .order_by(CorrectionRow.incident_id)))
 
 

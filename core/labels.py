@@ -44,16 +44,17 @@ class Label:
     needs_review: bool = False
 
 
-def corrected_labels(*, session: Session,
-                     incident_ids: Select | Iterable[int]) -> dict[int, tuple[str, ...]]:
-    """The type tags of each corrected incident among ``incident_ids`` (its latest correction).
+def corrected_labels(*, session: Session, incident_ids: Select | Iterable[int],
+                     as_of: datetime | None = None) -> dict[int, tuple[str, ...]]:
+    """The type tags of each corrected incident among ``incident_ids`` (its latest correction;
+    with ``as_of``, its latest stored by then).
 
     ``incident_ids`` is a list of ids or a ``select`` of them, so callers can pass a window's
     query without loading it. An incident corrected to no tag maps to ``()``.
     """
     ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
     rows = session.execute(select(CorrectionRow.incident_id, CorrectionRow.tags)
-                           .where(CorrectionRow.id.in_(latest_correction_ids()),
+                           .where(CorrectionRow.id.in_(latest_correction_ids(as_of)),
                                   CorrectionRow.incident_id.in_(ids)))
     return {bug_id: tuple(tags) for bug_id, tags in rows}
 
@@ -85,16 +86,19 @@ def shown_predictions(*, session: Session, incident_ids: Select | Iterable[int],
 
 
 def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
-                    active_version: str | None, predictions: bool = True) -> dict[int, Label]:
+                    active_version: str | None, predictions: bool = True,
+                    corrections_as_of: datetime | None = None) -> dict[int, Label]:
     """The label of each incident among ``incident_ids`` (a list, or a ``select`` of ids).
 
     Incidents with no label are left out. ``predictions=False`` keeps only what humans said
-    (corrections and Bugzilla tags), as training data does.
+    (corrections and Bugzilla tags), as training data does; ``corrections_as_of`` counts only
+    the corrections stored by then.
     """
     ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
     labels: dict[int, Label] = {
         bug_id: Label(LabelSource.CORRECTION, tuple(tags))
-        for bug_id, tags in corrected_labels(session=session, incident_ids=ids).items()
+        for bug_id, tags in corrected_labels(session=session, incident_ids=ids,
+                                             as_of=corrections_as_of).items()
     }
     bugzilla: dict[int, list[str]] = {}
     for bug_id, tag in session.execute(
@@ -120,16 +124,18 @@ class LabelledIncident:
     creation_time: datetime | None
 
 
-def labelled_incidents(*, session: Session) -> list[LabelledIncident]:
+def labelled_incidents(*, session: Session,
+                       corrections_as_of: datetime | None = None) -> list[LabelledIncident]:
     """Incidents with at least one type tag, oldest first (ties by bug id).
 
-    An incident's tags are those of its latest correction, else its Bugzilla type tags. A bug
-    with no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly. So an
-    incident a maintainer corrected to no tag is left out too, rather than taught as a negative
-    of every tag.
+    An incident's tags are those of its latest correction (stored by ``corrections_as_of``,
+    when given), else its Bugzilla type tags. A bug with no type tag is unlabelled, not a
+    negative: Mozilla tagged older bugs unevenly. So an incident a maintainer corrected to no
+    tag is left out too, rather than taught as a negative of every tag.
     """
     labels = incident_labels(session=session, incident_ids=select(IncidentRow.id),
-                             active_version=None, predictions=False)
+                             active_version=None, predictions=False,
+                             corrections_as_of=corrections_as_of)
     rows = session.scalars(select(IncidentRow).order_by(IncidentRow.creation_time, IncidentRow.id))
     return [LabelledIncident(row_incident(row), labels[row.id].tags, row.creation_time)
             for row in rows if row.id in labels and labels[row.id].tags]

@@ -61,12 +61,15 @@ class Dataset:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def load_dataset(*, session: Session) -> Dataset:
+def load_dataset(*, session: Session, corrections_as_of: datetime | None = None) -> Dataset:
     """Every incident in the store with at least one type tag (undated ones are left out).
 
-    Tags are the latest correction's, else Bugzilla's (see ``labelled_incidents``).
+    Tags are the latest correction's, else Bugzilla's (see ``labelled_incidents``); with
+    ``corrections_as_of``, the latest correction stored by then: the labels a model trained
+    at that time learned (as far as the store can tell: Bugzilla's tags are today's).
     """
-    rows = [r for r in labelled_incidents(session=session) if r.creation_time is not None]
+    rows = [r for r in labelled_incidents(session=session, corrections_as_of=corrections_as_of)
+            if r.creation_time is not None]
     created = np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows
                         if r.creation_time is not None], dtype="datetime64[s]")
     return Dataset(
@@ -74,5 +77,5 @@ def load_dataset(*, session: Session) -> Dataset:
         X=incidents_frame(r.incident for r in rows),
         y=[r.tags for r in rows],
         created=created,
-        corrections=corrections_summary(latest_corrections(session=session)),
+        corrections=corrections_summary(latest_corrections(session=session, as_of=corrections_as_of)),
     )

@@ -97,12 +97,18 @@ def block_starts(n: int, size: int, blocks: int) -> list[int]:
 
 
 def score_prequential(recipe: Any, dataset: Dataset, size: int, blocks: int, taxonomy: Taxonomy,
-                      progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                      progress: Callable[[str], None] = lambda _: None,
+                      fit_on: Dataset | None = None) -> dict[str, Any]:
     """Score ``recipe`` on the newest ``size`` incidents of ``dataset`` (oldest first) as it
     would have lived them: the window is cut into ``blocks`` consecutive blocks by filing time,
     and each block is predicted by the recipe fitted on every incident filed before it. The
     first block's fit learns only what precedes the window; each later one has also learned the
     window's earlier blocks, which is what a model that keeps learning the new mix gains.
+
+    ``fit_on`` (the same store's incidents with other labels, oldest first, such as the labels
+    an older model learned) gives the fits their incidents and tags instead: each fit learns
+    those of its incidents that come before the block (by filing time, then bug id), and the
+    window is still scored against ``dataset``'s tags.
 
     The same figures as :func:`score_estimator`, with ``blocks`` (the fits), ``train_size``
     (the incidents the first fit learned from) and ``predicted`` (the tags given, in order).
@@ -111,11 +117,13 @@ def score_prequential(recipe: Any, dataset: Dataset, size: int, blocks: int, tax
     n = len(dataset)
     starts = block_starts(n, size, blocks)
     positions = np.arange(n)
+    learn = dataset if fit_on is None else fit_on
     classes: list[str] = []
     parts: list[tuple[list[str], np.ndarray, list[tuple[str, ...]], list[bool]]] = []
     for number, (begin, end) in enumerate(zip(starts, [*starts[1:], n], strict=True), 1):
-        progress(f"block {number} of {len(starts)}: fitting on the {begin} incidents before it")
-        older = dataset.subset(positions < begin)
+        older = (dataset.subset(positions < begin) if fit_on is None
+                 else learn.subset(_before(learn, dataset.created[begin], int(dataset.ids[begin]))))
+        progress(f"block {number} of {len(starts)}: fitting on the {len(older)} incidents before it")
         fitted = clone(recipe).fit(older.X, older.y)
         block = dataset.subset((positions >= begin) & (positions < end))
         proba = fitted.predict_proba(block.X)
@@ -135,7 +143,15 @@ def score_prequential(recipe: Any, dataset: Dataset, size: int, blocks: int, tax
         review += block_review
     window = dataset.subset(positions >= n - size)
     scores = score_predictions(window, tags, proba, classes, taxonomy, np.array(review, dtype=bool))
-    return {**scores, "blocks": len(starts), "train_size": starts[0], "predicted": tags}
+    first = starts[0] if fit_on is None else int(_before(learn, dataset.created[starts[0]],
+                                                         int(dataset.ids[starts[0]])).sum())
+    return {**scores, "blocks": len(starts), "train_size": first, "predicted": tags}
+
+
+def _before(dataset: Dataset, created: np.datetime64, bug_id: int) -> np.ndarray:
+    """Which of ``dataset``'s incidents come before one filed at ``created`` with ``bug_id``
+    (the order of a dataset: filing time, then bug id)."""
+    return (dataset.created < created) | ((dataset.created == created) & (dataset.ids < bug_id))
 
 
 def evaluate(dataset: Dataset, *, cutoff: datetime, end: datetime | None, taxonomy: Taxonomy,

@@ -18,6 +18,13 @@ least the active model's minus ``retrain_tolerance``, or when a lower figure is 
 one: lower in fewer than ``retrain_gate_confidence`` of paired bootstrap resamples of the window
 (``metrics.worse_in_resamples``).
 
+When the active model learned some of the window, its own answers there are its training
+data's and would flatter it: its recipe (``recipe`` with the artefact's parameters) is scored
+instead, prequentially on the same blocks, each fit on the labels it learned (the corrections
+stored before its card was written). The same recipe on the same labels gives the challenger's
+own scores; when the active card says it learned exactly the store's labelled incidents, there
+is nothing new to learn and the active model is kept.
+
 When the store holds too few labelled incidents to compare (fewer than twice the minimum),
 nothing is compared: an active model is kept unless ``force``, and with no active model the
 challenger becomes the first version. When the challenger passes (or ``force``), it is fitted on
@@ -32,11 +39,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from classifier import ActiveChanged, IncidentTypeClassifier, NotEnoughData, Taxonomy
 from core.config import Settings
@@ -181,6 +189,55 @@ def _iso(moment: Any) -> str:
     return pd.Timestamp(moment).tz_localize(UTC).isoformat()
 
 
+def _recipe_of(fitted: Any, recipe: IncidentTypeClassifier) -> IncidentTypeClassifier:
+    """The active model's recipe: ``recipe`` with the fitted artefact's own parameters where it
+    has them (one written before a parameter existed keeps the recipe's), ``n_jobs`` aside."""
+    params = {name: getattr(fitted, name) for name in recipe.get_params(deep=False)
+              if name != "n_jobs" and hasattr(fitted, name)}
+    return clone(recipe).set_params(**params)
+
+
+def _active_recipe_scores(active: Any, recipe: IncidentTypeClassifier, dataset: Dataset,
+                          size: int, settings: Settings, taxonomy: Taxonomy,
+                          challenger_scores: dict[str, Any],
+                          progress: Callable[[str], None]) -> tuple[dict[str, Any] | None, bool]:
+    """The active model's recipe scored on the window as the challenger's is (prequentially),
+    each fit on the labels the active model learned: the store's labelled incidents with the
+    corrections stored before its card was written. For a window the active model learned
+    some of, where its own answers would be those of its training data.
+
+    The challenger's own scores when the recipe and those labels are the challenger's (the same
+    fits would follow); and True with them when the active model's card says it learned exactly
+    the store's labelled incidents: there is nothing new to learn. None when the recipe cannot
+    be fitted so (the artefact is scored then).
+    """
+    own = _recipe_of(active.model, recipe)
+    same = {k: v for k, v in own.get_params(deep=False).items() if k != "n_jobs"} == {
+        k: v for k, v in recipe.get_params(deep=False).items() if k != "n_jobs"}
+    fingerprint = dataset.fingerprint()
+    reused = "the challenger's recipe and labels: its figures"
+    if same and (active.card.get("training_data") or {}).get("sha256") == fingerprint:
+        progress(reused)
+        return challenger_scores, True
+    with session_scope(settings.database_url) as session:
+        learned = load_dataset(session=session, corrections_as_of=_created(active.card))
+    if same and learned.fingerprint() == fingerprint:
+        progress(reused)
+        return challenger_scores, False  # the same fits would follow
+    try:
+        return score_prequential(own, dataset, size, settings.retrain_gate_blocks, taxonomy,
+                                 progress=progress, fit_on=learned), False
+    except NotEnoughData:
+        return None, False
+
+
+def _created(card: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(card["created_at"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _last_filed(card: dict[str, Any]) -> np.datetime64 | None:
     try:
         return np.datetime64(card["training_data"]["last_filed"], "s")
@@ -292,12 +349,22 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     elif challenger_scores is None:
         promote, reason = False, not_compared
     else:
-        note(f"evaluating the active {active_before} on the same {len(test)} incidents")
-        # One prediction of the window by the active model: scored, and compared in resamples.
-        proba, active_tags, review = predictions(active_model.model, test)
-        contenders[f"active {active_before}"] = score_predictions(
-            test, active_tags, proba, list(active_model.model.classes_), taxonomy, review)
-        active_metrics = headline(contenders[f"active {active_before}"], test, window.all_unseen)
+        active_scores, identical = (None, False) if window.all_unseen else _active_recipe_scores(
+            active_model, recipe, dataset, window.size, settings, taxonomy, challenger_scores,
+            progress=lambda message: note(f"active {active_before}'s recipe: {message}"))
+        if active_scores is None:
+            note(f"evaluating the active {active_before} on the same {len(test)} incidents")
+            # One prediction of the window by the active model: scored, and compared in resamples.
+            proba, active_tags, review = predictions(active_model.model, test)
+            active_scores = score_predictions(
+                test, active_tags, proba, list(active_model.model.classes_), taxonomy, review)
+        else:
+            active_tags = active_scores["predicted"]
+        contenders[f"active {active_before}"] = active_scores
+        active_metrics = headline(active_scores, test, window.all_unseen)
+        if "blocks" in active_scores:
+            active_metrics["holdout_blocks"] = active_scores["blocks"]
+            active_metrics["scored_as"] = "recipe"
         compared = ([taxonomy.categories_of(t) for t in test.y],
                     [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
                     [taxonomy.categories_of(t) for t in active_tags],
@@ -311,6 +378,10 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                 *compared, resamples=GATE_RESAMPLES, seed=settings.random_state).items()}
         promote, reason = gate(challenger_metrics, active_metrics, tolerance, worse_in,
                                settings.retrain_gate_confidence)
+        if identical:
+            promote, reason = False, (
+                f"nothing new to learn: the challenger has {active_before}'s recipe and the "
+                f"labelled incidents and tags {active_before} learned ({len(dataset)})")
     if force and not promote:
         reason = f"forced although {reason}"
     elif force:
@@ -348,6 +419,10 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         if challenger_scores["blocks"] > 1:
             described += (f"; the challenger predicted them in {challenger_scores['blocks']} "
                           f"blocks by filing time, each fitted on every incident filed before it")
+        if active_metrics is not None and active_metrics.get("scored_as") == "recipe":
+            described += (f"; {active_before} learned some of them, and its own answers there "
+                          f"would flatter it: its recipe predicted them the same way, fitted on "
+                          f"the labels {active_before} learned")
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
                            force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
                            described, superseded)

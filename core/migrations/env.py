@@ -2,6 +2,7 @@
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from core.tables import Base
 
@@ -20,12 +21,17 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     if url is None:
         raise RuntimeError("alembic: no sqlalchemy.url configured (core.db.alembic_config sets it)")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata,
-                          render_as_batch=conn.dialect.name == "sqlite")
-        with context.begin_transaction():
-            context.run_migrations()
+    # No pool, and disposed: a pooled connection of an engine nobody disposes stays open until
+    # the engine is garbage-collected, whenever that is (psycopg then warns it was left open).
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            context.configure(connection=conn, target_metadata=target_metadata,
+                              render_as_batch=conn.dialect.name == "sqlite")
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

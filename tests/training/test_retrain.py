@@ -80,6 +80,8 @@ def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str,
     assert result.exit_code == 0, result.output
     assert "FORCED: promoted v2 (was v1)" in result.stdout
     assert "  challenger minus active: micro-F1 -" in result.stdout  # lower, with its interval
+    # v1 learned the whole window: it is scored as its recipe, on the labels it learned.
+    assert "on the same incidents (its recipe, as it would have lived them)" in result.stdout
     assert ModelRegistry(models_dir).active_version() == "v2"
     assert ModelRegistry(models_dir).history()[-1]["by"] == "bob"  # who asked, in the history too
     (row,) = _decisions(settings)
@@ -87,14 +89,47 @@ def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str,
 
 
 @SQLITE_ONLY
-def test_retrain_equal_challenger_promoted(settings: Settings, store: str, models_dir: Path,
-                                           taxonomy: Taxonomy) -> None:
-    # Same data, same recipe: the challenger is as good as the active model (within tolerance).
+def test_retrain_with_nothing_new_keeps_the_active_model(settings: Settings, store: str,
+                                                         models_dir: Path, taxonomy: Taxonomy) -> None:
+    """The incidents and tags v1 learned, the same recipe: nothing to learn, nothing promoted
+    (the same figures on both sides: the challenger's fits are the ones v1's recipe would make)."""
     registry = ModelRegistry(models_dir)
     decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry)
-    assert decision.promoted and not decision.forced
-    assert registry.active_version() == decision.challenger == "v2"
-    assert _decisions(settings)[0].promoted
+    assert not decision.promoted and not decision.forced
+    assert registry.active_version() == "v1" and "v2" in registry.versions()
+    assert decision.reason == ("nothing new to learn: the challenger has v1's recipe and the labelled "
+                               "incidents and tags v1 learned (48)")
+    assert decision.active_metrics is not None and decision.active_metrics["scored_as"] == "recipe"
+    for name in ("category_micro_f1", "category_macro_f1"):
+        assert decision.active_metrics[name] == decision.challenger_metrics[name]
+    assert not _decisions(settings)[0].promoted
+
+
+@SQLITE_ONLY
+def test_retrain_from_a_correction_compares_recipes(settings: Settings, store: str, models_dir: Path,
+                                                    taxonomy: Taxonomy, correct: Callable[..., int]) -> None:
+    """A correction and no new incident: v1 learned the whole window, and its answers there are
+    its training data's. Its recipe is scored instead, as the challenger's is, fitted on the
+    labels v1 learned (without the correction): a correction that does not make the model worse
+    is promoted."""
+    dataset = _dataset(store)
+    said: list[str] = []
+    older = int(dataset.ids[5])
+    correct(older, [*dataset.y[5], "policy-failure"])
+    registry = ModelRegistry(models_dir)
+    decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry, progress=said.append)
+    assert decision.promoted and registry.active_version() == "v2"
+    assert decision.reason.startswith("challenger is not")
+    active, challenger = decision.active_metrics, decision.challenger_metrics
+    assert active is not None and active["scored_as"] == "recipe" and active["holdout_blocks"] == 3
+    assert active["holdout_size"] == challenger["holdout_size"] == 10
+    assert decision.window.endswith("v1 learned some of them, and its own answers there would flatter "
+                                    "it: its recipe predicted them the same way, fitted on the labels "
+                                    "v1 learned")
+    # Both recipes were fitted three times each, v1's on the incidents as they were.
+    assert [s for s in said if "block 1 of 3" in s] == [
+        "challenger: block 1 of 3: fitting on the 38 incidents before it",
+        "active v1's recipe: block 1 of 3: fitting on the 38 incidents before it"]
 
 
 def test_holdout_split_judges_on_what_the_active_model_has_not_seen(settings: Settings, store: str) -> None:
@@ -287,7 +322,8 @@ def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, m
     assert result.exit_code == 0, result.output
     for step in ("loading labelled incidents from the store", "challenger: block 1 of 3: fitting "
                  "on the 38 incidents before it", "challenger: block 3 of 3: fitting on the 45 "
-                 "incidents before it", "evaluating the active v1 on the same 10 incidents",
+                 "incidents before it", "active v1's recipe: the challenger's recipe and labels: "
+                 "its figures",
                  "challenger: fitting on 48 incidents"):
         assert step in result.stderr
     assert result.stdout.startswith("challenger v2: category micro-F1 ")
