@@ -420,9 +420,9 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
             described += (f"; the challenger predicted them in {challenger_scores['blocks']} "
                           f"blocks by filing time, each fitted on every incident filed before it")
         if active_metrics is not None and active_metrics.get("scored_as") == "recipe":
-            described += (f"; {active_before} learned some of them, and its own answers there "
-                          f"would flatter it: its recipe predicted them the same way, fitted on "
-                          f"the labels {active_before} learned")
+            described += (f"; {active_before} learned {'some' if window.unseen else 'all'} of "
+                          f"them, where its own answers would be its training data's: its recipe "
+                          f"predicted them the same way, fitted on the labels {active_before} learned")
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
                            force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
                            described, superseded)

@@ -123,9 +123,9 @@ def test_retrain_from_a_correction_compares_recipes(settings: Settings, store: s
     active, challenger = decision.active_metrics, decision.challenger_metrics
     assert active is not None and active["scored_as"] == "recipe" and active["holdout_blocks"] == 3
     assert active["holdout_size"] == challenger["holdout_size"] == 10
-    assert decision.window.endswith("v1 learned some of them, and its own answers there would flatter "
-                                    "it: its recipe predicted them the same way, fitted on the labels "
-                                    "v1 learned")
+    assert decision.window.endswith("v1 learned all of them, where its own answers would be its training "
+                                    "data's: its recipe predicted them the same way, fitted on the "
+                                    "labels v1 learned")
     # Both recipes were fitted three times each, v1's on the incidents as they were.
     assert [s for s in said if "block 1 of 3" in s] == [
         "challenger: block 1 of 3: fitting on the 38 incidents before it",
