@@ -41,12 +41,23 @@ def get_engine(url: str) -> Engine:
 
 
 def dispose_engines() -> None:
-    """Close every pooled connection and forget the engines (tests, and forked workers)."""
+    """Close every pooled connection and forget the engines (tests, and forked workers).
+
+    A connection still checked out (a job's thread mid-work) is closed when it is given back:
+    the pool it returns to is no longer anyone's, and a connection left open there would only be
+    closed by the garbage collector (psycopg warns of it then, wherever that happens)."""
     with _engines_lock:
         engines = list(_engines.values())
         _engines.clear()
     for engine in engines:
-        engine.dispose()
+        retired = engine.pool
+        engine.dispose()  # closes what is checked in; the engine gets a new, empty pool
+        event.listen(retired, "checkin", _close_on_checkin)
+        retired.dispose()  # what came back between the two lines
+
+
+def _close_on_checkin(_dbapi_connection, record) -> None:
+    record.close()
 
 
 def safe_url(url: str) -> str:
