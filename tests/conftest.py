@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, select, text
 from classifier import Taxonomy
 from core.classification import correct_incident
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.db import dispose_engines, get_engine, session_scope, upgrade
+from core.db import get_engine, session_scope, upgrade
 from core.registry import ModelRegistry
 from core.tables import IncidentRow, IncidentTagRow
-from tests.fixtures import BAD_SNAPSHOTS, Incidents, write_snapshot
+from tests.fixtures import BAD_SNAPSHOTS, Incidents, end_background_jobs, write_snapshot
 from tests.standin import BugzillaStandIn, bugzilla_data
 
 REAL_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "bugzilla"
@@ -26,9 +26,9 @@ POSTGRES_URL = os.environ.get("INCIDENTS_TEST_POSTGRES_URL")
 
 @pytest.fixture(autouse=True)
 def _close_engines() -> Iterator[None]:
-    """Close pooled connections after each test, so no connection outlives its database."""
+    """End background jobs and close pooled connections after each test."""
     yield
-    dispose_engines()
+    end_background_jobs(collect=False)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ def _postgres_schema_url(base_url: str) -> Iterator[str]:
     try:
         yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
     finally:
-        dispose_engines()
+        end_background_jobs()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -5,6 +5,7 @@ and registry helpers. Fixtures using them are in conftest.py."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -12,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from typer.testing import CliRunner, Result
 
 from cli import app
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.db import session_scope
+from core.db import dispose_engines, session_scope
 from core.registry import ModelRegistry
 
 #: For a test whose store does not matter (a fit, a report): SQLite only, not PostgreSQL too.
@@ -516,3 +518,17 @@ def finished_job(client: Any, started: Any, within: float = 120) -> dict[str, An
         assert answer.status_code == 200, answer.text
         job = answer.json()
     return job
+
+
+def end_background_jobs(*, collect: bool = True, timeout: float = 120.0) -> None:
+    """Wait for the jobs a test started (service/jobs.py runs each in a thread named ``job-...``)
+    and close every pooled connection, so none outlives its database: a job still holding a
+    connection when its engine is disposed checks it into a discarded pool, where it is
+    garbage-collected open, and psycopg's warning then fails whichever test runs at the time."""
+    for thread in threading.enumerate():
+        # Not a lock's heartbeat (``job-lock-...``): it ends with its lock's release.
+        if thread.name.startswith("job-") and not thread.name.startswith("job-lock-"):
+            thread.join(timeout=timeout)
+    dispose_engines()
+    if collect:  # what the test left unreachable is closed now, inside that test's teardown
+        gc.collect()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from service.app import create_app
 from service.config import ServiceSettings
+from tests.fixtures import end_background_jobs
 
 #: Generated cases per operation (a few dozen operations: the file stays near a minute).
 EXAMPLES = 8
@@ -54,9 +54,7 @@ def api_schema(service_settings: ServiceSettings, models_dir: Path, store: str) 
     finally:
         # The retrains and syncs the cases started run on in threads of their own (service/jobs.py):
         # they end before the store does.
-        for thread in threading.enumerate():
-            if thread.name.startswith("job-"):
-                thread.join(timeout=120)
+        end_background_jobs(collect=False)
         asgi.shutdown_lifespans()  # schemathesis keeps the app started for the process otherwise
 
 
