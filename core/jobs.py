@@ -39,6 +39,9 @@ logger = logging.getLogger("core.jobs")
 DEFAULT_TTL = 60.0
 
 #: The kinds of job that take the lock, and how a message names one.
+#: Name prefix of the thread that keeps a held lock alive (one a lock: ``job-lock-<kind>``).
+HEARTBEAT_THREAD_PREFIX = "job-lock-"
+
 KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "a relabelling"}
 
 STATES = ("queued", "running", "succeeded", "failed")
@@ -120,7 +123,7 @@ class JobLock:
         if heartbeat:
             self._stop.clear()
             self._beating = threading.Thread(target=self._beat, daemon=True,
-                                             name=f"job-lock-{self.kind}")
+                                             name=f"{HEARTBEAT_THREAD_PREFIX}{self.kind}")
             self._beating.start()
         return self
 

@@ -25,6 +25,9 @@ from .schemas import JobPublic
 
 logger = logging.getLogger("service.jobs")
 
+#: Name prefix of the thread that runs a job (``job-<kind>-<id>``).
+JOB_THREAD_PREFIX = "job-"
+
 #: What a job runs: given a progress callback, the result to record.
 Work = Callable[[Callable[[str], None]], dict[str, Any]]
 
@@ -41,7 +44,7 @@ def start_job(*, url: str, kind: str, requested_by: str | None, work: Work,
     try:
         create_job(url=url, job_id=job_id, kind=kind, requested_by=requested_by)
         threading.Thread(target=_run, args=(url, job_id, lock, work, failures), daemon=True,
-                         name=f"job-{kind}-{job_id[:8]}").start()
+                         name=f"{JOB_THREAD_PREFIX}{kind}-{job_id[:8]}").start()
     except BaseException:
         lock.release()
         raise

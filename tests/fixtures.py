@@ -28,7 +28,9 @@ from typer.testing import CliRunner, Result
 from cli import app
 from core.config import PROJECT_ROOT, Settings, get_settings
 from core.db import dispose_engines, session_scope
+from core.jobs import HEARTBEAT_THREAD_PREFIX
 from core.registry import ModelRegistry
+from service.jobs import JOB_THREAD_PREFIX
 
 #: For a test whose store does not matter (a fit, a report): SQLite only, not PostgreSQL too.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -521,13 +523,14 @@ def finished_job(client: Any, started: Any, within: float = 120) -> dict[str, An
 
 
 def end_background_jobs(*, collect: bool = True, timeout: float = 120.0) -> None:
-    """Wait for the jobs a test started (service/jobs.py runs each in a thread named ``job-...``)
+    """Wait for the jobs a test started (service/jobs.py runs each in a thread of its own)
     and close every pooled connection, so none outlives its database: a job still holding a
     connection when its engine is disposed checks it into a discarded pool, where it is
     garbage-collected open, and psycopg's warning then fails whichever test runs at the time."""
     for thread in threading.enumerate():
-        # Not a lock's heartbeat (``job-lock-...``): it ends with its lock's release.
-        if thread.name.startswith("job-") and not thread.name.startswith("job-lock-"):
+        # Not a lock's heartbeat (the prefixes overlap): it ends with its lock's release.
+        if (thread.name.startswith(JOB_THREAD_PREFIX)
+                and not thread.name.startswith(HEARTBEAT_THREAD_PREFIX)):
             thread.join(timeout=timeout)
     dispose_engines()
     if collect:  # what the test left unreachable is closed now, inside that test's teardown
