@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import sparse
-from scipy.special import expit
+from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -367,6 +367,20 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         Weigh each training incident by ``0.5 ** (age / recency_half_life)``, its age in years
         before the newest training incident (from the frame's ``filed`` column; an incident
         without one weighs as the oldest). None: every incident weighs the same.
+    recent_prior_years : float or None, default=2.0
+        Move each tag's probability toward the tag mix of the training incidents filed in the
+        last this many years (before the newest; from the frame's ``filed`` column): its
+        log-odds gain ``recent_prior_shift`` times the log-odds of the tag's recent share minus
+        those of its share among all of them (Saerens et al. 2002's prior correction, with the
+        new prior read off the newest labels, not estimated from unlabelled incidents). The
+        calibrated probabilities otherwise carry the whole history's mix, and the mix moves from
+        one year to the next. The review threshold is learned on probabilities shifted the same
+        way. None, or a frame without filing times: no shift.
+    recent_prior_shift : float, default=0.5
+        How much of the recent mix to take (0: none; 1: the whole correction).
+    recent_prior_strength : float, default=30.0
+        The recent share is smoothed toward the overall one by this many incidents' worth, so a
+        tag seen a few times lately does not swing.
     report_evidence : bool, default=True
         When comment 0 is an incident report that states the affected certificate types (the
         CCADB template's field since March 2025), they settle the level of a misissuance the
@@ -400,6 +414,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         Incidents whose confidence is below this go to review.
     oof_proba_ : ndarray of shape (n_incidents, n_learned_tags)
         Out-of-fold probabilities of the learned tags, on which the thresholds were set.
+    prior_shift_ : ndarray of shape (n_learned_tags,)
+        The log-odds added to each learned tag's probability (see ``recent_prior_years``).
     features_ : ColumnTransformer
         The fitted feature extractor.
     estimators_ : list of CalibratedClassifierCV
@@ -449,6 +465,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         "report_evidence": ["boolean"],
         "strip_template": ["boolean"],
         "pools": [dict, None],
+        "recent_prior_years": [Interval(Real, 0, None, closed="neither"), None],
+        "recent_prior_shift": [Interval(Real, 0, None, closed="left")],
+        "recent_prior_strength": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(self, C: float = 10.0, min_support: int = 5, n_folds: int = 5,
@@ -459,7 +478,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                  reporter: bool = False, n_jobs: int = 1,
                  random_state: int | np.random.RandomState | None = 0,
                  recency_half_life: float | None = None, report_evidence: bool = True,
-                 pools: dict[str, list[str]] | None = None, strip_template: bool = True) -> None:
+                 pools: dict[str, list[str]] | None = None, strip_template: bool = True,
+                 recent_prior_years: float | None = 2.0, recent_prior_shift: float = 0.5,
+                 recent_prior_strength: float = 30.0) -> None:
         self.C = C
         self.min_support = min_support
         self.n_folds = n_folds
@@ -478,6 +499,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.report_evidence = report_evidence
         self.pools = pools
         self.strip_template = strip_template
+        self.recent_prior_years = recent_prior_years
+        self.recent_prior_shift = recent_prior_shift
+        self.recent_prior_strength = recent_prior_strength
 
     # -- fitting -----------------------------------------------------------------------------
     def _base(self) -> CalibratedClassifierCV:
@@ -512,16 +536,27 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             return X
         return X.assign(description=stripped)
 
-    def _recency_weights(self, X: pd.DataFrame) -> np.ndarray | None:
+    def _recency_weights(self, ages: np.ndarray | None) -> np.ndarray | None:
         """Each incident's weight under ``recency_half_life`` (None when it is off)."""
-        if self.recency_half_life is None or FILED_COLUMN not in X.columns:
+        if self.recency_half_life is None or ages is None:
             return None
-        filed = pd.to_datetime(X[FILED_COLUMN], utc=True)
-        if filed.isna().all():
-            return None
-        age = (filed.max() - filed).dt.total_seconds().to_numpy() / (365.25 * 86400)
-        age = np.where(np.isnan(age), np.nanmax(age), age)
-        return np.power(0.5, age / self.recency_half_life)
+        return np.power(0.5, ages / self.recency_half_life)
+
+    def _recent_prior_shift(self, ages: np.ndarray | None, Y: np.ndarray) -> np.ndarray:
+        """The log-odds added to each tag's probability of ``Y``'s columns: ``recent_prior_shift``
+        times the log-odds of its share among the incidents of the last ``recent_prior_years``
+        (smoothed toward its overall share by ``recent_prior_strength`` incidents) minus those of
+        its overall share. Zeros when it is off or the frame has no filing times."""
+        shift = np.zeros(Y.shape[1])
+        if self.recent_prior_years is None or ages is None or not self.recent_prior_shift:
+            return shift
+        recent = ages <= self.recent_prior_years
+        weight = recent.sum() + self.recent_prior_strength
+        if not weight:
+            return shift
+        share = Y.mean(axis=0)
+        recent_share = (Y[recent].sum(axis=0) + self.recent_prior_strength * share) / weight
+        return self.recent_prior_shift * (_logit(recent_share) - _logit(share))
 
     def _derived(self, name: str, source: object, build):
         """``build(source)``, kept until ``source`` (a fitted attribute) is replaced by a refit.
@@ -610,7 +645,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         NotEnoughData
             No tag has ``min_support`` incidents (a ``ValueError``).
         """
-        weight = self._recency_weights(X) if isinstance(X, pd.DataFrame) else None
+        ages = _ages(X) if isinstance(X, pd.DataFrame) else None
+        weight = self._recency_weights(ages)
         X = self._for_words(check_frame(X))
         mlb = MultiLabelBinarizer()
         Y = mlb.fit_transform(check_tag_lists(y, len(X)))
@@ -630,8 +666,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         thresholds, pool_thresholds = all_thresholds[:n_tags], all_thresholds[n_tags:]
         # The review threshold is learned on what predictions will be: pooled (the pools'
         # cue-only tags have no out-of-fold probabilities, and are left out there).
-        oof_tags = _pooled(oof[:, :n_tags], oof[:, n_tags:], thresholds, pool_thresholds,
-                           [[j for j in m if j < n_tags] for m in pools.values()])
+        # ... and shifted toward the recent tag mix, as predictions will be.
+        prior_shift = self._recent_prior_shift(ages, Y[:, :n_tags])
+        oof_tags = _shifted(_pooled(oof[:, :n_tags], oof[:, n_tags:], thresholds, pool_thresholds,
+                                    [[j for j in m if j < n_tags] for m in pools.values()]),
+                            prior_shift)
         review_threshold = self._learn_review_threshold(Y[:, :n_tags], oof_tags, thresholds, learned_tags)
         features, estimators = self._fit_tags(X, Y, weight)
         # Set together only now, so a fit that fails on the way leaves the estimator as it was.
@@ -639,6 +678,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.thresholds_ = np.concatenate([thresholds, np.full(len(cue_tags), 0.5)])
         self.review_threshold_ = review_threshold
         self.oof_proba_ = oof[:, :n_tags]
+        self.prior_shift_ = prior_shift
         self.features_, self.estimators_ = features, estimators[:n_tags]
         self.cue_tags_ = cue_tags
         self.pools_, self.pool_estimators_, self.pool_thresholds_ = pools, estimators[n_tags:], pool_thresholds
@@ -715,6 +755,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         if pool_proba.shape[1]:
             proba = _pooled(proba, pool_proba, self.thresholds_, self.pool_thresholds_,
                             list(self.pools_.values()))
+        # Artefacts written before the parameter existed have no shift.
+        shift = getattr(self, "prior_shift_", None)
+        if shift is not None and shift.any():
+            proba = np.hstack([_shifted(proba[:, :n_tags], shift), proba[:, n_tags:]])
         # Artefacts written before the parameter existed did not use the evidence.
         if getattr(self, "report_evidence", False):
             proba = self._settled_by_report(X, proba)
@@ -907,6 +951,29 @@ def _pooled(proba: np.ndarray, pool_proba: np.ndarray, thresholds: np.ndarray,
         tags[on, best] = np.maximum(tags[on, best], np.maximum(pool[on], thresholds[cols_][best]))
         out[:, cols_] = tags
     return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return logit(np.clip(p, 1e-6, 1 - 1e-6))
+
+
+def _shifted(proba: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Probabilities (one column a tag) with each column's log-odds moved by ``shift``."""
+    if not shift.any():
+        return proba
+    return expit(_logit(proba) + shift)
+
+
+def _ages(X: pd.DataFrame) -> np.ndarray | None:
+    """Each incident's age in years before the newest one, from the frame's ``filed`` column
+    (an incident without one is as old as the oldest); None when the frame has no filing times."""
+    if FILED_COLUMN not in X.columns:
+        return None
+    filed = pd.to_datetime(X[FILED_COLUMN], utc=True)
+    if filed.isna().all():
+        return None
+    age = (filed.max() - filed).dt.total_seconds().to_numpy() / (365.25 * 86400)
+    return np.where(np.isnan(age), np.nanmax(age), age)
 
 
 def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:

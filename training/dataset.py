@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from classifier import FEATURE_COLUMNS, incidents_frame
+from classifier import FEATURE_COLUMNS, FILED_COLUMN, incidents_frame
 from core.corrections import corrections_summary, latest_corrections
 from core.labels import labelled_incidents
 
@@ -74,7 +74,8 @@ def load_dataset(*, session: Session, corrections_as_of: datetime | None = None)
                         if r.creation_time is not None], dtype="datetime64[s]")
     return Dataset(
         ids=np.array([r.incident.id for r in rows], dtype=np.int64),
-        X=incidents_frame(r.incident for r in rows),
+        # With when each was filed: the model reads the recent tag mix off it.
+        X=incidents_frame(r.incident for r in rows).assign(**{FILED_COLUMN: pd.to_datetime(created, utc=True)}),
         y=[r.tags for r in rows],
         created=created,
         corrections=corrections_summary(latest_corrections(session=session, as_of=corrections_as_of)),

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from classifier import FILED_COLUMN, Incident, IncidentTypeClassifier, Taxonomy, incidents_frame
+from classifier._model import _ages
 
 MISISSUANCE = "Acme Trust: EV certificates with wrong jurisdiction fields"
 REVOCATION = "Acme Trust: Failure to revoke within 5 days"
@@ -137,13 +138,13 @@ def test_recency_weights_favour_recent_incidents(fixture_data) -> None:
     X, y = fixture_data
     X = X.copy()
     X[FILED_COLUMN] = pd.date_range("2015-01-01", periods=len(X), freq="60D", tz="UTC")
-    model = IncidentTypeClassifier(recency_half_life=1.0)
-    weights = model._recency_weights(X)
+    model = IncidentTypeClassifier(recency_half_life=1.0, recent_prior_years=None)
+    weights = model._recency_weights(_ages(X))
     assert weights is not None and weights[-1] == 1.0
     assert weights[0] < 0.01 and np.all(np.diff(weights) > 0)
-    assert IncidentTypeClassifier()._recency_weights(X) is None
+    assert IncidentTypeClassifier()._recency_weights(_ages(X)) is None
     fitted = model.fit(X, y)
-    plain = IncidentTypeClassifier().fit(X, y)
+    plain = IncidentTypeClassifier(recent_prior_years=None).fit(X, y)
     assert not np.allclose(fitted.predict_proba(X), plain.predict_proba(X))
 
 

@@ -153,7 +153,7 @@ def test_load_dataset_same_on_every_store(store: str, trained_models: Path) -> N
     with session_scope(store) as session:
         dataset = load_dataset(session=session)
     assert len(dataset) == 48
-    assert list(dataset.X.columns) == ["summary", "description", "ca_name", "reporter"]
+    assert list(dataset.X.columns) == ["summary", "description", "ca_name", "reporter", "filed"]
     assert np.all(np.diff(dataset.created.astype("int64")) >= 0)
     reference = ModelRegistry(trained_models).card("v1")["training_data"]
     assert dataset.fingerprint() == reference["sha256"]
