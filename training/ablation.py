@@ -24,6 +24,8 @@ def ablations(model: IncidentTypeClassifier) -> dict[str, IncidentTypeClassifier
         "- learned thresholds (all 0.5)": {"threshold_shrinkage": 1.0},
         "- unshrunk thresholds": {"threshold_shrinkage": 0.0},
         "- fallback tag": {"fallback_ratio": None},
+        "- pools": {"pools": None},
+        "- recent tag mix as prior": {"recent_prior_years": None},
     }
     return {name: clone(model).set_params(**params) for name, params in variants.items()}
 
