@@ -47,6 +47,12 @@ def test_train_first_version(incidents, store: str, settings: Settings,
     assert FIXTURE_TAGS <= set(card["labels"])
     assert list(card["thresholds"]) == card["labels"]
     assert all(0.0 < t < 1.0 for t in card["thresholds"].values())
+    # The recent tag mix's shift of each learned tag (the cue-only tags have none), as the
+    # saved model applies it.
+    model = ModelRegistry(folder.parent).load("v1").model
+    assert card["prior_shift"] == {t: round(float(v), 4) for t, v in
+                                   zip(model.classes_[:len(model.estimators_)], model.prior_shift_, strict=True)}
+    assert any(card["prior_shift"].values())
     # The taxonomy's one pool (audit-delay, audit-finding) has no incident in the fixture bugs.
     assert card["params"]["pools"] == {"Audit Delays and Findings": ["audit-delay", "audit-finding"]}
     assert card["pools"] == {}
