@@ -416,6 +416,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         Out-of-fold probabilities of the learned tags, on which the thresholds were set.
     prior_shift_ : ndarray of shape (n_learned_tags,)
         The log-odds added to each learned tag's probability (see ``recent_prior_years``).
+    pool_prior_shift_ : ndarray of shape (n_pools,)
+        The same for each pool of ``pools_``, from the share of the union of its tags; both are
+        added before the pools keep their tags consistent with them.
     features_ : ColumnTransformer
         The fitted feature extractor.
     estimators_ : list of CalibratedClassifierCV
@@ -666,11 +669,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         thresholds, pool_thresholds = all_thresholds[:n_tags], all_thresholds[n_tags:]
         # The review threshold is learned on what predictions will be: pooled (the pools'
         # cue-only tags have no out-of-fold probabilities, and are left out there).
-        # ... and shifted toward the recent tag mix, as predictions will be.
-        prior_shift = self._recent_prior_shift(ages, Y[:, :n_tags])
-        oof_tags = _shifted(_pooled(oof[:, :n_tags], oof[:, n_tags:], thresholds, pool_thresholds,
-                                    [[j for j in m if j < n_tags] for m in pools.values()]),
-                            prior_shift)
+        # Both shifted toward the recent mix first, as predictions will be.
+        prior_shift = self._recent_prior_shift(ages, Y)
+        oof_shifted = _shifted(oof, prior_shift)
+        oof_tags = _pooled(oof_shifted[:, :n_tags], oof_shifted[:, n_tags:], thresholds,
+                           pool_thresholds, [[j for j in m if j < n_tags] for m in pools.values()])
         review_threshold = self._learn_review_threshold(Y[:, :n_tags], oof_tags, thresholds, learned_tags)
         features, estimators = self._fit_tags(X, Y, weight)
         # Set together only now, so a fit that fails on the way leaves the estimator as it was.
@@ -678,7 +681,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.thresholds_ = np.concatenate([thresholds, np.full(len(cue_tags), 0.5)])
         self.review_threshold_ = review_threshold
         self.oof_proba_ = oof[:, :n_tags]
-        self.prior_shift_ = prior_shift
+        self.prior_shift_, self.pool_prior_shift_ = prior_shift[:n_tags], prior_shift[n_tags:]
         self.features_, self.estimators_ = features, estimators[:n_tags]
         self.cue_tags_ = cue_tags
         self.pools_, self.pool_estimators_, self.pool_thresholds_ = pools, estimators[n_tags:], pool_thresholds
@@ -745,6 +748,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """:meth:`predict_proba` from the checked frame and its features."""
         n_tags = len(self.estimators_)
         proba = _tag_proba([*self.estimators_, *self._pool_estimators()], Xt, self._stacked())
+        # Artefacts written before the parameter existed have no shift.
+        shift = np.concatenate([getattr(self, "prior_shift_", np.zeros(n_tags)),
+                                getattr(self, "pool_prior_shift_", np.zeros(proba.shape[1] - n_tags))])
+        proba = _shifted(proba, shift)
         proba, pool_proba = proba[:, :n_tags], proba[:, n_tags:]
         if self.cue_tags_:
             cues = self.cues or {}
@@ -755,10 +762,6 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         if pool_proba.shape[1]:
             proba = _pooled(proba, pool_proba, self.thresholds_, self.pool_thresholds_,
                             list(self.pools_.values()))
-        # Artefacts written before the parameter existed have no shift.
-        shift = getattr(self, "prior_shift_", None)
-        if shift is not None and shift.any():
-            proba = np.hstack([_shifted(proba[:, :n_tags], shift), proba[:, n_tags:]])
         # Artefacts written before the parameter existed did not use the evidence.
         if getattr(self, "report_evidence", False):
             proba = self._settled_by_report(X, proba)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classifier import FILED_COLUMN, IncidentTypeClassifier
+from classifier import FEATURE_COLUMNS, FILED_COLUMN, IncidentTypeClassifier
 from classifier._model import _ages
 
 
@@ -75,5 +75,29 @@ def test_fit_moves_probabilities_toward_the_recent_mix(fixture_data) -> None:
     np.testing.assert_allclose(logit(moved[0]) - logit(moved[1]),
                                np.broadcast_to(shifted.prior_shift_, p.shape), atol=1e-6)
     # An artefact written before the parameter has no shift and predicts unshifted.
-    del shifted.prior_shift_
+    del shifted.prior_shift_, shifted.pool_prior_shift_
     np.testing.assert_allclose(shifted.predict_proba(X), plain.predict_proba(X))
+
+
+def test_pools_shift_before_they_keep_their_tags_consistent(fixture_data) -> None:
+    X, y = fixture_data
+    X = dated(X, freq="30D")
+    # Outages lately: the fixture's OCSP and CRL incidents (a pool of both) are made the newest.
+    order = sorted(range(len(y)), key=lambda i: bool({"ocsp-failure", "crl-failure"} & set(y[i])))
+    X = dated(X.iloc[order].reset_index(drop=True), freq="30D")
+    y = [y[i] for i in order]
+    model = IncidentTypeClassifier(pools={"Outages": ["ocsp-failure", "crl-failure"]},
+                                   recent_prior_strength=5.0).fit(X, y)
+    assert list(model.pools_) == ["Outages"] and model.pool_prior_shift_.shape == (1,)
+    assert model.pool_prior_shift_[0] > 0
+    proba = model.predict_proba(X)
+    members = np.asarray(model.pools_["Outages"])
+    # Recompute the pool's shifted probability, as predict_proba does before pooling.
+    Xt = model._features(X.loc[:, list(FEATURE_COLUMNS)])
+    pool = model.pool_estimators_[0].predict_proba(Xt)[:, 1]
+    shifted_pool = 1 / (1 + np.exp(-(np.log(pool / (1 - pool)) + model.pool_prior_shift_[0])))
+    on = shifted_pool >= model.pool_thresholds_[0]
+    assert on.any()
+    # Where the shifted pool passes, its likeliest tag is given; no tag is above the pool.
+    assert (proba[on][:, members] >= model.thresholds_[members]).any(axis=1).all()
+    assert (proba[:, members] <= np.maximum(shifted_pool, model.thresholds_[members].max())[:, None] + 1e-9).all()
