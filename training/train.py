@@ -140,8 +140,10 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         "prior_shift": {str(c): round(float(v), 4)
                         for c, v in zip(model.classes_, model.prior_shift_, strict=False)},
         # Each pool learned (see IncidentTypeClassifier.pools): its tags and its threshold.
-        "pools": {name: {"tags": [str(model.classes_[j]) for j in columns], "threshold": round(float(t), 4)}
-                  for (name, columns), t in zip(model.pools_.items(), model.pool_thresholds_, strict=True)},
+        "pools": {name: {"tags": [str(model.classes_[j]) for j in columns], "threshold": round(float(t), 4),
+                         "prior_shift": round(float(shift), 4)}
+                  for (name, columns), t, shift in zip(model.pools_.items(), model.pool_thresholds_,
+                                                       model.pool_prior_shift_, strict=True)},
         "metrics": summarise(report),
     }
     if year_cutoffs:
