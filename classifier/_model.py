@@ -961,10 +961,12 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _shifted(proba: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Probabilities (one column a tag) with each column's log-odds moved by ``shift``."""
+    """Probabilities (one column a tag) with each column's log-odds moved by ``shift``: its odds
+    multiplied by ``exp(shift)``, which keeps 0 and 1 where they are."""
     if not shift.any():
         return proba
-    return expit(_logit(proba) + shift)
+    scaled = proba * np.exp(shift)
+    return scaled / (scaled + (1.0 - proba))
 
 
 def _ages(X: pd.DataFrame) -> np.ndarray | None:
