@@ -578,6 +578,13 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         return self._derived("stacked", self.estimators_,
                              lambda tags: _Stacked.of([*tags, *self._pool_estimators()]))
 
+    def _prior_shift(self) -> np.ndarray:
+        """The fitted tags' shifts (see ``recent_prior_years``), then the pools', as one array;
+        empty for artefacts written before the parameter existed, which have none."""
+        def build(tags):
+            return np.zeros(0) if tags is None else np.concatenate([tags, self.pool_prior_shift_])
+        return self._derived("prior_shift", getattr(self, "prior_shift_", None), build)
+
     def _pool_estimators(self) -> list:
         # Artefacts written before pools existed have none.
         return list(getattr(self, "pool_estimators_", []))
@@ -748,10 +755,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """:meth:`predict_proba` from the checked frame and its features."""
         n_tags = len(self.estimators_)
         proba = _tag_proba([*self.estimators_, *self._pool_estimators()], Xt, self._stacked())
-        # Artefacts written before the parameter existed have no shift.
-        shift = np.concatenate([getattr(self, "prior_shift_", np.zeros(n_tags)),
-                                getattr(self, "pool_prior_shift_", np.zeros(proba.shape[1] - n_tags))])
-        proba = _shifted(proba, shift)
+        proba = _shifted(proba, self._prior_shift())
         proba, pool_proba = proba[:, :n_tags], proba[:, n_tags:]
         if self.cue_tags_:
             cues = self.cues or {}

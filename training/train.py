@@ -137,8 +137,8 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         "review_threshold": round(float(model.review_threshold_), 4),
         # What each learned tag's log-odds gain from the newest labels' mix (recent_prior_years):
         # above 0, the tag has been more common lately than over the whole training data.
-        "prior_shift": {str(c): round(float(v), 4)
-                        for c, v in zip(model.classes_, model.prior_shift_, strict=False)},
+        "prior_shift": {str(c): round(float(v), 4) for c, v in
+                        zip(model.classes_[:len(model.prior_shift_)], model.prior_shift_, strict=True)},
         # Each pool learned (see IncidentTypeClassifier.pools): its tags and its threshold.
         "pools": {name: {"tags": [str(model.classes_[j]) for j in columns], "threshold": round(float(t), 4),
                          "prior_shift": round(float(shift), 4)}
