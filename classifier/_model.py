@@ -322,7 +322,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     the confidence below which an incident goes to human review are learned on out-of-fold
     predictions over contiguous periods of time, so they are set on data the model did not see.
     Each period is predicted by a model fitted on the others, later ones included: forward
-    chaining (fitting on the past only) was measured and was no better (see the README).
+    chaining (fitting on the past only) was measured and was no better (see docs/model.md).
 
     Parameters
     ----------
