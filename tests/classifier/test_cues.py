@@ -33,6 +33,25 @@ def test_shipped_taxonomy_cues_compile_and_exclusions_name_tags(taxonomy: Taxono
         assert set(ruled_out) <= set(taxonomy.type_tags)
 
 
+@pytest.mark.parametrize(("summary", "flagged"), [
+    ("Acme: Trusted Role Control Failure", True),
+    ("Acme: Late removal of privileged access to the CA systems", True),
+    ("Acme: Quarterly access review not performed", True),
+    ("Acme: Background checks of staff not refreshed", True),
+    ("Acme: Vulnerability scanning and patching incomplete", True),
+    ("Acme: CPS not updated within 365 days", True),
+    # Not operational controls: a flaw in a validation method, an outage, a word inside a word.
+    ("Acme: Random value vulnerability in domain validation", False),
+    ("Acme: OCSP responder outage", False),
+    ("Acme: test bug filed from an unprivileged account", False),
+])
+def test_shipped_policy_failure_cue_reads_operational_control_failures(
+        taxonomy: Taxonomy, summary: str, flagged: bool) -> None:
+    cues = {"policy-failure": taxonomy.cues["policy-failure"]}
+    X = pd.DataFrame({"summary": [summary]})
+    assert CueFlags(cues).fit(X).transform(X).toarray()[0, 0] == float(flagged)
+
+
 def test_taxonomy_rejects_bad_cue() -> None:
     with pytest.raises(TaxonomyError, match="'ev-misissuance' cue is not a regular expression"):
         Taxonomy.from_dict(_taxonomy(cue="(unclosed"))
