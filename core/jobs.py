@@ -38,10 +38,10 @@ logger = logging.getLogger("core.jobs")
 #: blocks its kind.
 DEFAULT_TTL = 60.0
 
-#: The kinds of job that take the lock, and how a message names one.
 #: Name prefix of the thread that keeps a held lock alive (one a lock: ``job-lock-<kind>``).
 HEARTBEAT_THREAD_PREFIX = "job-lock-"
 
+#: The kinds of job that take the lock, and how a message names one.
 KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "a relabelling"}
 
 STATES = ("queued", "running", "succeeded", "failed")
