@@ -33,23 +33,52 @@ def test_shipped_taxonomy_cues_compile_and_exclusions_name_tags(taxonomy: Taxono
         assert set(ruled_out) <= set(taxonomy.type_tags)
 
 
-@pytest.mark.parametrize(("summary", "flagged"), [
-    ("Acme: Trusted Role Control Failure", True),
-    ("Acme: Late removal of privileged access to the CA systems", True),
-    ("Acme: Quarterly access review not performed", True),
-    ("Acme: Background checks of staff not refreshed", True),
-    ("Acme: Vulnerability scanning and patching incomplete", True),
-    ("Acme: CPS not updated within 365 days", True),
-    # Not operational controls: a flaw in a validation method, an outage, a word inside a word.
-    ("Acme: Random value vulnerability in domain validation", False),
-    ("Acme: OCSP responder outage", False),
-    ("Acme: test bug filed from an unprivileged account", False),
-])
-def test_shipped_policy_failure_cue_reads_operational_control_failures(
-        taxonomy: Taxonomy, summary: str, flagged: bool) -> None:
-    cues = {"policy-failure": taxonomy.cues["policy-failure"]}
+def _shipped_cue_flags(taxonomy: Taxonomy, tags: tuple[str, ...], summary: str) -> list[float]:
+    """The shipped cues of ``tags`` on one summary, in that order."""
     X = pd.DataFrame({"summary": [summary]})
-    assert CueFlags(cues).fit(X).transform(X).toarray()[0, 0] == float(flagged)
+    return CueFlags({t: taxonomy.cues[t] for t in tags}).fit(X).transform(X).toarray()[0].tolist()
+
+
+@pytest.mark.parametrize(("tag", "summary", "flagged"), [
+    # Policy Failures: the documents, and the operational controls a CA's practice must keep.
+    ("policy-failure", "Acme: Trusted Role Control Failure", True),
+    ("policy-failure", "Acme: Late removal of privileged access to the CA systems", True),
+    ("policy-failure", "Acme: Quarterly access review not performed", True),
+    ("policy-failure", "Acme: Background checks of staff not refreshed", True),
+    ("policy-failure", "Acme: Vulnerability scanning and patching incomplete", True),
+    ("policy-failure", "Acme: CPS not updated within 365 days", True),
+    # Not operational controls: a flaw in a validation method, an outage, a word inside a word.
+    ("policy-failure", "Acme: Random value vulnerability in domain validation", False),
+    ("policy-failure", "Acme: OCSP responder outage", False),
+    ("policy-failure", "Acme: test bug filed from an unprivileged account", False),
+    # CA Misissuance: every name of a CA certificate, plural or spaced.
+    ("ca-misissuance", "Acme: Multiple sub CAs with incorrectly encoded SubjectPublicKeyInfo", True),
+    ("ca-misissuance", "Acme: Sub-CA without EKU", True),
+    ("ca-misissuance", "Acme: Malformed ICAs (missing certificate policies)", True),
+    ("ca-misissuance", "Acme: Issuance of intermediates that do not comply with the policy", True),
+    ("ca-misissuance", "Acme: Cross-certificate with wrong policy identifier", True),
+    ("ca-misissuance", "Acme: Misissuance of Cross Signed Certs", True),
+    ("ca-misissuance", "Acme: CA certificate without EKU", True),
+    # A word that only starts like one, and a leaf misissuance.
+    ("ca-misissuance", "Acme: Subcategory field missing from the CPS", False),
+    ("ca-misissuance", "Acme: OV certificates with a wrong locality", False),
+])
+def test_shipped_cue_reads_its_tags_summaries(taxonomy: Taxonomy, tag: str, summary: str,
+                                              flagged: bool) -> None:
+    assert _shipped_cue_flags(taxonomy, (tag,), summary) == [float(flagged)]
+
+
+@pytest.mark.parametrize(("tag", "summary"), [
+    ("dv-misissuance", "Acme: Domain-validated certificates with a bad SAN"),
+    ("dv-misissuance", "Acme: domain validation method 3.2.2.4.6 used"),
+    ("ov-misissuance", "Acme: Organisation-validated certificates with a wrong locality"),
+    ("ov-misissuance", "Acme: OV certificates with a wrong locality"),
+    ("ev-misissuance", "Acme: Extended-validation certificates without a jurisdiction"),
+])
+def test_shipped_level_cues_read_the_level_spelled_with_a_hyphen_or_a_space(
+        taxonomy: Taxonomy, tag: str, summary: str) -> None:
+    levels = ("dv-misissuance", "ov-misissuance", "ev-misissuance")
+    assert _shipped_cue_flags(taxonomy, levels, summary) == [float(t == tag) for t in levels]
 
 
 def test_taxonomy_rejects_bad_cue() -> None:
