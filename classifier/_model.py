@@ -580,9 +580,13 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _prior_shift(self) -> np.ndarray:
         """The fitted tags' shifts (see ``recent_prior_years``), then the pools', as one array;
-        empty for artefacts written before the parameter existed, which have none."""
+        empty for artefacts written before the parameter existed, which have none, and the pools'
+        0 for those written before pools had their own shift."""
         def build(tags):
-            return np.zeros(0) if tags is None else np.concatenate([tags, self.pool_prior_shift_])
+            if tags is None:
+                return np.zeros(0)
+            pools = getattr(self, "pool_prior_shift_", np.zeros(len(self._pool_estimators())))
+            return np.concatenate([tags, pools])
         return self._derived("prior_shift", getattr(self, "prior_shift_", None), build)
 
     def _pool_estimators(self) -> list:

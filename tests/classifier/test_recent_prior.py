@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,3 +103,18 @@ def test_pools_shift_before_they_keep_their_tags_consistent(fixture_data) -> Non
     # Where the shifted pool passes, its likeliest tag is given; no tag is above the pool.
     assert (proba[on][:, members] >= model.thresholds_[members]).any(axis=1).all()
     assert (proba[:, members] <= np.maximum(shifted_pool, model.thresholds_[members].max())[:, None] + 1e-9).all()
+
+
+def test_artefact_without_pool_shifts_shifts_its_tags_only(fixture_data) -> None:
+    # Written after tags had a shift and before pools had one: its pools are not moved.
+    X, y = fixture_data
+    X = dated(X, freq="30D")
+    model = IncidentTypeClassifier(pools={"Outages": ["ocsp-failure", "crl-failure"]},
+                                   recent_prior_strength=5.0).fit(X, y)
+    assert model.pool_prior_shift_.any()
+    older = copy.deepcopy(model)
+    del older.pool_prior_shift_
+    older.__dict__.pop("_derived_cache", None)
+    np.testing.assert_array_equal(older._prior_shift(),
+                                  np.concatenate([model.prior_shift_, np.zeros(1)]))
+    assert older.predict_proba(X).shape == model.predict_proba(X).shape
