@@ -17,7 +17,8 @@ from service.schemas import IncidentClassify, IncidentsClassify
 
 # About the size of a /classify answer without its explanation.
 _ANSWER = {"id": None, "tags": ["ov-misissuance"], "categories": ["OV Misissuance"],
-           "scores": {"ov-misissuance": 0.9}, "needs_review": False, "confidence": 0.9,
+           "scores": {"ov-misissuance": 0.9}, "needs_review": False, "review_reason": None,
+           "confidence": 0.9,
            "model_version": "echo", "explanation": {}, "stored": False}
 
 

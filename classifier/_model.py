@@ -233,6 +233,8 @@ class Decision:
     scores: dict[str, float]
     needs_review: bool
     confidence: float
+    #: Why a person should look, in a sentence (None when the model is sure enough).
+    review_reason: str | None = None
 
 
 class TagPredictorMixin:
@@ -733,7 +735,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _learn_review_threshold(self, Y: np.ndarray, proba: np.ndarray, thresholds: np.ndarray,
                                 classes: np.ndarray) -> float:
-        decided, _, confidence = self._decide_arrays(proba, thresholds, classes)
+        decided, _, confidence, _ = self._decide_arrays(proba, thresholds, classes)
         order = np.argsort(-confidence)
         tp = (decided & Y.astype(bool)).sum(axis=1)[order].cumsum()
         predicted = decided.sum(axis=1)[order].cumsum()
@@ -817,7 +819,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _decide_arrays(self, proba: np.ndarray, thresholds: np.ndarray | None = None,
                        classes: np.ndarray | None = None):
-        """Decided tags, whether the fallback chose them, and a confidence, from probabilities.
+        """Decided tags, whether the fallback chose them, a confidence, and the chance each
+        tag's yes or no is right (1 for a no an exclusion says), from probabilities.
 
         ``thresholds`` and ``classes`` are the fitted ones unless given (``fit`` gives the ones
         it has not set yet).
@@ -848,7 +851,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         sure = np.where(decided, proba, np.where(excluded, 1.0, 1.0 - proba))
         confidence = sure.prod(axis=1)
         confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
-        return decided, fallback, confidence
+        return decided, fallback, confidence, sure
 
     def decide_indicators(self, proba: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "thresholds_")
@@ -861,20 +864,44 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
     def decide_proba(self, proba: np.ndarray) -> list[Decision]:
         """:meth:`decide` from probabilities already computed by :meth:`predict_proba`."""
         check_is_fitted(self, "thresholds_")
-        decided, fallback, confidence = self._decide_arrays(proba)
+        decided, fallback, confidence, sure = self._decide_arrays(proba)
         # Plain str and float, not numpy scalars: a Decision is pickled, stored and sent as JSON.
         classes = [str(t) for t in self.classes_]
         out = []
-        for row, p, c, f in zip(decided, proba.tolist(), confidence, fallback, strict=True):
+        for i, (row, p, c, f) in enumerate(zip(decided, proba.tolist(), confidence, fallback,
+                                                strict=True)):
+            # No tag passed its threshold: a person decides, even when the learned review
+            # threshold is 0 (every out-of-fold incident met the precision target).
+            review = bool(f or not row.any() or c < self.review_threshold_)
             out.append(Decision(
                 tags=tuple(t for t, on in zip(classes, row, strict=True) if on),
                 scores={t: round(v, 4) for t, v in zip(classes, p, strict=True)},
-                # No tag passed its threshold: a person decides, even when the learned review
-                # threshold is 0 (every out-of-fold incident met the precision target).
-                needs_review=bool(f or not row.any() or c < self.review_threshold_),
+                needs_review=review,
                 confidence=round(float(c), 4),
+                review_reason=self._review_reason(proba[i], row, bool(f), float(c), sure[i])
+                if review else None,
             ))
         return out
+
+    def _review_reason(self, proba: np.ndarray, decided: np.ndarray, fallback: bool,
+                       confidence: float, sure: np.ndarray) -> str:
+        """Why one incident goes to review, in the terms a triager checks: the guess and how
+        far it is from its threshold, or the answer the low confidence comes from."""
+        thresholds = self.thresholds_[:len(proba)]
+        ratio = proba / thresholds
+        if fallback or not decided.any():
+            j = int(ratio.argmax())
+            tag, p, t = self.classes_[j], proba[j], thresholds[j]
+            if fallback:
+                return (f"no type reached its threshold; {tag} is the closest guess "
+                        f"({p:.2f}, threshold {t:.2f})")
+            return f"no type came near its threshold (the closest, {tag}: {p:.2f}, threshold {t:.2f})"
+        j = int(sure.argmin())
+        tag, p, t = self.classes_[j], proba[j], thresholds[j]
+        answer = "gives" if decided[j] else "does not give"
+        return (f"confidence {confidence:.2f} is below the review bar "
+                f"{self.review_threshold_:.2f}; least sure: it {answer} {tag} at {p:.2f} "
+                f"(threshold {t:.2f})")
 
     def explain(self, X: pd.DataFrame, tags: Sequence[Iterable[str]], top: int = 5
                 ) -> list[dict[str, list[tuple[str, float]]]]:

@@ -26,6 +26,7 @@ class Classification:
     categories: list[str]
     scores: dict[str, float]
     needs_review: bool
+    review_reason: str | None  # why a person should look (None when not flagged)
     confidence: float
     model_version: str
     explanation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -57,6 +58,7 @@ def classify(loaded: LoadedModel, incidents: Sequence[Incident], taxonomy: Taxon
             categories=taxonomy.categories_of(d.tags),
             scores=d.scores,
             needs_review=d.needs_review,
+            review_reason=d.review_reason,
             confidence=d.confidence,
             model_version=loaded.version,
             explanation=_terms(why),

@@ -300,7 +300,8 @@ def _store_event(*, session: Session, event: BugEvent, description: str | None,
             save_prediction(session=session, incident_id=event.bug_id,
                             model_version=classification.model_version, tags=classification.tags,
                             scores=classification.scores, needs_review=classification.needs_review,
-                            confidence=classification.confidence)
+                            confidence=classification.confidence,
+                            review_reason=classification.review_reason)
             stored = True
     if base is None:
         what = f"bug {event.bug_id} stored and classified"

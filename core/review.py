@@ -36,6 +36,7 @@ class ReviewItem:
     top_scores: dict[str, float]
     ca_name: str = ""
     creation_time: datetime | None = None
+    review_reason: str | None = None
 
 
 def _queue(*, session: Session, model_version: str, start: datetime | None, end: datetime | None,
@@ -77,7 +78,8 @@ def review_queue(*, session: Session, model_version: str, limit: int = 50, offse
     return [ReviewItem(incident_id=p.incident_id, summary=incident.summary, tags=tuple(p.tags),
                        needs_review=p.needs_review, confidence=p.confidence,
                        top_scores=dict(sorted(p.scores.items(), key=lambda kv: (-kv[1], kv[0]))[:3]),
-                       ca_name=incident.ca_name, creation_time=incident.creation_time)
+                       ca_name=incident.ca_name, creation_time=incident.creation_time,
+                       review_reason=p.review_reason)
             for p, incident in rows]
 
 

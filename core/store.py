@@ -162,6 +162,7 @@ class NewPrediction:
     scores: dict[str, float]
     needs_review: bool
     confidence: float
+    review_reason: str | None = None
 
 
 def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) -> int:
@@ -180,7 +181,7 @@ def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) 
     new, changed = [], []
     for key, p in latest.items():
         values = {"tags": list(p.tags), "scores": dict(p.scores), "needs_review": p.needs_review,
-                  "confidence": p.confidence, "created_at": now}
+                  "review_reason": p.review_reason, "confidence": p.confidence, "created_at": now}
         if key in stored:
             changed.append({"id": stored[key], **values})
         else:
@@ -193,10 +194,11 @@ def save_predictions(*, session: Session, predictions: Sequence[NewPrediction]) 
 
 
 def save_prediction(*, session: Session, incident_id: int, model_version: str, tags: Sequence[str],
-                    scores: dict[str, float], needs_review: bool, confidence: float) -> PredictionRow:
+                    scores: dict[str, float], needs_review: bool, confidence: float,
+                    review_reason: str | None = None) -> PredictionRow:
     """Store a prediction (:func:`save_predictions` of one) and return its row, read again."""
     save_predictions(session=session, predictions=[NewPrediction(
-        incident_id, model_version, tags, scores, needs_review, confidence)])
+        incident_id, model_version, tags, scores, needs_review, confidence, review_reason)])
     # The bulk UPDATE does not refresh a row already in the session: read it over.
     return session.scalars(select(PredictionRow).where(
         PredictionRow.incident_id == incident_id, PredictionRow.model_version == model_version)

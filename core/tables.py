@@ -110,6 +110,8 @@ class PredictionRow(Base):
     tags: Mapped[list] = mapped_column(JSON)
     scores: Mapped[dict] = mapped_column(JSON)
     needs_review: Mapped[bool] = mapped_column(Boolean)
+    # Why a person should look, in a sentence; None when not flagged (or stored before 0010).
+    review_reason: Mapped[str | None] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -170,7 +170,8 @@ class ClassifyBatcher:
                                          for bug_id, bug, _ in keyed])
                     save_predictions(session=session, predictions=[
                         NewPrediction(bug_id, result.model_version, result.tags,
-                                      result.scores, result.needs_review, result.confidence)
+                                      result.scores, result.needs_review, result.confidence,
+                                      result.review_reason)
                         for bug_id, _, result in keyed])
                     session.commit()
                 except IntegrityError:

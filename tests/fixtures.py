@@ -5,6 +5,8 @@ and registry helpers. Fixtures using them are in conftest.py."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import gc
 import json
 import os
@@ -488,6 +490,10 @@ def add_review_queue(url: str, models_dir: Path) -> list[int]:
 
     taxonomy = Taxonomy.load()
     loaded = ModelRegistry(models_dir).load()
+    # Every one is flagged: as the model would flag them with its review bar at 1 (and why).
+    strict = copy.copy(loaded.model)
+    strict.review_threshold_ = 1.0
+    loaded = dataclasses.replace(loaded, model=strict)
     records = [BugRecord.from_rest(
         {"id": bug_id, "product": "CA Program", "component": "CA Certificate Compliance",
          "summary": summary, "whiteboard": "[ca-compliance]", "status": "NEW",
@@ -502,7 +508,7 @@ def add_review_queue(url: str, models_dir: Path) -> list[int]:
                                   strict=True):
             save_prediction(session=session, incident_id=record.id, model_version=loaded.version,
                             tags=result.tags, scores=result.scores, needs_review=True,
-                            confidence=result.confidence)
+                            confidence=result.confidence, review_reason=result.review_reason)
     return [record.id for record in records]
 
 

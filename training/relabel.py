@@ -103,7 +103,7 @@ def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: lis
     changed = 0
     save_predictions(session=session, predictions=[
         NewPrediction(incident_id, version, result.tags, result.scores, result.needs_review,
-                      result.confidence) for incident_id, result in zip(ids, results, strict=True)])
+                      result.confidence, result.review_reason) for incident_id, result in zip(ids, results, strict=True)])
     for incident_id, result in zip(ids, results, strict=True):
         previous = before.get(incident_id)
         _category_counts(counts_before, previous, taxonomy)

@@ -209,7 +209,7 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             with session_scope(local.database_url) as session:
                 save_predictions(session=session, predictions=[
                     NewPrediction(record.id, result.model_version, result.tags, result.scores,
-                                  result.needs_review, result.confidence)
+                                  result.needs_review, result.confidence, result.review_reason)
                     for record, result in zip(filed, results, strict=True)])
             frozen_answers, _ = _product_answers(frozen, filed, taxonomy, scored)
             with session_scope(local.database_url) as session:

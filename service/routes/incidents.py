@@ -147,8 +147,8 @@ def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="
         whiteboard_tags=[TagPublic(tag=t.tag, kind=t.kind) for t in row.tags],
         predictions=[PredictionPublic(model_version=p.model_version, tags=p.tags,
                                       categories=taxonomy.categories_of(p.tags), scores=p.scores,
-                                      needs_review=p.needs_review, confidence=p.confidence,
-                                      created_at=p.created_at) for p in row.predictions],
+                                      needs_review=p.needs_review, review_reason=p.review_reason,
+                                      confidence=p.confidence, created_at=p.created_at) for p in row.predictions],
         corrections=[CorrectionPublic(tags=list(c.tags), created_at=c.created_at,
                                       author=c.author, note=c.note)
                      for c in corrections_of(session=session, incident_id=bug_id)],

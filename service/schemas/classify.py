@@ -18,6 +18,10 @@ class ClassificationPublic(BaseModel):
     categories: list[str] = Field(description="Briefing categories of those tags, in order.")
     scores: dict[str, float] = Field(description="Calibrated probability of each learned tag.")
     needs_review: bool = Field(description="The model is unsure: a person should look.")
+    review_reason: str | None = Field(
+        None, description="Why a person should look, when one should: no type reached its "
+                          "threshold (and the closest guess), or the answer a confidence below "
+                          "the review bar comes from.")
     confidence: float = Field(description="The chance that all the model's yes/no answers are "
                                           "right (0 when no tag passed its threshold).")
     model_version: str

@@ -190,6 +190,9 @@ class PredictionPublic(BaseModel):
     categories: list[str]
     scores: dict[str, float]
     needs_review: bool
+    review_reason: str | None = Field(
+        None, description="Why a person should look (none when not flagged, or stored before "
+                          "reasons were).")
     confidence: float
     created_at: datetime
 

@@ -12,6 +12,9 @@ class ReviewItemPublic(BaseModel):
     summary: str
     tags: list[str] = Field(description="The active model's predicted tags.")
     needs_review: bool
+    review_reason: str | None = Field(
+        None, description="Why a person should look: no type reached its threshold (and the "
+                          "closest guess), or the answer a low confidence comes from.")
     confidence: float
     top_scores: dict[str, float] = Field(description="The three highest scores.")
     ca_name: str = Field("", description="The CA its summary names (lower case).")

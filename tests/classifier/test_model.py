@@ -97,6 +97,11 @@ def test_decide_model_no_tag_needs_review(fitted, unlike) -> None:
     assert decision.tags == ()
     assert decision.needs_review is True
     assert decision.confidence == 0.0
+    proba = strict.predict_proba(unlike)[0]
+    closest = strict.classes_[np.argmax(proba / strict.thresholds_)]
+    assert decision.review_reason is not None
+    assert decision.review_reason.startswith("no type came near its threshold")
+    assert f"the closest, {closest}:" in decision.review_reason
 
 
 def test_decide_model_fallback_tag_needs_review(fitted, unlike) -> None:
@@ -108,6 +113,30 @@ def test_decide_model_fallback_tag_needs_review(fitted, unlike) -> None:
     assert decision.tags == (best,)
     assert decision.needs_review is True
     assert decision.confidence == 0.0
+    j = list(model.classes_).index(best)
+    assert decision.review_reason == (
+        f"no type reached its threshold; {best} is the closest guess "
+        f"({proba[j]:.2f}, threshold {model.thresholds_[j]:.2f})")
+
+
+@pytest.mark.parametrize(("proba", "least_sure"), [
+    ([0.55, 0.95, 0.05, 0.02], "gives {0} at 0.55"),        # a doubtful yes
+    ([0.95, 0.90, 0.30, 0.02], "does not give {2} at 0.30"),  # a doubtful no
+])
+def test_decide_proba_review_reason_names_the_least_sure_answer(fitted, proba, least_sure) -> None:
+    model, _, _ = fitted
+    strict = copy.deepcopy(model)
+    strict.thresholds_ = np.array([0.5, 0.5, 0.5, 0.5])
+    strict.review_threshold_ = 0.99  # every decision is below the bar
+    (decision,) = strict.decide_proba(np.array([proba]))
+    assert decision.needs_review is True
+    assert decision.review_reason is not None
+    assert decision.review_reason.startswith(
+        f"confidence {decision.confidence:.2f} is below the review bar 0.99; least sure: ")
+    assert least_sure.format(*model.classes_) in decision.review_reason
+    strict.review_threshold_ = 0.0  # the same answers, sure enough: no reason
+    (sure,) = strict.decide_proba(np.array([proba]))
+    assert (sure.needs_review, sure.review_reason) == (False, None)
 
 
 def test_explain_model_words_from_text(fitted) -> None:

@@ -12,7 +12,8 @@ from core.registry import ModelRegistry
 from tests.fixtures import make_bugs, write_snapshot
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-FIELDS = {"id", "tags", "categories", "scores", "needs_review", "confidence", "model_version"}
+FIELDS = {"id", "tags", "categories", "scores", "needs_review", "review_reason", "confidence",
+          "model_version"}
 
 
 @pytest.fixture
@@ -40,6 +41,7 @@ def test_classify_file_json_lines(incidents, models_dir: Path, tmp_path: Path, n
         assert set(answer["tags"]) <= set(labels)
         assert answer["categories"] == taxonomy.categories_of(answer["tags"])
         assert isinstance(answer["needs_review"], bool)
+        assert (answer["review_reason"] is None) == (not answer["needs_review"])
     assert sum(a["tags"] == ["ocsp-failure"] for a in out) >= 2
 
 

@@ -166,7 +166,8 @@ def test_predictions_in_bulk_insert_update_and_keep_the_last(url: str, taxonomy:
     upsert(url, taxonomy, bug(1, "[ocsp-failure]"), bug(2, ""), bug(3, ""))
     with session_scope(url) as session:
         save_prediction(session=session, incident_id=1, model_version="v1", tags=["crl-failure"],
-                        scores={"crl-failure": 0.7}, needs_review=True, confidence=0.1)
+                        scores={"crl-failure": 0.7}, needs_review=True, confidence=0.1,
+                        review_reason="confidence 0.10 is below the review bar")
         save_prediction(session=session, incident_id=1, model_version="v0", tags=[],
                         scores={}, needs_review=True, confidence=0.0)
     with session_scope(url) as session:
@@ -176,18 +177,19 @@ def test_predictions_in_bulk_insert_update_and_keep_the_last(url: str, taxonomy:
         assert save_predictions(session=session, predictions=[
             NewPrediction(1, "v1", ["ocsp-failure"], {"ocsp-failure": 0.9}, False, 0.9),
             NewPrediction(2, "v1", ["crl-failure"], {"crl-failure": 0.6}, True, 0.6),
-            NewPrediction(2, "v1", [], {"crl-failure": 0.2}, True, 0.2),
+            NewPrediction(2, "v1", [], {"crl-failure": 0.2}, True, 0.2, "no type came near"),
             NewPrediction(3, "v1", ["policy-failure"], {"policy-failure": 0.8}, False, 0.8)]) == 3
         assert save_predictions(session=session, predictions=[]) == 0
     with session_scope(url) as session:
         rows = session.scalars(select(PredictionRow).order_by(
             PredictionRow.incident_id, PredictionRow.model_version)).all()
-        assert [(r.incident_id, r.model_version, r.tags, r.scores, r.needs_review, r.confidence)
-                for r in rows] == [
-            (1, "v0", [], {}, True, 0.0),
-            (1, "v1", ["ocsp-failure"], {"ocsp-failure": 0.9}, False, 0.9),
-            (2, "v1", [], {"crl-failure": 0.2}, True, 0.2),
-            (3, "v1", ["policy-failure"], {"policy-failure": 0.8}, False, 0.8)]
+        # An update writes the reason too: the sure answer that replaced a flagged one has none.
+        assert [(r.incident_id, r.model_version, r.tags, r.scores, r.needs_review, r.confidence,
+                 r.review_reason) for r in rows] == [
+            (1, "v0", [], {}, True, 0.0, None),
+            (1, "v1", ["ocsp-failure"], {"ocsp-failure": 0.9}, False, 0.9, None),
+            (2, "v1", [], {"crl-failure": 0.2}, True, 0.2, "no type came near"),
+            (3, "v1", ["policy-failure"], {"policy-failure": 0.8}, False, 0.8, None)]
         assert rows[1].id == first_id
         assert all(r.created_at is not None for r in rows)
 

@@ -25,7 +25,8 @@ class Crash(Exception):
 
 def _state(settings: Settings) -> tuple[list[tuple], list[tuple]]:
     with session_scope(settings.database_url) as session:
-        predictions = [(p.incident_id, p.model_version, tuple(p.tags), p.needs_review)
+        predictions = [(p.incident_id, p.model_version, tuple(p.tags), p.needs_review,
+                        p.review_reason)
                        for p in session.scalars(select(PredictionRow).order_by(
                            PredictionRow.incident_id, PredictionRow.model_version))]
         runs = [(r.model_version, r.status, r.total, r.done, r.changed, r.last_incident_id,
@@ -63,6 +64,9 @@ def test_relabel_stores_one_prediction_per_incident(chunked: Settings, store: st
     predictions, runs = _state(chunked)
     v1 = {p[0]: p[2] for p in predictions if p[1] == "v1"}
     assert len(v1) == 48
+    # A flagged prediction is stored with why, and only a flagged one.
+    assert all((p[4] is not None) == p[3] for p in predictions if p[1] == "v1")
+    assert any(p[3] for p in predictions if p[1] == "v1")
     expected = 43 + sum(set(v1[b]) != {"ocsp-failure"} for b in range(1_500_001, 1_500_006))
     assert report.changed == expected
     assert report.counts_before["(none)"] == 43

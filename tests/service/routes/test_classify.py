@@ -37,6 +37,7 @@ def test_classify_incident(client: TestClient, fixture_bugs):
     assert set(body["scores"]) >= {"ocsp-failure", "crl-failure"}
     assert 0.0 <= body["confidence"] <= 1.0
     assert isinstance(body["needs_review"], bool)
+    assert (body["review_reason"] is None) == (not body["needs_review"])
     assert body["stored"] is False and body["id"] is None
     terms = [t["term"] for t in body["explanation"]["ocsp-failure"]]
     assert terms and all(t in (bug["summary"] + " " + bug["comments"][0]["text"]).lower()

@@ -46,7 +46,13 @@ def test_read_review_queue(client: TestClient, untagged, maintainer):
     assert confidences == sorted(confidences)
     first = body["data"][0]
     assert {"id", "summary", "tags", "needs_review", "confidence", "top_scores", "ca_name",
-            "creation_time"} <= set(first)
+            "creation_time", "review_reason"} <= set(first)
+    # Each says why, as /classify said it when the bug was classified and stored.
+    said = {r["id"]: r["review_reason"] for r in untagged}
+    assert all(item["review_reason"] and item["review_reason"] == said[item["id"]]
+               for item in body["data"])
+    record = client.get(f"/incidents/{first['id']}").json()
+    assert [p["review_reason"] for p in record["predictions"]] == [first["review_reason"]]
     assert len(first["top_scores"]) == 3
     assert list(first["top_scores"].values()) == sorted(first["top_scores"].values(), reverse=True)
 

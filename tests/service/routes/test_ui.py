@@ -167,6 +167,7 @@ def test_read_page_review_queue(client: TestClient, settings, queue):
     shown = [tag.text for tag in article.iter("span", class_="tag")]
     assert shown == [f"{t} {first.top_scores[t]:.2f}" for t in first.tags]
     assert f"{first.confidence:.2f} · flagged for review" in article.text
+    assert first.review_reason and article.one("dd", class_="reason").text == first.review_reason
 
     # The words behind each tag are /classify's explanation of the same bug by the same model.
     bug_id, summary, text, day = next(b for b in UNTAGGED if b[0] == first.incident_id)
