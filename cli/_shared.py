@@ -83,12 +83,11 @@ def _schema_is_newest(url: str) -> bool:
     False when it was never migrated (it has no tables, so it holds nothing; a SQLite file that
     does not exist is not created); StoreUnavailable when it is at another migration.
     """
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
 
     from classifier import StoreUnavailable
-    from core.db import alembic_config, get_engine, safe_url
+    from core.db import alembic_config, safe_url, store_revisions
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -96,8 +95,7 @@ def _schema_is_newest(url: str) -> bool:
         if (database and database != ":memory:" and not database.startswith("file:")
                 and not Path(database).exists()):
             return False
-    with get_engine(url).connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+    current = store_revisions(url)
     if not current:
         return False
     newest = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())

@@ -54,7 +54,17 @@ def sync(
 @app.command("db-upgrade")
 def db_upgrade(invocation: typer.Context) -> None:
     """Bring the store's schema to the newest migration."""
+    from core.db import safe_url, store_revisions
+
     with reported_errors():
         ctx = context(invocation)
+        url = ctx.settings.database_url
+        before = store_revisions(url)
         ctx.writable_store()
-    typer.echo(f"store at {ctx.settings.database_url} is up to date")
+        after = ", ".join(sorted(store_revisions(url)))
+    if not before:
+        typer.echo(f"store at {safe_url(url)} created at migration {after}")
+    elif ", ".join(sorted(before)) == after:
+        typer.echo(f"store at {safe_url(url)} is up to date (migration {after})")
+    else:
+        typer.echo(f"store at {safe_url(url)} migrated from {', '.join(sorted(before))} to {after}")

@@ -94,6 +94,14 @@ def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def store_revisions(url: str) -> set[str]:
+    """The migrations the store at ``url`` has had last (empty when it was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with get_engine(url).connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """A session that commits when the block ends and rolls back on any error.

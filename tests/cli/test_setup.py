@@ -103,6 +103,28 @@ def test_read_only_command_on_older_store_says_upgrade(incidents, settings: Sett
         assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
 
 
+@SQLITE_ONLY
+def test_db_upgrade_says_what_it_did(incidents, settings: Settings,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic.script import ScriptDirectory
+
+    from core.db import alembic_config
+
+    (newest,) = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads()
+    url = settings.database_url
+    assert incidents.ok("db-upgrade").stdout.strip() == f"store at {url} created at migration {newest}"
+    assert incidents.ok("db-upgrade").stdout.strip() == f"store at {url} is up to date (migration {newest})"
+    older = settings.database_url.replace("store.db", "older.db")
+    upgrade(older, "0009")
+    monkeypatch.setenv("INCIDENTS_DATABASE_URL", older)
+    get_settings.cache_clear()
+    said = incidents.ok("db-upgrade").stdout.strip()
+    get_settings.cache_clear()
+    assert said == f"store at {older} migrated from 0009 to {newest}"
+    with session_scope(older) as session:
+        assert session.scalar(text("SELECT version_num FROM alembic_version")) == newest
+
+
 def test_tokens_list_is_a_plain_table_off_a_terminal(incidents, settings: Settings) -> None:
     created = incidents.ok("tokens", "create", "[bold]dave")
     assert created.stdout.startswith(TOKEN_PREFIX)
