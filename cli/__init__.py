@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from cli import classify, corrections, live, models, nightly, report, serve, sync, tokens, train
+from cli import classify, corrections, live, models, nightly, report, review, serve, sync, tokens, train
 from cli._shared import Context, reported_errors
 
 __all__ = ["app"]
@@ -47,6 +47,7 @@ app.add_typer(classify.app)  # classify
 app.add_typer(serve.app)  # serve
 app.add_typer(nightly.app)  # nightly
 app.add_typer(report.app)  # report
+app.add_typer(review.app)  # review
 models.app.command("live")(live.models_live)  # models live, from its own module
 app.add_typer(models.app, name="models")
 app.add_typer(tokens.app, name="tokens")

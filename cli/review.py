@@ -1,0 +1,71 @@
+"""`incidents review`: the review queue in a terminal, least sure first, with why each waits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from cli._shared import context, fail, reported_errors
+
+app = typer.Typer()
+
+
+@app.command()
+def review(
+    invocation: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, least sure first.")] = 20,
+    start: Annotated[str | None, typer.Option(
+        help="Only incidents open on or after this day (2023-01-01, UTC) or time.")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="Only incidents open on or before this day (included whole) or time.")] = None,
+    ca: Annotated[str | None, typer.Option(help="Only this CA's incidents, by any of its names.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """The incidents labelled by the active model alone that it flagged for review (no
+    correction, no Bugzilla type tags), least sure first: each one's confidence, tags and why
+    it waits. Correct them with `incidents corrections import`."""
+    from core.aggregate import Period, period_bound
+    from core.ca_names import CANames
+    from core.review import review_count, review_queue
+
+    with reported_errors():
+        ctx = context(invocation)
+        settings = ctx.settings
+        lower: datetime | None
+        upper: datetime | None
+        if start is not None and end is not None:
+            period = Period.parse(start, end)  # start after end: one line naming start
+            lower, upper = period.start, period.end
+        else:
+            lower = period_bound(start, "start", end=False) if start is not None else None
+            upper = period_bound(end, "end", end=True) if end is not None else None
+        version = ctx.registry.active_version()
+        if version is None:
+            raise fail("no model version is active, so nothing waits for review: run "
+                       "`incidents train` first")
+        filters: dict[str, Any] = {"start": lower, "end": upper, "ca": ca,
+                   "ca_names": CANames.load(settings.ca_names_file),
+                   "excluded_resolutions": settings.briefing_excluded_resolutions}
+        with ctx.reading() as session:  # a store never migrated holds nothing to review
+            items = [] if session is None else review_queue(
+                session=session, model_version=version, limit=limit, **filters)
+            count = 0 if session is None else review_count(session=session, model_version=version,
+                                                           **filters)
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps({
+                "bug_id": item.incident_id, "confidence": item.confidence, "tags": list(item.tags),
+                "review_reason": item.review_reason, "top_scores": item.top_scores,
+                "ca_name": item.ca_name, "summary": item.summary,
+                "creation_time": item.creation_time.isoformat() if item.creation_time else None}))
+        return
+    shown = f", the first {len(items)} below" if len(items) < count else ""
+    typer.echo(f"{count} incidents labelled by {version} alone wait for review{shown}; least "
+               "sure first")
+    for item in items:
+        typer.echo(f"{item.incident_id}  {item.confidence:.2f}  {', '.join(item.tags) or '-'}  "
+                   f"{item.summary}")
+        typer.echo(f"    why: {item.review_reason or 'flagged before reasons were stored'}")
