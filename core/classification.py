@@ -13,7 +13,7 @@ from classifier import Incident, Taxonomy, incidents_frame
 
 from .corrections import ModelSaid, add_correction, check_correction
 from .registry import LoadedModel
-from .store import row_incident
+from .store import NewPrediction, row_incident
 from .tables import CorrectionRow, IncidentRow, PredictionRow
 
 
@@ -38,6 +38,11 @@ class Classification:
         if not explanation:
             out.pop("explanation")
         return out
+
+    def prediction(self, incident_id: int) -> NewPrediction:
+        """This answer as :func:`core.store.save_predictions` stores it for ``incident_id``."""
+        return NewPrediction(incident_id, self.model_version, self.tags, self.scores,
+                             self.needs_review, self.confidence, self.review_reason)
 
 
 def classify(loaded: LoadedModel, incidents: Sequence[Incident], taxonomy: Taxonomy, *,

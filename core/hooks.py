@@ -44,7 +44,7 @@ from .bugzilla import COMPONENT, PRODUCT, BugRecord, BugzillaClient, bugzilla_ti
 from .classification import Classification, classify
 from .config import Settings
 from .registry import LoadedModel
-from .store import record_of, save_prediction, upsert_bugs
+from .store import record_of, save_predictions, upsert_bugs
 from .tables import IncidentRow, PredictionRow
 
 
@@ -297,11 +297,7 @@ def _store_event(*, session: Session, event: BugEvent, description: str | None,
         if text_changed or session.scalar(select(PredictionRow.id).where(
                 PredictionRow.incident_id == event.bug_id,
                 PredictionRow.model_version == loaded.version)) is None:
-            save_prediction(session=session, incident_id=event.bug_id,
-                            model_version=classification.model_version, tags=classification.tags,
-                            scores=classification.scores, needs_review=classification.needs_review,
-                            confidence=classification.confidence,
-                            review_reason=classification.review_reason)
+            save_predictions(session=session, predictions=[classification.prediction(event.bug_id)])
             stored = True
     if base is None:
         what = f"bug {event.bug_id} stored and classified"

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from classifier import Taxonomy
 from core.classification import Classification, classify
 from core.registry import LoadedModel
-from core.store import NewPrediction, save_predictions, stored_records, upsert_bugs
+from core.store import save_predictions, stored_records, upsert_bugs
 
 from .observability import Metrics
 from .schemas import IncidentClassify
@@ -169,10 +169,7 @@ class ClassifyBatcher:
                                 records=[bug.record(taxonomy, stored.get(bug_id))
                                          for bug_id, bug, _ in keyed])
                     save_predictions(session=session, predictions=[
-                        NewPrediction(bug_id, result.model_version, result.tags,
-                                      result.scores, result.needs_review, result.confidence,
-                                      result.review_reason)
-                        for bug_id, _, result in keyed])
+                        result.prediction(bug_id) for bug_id, _, result in keyed])
                     session.commit()
                 except IntegrityError:
                     # Another writer (a sync, another worker) stored one of these new bugs

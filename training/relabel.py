@@ -40,7 +40,7 @@ from core.db import session_scope
 from core.labels import shown_predictions
 from core.pause import pause_at
 from core.registry import LoadedModel, ModelRegistry
-from core.store import NewPrediction, row_incident, save_predictions
+from core.store import row_incident, save_predictions
 from core.tables import IncidentRow, RelabelRunRow, utcnow
 
 UNLABELLED = "(none)"
@@ -102,8 +102,7 @@ def _store_chunk(*, session: Session, run: RelabelRunRow, version: str, ids: lis
     counts_before, counts_after = Counter(run.counts_before or {}), Counter(run.counts_after or {})
     changed = 0
     save_predictions(session=session, predictions=[
-        NewPrediction(incident_id, version, result.tags, result.scores, result.needs_review,
-                      result.confidence, result.review_reason) for incident_id, result in zip(ids, results, strict=True)])
+        result.prediction(incident_id) for incident_id, result in zip(ids, results, strict=True)])
     for incident_id, result in zip(ids, results, strict=True):
         previous = before.get(incident_id)
         _category_counts(counts_before, previous, taxonomy)

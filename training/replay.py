@@ -46,7 +46,7 @@ from core.classification import classify
 from core.config import Settings
 from core.db import dispose_engines, session_scope, upgrade
 from core.registry import LoadedModel, ModelRegistry
-from core.store import NewPrediction, save_predictions, upsert_bugs
+from core.store import save_predictions, upsert_bugs
 
 from .dataset import load_dataset
 from .evaluate import format_lead
@@ -208,9 +208,7 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             product, results = _product_answers(live, filed, taxonomy, scored)
             with session_scope(local.database_url) as session:
                 save_predictions(session=session, predictions=[
-                    NewPrediction(record.id, result.model_version, result.tags, result.scores,
-                                  result.needs_review, result.confidence, result.review_reason)
-                    for record, result in zip(filed, results, strict=True)])
+                    result.prediction(record.id) for record, result in zip(filed, results, strict=True)])
             frozen_answers, _ = _product_answers(frozen, filed, taxonomy, scored)
             with session_scope(local.database_url) as session:
                 known = load_dataset(session=session)
