@@ -868,8 +868,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         # Plain str and float, not numpy scalars: a Decision is pickled, stored and sent as JSON.
         classes = [str(t) for t in self.classes_]
         out = []
-        for i, (row, p, c, f) in enumerate(zip(decided, proba.tolist(), confidence, fallback,
-                                                strict=True)):
+        for row, p, values, s, c, f in zip(decided, proba.tolist(), proba, sure, confidence,
+                                           fallback, strict=True):
             # No tag passed its threshold: a person decides, even when the learned review
             # threshold is 0 (every out-of-fold incident met the precision target).
             review = bool(f or not row.any() or c < self.review_threshold_)
@@ -878,7 +878,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                 scores={t: round(v, 4) for t, v in zip(classes, p, strict=True)},
                 needs_review=review,
                 confidence=round(float(c), 4),
-                review_reason=self._review_reason(proba[i], row, bool(f), float(c), sure[i])
+                review_reason=self._review_reason(values, row, bool(f), float(c), s)
                 if review else None,
             ))
         return out
@@ -887,10 +887,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                        confidence: float, sure: np.ndarray) -> str:
         """Why one incident goes to review, in the terms a triager checks: the guess and how
         far it is from its threshold, or the answer the low confidence comes from."""
-        thresholds = self.thresholds_[:len(proba)]
-        ratio = proba / thresholds
+        thresholds = self.thresholds_
         if fallback or not decided.any():
-            j = int(ratio.argmax())
+            j = int((proba / thresholds).argmax())  # the fallback's own pick
             tag, p, t = self.classes_[j], proba[j], thresholds[j]
             if fallback:
                 return (f"no type reached its threshold; {tag} is the closest guess "

@@ -59,12 +59,12 @@ def db_upgrade(invocation: typer.Context) -> None:
     with reported_errors():
         ctx = context(invocation)
         url = ctx.settings.database_url
-        before = store_revisions(url)
+        before = ", ".join(sorted(store_revisions(url)))
         ctx.writable_store()
         after = ", ".join(sorted(store_revisions(url)))
     if not before:
         typer.echo(f"store at {safe_url(url)} created at migration {after}")
-    elif ", ".join(sorted(before)) == after:
+    elif before == after:
         typer.echo(f"store at {safe_url(url)} is up to date (migration {after})")
     else:
-        typer.echo(f"store at {safe_url(url)} migrated from {', '.join(sorted(before))} to {after}")
+        typer.echo(f"store at {safe_url(url)} migrated from {before} to {after}")
