@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -27,21 +26,14 @@ def review(
     """The incidents labelled by the active model alone that it flagged for review (no
     correction, no Bugzilla type tags), least sure first: each one's confidence, tags and why
     it waits. Correct them with `incidents corrections import`."""
-    from core.aggregate import Period, period_bound
+    from core.aggregate import bounds
     from core.ca_names import CANames
     from core.review import review_count, review_queue
 
     with reported_errors():
         ctx = context(invocation)
         settings = ctx.settings
-        lower: datetime | None
-        upper: datetime | None
-        if start is not None and end is not None:
-            period = Period.parse(start, end)  # start after end: one line naming start
-            lower, upper = period.start, period.end
-        else:
-            lower = period_bound(start, "start", end=False) if start is not None else None
-            upper = period_bound(end, "end", end=True) if end is not None else None
+        lower, upper = bounds(start, end)  # start after end: one line naming start
         version = ctx.registry.active_version()
         if version is None:
             raise fail("no model version is active, so nothing waits for review: run "

@@ -65,6 +65,18 @@ def period_bound(value: str, name: str, *, end: bool) -> datetime:
                             "2023-01-01T12:00:00Z", field=name) from None
 
 
+def bounds(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """Optional ``start`` and ``end`` as :func:`period_bound` reads them (None where not given);
+    InvalidPeriod naming ``start``, in the words typed, when both are given and start is after
+    end. What a filter with an open end (``GET /review``, ``incidents review``) and
+    :meth:`Period.parse` read."""
+    lower = period_bound(start, "start", end=False) if start is not None else None
+    upper = period_bound(end, "end", end=True) if end is not None else None
+    if lower is not None and upper is not None and lower > upper:
+        raise InvalidPeriod(f"start: {start} is after end {end}", field="start")
+    return lower, upper
+
+
 def _long_date(moment: datetime) -> str:
     return f"{moment:%B} {moment.day}, {moment.year}"
 
@@ -84,9 +96,8 @@ class Period:
     @classmethod
     def parse(cls, start: str, end: str) -> Period:
         """The period from ``start`` to ``end`` as :func:`period_bound` reads them."""
-        lower, upper = period_bound(start, "start", end=False), period_bound(end, "end", end=True)
-        if lower > upper:
-            raise InvalidPeriod(f"start: {start} is after end {end}", field="start")
+        lower, upper = bounds(start, end)
+        assert lower is not None and upper is not None  # noqa: S101 - both were given
         return cls(lower, upper)
 
     def previous(self) -> Period | None:

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from core.aggregate import Period, period_bound
-from core.review import EARLIEST, LATEST, review_count, review_queue
+from core.aggregate import bounds
+from core.review import review_count, review_queue
 
 from ..auth import READERS
 from ..config import MAX_OFFSET
@@ -36,9 +36,7 @@ def read_review_queue(
     the next model the most. `count` is the whole queue with these filters; `data` one page of
     it. Filled as soon as the active version has classified the stored incidents (`make run` and
     `incidents nightly` run `incidents relabel`)."""
-    lower = period_bound(start, "start", end=False) if start is not None else None
-    upper = period_bound(end, "end", end=True) if end is not None else None
-    Period(lower or EARLIEST, upper or LATEST)  # start after end: 422 naming start
+    lower, upper = bounds(start, end)  # start after end: 422 naming start
     if active_version is None:
         return ReviewPublic(data=[], count=0, model_version=None)
     filters: dict[str, Any] = {"start": lower, "end": upper, "ca": ca, "ca_names": ca_names,

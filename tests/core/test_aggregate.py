@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from classifier import InvalidPeriod, Taxonomy
-from core.aggregate import Briefing, Period, WindowRule, briefing, period_bound
+from core.aggregate import Briefing, Period, WindowRule, bounds, briefing, period_bound
 from core.bugzilla import BugRecord
 from core.ca_names import CANames
 from core.db import session_scope, upgrade
@@ -173,6 +173,21 @@ def test_period_parse_refuses(bounds: tuple[str, str], field: str, says: str):
     with pytest.raises(InvalidPeriod, match=says) as caught:
         Period.parse(*bounds)
     assert caught.value.field == field
+
+
+def test_open_ended_bounds():
+    day = datetime(2023, 1, 1, tzinfo=UTC)
+    assert bounds(None, None) == (None, None)
+    assert bounds("2023-01-01", None) == (day, None)
+    assert bounds(None, "2023-01-01") == (None, day.replace(hour=23, minute=59, second=59, microsecond=999999))
+    # A reversed period is told in the words typed, not as the times they stand for.
+    with pytest.raises(InvalidPeriod) as caught:
+        bounds("2023-06-01", "2023-01-01T00:00:00Z")
+    assert str(caught.value) == "start: 2023-06-01 is after end 2023-01-01T00:00:00Z"
+    assert caught.value.field == "start"
+    with pytest.raises(InvalidPeriod, match="is not a date") as caught:
+        bounds(None, "2023-02-30")
+    assert caught.value.field == "end"
 
 
 def test_period_bounds_and_previous():

@@ -109,6 +109,14 @@ def test_read_review_queue_bad_filters(client: TestClient, params, loc):
     assert response.json()["detail"][0]["loc"] == loc
 
 
+def test_read_review_queue_reversed_period_in_the_words_typed(client: TestClient):
+    # As `incidents review` and GET /aggregate say it: the days given, not the times they mean.
+    response = client.get("/review", params={"start": "2020-01-01", "end": "2019-01-01"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0] == {"type": "value_error", "loc": ["query", "start"],
+                                         "msg": "2020-01-01 is after end 2019-01-01"}
+
+
 def test_read_review_queue_only_active_version(client: TestClient, store):
     body = client.get("/review").json()
     assert body["data"] == [] and body["count"] == 0 and body["model_version"] == "v1"
