@@ -486,7 +486,7 @@ def add_review_queue(url: str, models_dir: Path) -> list[int]:
     from core.bugzilla import BugRecord
     from core.classification import classify
     from core.db import upgrade
-    from core.store import save_prediction, upsert_bugs
+    from core.store import save_predictions, upsert_bugs
 
     taxonomy = Taxonomy.load()
     loaded = ModelRegistry(models_dir).load()
@@ -504,11 +504,9 @@ def add_review_queue(url: str, models_dir: Path) -> list[int]:
     upgrade(url)
     with session_scope(url) as session:
         upsert_bugs(session=session, records=records)
-        for record, result in zip(records, classify(loaded, [r.incident() for r in records], taxonomy),
-                                  strict=True):
-            save_prediction(session=session, incident_id=record.id, model_version=loaded.version,
-                            tags=result.tags, scores=result.scores, needs_review=True,
-                            confidence=result.confidence, review_reason=result.review_reason)
+        results = classify(loaded, [r.incident() for r in records], taxonomy)
+        save_predictions(session=session, predictions=[
+            result.prediction(record.id) for record, result in zip(records, results, strict=True)])
     return [record.id for record in records]
 
 
