@@ -4,6 +4,7 @@ from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, load_artefact_
 from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline, WordCharTfidfBaseline
 from ._exceptions import (
     ActiveChanged,
+    AlreadyActive,
     ArtefactTampered,
     BugzillaUnavailable,
     CANamesError,
@@ -36,6 +37,7 @@ from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags, read_tom
 
 __all__ = [
     "ActiveChanged",
+    "AlreadyActive",
     "ArtefactTampered",
     "BugzillaUnavailable",
     "CANamesError",

@@ -16,6 +16,7 @@ IncidentError                     every error this project raises on purpose
 └── ModelError                    anything about trained model versions
     ├── ModelNotFound             no such version, or no active version
     ├── ActiveChanged             a promotion refused: the version it meant to replace is no longer active
+    ├── AlreadyActive             a promotion refused: the version is the active one already
     ├── ArtefactTampered          an artefact whose sha256 differs from the one recorded
     └── UntrustedArtefact         an artefact that would load types outside the trusted list
 
@@ -110,6 +111,11 @@ class ModelError(IncidentError):
 
 class ActiveChanged(ModelError):
     """A promotion was refused: another version became active since the caller looked."""
+
+
+class AlreadyActive(ModelError):
+    """A promotion was refused: the version asked for is already the active one (promoting it
+    again would change nothing but the history a rollback walks back through)."""
 
 
 class ModelNotFound(ModelError, LookupError):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier import ActiveChanged, ModelNotFound, load_artefact, load_artefact_isolated, save_artefact
+from classifier import ActiveChanged, AlreadyActive, ModelNotFound, load_artefact, load_artefact_isolated, save_artefact
 
 from .pause import pause_at
 
@@ -132,23 +132,21 @@ class ModelRegistry:
         another is active by then, ActiveChanged and nothing changes. The check and the switch
         happen under a lock of the models folder shared by every process, so of two promotions
         replacing the same version one wins and the other is refused. The switch is one rename
-        of the ACTIVE file, so a reader sees the old or the new version, never a mix.
+        of the ACTIVE file, so a reader sees the old or the new version, never a mix. Promoting
+        the active version is refused (AlreadyActive): it would only push it on the history a
+        rollback walks back through.
         """
-        return self._activate(version, kind="promote", reason=reason, replacing=replacing, by=by)
+        return self._activate(version, kind="promote", reason=reason, replacing=replacing, by=by)[1]
 
     def rollback(self, *, by: str | None = None) -> str:
         """Make the version that was active before the current one active again (``by``: who
         asked, as for :meth:`promote`).
 
-        Rollbacks walk back through the promotions: two rollbacks after v1, v2, v3 give v1.
+        Rollbacks walk back through the promotions: two rollbacks after v1, v2, v3 give v1. The
+        target is read under the same lock as the switch, so a promotion made meanwhile is rolled
+        back from, not skipped.
         """
-        target = self.rollback_target()
-        if target is None:
-            current = self.active_version()
-            raise ModelNotFound(f"{current or 'nothing'} has no earlier active version to roll back to")
-        self._activate(target, kind="rollback", reason=f"rollback from {self._activation_stack()[-1]}",
-                       by=by)
-        return target
+        return self._activate(None, kind="rollback", by=by)[0]
 
     def rollback_target(self) -> str | None:
         """The version :meth:`rollback` would make active, or None when there is none."""
@@ -199,9 +197,13 @@ class ModelRegistry:
                 stack.append(entry["active"])
         return stack
 
-    def _activate(self, version: str, *, kind: str, reason: str,
-                  replacing: str | None | object = ANY, by: str | None = None) -> str | None:
-        self.load(version)
+    def _activate(self, version: str | None, *, kind: str, reason: str = "",
+                  replacing: str | None | object = ANY, by: str | None = None
+                  ) -> tuple[str, str | None]:
+        """Switch ACTIVE to ``version`` (a rollback's target when None) and append the history
+        entry; return the version made active and the one it replaces."""
+        if version is not None:
+            self.load(version)
         self.root.mkdir(parents=True, exist_ok=True)
         # The folder itself is the lock (no file left behind): every process's promotions,
         # rollbacks and retrainings of this folder take turns between check and switch.
@@ -209,11 +211,20 @@ class ModelRegistry:
         try:
             fcntl.flock(folder, fcntl.LOCK_EX)
             previous = self.active_version()
+            if version is None:  # a rollback: its target, read under the lock
+                stack = self._activation_stack()
+                if len(stack) < 2:
+                    raise ModelNotFound(
+                        f"{previous or 'nothing'} has no earlier active version to roll back to")
+                version, reason = stack[-2], f"rollback from {stack[-1]}"
+                self.load(version)
             if replacing is not ANY and previous != replacing:
                 raise ActiveChanged(
                     f"not promoting {version}: it was to replace {replacing or 'no version'}, but "
                     f"{previous or 'no version'} became active meanwhile; compare {version} with "
                     f"{previous} (`incidents retrain` again) or promote it explicitly")
+            if kind == "promote" and version == previous:
+                raise AlreadyActive(f"{version} is already the active version")
             pause_at("registry:before-active")
             _write_atomic(self.root / ACTIVE, version + "\n")
             pause_at("registry:before-history")
@@ -223,4 +234,4 @@ class ModelRegistry:
                 fh.write(json.dumps(entry) + "\n")
         finally:
             os.close(folder)  # releases the lock
-        return previous
+        return version, previous

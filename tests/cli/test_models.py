@@ -74,6 +74,13 @@ def test_promote_model_unknown(incidents, models_dir: Path) -> None:
     assert active(models_dir) == "v1"
 
 
+def test_promote_model_already_active(incidents, models_dir: Path) -> None:
+    history = (models_dir / "history.jsonl").read_text(encoding="utf-8")
+    result = incidents.fails("models", "promote", "v1", says=("v1 is already the active version",))
+    assert result.exit_code == 1
+    assert (models_dir / "history.jsonl").read_text(encoding="utf-8") == history
+
+
 @pytest.mark.parametrize("spoil", ["flip-byte", "remove-sha256"])
 def test_promote_model_tampered(incidents, models_dir: Path, spoil: str) -> None:
     add_versions(models_dir, "v2")

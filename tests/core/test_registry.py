@@ -10,6 +10,7 @@ import pytest
 
 from classifier import (
     ActiveChanged,
+    AlreadyActive,
     ArtefactTampered,
     Incident,
     ModelNotFound,
@@ -138,6 +139,44 @@ def test_rollback_after_new_promotion(registry: ModelRegistry, model) -> None:
     registry.promote("v3")
     assert registry.rollback() == "v2"
     assert registry.rollback() == "v1"
+
+
+def test_promote_the_active_version_refused(registry: ModelRegistry, model) -> None:
+    """Promoting the active version again would push it on the history twice, and the next
+    rollback would then "return" to the version already active."""
+    for version in create(registry, model, 2):
+        registry.promote(version)
+    with pytest.raises(AlreadyActive, match="^v2 is already the active version$"):
+        registry.promote("v2")
+    assert [h["active"] for h in registry.history()] == ["v1", "v2"]
+    assert registry.rollback() == "v1"
+
+
+def test_rollback_reads_its_target_under_the_lock(registry: ModelRegistry, model,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A promotion that lands while a rollback waits for the models folder's lock is the one
+    rolled back from: the rollback neither skips a version nor leaves the history's top
+    different from ACTIVE."""
+    import core.registry
+
+    for version in create(registry, model, 4)[:3]:
+        registry.promote(version)
+    real_flock = core.registry.fcntl.flock
+    raced: list[str] = []
+
+    def flock_after_a_promotion(fd: int, operation: int) -> None:
+        if not raced:  # the rollback's turn: a retraining promotes v4 just before it
+            raced.append("v4")
+            registry.promote("v4", replacing="v3")
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(core.registry.fcntl, "flock", flock_after_a_promotion)
+    assert registry.rollback() == "v3"
+    assert registry.active_version() == "v3"
+    assert registry.history()[-1] | {"at": None} == {
+        "at": None, "kind": "rollback", "active": "v3", "previous": "v4",
+        "reason": "rollback from v4", "by": None}
+    assert registry.rollback_target() == "v2"
 
 
 def test_rollback_nothing_active(registry: ModelRegistry) -> None:
