@@ -6,8 +6,9 @@
    tags arrive (the live record, ``core.live``).
 2. **retrain** through the gate (``training.retrain.retrain``, requested by ``nightly``) when
    no model is active, or when at least ``INCIDENTS_NIGHTLY_MIN_NEW_LABELS`` labelled incidents
-   are new to the active model (:func:`new_label_count`), or when the active model's live record
-   alarms (``core.live.live_alarm``); otherwise the run records why not.
+   are new to the newest version (:func:`new_label_count`; the active one unless a challenger was
+   kept or a maintainer rolled back), or when the active model's live record alarms
+   (``core.live.live_alarm``; :func:`retrain_due`); otherwise the run records why not.
 3. **relabel** every stored incident with the (possibly new) active model
    (``training.relabel.relabel``; resumable).
 
@@ -73,8 +74,12 @@ class NightlyReport:
         d = self.decision
         if d is None:
             return f"retrained: {self.retrain_reason}"
-        outcome = (f"promoted {d.challenger} (was {d.active_before or 'none'})" if d.promoted
-                   else f"kept {d.active_before} active, {d.challenger} stays a candidate")
+        if d.promoted:
+            outcome = f"promoted {d.challenger} (was {d.active_before or 'none'})"
+        elif d.superseded:  # another version was promoted while it trained
+            outcome = f"{d.challenger} stays a candidate, {d.active_after} became active meanwhile"
+        else:
+            outcome = f"kept {d.active_before} active, {d.challenger} stays a candidate"
         return f"retrained ({self.retrain_reason}): decision {d.id}, {outcome}: {d.reason}"
 
 
@@ -158,27 +163,44 @@ class RetrainDue:
 
 def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry) -> RetrainDue:
     """The nightly loop's rule: retrain when no model is active, when at least
-    ``nightly_min_new_labels`` labelled incidents are new to the active model, or when its live
-    record alarms. The deployment replay (``training.replay``) follows the same rule."""
+    ``nightly_min_new_labels`` labelled incidents are new to the newest version, or when the
+    active model's live record alarms. The deployment replay (``training.replay``) follows the
+    same rule.
+
+    New labels are counted against the newest version trained (usually the active one), not the
+    active one: after the gate kept a challenger, or a maintainer rolled back to an older version,
+    the labels that newer version learned were tried already, and training on them again would
+    bring back what was kept out. An alarm retrains when the newest version is the active one,
+    or some label is new to the newest: not night after night on the same labels.
+    """
     active = registry.active_version()
-    card = registry.card(active) if active else None
+    versions = registry.versions()
+    newest = versions[-1] if versions else active
+    card = registry.card(newest) if newest else None
     alarm = None
     with session_scope(settings.database_url) as session:
         new_labels = new_label_count(session=session, card=card)
-        if active is not None and card is not None:
+        if active is not None:
             record = live_record(session=session, model_version=active, taxonomy=taxonomy,
                                  last_n=settings.live_window)
-            alarm = live_alarm(record, card, margin=settings.live_margin)
+            alarm = live_alarm(record, registry.card(active), margin=settings.live_margin)
     threshold = settings.nightly_min_new_labels
     if active is None:
         return RetrainDue(True, "no model is active", new_labels, alarm)
+    new_to = newest if newest == active else f"{newest}, the newest version ({active} is active)"
     if new_labels >= threshold:
-        return RetrainDue(True, f"{new_labels} labelled incidents are new to {active} "
+        return RetrainDue(True, f"{new_labels} labelled incidents are new to {new_to} "
                                 f"(at least {threshold})", new_labels, alarm)
-    if alarm is not None:
+    if alarm is not None and (newest == active or new_labels > 0):
         return RetrainDue(True, f"live record alarm: {alarm}", new_labels, alarm)
-    return RetrainDue(False, f"{new_labels} labelled incidents are new to {active} (fewer than "
-                             f"{threshold}) and its live record does not alarm", new_labels, alarm)
+    if alarm is not None:
+        return RetrainDue(False, f"{active}'s live record alarms ({alarm}), but no labelled "
+                                 f"incident is new to {newest}, which was trained since",
+                          new_labels, alarm)
+    whose = "its" if newest == active else f"{active}'s"
+    return RetrainDue(False, f"{new_labels} labelled incidents are new to {new_to} (fewer than "
+                             f"{threshold}) and {whose} live record does not alarm",
+                      new_labels, alarm)
 
 
 def _record(url: str, run_id: int, **values: Any) -> None:
@@ -245,9 +267,11 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
         say(f"relabel: {report.relabel.summary()} (relabel run {report.relabel.run_id})")
     except BaseException as exc:
         report.status, report.failed_step, report.error = "failed", step, _message(exc)
+        if step == "retrain" and report.retrained and report.decision is None:
+            report.retrained = False  # it was due, and failed before it decided anything
         try:
             _record(url, report.run_id, status="failed", finished_at=utcnow(), failed_step=step,
-                    error=report.error)
+                    error=report.error, retrained=report.retrained)
         except Exception:  # the store may be what failed: the original error matters more
             log.exception("nightly run %d: could not record its failure", report.run_id)
         say(f"nightly run {report.run_id} failed at {step}")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 import training.nightly
-from classifier import BugzillaUnavailable, Taxonomy
+from classifier import BugzillaUnavailable, JobRunning, Taxonomy
 from core.bugzilla import BugRecord
 from core.config import Settings
 from core.db import session_scope
@@ -21,6 +21,7 @@ from core.tables import IncidentRow, LiveScoreRow, ModelDecisionRow, NightlyRunR
 from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
 from tests.standin import BugzillaStandIn
 from training.nightly import new_label_count, nightly
+from training.retrain import RetrainDecision
 
 
 @pytest.fixture
@@ -116,7 +117,36 @@ def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir:
     assert "live category micro-F1 0.000 over its last 25 scored incidents" in report.live_alarm
     assert report.retrained and report.retrain_reason == f"live record alarm: {report.live_alarm}"
     (run,) = _runs(nightly_settings)
-    assert run.live_alarm == report.live_alarm and run.retrain_decision_id == _decisions(nightly_settings)[0].id
+    (decision,) = _decisions(nightly_settings)
+    assert run.live_alarm == report.live_alarm and run.retrain_decision_id == decision.id
+    assert (decision.challenger, decision.promoted) == ("v2", False)  # too few to compare
+    # The alarm stands, but v2 learned every label there is: the next night does not train a
+    # third copy of the same labels.
+    again = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert again.live_alarm == report.live_alarm and again.retrained is False
+    assert again.retrain_reason == (f"v1's live record alarms ({report.live_alarm}), but no "
+                                    "labelled incident is new to v2, which was trained since")
+    assert len(_decisions(nightly_settings)) == 1
+    assert ModelRegistry(models_dir).versions() == ["v1", "v2"]
+
+
+@SQLITE_ONLY
+def test_rollback_sticks(nightly_settings: Settings, store: str, models_dir: Path,
+                         taxonomy: Taxonomy) -> None:
+    """A maintainer's rollback is not undone by the next night: the labels the rolled-back
+    version learned are not new to the loop, which waits for labels no version has learned."""
+    registry = ModelRegistry(models_dir)
+    _later_bugs(nightly_settings.snapshot_dir, 34)
+    first = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=registry)
+    assert first.decision is not None and first.decision.promoted
+    assert registry.active_version() == "v2"
+    assert registry.rollback(by="maintainer") == "v1"
+    after = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=registry)
+    assert after.retrained is False and after.new_labels == 0
+    assert after.retrain_reason == ("0 labelled incidents are new to v2, the newest version (v1 is "
+                                    "active) (fewer than 30) and v1's live record does not alarm")
+    assert registry.active_version() == "v1" and registry.versions() == ["v1", "v2"]
+    assert after.relabel is not None and after.relabel.model_version == "v1"
 
 
 @SQLITE_ONLY
@@ -154,6 +184,37 @@ def test_failing_relabel_is_recorded(nightly_settings: Settings, store: str, mod
     (run,) = _runs(nightly_settings)
     assert (run.status, run.failed_step, run.error) == ("failed", "relabel", "disk full")
     assert run.sync_summary and run.new_labels == 0 and run.retrained is False  # the steps before stay
+
+
+def test_failing_retrain_is_recorded(nightly_settings: Settings, store: str, models_dir: Path,
+                                     taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retraining that was due and failed (one started from the API holds the lock) is
+    recorded as not retrained, with its error; the relabel does not run."""
+    def busy(**_: object) -> None:
+        raise JobRunning("a retraining is already running, started by alice via the API")
+
+    monkeypatch.setattr(training.nightly, "retrain", busy)
+    _later_bugs(nightly_settings.snapshot_dir, 34)
+    with pytest.raises(JobRunning):
+        nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    (run,) = _runs(nightly_settings)
+    assert (run.status, run.failed_step, run.new_labels) == ("failed", "retrain", 34)
+    assert run.retrained is False and run.retrain_decision_id is None and run.relabel_run_id is None
+    assert run.retrain_reason == "34 labelled incidents are new to v1 (at least 30)"
+    assert run.error == "a retraining is already running, started by alice via the API"
+
+
+def test_retrain_line_of_a_superseded_challenger() -> None:
+    """A challenger refused because another version was promoted while it trained: the line
+    names the version now active, not the one it was compared with."""
+    decision = RetrainDecision(7, "v3", "v1", "v2", False, False, 0.0,
+                               "refused: not promoting v3: it was to replace v1, but v2 became "
+                               "active meanwhile", {}, None, "nightly", "", superseded=True)
+    report = training.nightly.NightlyReport(1, "snapshot", retrained=True,
+                                            retrain_reason="due", decision=decision)
+    assert report.retrain_line() == (
+        "retrained (due): decision 7, v3 stays a candidate, v2 became active meanwhile: refused: "
+        "not promoting v3: it was to replace v1, but v2 became active meanwhile")
 
 
 # -- which labels are new to a model ------------------------------------------------------------
