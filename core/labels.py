@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from classifier import Incident
@@ -87,12 +87,14 @@ def shown_predictions(*, session: Session, incident_ids: Select | Iterable[int],
 
 def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
                     active_version: str | None, predictions: bool = True,
-                    corrections_as_of: datetime | None = None) -> dict[int, Label]:
+                    corrections_as_of: datetime | None = None,
+                    tags_as_of: datetime | None = None) -> dict[int, Label]:
     """The label of each incident among ``incident_ids`` (a list, or a ``select`` of ids).
 
     Incidents with no label are left out. ``predictions=False`` keeps only what humans said
     (corrections and Bugzilla tags), as training data does; ``corrections_as_of`` counts only
-    the corrections stored by then.
+    the corrections stored by then, ``tags_as_of`` only the Bugzilla tags of bugs whose first
+    tags reached the store by then (``tags_known_at``; a later retagging is not seen).
     """
     ids = incident_ids if isinstance(incident_ids, Select) else list(incident_ids)
     labels: dict[int, Label] = {
@@ -101,10 +103,13 @@ def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
                                              as_of=corrections_as_of).items()
     }
     bugzilla: dict[int, list[str]] = {}
-    for bug_id, tag in session.execute(
-            select(IncidentTagRow.incident_id, IncidentTagRow.tag)
+    tags = (select(IncidentTagRow.incident_id, IncidentTagRow.tag)
             .where(IncidentTagRow.incident_id.in_(ids), IncidentTagRow.kind == "type")
-            .order_by(IncidentTagRow.incident_id, IncidentTagRow.tag)):
+            .order_by(IncidentTagRow.incident_id, IncidentTagRow.tag))
+    if tags_as_of is not None:
+        tags = tags.join(IncidentRow, IncidentRow.id == IncidentTagRow.incident_id).where(
+            or_(IncidentRow.tags_known_at.is_(None), IncidentRow.tags_known_at <= tags_as_of))
+    for bug_id, tag in session.execute(tags):
         bugzilla.setdefault(bug_id, []).append(tag)
     for bug_id, tags in bugzilla.items():
         labels.setdefault(bug_id, Label(LabelSource.BUGZILLA, tuple(tags)))
@@ -124,18 +129,19 @@ class LabelledIncident:
     creation_time: datetime | None
 
 
-def labelled_incidents(*, session: Session,
-                       corrections_as_of: datetime | None = None) -> list[LabelledIncident]:
+def labelled_incidents(*, session: Session, corrections_as_of: datetime | None = None,
+                       tags_as_of: datetime | None = None) -> list[LabelledIncident]:
     """Incidents with at least one type tag, oldest first (ties by bug id).
 
     An incident's tags are those of its latest correction (stored by ``corrections_as_of``,
-    when given), else its Bugzilla type tags. A bug with no type tag is unlabelled, not a
-    negative: Mozilla tagged older bugs unevenly. So an incident a maintainer corrected to no
-    tag is left out too, rather than taught as a negative of every tag.
+    when given), else its Bugzilla type tags (known by ``tags_as_of``, when given). A bug with
+    no type tag is unlabelled, not a negative: Mozilla tagged older bugs unevenly. So an
+    incident a maintainer corrected to no tag is left out too, rather than taught as a negative
+    of every tag.
     """
     labels = incident_labels(session=session, incident_ids=select(IncidentRow.id),
                              active_version=None, predictions=False,
-                             corrections_as_of=corrections_as_of)
+                             corrections_as_of=corrections_as_of, tags_as_of=tags_as_of)
     rows = session.scalars(select(IncidentRow).order_by(IncidentRow.creation_time, IncidentRow.id))
     return [LabelledIncident(row_incident(row), labels[row.id].tags, row.creation_time)
             for row in rows if row.id in labels and labels[row.id].tags]

@@ -61,14 +61,17 @@ class Dataset:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def load_dataset(*, session: Session, corrections_as_of: datetime | None = None) -> Dataset:
+def load_dataset(*, session: Session, corrections_as_of: datetime | None = None,
+                 tags_as_of: datetime | None = None) -> Dataset:
     """Every incident in the store with at least one type tag (undated ones are left out).
 
     Tags are the latest correction's, else Bugzilla's (see ``labelled_incidents``); with
-    ``corrections_as_of``, the latest correction stored by then: the labels a model trained
-    at that time learned (as far as the store can tell: Bugzilla's tags are today's).
+    ``corrections_as_of``, the latest correction stored by then, and with ``tags_as_of`` only
+    the Bugzilla tags of bugs first tagged by then: the labels a model trained at that time
+    learned (as far as the store can tell: a bug Mozilla retagged has today's tags).
     """
-    rows = [r for r in labelled_incidents(session=session, corrections_as_of=corrections_as_of)
+    rows = [r for r in labelled_incidents(session=session, corrections_as_of=corrections_as_of,
+                                          tags_as_of=tags_as_of)
             if r.creation_time is not None]
     created = np.array([r.creation_time.astimezone(UTC).replace(tzinfo=None) for r in rows
                         if r.creation_time is not None], dtype="datetime64[s]")

@@ -202,8 +202,7 @@ def _active_recipe_scores(active: Any, recipe: IncidentTypeClassifier, dataset: 
                           challenger_scores: dict[str, Any],
                           progress: Callable[[str], None]) -> tuple[dict[str, Any] | None, bool]:
     """The active model's recipe scored on the window as the challenger's is (prequentially),
-    each fit on the labels the active model learned: the store's labelled incidents with the
-    corrections stored before its card was written. For a window the active model learned
+    each fit on the labels the active model learned (:func:`_learned`). For a window the active model learned
     some of, where its own answers would be those of its training data.
 
     The challenger's own scores when the recipe and those labels are the challenger's (the same
@@ -219,8 +218,7 @@ def _active_recipe_scores(active: Any, recipe: IncidentTypeClassifier, dataset: 
     if same and (active.card.get("training_data") or {}).get("sha256") == fingerprint:
         progress(reused)
         return challenger_scores, True
-    with session_scope(settings.database_url) as session:
-        learned = load_dataset(session=session, corrections_as_of=_created(active.card))
+    learned = _learned(active.card, settings)
     if same and learned.fingerprint() == fingerprint:
         progress(reused)
         return challenger_scores, False  # the same fits would follow
@@ -229,6 +227,28 @@ def _active_recipe_scores(active: Any, recipe: IncidentTypeClassifier, dataset: 
                                  progress=progress, fit_on=learned), False
     except NotEnoughData:
         return None, False
+
+
+def _learned(card: dict[str, Any], settings: Settings) -> Dataset:
+    """The labelled incidents the model of ``card`` learned, as far as the store can tell: the
+    corrections stored before its card was written, and the Bugzilla tags of the bugs first
+    tagged by then (old bugs Mozilla tagged later are left out).
+
+    A store loaded after the model was trained has every tag arriving after it; then the tags
+    are taken as they are today. Of the two readings, the one whose size is nearer the card's
+    training size is the store's history.
+    """
+    created = _created(card)
+    with session_scope(settings.database_url) as session:
+        today = load_dataset(session=session, corrections_as_of=created)
+        if created is None:
+            return today
+        then = load_dataset(session=session, corrections_as_of=created, tags_as_of=created)
+    try:
+        size = int(card["training_data"]["size"])
+    except (KeyError, TypeError, ValueError):
+        return today
+    return then if abs(len(then) - size) <= abs(len(today) - size) else today
 
 
 def _created(card: dict[str, Any]) -> datetime | None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from classifier import NotEnoughData, Taxonomy
 from cli._shared import cli_user
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.registry import ModelRegistry
-from core.tables import ModelDecisionRow
+from core.tables import IncidentRow, ModelDecisionRow
 from tests.fixtures import (
     SQLITE_ONLY,
     SWAPPED,
@@ -130,6 +131,35 @@ def test_retrain_from_a_correction_compares_recipes(settings: Settings, store: s
     assert [s for s in said if "block 1 of 3" in s] == [
         "challenger: block 1 of 3: fitting on the 38 incidents before it",
         "active v1's recipe: block 1 of 3: fitting on the 38 incidents before it"]
+
+
+@SQLITE_ONLY
+def test_retrain_active_recipe_leaves_out_old_bugs_tagged_after_it(
+        settings: Settings, store: str, models_dir: Path, taxonomy: Taxonomy) -> None:
+    """Old bugs Mozilla tagged after the active model was trained are labels it did not learn:
+    its recipe is fitted without them, so the gate judges what they teach. (It used to take the
+    tags as they are today: the active side was then the challenger itself, and the tie
+    promoted whatever the late tags taught.)"""
+    dataset = _dataset(store)
+    late = [int(i) for i in dataset.ids[:14]]  # the oldest, all before the window
+    path = models_dir / "v1" / "card.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    created = datetime.fromisoformat(card["created_at"])
+    with session_scope(store) as session:
+        session.execute(update(IncidentRow).values(tags_known_at=created - timedelta(days=1)))
+        session.execute(update(IncidentRow).where(IncidentRow.id.in_(late))
+                        .values(tags_known_at=created + timedelta(days=1)))
+    # v1 as a model trained before those 14 were tagged: its card's training data is the rest.
+    learned = dataset.subset(~np.isin(dataset.ids, late))
+    card["training_data"] |= {"size": len(learned), "sha256": learned.fingerprint()}
+    path.write_text(json.dumps(card), encoding="utf-8")
+    said: list[str] = []
+    decision = retrain(settings=settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir),
+                       progress=said.append)
+    assert [s for s in said if "block 1 of 3" in s] == [
+        "challenger: block 1 of 3: fitting on the 38 incidents before it",
+        "active v1's recipe: block 1 of 3: fitting on the 24 incidents before it"]
+    assert decision.active_metrics is not None and decision.active_metrics["scored_as"] == "recipe"
 
 
 def test_holdout_split_judges_on_what_the_active_model_has_not_seen(settings: Settings, store: str) -> None:
