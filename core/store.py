@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from classifier import Incident, WhiteboardTags, ca_name_from_summary
 
-from .tables import IncidentRow, IncidentTagRow, LiveScoreRow, PredictionRow, utcnow
+from .tables import CorrectionRow, IncidentRow, IncidentTagRow, LiveScoreRow, PredictionRow, utcnow
 
 if TYPE_CHECKING:  # the store takes records; it does not reach Bugzilla
     from .bugzilla import BugRecord
@@ -95,15 +95,22 @@ def upsert_bugs(*, session: Session, records: Sequence[BugRecord]) -> SyncCounts
 
 def _score_predictions(*, session: Session, incidents: dict[int, IncidentRow], now: datetime) -> None:
     """A ``live_scores`` row for each prediction of ``incidents`` made before their type tags
-    were first known, unless that incident and version has one already."""
+    were first known and before any correction of them (a version trained on a maintainer's
+    correction would otherwise be scored on its own training label), unless that incident and
+    version has one already."""
     ids = list(incidents)
     scored = {(bug_id, version) for bug_id, version in session.execute(
         select(LiveScoreRow.incident_id, LiveScoreRow.model_version).where(LiveScoreRow.incident_id.in_(ids)))}
+    first_corrected = {bug_id: at for bug_id, at in session.execute(
+        select(CorrectionRow.incident_id, func.min(CorrectionRow.created_at))
+        .where(CorrectionRow.incident_id.in_(ids)).group_by(CorrectionRow.incident_id))}
     for prediction in session.scalars(select(PredictionRow).where(PredictionRow.incident_id.in_(ids))
                                       .order_by(PredictionRow.id)):
         row = incidents[prediction.incident_id]
         known = row.tags_known_at
+        corrected = first_corrected.get(prediction.incident_id)
         if known is None or prediction.created_at >= known \
+                or (corrected is not None and prediction.created_at >= corrected) \
                 or (prediction.incident_id, prediction.model_version) in scored:
             continue
         session.add(LiveScoreRow(

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, text
 
 from classifier import Taxonomy
 from core.bugzilla import BugRecord
+from core.corrections import CorrectionIn, add_correction
 from core.db import get_engine, session_scope, upgrade
 from core.live import LIVE_MIN_SCORED, live_alarm, live_record, live_summary, scored_versions
 from core.store import save_prediction, upsert_bugs
@@ -95,6 +96,22 @@ def test_prediction_before_tags_is_scored_once(url: str, taxonomy: Taxonomy) -> 
     assert [(s[0], s[1], s[3]) for s in scores][-1] == (2, "v1", ("crl-failure", "ocsp-failure"))
     with session_scope(url) as session:
         assert scored_versions(session=session) == ["v1", "v2"]
+
+
+def test_prediction_after_a_correction_is_not_scored(url: str, taxonomy: Taxonomy) -> None:
+    """A maintainer's correction is a label: a prediction made after it (by a version that may
+    have learned it) is not one made before the incident's label existed, so Mozilla's tags
+    arriving later do not score it. One made before the correction still is."""
+    upsert(url, taxonomy, (7, "[ca-compliance]"))
+    predict(url, 7, "v1", ["ocsp-failure"], at=T0)
+    with session_scope(url) as session:
+        row = add_correction(session=session, correction=CorrectionIn(7, ("crl-failure",)),
+                             author="alice")
+        row.created_at = T0 + timedelta(hours=1)
+    predict(url, 7, "v2", ["crl-failure"], at=T0 + timedelta(hours=2))
+    upsert(url, taxonomy, (7, "[ca-compliance] [crl-failure]"))
+    _, scores = state(url)
+    assert [(s[0], s[1]) for s in scores] == [(7, "v1")]
 
 
 def test_two_first_tags_in_one_batch(url: str, taxonomy: Taxonomy) -> None:
