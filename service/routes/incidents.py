@@ -39,6 +39,7 @@ from ..schemas import (
     PredictionPublic,
     SyncReportPublic,
     TagPublic,
+    bug_id_of,
 )
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -80,12 +81,12 @@ def _ids(value: str) -> list[int]:
     """Comma-separated bug ids, in the order given, each once; 422 naming ``ids`` otherwise."""
     ids: list[int] = []
     for part in value.split(","):
-        text = part.strip()
-        if not text.isdecimal() or not 0 < int(text) <= MAX_BUG_ID:
-            raise invalid(("query", "ids"), f"{text!r} is not a bug id: expected bug ids separated "
-                                            "by commas, such as 1800405,1826235", "value_error", value)
-        if int(text) not in ids:
-            ids.append(int(text))
+        bug_id = bug_id_of(part)
+        if bug_id is None:
+            raise invalid(("query", "ids"), f"{part.strip()[:40]!r} is not a bug id: expected bug ids "
+                                            "separated by commas, such as 1800405,1826235", "value_error", value)
+        if bug_id not in ids:
+            ids.append(bug_id)
     if len(ids) > MAX_LISTED:
         raise invalid(("query", "ids"), f"{len(ids)} ids: at most {MAX_LISTED} a list", "value_error")
     return ids

@@ -5,7 +5,7 @@ Every name is re-exported here: ``from service.schemas import IncidentClassify``
 
 from .aggregate import BriefingPublic, CategoryRowPublic, WindowRulePublic
 from .classify import ClassificationPublic, ClassificationsPublic, TermWeight
-from .common import BugId, BugzillaTime, Code, Domain, LongText, Message, Name, Summary, Whiteboard
+from .common import BugId, BugzillaTime, Code, Domain, LongText, Message, Name, Summary, Whiteboard, bug_id_of
 from .corrections import (
     CorrectionBase,
     CorrectionCreate,
@@ -105,4 +105,5 @@ __all__ = [
     "WebhookEvent",
     "Whiteboard",
     "WindowRulePublic",
+    "bug_id_of",
 ]

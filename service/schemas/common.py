@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -35,6 +36,16 @@ def _utc(value: datetime | None) -> datetime | None:
 #: A Bugzilla timestamp; one without a zone is taken as UTC, as Bugzilla's are.
 BugzillaTime = Annotated[datetime, BeforeValidator(_iso_time), AfterValidator(_utc)]
 BugId = Annotated[StrictInt, Field(gt=0, le=MAX_BUG_ID, description="Bugzilla bug id.")]
+#: A bug id as text: ASCII digits only (``str.isdigit`` also takes "²" and "١", which int()
+#: refuses or reads as 1) and no more than MAX_BUG_ID has (int() refuses over 4300 digits).
+_BUG_ID_TEXT = re.compile(rf"[0-9]{{1,{len(str(MAX_BUG_ID))}}}")
+
+
+def bug_id_of(text: str) -> int | None:
+    """The bug id ``text`` spells (blanks around it ignored), or None when it spells none."""
+    text = text.strip()
+    number = int(text) if _BUG_ID_TEXT.fullmatch(text) else 0
+    return number if 0 < number <= MAX_BUG_ID else None
 
 
 #: A bug's summary: not empty, bounded, without NUL.
