@@ -47,6 +47,7 @@ from ..active_model import ActiveModel
 from ..auth import READERS, Maintainer, maintainer_of
 from ..config import MAX_BUG_ID, ServiceSettings
 from ..deps import ActiveModelDep, SessionDep, SettingsDep, TaxonomyDep
+from ..schemas import bug_id_of
 
 logger = logging.getLogger("service.ui")
 router = APIRouter(tags=["page"], include_in_schema=False)
@@ -302,11 +303,11 @@ def correct_from_page(request: Request, session: SessionDep, taxonomy: TaxonomyD
     """Store a maintainer's correction of an incident's tags, as ``POST /corrections`` does."""
     period, _ = read_period(start, end)
     typed = {"tags": tags[:2000], "note": note[:2000]}
-    bug = int(bug_id) if bug_id.strip().isdigit() else None
+    bug = bug_id_of(bug_id)
     outcome = Outcome(bug_id=bug, typed=typed)
     try:
         maintainer = maintainer_of(token, session, missing=_TOKEN_MISSING)
-        if bug is None or bug > MAX_BUG_ID:
+        if bug is None:
             raise InvalidIncident(f"bug_id: {bug_id[:40]!r} is not a bug number", field="bug_id")
         if len(tags) > 2000 or len(note) > 2000:
             raise InvalidIncident("tags and note: at most 2000 characters each", field="tags")

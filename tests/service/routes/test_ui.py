@@ -322,6 +322,10 @@ def test_correct_incident_from_page_refused_token(client: TestClient, settings, 
     ({"tags": "ocsp-failure not-a-tag bogus"}, "Nothing stored: tags: bogus, not-a-tag not a type tag of the taxonomy."),
     ({"bug_id": "99"}, "Nothing stored: bug_id: bug 99 is not in the store."),
     ({"bug_id": "12abc"}, "Nothing stored: bug_id: '12abc' is not a bug number."),
+    ({"bug_id": "\u00b2"}, "Nothing stored: bug_id: '\u00b2' is not a bug number."),
+    ({"bug_id": "\u0661"}, "Nothing stored: bug_id: '\u0661' is not a bug number."),
+    ({"bug_id": "9" * 5000}, f"Nothing stored: bug_id: '{'9' * 40}' is not a bug number."),
+    ({"bug_id": str(2**31)}, f"Nothing stored: bug_id: '{2**31}' is not a bug number."),
 ])
 def test_correct_incident_from_page_bad_form(client: TestClient, settings, queue, token, data, says):
     form = {"bug_id": str(queue[0]), "tags": "ocsp-failure", "token": token, **PERIOD, **data}
