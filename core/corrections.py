@@ -23,6 +23,9 @@ from classifier import InvalidIncident, Taxonomy
 
 from .tables import CorrectionRow, IncidentRow, utcnow
 
+#: Longest note a correction takes, from the API, the page or a corrections file.
+MAX_NOTE_CHARS = 10_000
+
 
 @dataclass(frozen=True)
 class Correction:
@@ -101,6 +104,10 @@ def check_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags:
         note = ""
     if not isinstance(note, str):
         raise InvalidIncident("note: must be text", field="note")
+    if len(note) > MAX_NOTE_CHARS:
+        raise InvalidIncident(f"note: at most {MAX_NOTE_CHARS} characters", field="note")
+    if "\x00" in note:  # PostgreSQL refuses NUL in text: refused here, it is a 422, not a 500
+        raise InvalidIncident("note: must not contain NUL characters", field="note")
     return CorrectionIn(bug_id, tuple(canonical), note.strip())
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from classifier import InvalidIncident, ModelError, ModelNotFound, Taxonomy
 from core.aggregate import Briefing, briefing
 from core.classification import correct_incident, explain_tags
-from core.corrections import list_corrections
+from core.corrections import MAX_NOTE_CHARS, list_corrections
 from core.live import live_record, live_summary
 from core.registry import LoadedModel
 from core.review import ReviewItem, review_queue
@@ -58,6 +58,8 @@ STYLESHEET = _HERE / "static" / "ui.css"
 DEFAULT_DAYS = 182
 #: Incidents of the review queue shown at once, and the most a page may ask for.
 REVIEW_SHOWN, REVIEW_MAX = 20, 200
+#: Longest text the tags field of a correction takes (the note's limit is the API's).
+MAX_TAGS_TYPED = 2000
 _TOKEN_MISSING = "type your maintainer token (`incidents tokens create NAME`) to do this"
 # What a page may carry and say it did after a redirect: never free text, only ids.
 _VERSION = re.compile(r"^v\d{1,9}$")
@@ -302,15 +304,15 @@ def correct_from_page(request: Request, session: SessionDep, taxonomy: TaxonomyD
                       start: FormText = "", end: FormText = "") -> Response:
     """Store a maintainer's correction of an incident's tags, as ``POST /corrections`` does."""
     period, _ = read_period(start, end)
-    typed = {"tags": tags[:2000], "note": note[:2000]}
+    typed = {"tags": tags[:MAX_TAGS_TYPED], "note": note[:MAX_NOTE_CHARS]}
     bug = bug_id_of(bug_id)
     outcome = Outcome(bug_id=bug, typed=typed)
     try:
         maintainer = maintainer_of(token, session, missing=_TOKEN_MISSING)
         if bug is None:
             raise InvalidIncident(f"bug_id: {bug_id[:40]!r} is not a bug number", field="bug_id")
-        if len(tags) > 2000 or len(note) > 2000:
-            raise InvalidIncident("tags and note: at most 2000 characters each", field="tags")
+        if len(tags) > MAX_TAGS_TYPED:
+            raise InvalidIncident(f"tags: at most {MAX_TAGS_TYPED} characters", field="tags")
         loaded = active.current()
         correct_incident(session=session, taxonomy=taxonomy, bug_id=bug, tags=_split_tags(tags),
                          note=note, author=maintainer.name, token_id=maintainer.token_id,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from core.corrections import MAX_NOTE_CHARS
+
 from .common import BugId, no_nul
 
 TypeTag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(no_nul)]
@@ -18,7 +20,7 @@ class CorrectionBase(BaseModel):
     bug_id: BugId
     tags: list[TypeTag] = Field(max_length=100, description="Type tags of the taxonomy (aliases "
                                                             "are made canonical); empty: none.")
-    note: Annotated[str, Field(max_length=10_000), AfterValidator(no_nul)] = ""
+    note: Annotated[str, Field(max_length=MAX_NOTE_CHARS), AfterValidator(no_nul)] = ""
 
 
 class CorrectionCreate(CorrectionBase):

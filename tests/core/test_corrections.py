@@ -11,7 +11,7 @@ import pytest
 from classifier import InvalidIncident, Taxonomy
 from core.classification import correct_incident
 from core.config import Settings
-from core.corrections import corrections_of, list_corrections
+from core.corrections import MAX_NOTE_CHARS, corrections_of, list_corrections
 from core.db import session_scope
 from core.labels import corrected_labels
 from core.registry import ModelRegistry
@@ -33,6 +33,20 @@ def test_add_correction_unknown_tag_or_bug(settings: Settings, store: str, taxon
         with pytest.raises(InvalidIncident) as bad_bug:
             correct_incident(session=session, taxonomy=taxonomy, bug_id=42, tags=[], author="a")
         assert bad_bug.value.field == "bug_id"
+    assert count_rows(settings, CorrectionRow) == 0
+
+
+@pytest.mark.parametrize(("note", "says"), [
+    ("a\x00b", "note: must not contain NUL characters"),
+    ("n" * (MAX_NOTE_CHARS + 1), f"note: at most {MAX_NOTE_CHARS} characters"),
+])
+def test_add_correction_bad_note(settings: Settings, store: str, taxonomy: Taxonomy, note: str,
+                                 says: str) -> None:
+    with session_scope(store) as session:
+        with pytest.raises(InvalidIncident) as bad_note:
+            correct_incident(session=session, taxonomy=taxonomy, bug_id=BUG, tags=[], note=note,
+                             author="a")
+    assert (bad_note.value.field, str(bad_note.value)) == ("note", says)
     assert count_rows(settings, CorrectionRow) == 0
 
 
@@ -113,6 +127,7 @@ def test_corrections_import_all_or_nothing(settings: Settings, store: str, tmp_p
     ('{"tags": []}', "line 1: bug_id: missing"),
     ('{"bug_id": "1500001", "tags": []}', "line 1: bug_id"),
     ('{"bug_id": 1500001, "tags": "crl-failure"}', "line 1: tags"),
+    ('{"bug_id": 1500001, "tags": [], "note": "a\\u0000b"}', "line 1: note: must not contain NUL"),
 ])
 def test_corrections_import_bad_line_names_it(settings: Settings, store: str, tmp_path: Path,
                                               line: str, says: str) -> None:

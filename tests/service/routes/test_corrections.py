@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from core.corrections import MAX_NOTE_CHARS
+
 
 def test_create_correction(client: TestClient, maintainer, fixture_bugs):
     bug = fixture_bugs[0]  # ocsp-failure in Bugzilla
@@ -91,3 +93,15 @@ def test_create_correction_bad_body(client: TestClient, maintainer, fixture_bugs
     for body in ({"tags": []}, {"bug_id": bug_id}, {"bug_id": bug_id, "tags": "crl-failure"},
                  {"bug_id": bug_id, "tags": [], "author": "mallory"}):
         assert client.post("/corrections", headers=maintainer, json=body).status_code == 422
+
+
+def test_create_correction_bad_note(client: TestClient, maintainer, fixture_bugs):
+    for note in ("a\x00b", "n" * (MAX_NOTE_CHARS + 1)):
+        response = client.post("/corrections", headers=maintainer,
+                               json={"bug_id": fixture_bugs[0]["id"], "tags": [], "note": note})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "note"]
+    longest = client.post("/corrections", headers=maintainer,
+                          json={"bug_id": fixture_bugs[0]["id"], "tags": [], "note": "n" * MAX_NOTE_CHARS})
+    assert longest.status_code == 201 and longest.json()["note"] == "n" * MAX_NOTE_CHARS
+    assert client.get("/corrections").json()["count"] == 1

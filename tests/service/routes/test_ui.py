@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from classifier import Taxonomy
+from core.corrections import MAX_NOTE_CHARS
 from core.db import session_scope
 from core.registry import ModelRegistry
 from core.review import review_queue
@@ -333,6 +334,27 @@ def test_correct_incident_from_page_bad_form(client: TestClient, settings, queue
     assert says in alert(page)
     assert count_rows(settings, CorrectionRow) == 0
     assert token not in page.text
+
+
+@pytest.mark.parametrize(("note", "says"), [
+    ("a\x00b", "Nothing stored: note: must not contain NUL characters."),
+    ("n" * (MAX_NOTE_CHARS + 1), f"Nothing stored: note: at most {MAX_NOTE_CHARS} characters."),
+])
+def test_correct_incident_from_page_bad_note(client: TestClient, settings, queue, token, note, says):
+    form = {"bug_id": str(queue[0]), "tags": "ocsp-failure", "note": note, "token": token, **PERIOD}
+    page = page_of(client.post("/ui/corrections", data=form, follow_redirects=False), 422)
+    assert says in alert(page)
+    assert count_rows(settings, CorrectionRow) == 0
+
+
+def test_correct_incident_from_page_longest_note(client: TestClient, queue, token):
+    """The page takes as long a note as POST /corrections does."""
+    form = {"bug_id": str(queue[0]), "tags": "none", "note": "n" * MAX_NOTE_CHARS, "token": token,
+            **PERIOD}
+    follow(client, client.post("/ui/corrections", data=form, follow_redirects=False),
+           f"/?start=2023-01-01&end=2023-06-30&corrected={queue[0]}#review")
+    stored = client.get("/corrections", params={"bug_id": queue[0]}).json()["data"]
+    assert [c["note"] for c in stored] == ["n" * MAX_NOTE_CHARS]
 
 
 # -- promoting and rolling back ---------------------------------------------------------------------
