@@ -47,6 +47,7 @@ from ..active_model import ActiveModel
 from ..auth import READERS, Maintainer, maintainer_of
 from ..config import MAX_BUG_ID, ServiceSettings
 from ..deps import ActiveModelDep, SessionDep, SettingsDep, TaxonomyDep
+from ..errors import without_paths
 from ..schemas import bug_id_of
 
 logger = logging.getLogger("service.ui")
@@ -356,7 +357,7 @@ def _activate(request: Request, session: Session, taxonomy: Taxonomy, settings: 
         outcome.error = f"Nothing changed: {exc.detail}."
         return _failed(request, session, taxonomy, settings, active, period, outcome, exc.status_code)
     except ModelError as exc:
-        outcome.error = f"Nothing changed: {exc}."
+        outcome.error = f"Nothing changed: {without_paths(str(exc), settings.models_dir)}."
         status = 404 if isinstance(exc, ModelNotFound) and version is not None else 409
         return _failed(request, session, taxonomy, settings, active, period, outcome, status)
     active.refresh()

@@ -383,7 +383,7 @@ def test_promote_and_roll_back_from_page(client: TestClient, models_dir, token):
 @pytest.mark.parametrize(("route", "data", "status", "says"), [
     ("promote", {"version": "v2", "token": ""}, 401, "Nothing changed: type your maintainer token"),
     ("promote", {"version": "v2", "token": "inc_wrong"}, 403, "Nothing changed: the API token is unknown"),
-    ("promote", {"version": "v9"}, 404, "Nothing changed: no model version 'v9'"),
+    ("promote", {"version": "v9"}, 404, "Nothing changed: no model version 'v9' in the models folder."),
     ("promote", {"version": "../v2"}, 404, "Nothing changed: no model version '../v2'"),
     ("rollback", {"token": ""}, 401, "Nothing changed: type your maintainer token"),
     ("rollback", {}, 409, "Nothing changed: v1 has no earlier active version to roll back to."),
@@ -395,6 +395,7 @@ def test_promote_or_roll_back_from_page_refused(client: TestClient, models_dir, 
     response = client.post(f"/ui/models/{route}", follow_redirects=False,
                            data={"token": token, **PERIOD, **data})
     assert says in alert(page_of(response, status))
+    assert str(models_dir) not in response.text and str(models_dir.resolve()) not in response.text
     assert ModelRegistry(models_dir).active_version() == "v1"
     assert ModelRegistry(models_dir).history() == history
 
