@@ -191,10 +191,10 @@ class ModelRegistry:
     def _activation_stack(self) -> list[str]:
         stack: list[str] = []
         for entry in self.history():
-            if entry.get("kind") == "rollback":
-                stack.pop()
-            else:
+            if entry.get("kind") != "rollback":
                 stack.append(entry["active"])
+            elif stack:  # older code could write, in a race, more rollbacks than promotions
+                stack.pop()
         return stack
 
     def _activate(self, version: str | None, *, kind: str, reason: str = "",

@@ -179,6 +179,27 @@ def test_rollback_reads_its_target_under_the_lock(registry: ModelRegistry, model
     assert registry.rollback_target() == "v2"
 
 
+def test_rollback_history_with_more_rollbacks_than_promotions(registry: ModelRegistry, model) -> None:
+    """Older code could write, in a race, rollbacks with no promotion left to undo; such a
+    history is read (those rollbacks skipped), not an IndexError for the page and prune."""
+    create(registry, model, 3)
+    registry.promote("v1")
+    registry.promote("v2")
+    registry.rollback()  # to v1: the history's promotions are all undone but one
+    with open(registry.root / "history.jsonl", "a", encoding="utf-8") as fh:
+        for _ in range(2):
+            fh.write(json.dumps({"at": "2026-12-07T04:58:59+00:00", "kind": "rollback", "active": "v1",
+                                 "previous": "v1", "reason": "rollback from v2", "by": "reviewer"}) + "\n")
+    assert registry.rollback_target() is None
+    assert registry.prunable(1) == ["v2"]  # v1 active, v3 the newest
+    with pytest.raises(ModelNotFound, match="v1 has no earlier active version"):
+        registry.rollback()
+    registry.promote("v3")
+    registry.promote("v2")
+    assert registry.rollback() == "v3"
+    assert registry.active_version() == "v3"
+
+
 def test_rollback_nothing_active(registry: ModelRegistry) -> None:
     with pytest.raises(ModelNotFound, match="nothing has no earlier active version"):
         registry.rollback()
