@@ -188,6 +188,11 @@ def _bug_links(ids: Sequence[int], bugzilla_url: str) -> str:
     return f"{', '.join(str(i) for i in ids)} ([in Bugzilla]({bugzilla_list_url(ids, bugzilla_url)}))"
 
 
+def _row(*cells: object) -> str:
+    """A row of a Markdown table, a ``|`` in a cell's text escaped so it stays in its cell."""
+    return "| " + " | ".join(str(cell).replace("|", r"\|") for cell in cells) + " |"
+
+
 def _cas_text(ca_counts: dict[str, int]) -> str:
     return ", ".join(f"{ca} ({n})" for ca, n in ca_counts.items()) or "none"
 
@@ -207,11 +212,11 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
         lines += [f"![{report.chart_title}]({chart})", ""]
     lines += ["| Category | Incidents | Previous period | Change |", "|---|---:|---:|---:|"]
     for row in report.rows:
-        lines.append(f"| {row.category} | {row.incidents} | "
-                     f"{'–' if row.previous is None else row.previous} | {_signed(row.change)} |")
-    lines.append(f"| **All incidents (distinct)** | **{report.total}** | "
-                 f"{'–' if report.previous_total is None else report.previous_total} | "
-                 f"{_signed(None if report.previous_total is None else report.total - report.previous_total)} |")
+        lines.append(_row(row.category, row.incidents, "–" if row.previous is None else row.previous,
+                          _signed(row.change)))
+    lines.append(_row("**All incidents (distinct)**", f"**{report.total}**",
+                      "–" if report.previous_total is None else report.previous_total,
+                      _signed(None if report.previous_total is None else report.total - report.previous_total)))
     lines.append("")
     if report.note:
         lines += [f"Note: {report.note}", ""]
@@ -225,7 +230,7 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
                   f"- Bugs: {_bug_links(row.incident_ids, bugzilla_url)}", ""]
     lines += ["## Where the labels come from", "", "| Source | Incidents |", "|---|---:|"]
     for source, n in current.sources.items():
-        lines.append(f"| {SOURCE_WORDS[source]} | {n} |")
+        lines.append(_row(SOURCE_WORDS[source], n))
     waiting = report.waiting_for_review
     lines += ["", f"{len(waiting)} of the {current.sources[LabelSource.MODEL.value]} predicted labels "
                   "still wait for a maintainer's review"
@@ -239,10 +244,10 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
     if not current.excluded_ids:
         lines.append("- Excluded (resolved as not an incident of its own): 0")
     lines += ["", "## Incidents per CA", "", "| CA | Incidents |", "|---|---:|"]
-    lines += [f"| {ca} | {n} |" for ca, n in current.ca_counts.items()]
+    lines += [_row(ca, n) for ca, n in current.ca_counts.items()]
     lines += ["", "## How the incidents were placed in the period", "",
               "| Rule | Incidents | Meaning |", "|---|---:|---|"]
-    lines += [f"| `{rule.value}` | {current.rules[rule.value]} | {rule.description} |" for rule in WindowRule]
+    lines += [_row(f"`{rule.value}`", current.rules[rule.value], rule.description) for rule in WindowRule]
     lines.append("")
     if current.filed_when_received:
         lines += [f"{current.filed_when_received} incidents have no filing time in the store and count "

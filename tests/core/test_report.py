@@ -3,6 +3,8 @@ the CAs and bugs of each row, the label sources, and the chart."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from classifier import Taxonomy
@@ -95,6 +97,29 @@ def test_render_markdown(report: BriefingReport):
     assert "1 of the 1 predicted labels still wait for a maintainer's review" in text
     assert "Excluded, resolved DUPLICATE (not an incident of its own): 1" in text
     assert "| `last_comment` | 4 |" in text
+
+
+def test_render_markdown_escapes_pipes_in_cells(database_url: str):
+    """A ``|`` in a category or a CA name is escaped, so it does not split its table cell."""
+    taxonomy = Taxonomy.from_dict({"categories": {"order": ["CRL|OCSP Failures"]},
+                                   "tags": {"crl-failure": {"categories": ["CRL|OCSP Failures"]}}})
+    upgrade(database_url)
+    with session_scope(database_url) as session:
+        upsert_bugs(session=session, records=[
+            _bug(1, "Pipe|Trust CA: CRL expired", "[crl-failure]", "2023-03-10T00:00:00Z", taxonomy)])
+        text = render_markdown(build_report(session=session, taxonomy=taxonomy, period=PERIOD,
+                                            active_version=None))
+    assert "| CRL\\|OCSP Failures | 1 | 0 | +1 |" in text
+    assert "| Pipe\\|Trust CA | 1 |" in text
+    tables: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("|"):
+            tables[-1].append(line)
+        elif tables[-1]:
+            tables.append([])
+    assert len([t for t in tables if t]) == 4
+    for table in filter(None, tables):  # every row has as many cells as its header
+        assert len({len(re.split(r"(?<!\\)\|", row)) for row in table}) == 1, table
 
 
 def test_render_html_links_every_count(report: BriefingReport):
