@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class ModelPublic(BaseModel):
@@ -33,7 +33,9 @@ class ModelsPublic(BaseModel):
 class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(default=False, description="Promote the challenger whatever its figures.")
+    # Strict: a flag that skips the gate is true only when it says true, not "yes", "on" or 1.
+    force: StrictBool = Field(default=False, description="Promote the challenger whatever its "
+                                                         "figures (`true` or `false`).")
 
 
 class RetrainDecisionPublic(BaseModel):

@@ -106,10 +106,14 @@ def test_retrain_model_twice_at_once(retrain_client: TestClient, maintainer):
     assert job["state"] == "succeeded" and job["result"]["reason"] == "kept"
 
 
-def test_retrain_model_bad_body(retrain_client: TestClient, maintainer):
-    response = retrain_client.post("/models/retrain", headers=maintainer,
-                                   json={"force": True, "tolerance": 1})
+@pytest.mark.parametrize(("body", "field"), [({"force": True, "tolerance": 1}, "tolerance"),
+                                            ({"force": "yes"}, "force"), ({"force": 1}, "force")])
+def test_retrain_model_bad_body(retrain_client: TestClient, maintainer, settings, body, field):
+    response = retrain_client.post("/models/retrain", headers=maintainer, json=body)
     assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(select(ModelDecisionRow)) is None
 
 
 @SQLITE_ONLY
