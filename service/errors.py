@@ -1,8 +1,9 @@
 """How the service answers errors: 4xx naming the field for client mistakes, 503 when not ready.
 
-Every client error has the shape of FastAPI's validation errors,
-``{"detail": [{"type", "loc", "msg", ...}]}``, except 404 and 503, whose ``detail`` is a sentence
-(503 also when the maintainers' CA names file does not load). No answer names a path of the
+A client's bad input (422, 413) has the shape of FastAPI's validation errors,
+``{"detail": [{"type", "loc", "msg", ...}]}``, naming the field; an answer about the request as a
+whole (401, 403, 404, 405, 409, 500, 503) has a sentence as its ``detail`` (503 also when the
+maintainers' CA names file does not load). No answer names a path of the
 server: the models folder is "the models folder", a file in it is named from there (``v2/model.skops``),
 and any other path by its last part (the log keeps them whole).
 """
@@ -17,8 +18,10 @@ from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from classifier import CANamesError, InvalidIncident, InvalidPeriod, ModelNotFound, StoreUnavailable
 
@@ -140,6 +143,24 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _public(request, exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
+#: What FastAPI answers (400, no field) for a JSON body it cannot decode at all.
+_UNPARSED = "There was an error parsing the body"
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, except for a body that cannot be parsed at all: a 422 at ``body``
+    saying why (not UTF-8, or nested deeper than the parser goes), as a malformed one gets."""
+    error = cast(HTTPException, exc)
+    if error.status_code == 400 and error.detail == _UNPARSED:
+        cause = error.__cause__
+        why = ("it is not UTF-8 text" if isinstance(cause, UnicodeDecodeError)
+               else "it nests too deeply" if isinstance(cause, RecursionError)
+               else f"{type(cause).__name__ if cause else 'unreadable'}")
+        return await validation_failed(request, invalid(
+            ("body",), f"the body cannot be read as JSON: {why}", "json_invalid"))
+    return await http_exception_handler(request, error)
+
+
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", "-")
     logger.error("unhandled error in %s %s (request %s)", request.method, request.url.path,
@@ -151,6 +172,7 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers above on ``app``."""
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(InvalidIncident, incident_invalid)
     app.add_exception_handler(InvalidPeriod, period_invalid)
     app.add_exception_handler(CANamesError, ca_names_unreadable)

@@ -62,6 +62,28 @@ def test_create_correction_body_not_sent_as_json(client: TestClient, maintainer:
     assert "application/json" in response.json()["detail"][0]["msg"]
 
 
+@pytest.mark.parametrize(("route", "body", "why"), [
+    ("/classify", b'{"summary": "caf\xe9"}', "it is not UTF-8 text"),
+    ("/classify", b"[" * 100_000 + b"]" * 100_000, "it nests too deeply"),
+    ("/corrections", b'{"bug_id": 1500001, "note": "\xff"}', "it is not UTF-8 text"),
+])
+def test_body_that_cannot_be_parsed(client: TestClient, maintainer: dict[str, str], route: str,
+                                    body: bytes, why: str):
+    """FastAPI answers such a body 400 "There was an error parsing the body", with no field and
+    no reason; it is a 422 at the body saying why, as a malformed one is."""
+    response = client.post(route, content=body,
+                           headers={**maintainer, "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [{"type": "json_invalid", "loc": ["body"],
+                                          "msg": f"the body cannot be read as JSON: {why}"}]
+
+
+def test_other_http_errors_keep_their_answer(client: TestClient):
+    response = client.get("/no-such-route")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+    assert client.post("/corrections", json={}).status_code == 401  # no token: still 401
+
+
 def _closed_within(sock: socket.socket, seconds: float) -> float:
     """Seconds until the server closes ``sock`` (reading only what it sends), failing after ``seconds``."""
     started = time.monotonic()
