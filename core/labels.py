@@ -103,13 +103,13 @@ def incident_labels(*, session: Session, incident_ids: Select | Iterable[int],
                                              as_of=corrections_as_of).items()
     }
     bugzilla: dict[int, list[str]] = {}
-    tags = (select(IncidentTagRow.incident_id, IncidentTagRow.tag)
-            .where(IncidentTagRow.incident_id.in_(ids), IncidentTagRow.kind == "type")
-            .order_by(IncidentTagRow.incident_id, IncidentTagRow.tag))
+    typed = (select(IncidentTagRow.incident_id, IncidentTagRow.tag)
+             .where(IncidentTagRow.incident_id.in_(ids), IncidentTagRow.kind == "type")
+             .order_by(IncidentTagRow.incident_id, IncidentTagRow.tag))
     if tags_as_of is not None:
-        tags = tags.join(IncidentRow, IncidentRow.id == IncidentTagRow.incident_id).where(
+        typed = typed.join(IncidentRow, IncidentRow.id == IncidentTagRow.incident_id).where(
             or_(IncidentRow.tags_known_at.is_(None), IncidentRow.tags_known_at <= tags_as_of))
-    for bug_id, tag in session.execute(tags):
+    for bug_id, tag in session.execute(typed):
         bugzilla.setdefault(bug_id, []).append(tag)
     for bug_id, tags in bugzilla.items():
         labels.setdefault(bug_id, Label(LabelSource.BUGZILLA, tuple(tags)))
