@@ -11,6 +11,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictIn
 from ..config import MAX_BUG_ID, MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, MAX_WHITEBOARD_CHARS
 
 
+def not_blank(value: str) -> str:
+    """Refuse text that is only blanks as Python counts them (also the separators \\x1c-\\x1f,
+    which the schema's own stripping keeps): refused here, the error names the field's place."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 def no_nul(value: str) -> str:
     """Refuse NUL: PostgreSQL refuses it in text, so refusing it here keeps it a 422."""
     if "\x00" in value:
@@ -49,7 +57,8 @@ def bug_id_of(text: str) -> int | None:
 
 
 #: A bug's summary: not empty, bounded, without NUL.
-Summary = Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS), AfterValidator(no_nul)]
+Summary = Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS), AfterValidator(no_nul),
+                    AfterValidator(not_blank)]
 #: Text that is stored: bounded, and without NUL (PostgreSQL refuses it).
 LongText = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), AfterValidator(no_nul)]
 Whiteboard = Annotated[str, Field(max_length=MAX_WHITEBOARD_CHARS), AfterValidator(no_nul)]

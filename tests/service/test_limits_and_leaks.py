@@ -78,6 +78,19 @@ def test_body_that_cannot_be_parsed(client: TestClient, maintainer: dict[str, st
                                           "msg": f"the body cannot be read as JSON: {why}"}]
 
 
+@pytest.mark.parametrize("summary", ["\u001c", " \u001f\t"])
+def test_blank_summary_named_at_its_place(client: TestClient, maintainer: dict[str, str],
+                                          summary: str):
+    """A summary of separators only (which the schema's stripping keeps) is refused where it is
+    in the body, not at a ``body.summary`` the batch does not have; nothing is stored."""
+    batch = {"bugs": [new_bug(1900001), {**new_bug(1900002), "summary": summary}]}
+    response = client.post("/classify/batch", json=batch, headers=maintainer)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "bugs", 1, "summary"] and "blank" in error["msg"]
+    assert client.get("/incidents/1900001").status_code == 404
+
+
 def test_other_http_errors_keep_their_answer(client: TestClient):
     response = client.get("/no-such-route")
     assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
