@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .live import LIVE_MIN_SCORED
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -113,15 +115,16 @@ class Settings(BaseSettings):
                     "briefing (GET /aggregate) leaves them out and says how many (JSON list).",
     )
     live_window: int = Field(
-        default=100, ge=1, le=100_000,
+        default=100, ge=LIVE_MIN_SCORED, le=100_000,
         description="The live record of a model version is computed over its last this many "
-                    "scored incidents (predictions made before Mozilla tagged them).",
+                    "scored incidents (predictions made before Mozilla tagged them); at least "
+                    f"{LIVE_MIN_SCORED}, the fewest its alarm speaks on.",
     )
     live_margin: float = Field(
         default=0.1, ge=0, le=1,
         description="The live record alarms (a /ready warning, and the next `incidents nightly` "
-                    "retrains) when its category micro-F1, over at least 20 scored incidents, is "
-                    "below the card's held-out one by more than this.",
+                    f"retrains) when its category micro-F1, over at least {LIVE_MIN_SCORED} scored "
+                    "incidents, is below the card's held-out one by more than this.",
     )
     nightly_source: str = Field(
         default="bugzilla", pattern=r"^(bugzilla|snapshot)$",

@@ -153,6 +153,8 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     ("INCIDENTS_N_JOBS", "many", "INCIDENTS_N_JOBS: Input should be a valid integer"),
     ("INCIDENTS_BUGZILLA_URL", "ftp://example.org", "INCIDENTS_BUGZILLA_URL: Value error, must start with https://"),
     ("INCIDENTS_EVAL_CUTOFFS", "not json", 'error parsing value for field "eval_cutoffs"'),
+    # Below the fewest scored incidents the live alarm speaks on, it could never alarm.
+    ("INCIDENTS_LIVE_WINDOW", "10", "INCIDENTS_LIVE_WINDOW: Input should be greater than or equal to 20"),
 ])
 @pytest.mark.parametrize("args", [["models", "list"], ["tokens", "list"], ["db-upgrade"]])
 def test_bad_setting_is_one_line_from_the_callback(incidents, bad_setting, settings: Settings, name: str,
