@@ -1,7 +1,8 @@
 -- wrk script of benchmarks/speed.py: posts the request bodies of a file in turn (one JSON body a
--- line), or sends GETs when no file is given, and prints the run's figures as one JSON line.
+-- line), with a maintainer's token as `Authorization: Bearer` when one follows the file, or sends
+-- GETs when no file is given, and prints the run's figures as one JSON line.
 --
---   wrk -t2 -c8 -d10s -s benchmarks/load.lua http://127.0.0.1:PORT/classify -- bodies.jsonl
+--   wrk -t2 -c8 -d10s -s benchmarks/load.lua http://127.0.0.1:PORT/classify -- bodies.jsonl [TOKEN]
 --
 -- Every thread starts at its own place in the file, so concurrent clients post different bugs.
 -- A non-2xx answer counts as an error (wrk's own count is of status > 399 only).
@@ -35,6 +36,9 @@ function init(args)
    next_body = 1 + (number * math.floor(#bodies / 2)) % #bodies
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
+   if args[2] ~= nil then
+      wrk.headers["Authorization"] = "Bearer " .. args[2]
+   end
 end
 
 function request()

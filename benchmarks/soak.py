@@ -2,8 +2,9 @@
 
 A temporary SQLite store is loaded with the snapshot and two versions are trained into a
 temporary models folder (v1 active, v2 a candidate). ``--clients`` threads, each with its own
-``requests.Session``, then loop over ``POST /classify``, ``POST /classify/batch``,
-``GET /aggregate`` and ``GET /review`` for ``--seconds``; half-way, ``incidents models promote``
+``requests.Session``, then loop over ``POST /classify``, ``POST /classify/batch`` (with a
+maintainer's token, so that their bugs are stored), ``GET /aggregate`` and ``GET /review`` for
+``--seconds``; half-way, ``incidents models promote``
 runs in its own process and the service must follow it by itself. Criteria (exit 1 if one
 fails): no error answer, the server's RSS flat within 10 % after the warm-up, every prediction
 the service said it stored in the store exactly once with the tags it answered, and no answer
@@ -39,6 +40,7 @@ from core.db import session_scope, upgrade
 from core.registry import ACTIVE, ModelRegistry
 from core.store import upsert_bugs
 from core.tables import IncidentRow, PredictionRow
+from core.tokens import create_token
 from training.dataset import load_dataset
 from training.train import train_version
 
@@ -91,14 +93,18 @@ class Promotion:
 
 
 # -- the load -------------------------------------------------------------------------------
-def _mix(url: str, payloads: list[dict[str, Any]], *, batch: int, window: tuple[str, str]) -> dict[str, Call]:
-    """What a client sends, endpoint by endpoint; every bug has its id, so it is stored."""
+def _mix(url: str, payloads: list[dict[str, Any]], *, batch: int, window: tuple[str, str],
+         token: str) -> dict[str, Call]:
+    """What a client sends, endpoint by endpoint; every bug has its id and is sent with a
+    maintainer's ``token``, so it is stored. The reads are anonymous."""
     start, end = window
+    auth = {"Authorization": f"Bearer {token}"}
     return {
         "POST /classify": lambda http, rng: http.post(
-            f"{url}/classify", json=rng.choice(payloads), timeout=HTTP_TIMEOUT),
+            f"{url}/classify", json=rng.choice(payloads), headers=auth, timeout=HTTP_TIMEOUT),
         "POST /classify/batch": lambda http, rng: http.post(
-            f"{url}/classify/batch", json={"bugs": rng.sample(payloads, batch)}, timeout=HTTP_TIMEOUT),
+            f"{url}/classify/batch", json={"bugs": rng.sample(payloads, batch)}, headers=auth,
+            timeout=HTTP_TIMEOUT),
         "GET /aggregate": lambda http, rng: http.get(
             f"{url}/aggregate", params={"start": start, "end": end}, timeout=HTTP_TIMEOUT),
         "GET /review": lambda http, rng: http.get(f"{url}/review", timeout=HTTP_TIMEOUT),
@@ -322,6 +328,8 @@ def soak(base: Settings, workdir: Path, args: argparse.Namespace) -> int:
     print(f"machine: {os.cpu_count()} cores, {_cpu_model()}; load average {load}; "
           f"Python {platform.python_version()}")
     records, old, new = _prepare(settings, Taxonomy.load(settings.taxonomy_file))
+    with session_scope(settings.database_url) as session:
+        token, _ = create_token(session=session, name="bench-soak")
 
     payloads, _ = _payloads(records)
     port = _free_port()
@@ -329,7 +337,7 @@ def soak(base: Settings, workdir: Path, args: argparse.Namespace) -> int:
     log = workdir / "serve.log"
     env = {**os.environ, "INCIDENTS_DATABASE_URL": settings.database_url,
            "INCIDENTS_MODELS_DIR": str(settings.models_dir), "INCIDENTS_REQUIRE_TOKEN_FOR_READS": "false"}
-    mix = _mix(url, payloads, batch=args.batch, window=(args.start, args.end))
+    mix = _mix(url, payloads, batch=args.batch, window=(args.start, args.end), token=token)
     ledger = Ledger()
     with open(log, "wb") as out:
         server = subprocess.Popen(_serve_command(port), cwd=PROJECT_ROOT, env=env, stdout=out,

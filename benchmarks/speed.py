@@ -9,8 +9,9 @@ Everything runs in a temporary folder, with a model version trained on the snaps
 - service: ``incidents serve`` (one worker) and ``benchmarks.echo`` (a bare FastAPI app that
   validates the same bodies, same uvicorn settings) on free loopback ports, loaded in turn by wrk
   (``benchmarks/load.lua``) at each ``--clients`` count for ``--duration`` seconds: ``POST
-  /classify`` of the snapshot's bugs with their ids (so each is stored) with and without
-  ``explain``, ``POST /classify/batch`` of 100, ``GET /aggregate`` for a year; requests per
+  /classify`` of the snapshot's bugs with their ids and a maintainer's token (so each is stored)
+  with and without ``explain``, ``POST /classify/batch`` of 100 (stored alike), ``GET
+  /aggregate`` for a year (no token: an anonymous read); requests per
   second and latency p50/p95/p99 of both, and the service's as a ratio to the echo's. Once per
   store of ``--stores``: a temporary SQLite file, and a fresh PostgreSQL database.
 - inprocess: ``core.classification.classify`` on the same bugs, one at a time and 100 at a time.
@@ -61,8 +62,9 @@ from core.bugzilla import BUGS_FILE, COMMENTS_FILE, BugRecord, read_snapshot
 from core.bugzilla.snapshot import read_bugs, read_comments
 from core.classification import classify
 from core.config import PROJECT_ROOT, Settings
-from core.db import dispose_engines
+from core.db import dispose_engines, session_scope
 from core.registry import ModelRegistry
+from core.tokens import create_token
 from service.schemas import IncidentClassify
 
 READY_TIMEOUT = 90.0  # seconds for a server to load the model and answer GET /ready 200
@@ -266,11 +268,13 @@ class LoadRun:
     p99_ms: float
 
 
-def _wrk(url: str, *, clients: int, duration: float, bodies: Path | None) -> LoadRun:
+def _wrk(url: str, *, clients: int, duration: float, bodies: Path | None, token: str | None = None) -> LoadRun:
+    """A wrk run: GETs of ``url``, or POSTs of the ``bodies`` file's lines, sent with ``token`` as
+    a bearer token when given (a maintainer's: the service stores the bugs of those only)."""
     command = ["wrk", f"--threads={min(clients, 2)}", f"--connections={clients}", f"--duration={duration:g}s",
                "--timeout=120s", f"--script={LOAD_SCRIPT}", url]
     if bodies is not None:
-        command += ["--", str(bodies)]
+        command += ["--", str(bodies), *([token] if token else [])]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     line = next((x for x in done.stdout.splitlines() if x.startswith("{")), None)
     if done.returncode != 0 or line is None:
@@ -298,17 +302,32 @@ def _endpoints(start: str, end: str) -> list[Endpoint]:
             Endpoint("GET /aggregate (a year)", f"/aggregate?start={start}&end={end}", None, 0)]
 
 
-def _check_endpoints(url: str, endpoints: Sequence[Endpoint], bodies: dict[str, Path]) -> None:
-    """One request of each endpoint answers 200 (a run of 422s would measure nothing)."""
+def _check_endpoints(url: str, endpoints: Sequence[Endpoint], bodies: dict[str, Path], token: str, *,
+                     stores: bool) -> None:
+    """One request of each endpoint answers 200 (a run of 422s would measure nothing) and, when
+    ``stores`` (the service, not the echo), says its bugs were stored (a run of anonymous
+    requests would measure classifying alone)."""
     for endpoint in endpoints:
         if endpoint.bodies is None:
             answer = requests.get(url + endpoint.path, timeout=120)
         else:
             body = bodies[endpoint.bodies].read_text(encoding="utf-8").splitlines()[0]
             answer = requests.post(url + endpoint.path, data=body, timeout=120,
-                                   headers={"Content-Type": "application/json"})
+                                   headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
         if answer.status_code != 200:
             raise RuntimeError(f"{endpoint.name} at {url} answered {answer.status_code}: {answer.text[:300]}")
+        if stores and endpoint.bodies is not None:
+            body = answer.json()
+            if not all(item["stored"] for item in body.get("data", [body])):
+                raise RuntimeError(f"{endpoint.name} at {url} did not store its bugs: {answer.text[:300]}")
+
+
+def _maintainer_token(database_url: str) -> str:
+    """A maintainer's token, stored in the (migrated) store at ``database_url``."""
+    with session_scope(database_url) as session:
+        token, _ = create_token(session=session, name="bench-speed")
+    dispose_engines()  # the store is the server's from now on
+    return token
 
 
 # -- sections -------------------------------------------------------------------------------
@@ -321,6 +340,8 @@ def service_round(*, store: str, database_url: str, models_dir: Path, bodies: di
     # Reads without a token, as by default, whatever this shell says.
     env = {**os.environ, "INCIDENTS_DATABASE_URL": database_url, "INCIDENTS_MODELS_DIR": str(models_dir),
            "INCIDENTS_REQUIRE_TOKEN_FOR_READS": "false"}
+    # POSTs with a maintainer's token: the service stores the bugs of those only.
+    token = _maintainer_token(database_url)
     rows = []
     slug = store.split()[0].lower()  # "SQLite 3.40.1": serve-sqlite.log
     with ExitStack() as servers:
@@ -330,16 +351,18 @@ def service_round(*, store: str, database_url: str, models_dir: Path, bodies: di
         print(f"\n{store}: incidents serve ready in {service_ready:.1f}s at {service_url}, echo at {echo_url}; "
               f"wrk {args.duration:g}s a run after {args.warmup:g}s of warm-up", flush=True)
         for url in (service_url, echo_url):
-            _check_endpoints(url, endpoints, bodies)
+            _check_endpoints(url, endpoints, bodies, token, stores=url == service_url)
         for endpoint in endpoints:
             body_file = bodies[endpoint.bodies] if endpoint.bodies else None
             for url in (echo_url, service_url):
-                _wrk(url + endpoint.path, clients=TARGET_CLIENTS, duration=args.warmup, bodies=body_file)
+                _wrk(url + endpoint.path, clients=TARGET_CLIENTS, duration=args.warmup, bodies=body_file,
+                     token=token)
             for clients in args.clients:
                 # Back to back, so a busy moment of a shared machine weighs on both alike.
-                echo = _wrk(echo_url + endpoint.path, clients=clients, duration=args.duration, bodies=body_file)
+                echo = _wrk(echo_url + endpoint.path, clients=clients, duration=args.duration, bodies=body_file,
+                            token=token)
                 service = _wrk(service_url + endpoint.path, clients=clients, duration=args.duration,
-                               bodies=body_file)
+                               bodies=body_file, token=token)
                 rows.append({"store": store, "endpoint": endpoint.name, "clients": clients,
                              "incidents_per_request": endpoint.incidents,
                              "service": asdict(service), "echo": asdict(echo),

@@ -440,6 +440,16 @@ def first_ready(process: subprocess.Popen, url: str, log: Path, within: float = 
                 time.sleep(0.2)
 
 
+def maintainer_headers(url: str, name: str = "alice") -> dict[str, str]:
+    """The ``Authorization`` header of a new valid token of maintainer ``name``, stored at
+    ``url`` (a migrated store): what a request needs for POST /classify to store its bugs."""
+    from core.tokens import create_token
+
+    with session_scope(url) as session:
+        token, _ = create_token(session=session, name=name)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def stored_bug(url: str, bug_id: int) -> dict[str, Any]:
     """Every stored row of one bug: the incident (by column; None when not stored), its tags,
     its predictions ``(version, tags, scores, needs_review, confidence, created_at)`` and its

@@ -11,7 +11,7 @@ from classifier import InvalidIncident, Taxonomy
 from core.bugzilla import whiteboard_tags
 from core.registry import LoadedModel
 
-from ..auth import READERS
+from ..auth import READERS, Maintainer, ReaderDep
 from ..batching import ClassifyBatcher
 from ..deps import BatcherDep, ModelDep, SettingsDep, TaxonomyDep
 from ..errors import invalid
@@ -44,7 +44,13 @@ def _check_whiteboard(bug: IncidentClassify, taxonomy: Taxonomy, loc: tuple[Any,
 
 
 async def _classify(bugs: Sequence[IncidentClassify], *, loaded: LoadedModel, taxonomy: Taxonomy,
-                    batcher: ClassifyBatcher, explain: bool) -> list[ClassificationPublic]:
+                    batcher: ClassifyBatcher, explain: bool, reader: Maintainer | None
+                    ) -> list[ClassificationPublic]:
+    """Classify ``bugs``; store those with ids when a maintainer asks. Storing writes the bug
+    (its whiteboard is the training labels, its times place it in the briefing), so an
+    anonymous reader's bugs are classified as if they had no id, and answered ``stored: false``."""
+    if reader is None:
+        bugs = [bug.model_copy(update={"id": None}) for bug in bugs]
     results = await batcher.classify(bugs, loaded=loaded, taxonomy=taxonomy, explain=explain)
     return [ClassificationPublic.model_validate({**result.as_dict(), "stored": bug.id is not None})
             for bug, result in zip(bugs, results, strict=True)]
@@ -62,19 +68,21 @@ async def classify_incident(
         "not stored": {"summary": "A bug not yet filed (no id: nothing is stored)",
                        "value": EXAMPLE_NEW_BUG},
     })],
-    model: ModelDep, taxonomy: TaxonomyDep, batcher: BatcherDep,
+    model: ModelDep, taxonomy: TaxonomyDep, batcher: BatcherDep, reader: ReaderDep,
     explain: Annotated[bool, _EXPLAIN] = True,
 ) -> ClassificationPublic:
     """Classify one bug: its incident type tags, briefing categories, scores and why.
 
-    When the bug has an `id`, the bug and the prediction are stored (upsert by bug id; the same
-    bug classified again by the same model version replaces its prediction, it does not add
-    one). Fields left out of the body keep their stored values: a bug sent without its
-    `whiteboard` keeps the Bugzilla tags a sync stored.
+    When the bug has an `id` and the request a maintainer's token, the bug and the prediction
+    are stored (upsert by bug id; the same bug classified again by the same model version
+    replaces its prediction, it does not add one). Without a token it is classified and not
+    stored (`stored: false`): storing writes the bug's whiteboard, which is training data. Fields
+    left out of the body keep their stored values: a bug sent without its `whiteboard` keeps
+    the Bugzilla tags a sync stored.
     """
     _check_whiteboard(bug, taxonomy, ("body",))
     return (await _classify([bug], loaded=model, taxonomy=taxonomy, batcher=batcher,
-                            explain=explain))[0]
+                            explain=explain, reader=reader))[0]
 
 
 @router.post("/batch", response_model=ClassificationsPublic, responses=_ERRORS)
@@ -84,12 +92,12 @@ async def classify_incidents(
                      "value": {"bugs": [EXAMPLE_BUG, EXAMPLE_NEW_BUG]}},
     })],
     model: ModelDep, taxonomy: TaxonomyDep, batcher: BatcherDep, settings: SettingsDep,
-    explain: Annotated[bool, _EXPLAIN] = True,
+    reader: ReaderDep, explain: Annotated[bool, _EXPLAIN] = True,
 ) -> ClassificationsPublic:
     """Classify up to INCIDENTS_MAX_BATCH bugs (100 by default), answered in the order sent.
 
     The body has the shape of Bugzilla's `GET /rest/bug` answer, `{"bugs": [...]}`. Bugs with
-    ids are stored as by `POST /classify`, all in one transaction: when one bug is refused,
+    ids are stored as by `POST /classify` (with a maintainer's token), all in one transaction: when one bug is refused,
     nothing is stored.
     """
     if len(batch.bugs) > settings.max_batch:
@@ -103,5 +111,5 @@ async def classify_incidents(
     for index, bug in enumerate(batch.bugs):
         _check_whiteboard(bug, taxonomy, ("body", "bugs", index))
     results = await _classify(batch.bugs, loaded=model, taxonomy=taxonomy, batcher=batcher,
-                              explain=explain)
+                              explain=explain, reader=reader)
     return ClassificationsPublic(data=results, count=len(results), model_version=model.version)

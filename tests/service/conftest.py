@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.db import get_engine
+from core.db import get_engine, upgrade
 from service.app import create_app
 from service.config import ServiceSettings
 from service.store import Store
-from tests.fixtures import bug_payloads
+from tests.fixtures import bug_payloads, maintainer_headers
 
 
 @pytest.fixture
@@ -86,6 +86,15 @@ def maintainer(create_token: Callable[[str], tuple[str, int]]) -> dict[str, str]
     """The headers of maintainer alice's valid token."""
     token, _ = create_token("alice")
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def maintainer_no_bugs(settings: Settings) -> dict[str, str]:
+    """The headers of maintainer alice's valid token, on the test's store migrated but left
+    without bugs (``maintainer`` loads the small snapshot): for a test that stores bugs through
+    POST /classify, which stores only a token holder's, and counts what the store then holds."""
+    upgrade(settings.database_url)
+    return maintainer_headers(settings.database_url)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from core.db import session_scope
 from core.tables import IncidentRow, PredictionRow
-from tests.fixtures import first_ready, incidents_serve, new_bug
+from tests.fixtures import first_ready, incidents_serve, maintainer_headers, new_bug
 
 CLIENTS = 8
 
@@ -22,6 +22,7 @@ def test_classify_incident_from_many_clients_at_once(tmp_path: Path, trained_mod
     with incidents_serve(tmp_path, trained_models, "--workers", "2",
                          database_url=database_url) as (process, base, log):
         assert first_ready(process, base, log).status_code == 200
+        auth = maintainer_headers(database_url)  # the server migrated the store
         start = threading.Barrier(CLIENTS)
         answers: list[tuple[int, str]] = []
 
@@ -29,9 +30,9 @@ def test_classify_incident_from_many_clients_at_once(tmp_path: Path, trained_mod
             with httpx2.Client(base_url=base, timeout=60) as http:
                 start.wait()
                 for bug in (bugs if n % 2 else bugs[::-1]):  # every bug, in both orders
-                    answer = http.post("/classify", json=bug)
+                    answer = http.post("/classify", json=bug, headers=auth)
                     answers.append((answer.status_code, answer.text))
-                batch = http.post("/classify/batch", json={"bugs": bugs})
+                batch = http.post("/classify/batch", json={"bugs": bugs}, headers=auth)
                 answers.append((batch.status_code, batch.text))
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]

@@ -36,7 +36,8 @@ def test_maintainer_auth_and_route_share_one_session(make_client, maintainer, fi
 def test_classify_opens_a_session_to_store_and_one_to_check_a_token(
         make_client, models_dir, maintainer, settings, opened):
     """A read checks a token on a session of its own, only when there is a token to check; the
-    classification is stored on the batcher's (shared by the requests classified together)."""
+    classification is stored on the batcher's (shared by the requests classified together).
+    Only a token holder's bug is stored: an anonymous request, open reads or not, opens none."""
     client = make_client(require_token_for_reads=True)
     response = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer)
     assert response.status_code == 200 and response.json()["stored"] is True
@@ -44,21 +45,30 @@ def test_classify_opens_a_session_to_store_and_one_to_check_a_token(
     assert _token_used(settings.database_url)
     opened.clear()
     open_client = make_client()
-    assert open_client.post("/classify", json=new_bug(BUG_ID)).status_code == 200
-    assert len(opened) == 1
+    stored = open_client.post("/classify", json=new_bug(BUG_ID), headers=maintainer)
+    assert stored.status_code == 200 and stored.json()["stored"] is True
+    assert len(opened) == 2  # storing needs a token, checked on a session of its own
     opened.clear()
+    anonymous = open_client.post("/classify", json=new_bug(BUG_ID))  # no token: not stored
+    assert anonymous.status_code == 200 and anonymous.json()["stored"] is False
+    assert opened == []
     assert open_client.post("/classify", json=new_bug()).status_code == 200  # no id: not stored
     assert opened == []
 
 
 def test_routes_that_need_no_store_work_without_one(make_client, models_dir):
     """The request's session reaches the store at its first query only: reading the models
-    and classifying a bug without an id work while the store is down."""
+    and classifying a bug that is not to be stored (without an id, or sent without a token)
+    work while the store is down; storing one (its token checked there first) does not."""
     client = make_client(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"
                                       "?connect_timeout=2")
     assert client.get("/models").status_code == 200
     assert client.post("/classify", json=new_bug()).status_code == 200
-    assert client.post("/classify", json=new_bug(BUG_ID)).status_code == 503
+    anonymous = client.post("/classify", json=new_bug(BUG_ID))
+    assert anonymous.status_code == 200 and anonymous.json()["stored"] is False
+    assert client.post("/classify", json=new_bug(BUG_ID),
+                       headers={"Authorization": "Bearer inc_looked-up-in-the-store"}
+                       ).status_code == 503
 
 
 @pytest.mark.parametrize(("path", "body"), [

@@ -21,7 +21,14 @@ from fastapi import FastAPI
 from core.config import PROJECT_ROOT
 from core.registry import ModelRegistry
 from service.app import create_app
-from tests.fixtures import first_ready, free_port, incidents_serve, new_bug, second_version
+from tests.fixtures import (
+    first_ready,
+    free_port,
+    incidents_serve,
+    maintainer_headers,
+    new_bug,
+    second_version,
+)
 
 START_TIMEOUT = 30.0
 
@@ -53,8 +60,9 @@ def test_classify_incident_over_uvicorn(service_settings, models_dir):
     with serving(create_app(service_settings)) as url, httpx2.Client(base_url=url,
                                                                      timeout=30) as http:
         assert http.get("/ready").status_code == 200
+        auth = maintainer_headers(service_settings.database_url)  # the store is migrated now
         response = http.post("/classify", json=new_bug(1_900_001),
-                             headers={"X-Request-ID": "uvicorn-1"})
+                             headers={**auth, "X-Request-ID": "uvicorn-1"})
         assert response.status_code == 200
         assert response.headers["x-request-id"] == "uvicorn-1"
         assert response.json()["stored"] is True
@@ -159,13 +167,15 @@ def test_incidents_serve_workers_bad_store(tmp_path: Path):
 def test_classify_same_new_bug_concurrently(service_settings, models_dir):
     """Requests racing to store one new bug all succeed, and it is stored once."""
     barrier = threading.Barrier(6)
+    auth: dict[str, str] = {}
 
     def post(url: str) -> int:
         with httpx2.Client(base_url=url, timeout=30) as http:
             barrier.wait(timeout=10)
-            return http.post("/classify", json=new_bug(1_900_042)).status_code
+            return http.post("/classify", json=new_bug(1_900_042), headers=auth).status_code
 
     with serving(create_app(service_settings)) as url, ThreadPoolExecutor(6) as pool:
+        auth.update(maintainer_headers(service_settings.database_url))  # the store is migrated now
         statuses = list(pool.map(post, [url] * 6))
         incident = httpx2.get(f"{url}/incidents/1900042", timeout=30).json()
     assert statuses == [200] * 6

@@ -16,7 +16,7 @@ import httpx2
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.fixtures import first_ready, incidents_serve, new_bug, stored_bug
+from tests.fixtures import first_ready, incidents_serve, maintainer_headers, new_bug, stored_bug
 
 pytestmark = pytest.mark.postgres
 
@@ -98,14 +98,15 @@ def test_store_outage_answers_503_and_recovers_without_restart(
         with incidents_serve(tmp_path, trained_models, database_url=proxied) as (process, base, log), \
                 httpx2.Client(base_url=base, timeout=20) as http:
             assert first_ready(process, base, log).status_code == 200, log.read_text()
-            assert http.post("/classify", json=new_bug(BUG_ID)).status_code == 200
+            auth = maintainer_headers(database_url)  # storing needs a maintainer's token
+            assert http.post("/classify", json=new_bug(BUG_ID), headers=auth).status_code == 200
             before = stored_bug(database_url, BUG_ID)
             assert len(before["predictions"]) == 1
 
             proxy.cut()
             down = {
                 "ready": http.get("/ready"),
-                "classify stored": http.post("/classify", json=new_bug(BUG_ID + 1)),
+                "classify stored": http.post("/classify", json=new_bug(BUG_ID + 1), headers=auth),
                 "review": http.get("/review"),
                 "aggregate": http.get("/aggregate", params={"start": "2023-01-01", "end": "2023-06-30"}),
             }
@@ -116,8 +117,10 @@ def test_store_outage_answers_503_and_recovers_without_restart(
             assert any("store is unreachable" in p for p in down["ready"].json()["problems"])
             assert "store is unreachable" in down["classify stored"].json()["detail"]
             assert down["classify stored"].headers["Retry-After"]
-            # Classifying a bug that is not to be stored needs no store.
+            # Classifying a bug that is not to be stored (no id, or no token) needs no store.
             assert http.post("/classify", json=new_bug()).status_code == 200
+            anonymous = http.post("/classify", json=new_bug(BUG_ID + 1))
+            assert anonymous.status_code == 200 and anonymous.json()["stored"] is False
 
             proxy.restore()
             deadline = time.monotonic() + 30
@@ -126,7 +129,7 @@ def test_store_outage_answers_503_and_recovers_without_restart(
                 time.sleep(0.5)
             assert process.poll() is None  # the same process: no restart
             assert http.get("/review").status_code == 200
-            assert http.post("/classify", json=new_bug(BUG_ID + 1)).status_code == 200
+            assert http.post("/classify", json=new_bug(BUG_ID + 1), headers=auth).status_code == 200
         assert stored_bug(database_url, BUG_ID) == before
         assert len(stored_bug(database_url, BUG_ID + 1)["predictions"]) == 1
         assert PASSWORD not in log.read_text()

@@ -76,7 +76,7 @@ def test_aggregate_incidents_without_model(client_without_model: TestClient, sto
     assert response.json()["model_version"] is None
 
 
-def test_aggregate_incidents_window_rules(client: TestClient):
+def test_aggregate_incidents_window_rules(client: TestClient, maintainer_no_bugs):
     comments = [{"count": 0, "text": "report"},
                 {"count": 1, "text": "", "creation_time": "2019-03-01T00:00:00Z"}]
     bugs = {
@@ -92,7 +92,8 @@ def test_aggregate_incidents_window_rules(client: TestClient):
         8: {**new_bug(8, creation_time="2018-06-01T00:00:00Z"), "comments": comments},  # last comment
     }
     del bugs[8]["description"]
-    response = client.post("/classify/batch", json={"bugs": list(bugs.values())})
+    response = client.post("/classify/batch", json={"bugs": list(bugs.values())},
+                           headers=maintainer_no_bugs)
     assert response.status_code == 200
     body = client.get("/aggregate", params=WINDOW_2019).json()
     assert body["total"] == 4
@@ -111,12 +112,13 @@ def test_aggregate_incidents_window_rules(client: TestClient):
     assert received["filed_when_received"] == 1 and received["total"] == 6
 
 
-def test_aggregate_incidents_merges_ca_aliases(client: TestClient):
+def test_aggregate_incidents_merges_ca_aliases(client: TestClient, maintainer_no_bugs):
     summaries = {1: "Comodo: OCSP responder down", 2: "Sectigo: OCSP responses late",
                  3: "Dhimyotis / Certigna: OCSP outage", 4: "Certigna: OCSP malformed"}
     bugs = [new_bug(i, summary=s, creation_time="2019-05-05T00:00:00Z", whiteboard="[ocsp-failure]")
             for i, s in summaries.items()]
-    assert client.post("/classify/batch", json={"bugs": bugs}).status_code == 200
+    assert client.post("/classify/batch", json={"bugs": bugs},
+                       headers=maintainer_no_bugs).status_code == 200
     body = client.get("/aggregate", params=WINDOW_2019).json()
     ocsp = next(r for r in body["rows"] if r["category"] == "OCSP Failures")
     assert ocsp["cas"] == ["Certigna", "Sectigo"]
@@ -213,9 +215,11 @@ def _resolved(bug_id: int, resolution: str) -> dict:
 RESOLUTIONS = {1: "FIXED", 2: "DUPLICATE", 3: "INVALID", 4: "WONTFIX", 5: "duplicate"}
 
 
-def test_aggregate_incidents_leaves_out_duplicates_and_invalid(client: TestClient):
+def test_aggregate_incidents_leaves_out_duplicates_and_invalid(client: TestClient,
+                                                               maintainer_no_bugs):
     response = client.post("/classify/batch",
-                           json={"bugs": [_resolved(i, r) for i, r in RESOLUTIONS.items()]})
+                           json={"bugs": [_resolved(i, r) for i, r in RESOLUTIONS.items()]},
+                           headers=maintainer_no_bugs)
     assert response.status_code == 200
     body = client.get("/aggregate", params=WINDOW_2019).json()
     # A duplicate is counted once, under the bug it duplicates; an invalid bug is no incident.
@@ -228,10 +232,12 @@ def test_aggregate_incidents_leaves_out_duplicates_and_invalid(client: TestClien
     assert client.get("/incidents/2").status_code == 200
 
 
-def test_aggregate_incidents_excluded_resolutions_setting(make_client, models_dir):
+def test_aggregate_incidents_excluded_resolutions_setting(make_client, models_dir,
+                                                          maintainer_no_bugs):
     client = make_client(briefing_excluded_resolutions=["WONTFIX"])
     response = client.post("/classify/batch",
-                           json={"bugs": [_resolved(i, r) for i, r in RESOLUTIONS.items()]})
+                           json={"bugs": [_resolved(i, r) for i, r in RESOLUTIONS.items()]},
+                           headers=maintainer_no_bugs)
     assert response.status_code == 200
     body = client.get("/aggregate", params=WINDOW_2019).json()
     assert body["total"] == 4

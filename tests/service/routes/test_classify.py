@@ -93,8 +93,9 @@ def test_classify_incident_accepts_unknown_bugzilla_fields(client: TestClient):
 
 
 # -- storage ----------------------------------------------------------------------------------
-def test_classify_incident_with_id_stores_it(client: TestClient, service_settings):
-    response = client.post("/classify", json=new_bug(BUG_ID))
+def test_classify_incident_with_id_stores_it(client: TestClient, service_settings,
+                                             maintainer_no_bugs):
+    response = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer_no_bugs)
     assert response.status_code == 200
     assert response.json()["stored"] is True
     incident = client.get(f"/incidents/{BUG_ID}").json()
@@ -105,10 +106,12 @@ def test_classify_incident_with_id_stores_it(client: TestClient, service_setting
     assert _stored(service_settings.database_url) == (1, 1)
 
 
-def test_classify_incident_repeat_does_not_duplicate(client: TestClient, service_settings):
-    first = client.post("/classify", json=new_bug(BUG_ID)).json()
-    second = client.post("/classify", json=new_bug(BUG_ID)).json()
-    batch = client.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]})
+def test_classify_incident_repeat_does_not_duplicate(client: TestClient, service_settings,
+                                                     maintainer_no_bugs):
+    first = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer_no_bugs).json()
+    second = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer_no_bugs).json()
+    batch = client.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]},
+                        headers=maintainer_no_bugs)
     assert batch.status_code == 200
     assert first["scores"] == second["scores"]
     assert _stored(service_settings.database_url) == (1, 1)
@@ -116,12 +119,13 @@ def test_classify_incident_repeat_does_not_duplicate(client: TestClient, service
 
 
 def test_classify_incident_without_whiteboard_keeps_synced_tags(client: TestClient, store,
-                                                                fixture_bugs):
+                                                                fixture_bugs, maintainer):
     bug = fixture_bugs[2]  # an EV misissuance with its whiteboard synced into the store
     before = client.get(f"/incidents/{bug['id']}").json()
     assert before["bugzilla_tags"] and before["predictions"] == []
 
-    response = client.post("/classify", json=without(bug, "whiteboard", "comments"))
+    response = client.post("/classify", json=without(bug, "whiteboard", "comments"),
+                           headers=maintainer)
     assert response.status_code == 200
     after = client.get(f"/incidents/{bug['id']}").json()
     assert after["whiteboard"] == bug["whiteboard"]
@@ -132,15 +136,16 @@ def test_classify_incident_without_whiteboard_keeps_synced_tags(client: TestClie
 
 
 def test_classify_incident_with_whiteboard_replaces_tags(client: TestClient, store,
-                                                         fixture_bugs):
+                                                         fixture_bugs, maintainer):
     bug = fixture_bugs[2]
-    response = client.post("/classify", json={**bug, "whiteboard": "[ca-compliance] [crl-failure]"})
+    response = client.post("/classify", json={**bug, "whiteboard": "[ca-compliance] [crl-failure]"},
+                           headers=maintainer)
     assert response.status_code == 200
     after = client.get(f"/incidents/{bug['id']}").json()
     assert after["bugzilla_tags"] == ["crl-failure"]
     assert {"tag": "ca-compliance", "kind": "meta"} in after["whiteboard_tags"]
 
-    cleared = client.post("/classify", json={**bug, "whiteboard": ""})
+    cleared = client.post("/classify", json={**bug, "whiteboard": ""}, headers=maintainer)
     assert cleared.status_code == 200
     incident = client.get(f"/incidents/{bug['id']}").json()
     assert incident["bugzilla_tags"] == []
@@ -149,11 +154,13 @@ def test_classify_incident_with_whiteboard_replaces_tags(client: TestClient, sto
                                  "model_version": "v1"}
 
 
-def test_classify_incident_fields_sent_replace_stored(client: TestClient):
-    client.post("/classify", json=new_bug(BUG_ID, status="NEW", resolution=""))
+def test_classify_incident_fields_sent_replace_stored(client: TestClient, maintainer_no_bugs):
+    client.post("/classify", json=new_bug(BUG_ID, status="NEW", resolution=""),
+                headers=maintainer_no_bugs)
     client.post("/classify", json={"id": BUG_ID, "summary": new_bug()["summary"],
                                    "status": "RESOLVED", "resolution": "FIXED",
-                                   "cf_last_resolved": "2020-04-01T00:00:00Z"})
+                                   "cf_last_resolved": "2020-04-01T00:00:00Z"},
+                headers=maintainer_no_bugs)
     incident = client.get(f"/incidents/{BUG_ID}").json()
     assert (incident["status"], incident["resolution"]) == ("RESOLVED", "FIXED")
     assert incident["resolved_at"] == "2020-04-01T00:00:00Z"
@@ -161,9 +168,11 @@ def test_classify_incident_fields_sent_replace_stored(client: TestClient):
     assert incident["creation_time"] == "2020-03-04T10:00:00Z"
 
 
-def test_classify_incidents_batch(client: TestClient, fixture_bugs, service_settings):
+def test_classify_incidents_batch(client: TestClient, fixture_bugs, service_settings,
+                                  maintainer_no_bugs):
     bugs = fixture_bugs[:5]
-    response = client.post("/classify/batch", json={"bugs": bugs + [without(bugs[0], "id")]})
+    response = client.post("/classify/batch", json={"bugs": bugs + [without(bugs[0], "id")]},
+                           headers=maintainer_no_bugs)
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 6 and body["model_version"] == "v1"
@@ -175,16 +184,20 @@ def test_classify_incidents_batch(client: TestClient, fixture_bugs, service_sett
 
 
 # -- no model ---------------------------------------------------------------------------------
-def test_classify_incident_without_model(client_without_model: TestClient, service_settings):
-    response = client_without_model.post("/classify", json=new_bug(BUG_ID))
+def test_classify_incident_without_model(client_without_model: TestClient, service_settings,
+                                         maintainer_no_bugs):
+    response = client_without_model.post("/classify", json=new_bug(BUG_ID),
+                                         headers=maintainer_no_bugs)
     assert response.status_code == 503
     assert "incidents train" in response.json()["detail"]
-    batch = client_without_model.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]})
+    batch = client_without_model.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]},
+                                      headers=maintainer_no_bugs)
     assert batch.status_code == 503
     assert _stored(service_settings.database_url) == (0, 0)
 
 
-# -- bad input: every one a 4xx naming the field, nothing stored -------------------------------
+# -- bad input: every one a 4xx naming the field, nothing stored (sent with a maintainer's token,
+# which would store a valid bug with an id) --------------------------------------------------
 BAD_BODIES = {
     "malformed json": (b'{"summary": "Foo: bar",', 422, ["body"]),
     "not an object": (b'["Foo: bar"]', 422, ["body"]),
@@ -232,33 +245,37 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("body, status, loc", BAD_BODIES.values(), ids=BAD_BODIES.keys())
-def test_classify_incident_bad_input(client: TestClient, service_settings, body, status, loc):
+def test_classify_incident_bad_input(client: TestClient, service_settings, maintainer_no_bugs,
+                                     body, status, loc):
     response = client.post("/classify", content=body,
-                           headers={"content-type": "application/json"})
+                           headers={**maintainer_no_bugs, "content-type": "application/json"})
     assert response.status_code == status, response.text
     errors = response.json()["detail"]
     assert any(e["loc"][:len(loc)] == loc and e["msg"] for e in errors), errors
     assert _stored(service_settings.database_url) == (0, 0)
 
 
-def test_classify_incident_not_json(client: TestClient, service_settings):
+def test_classify_incident_not_json(client: TestClient, service_settings, maintainer_no_bugs):
     response = client.post("/classify", content=json.dumps(new_bug(BUG_ID)),
-                           headers={"content-type": "text/plain"})
+                           headers={**maintainer_no_bugs, "content-type": "text/plain"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body"]
     assert _stored(service_settings.database_url) == (0, 0)
 
 
-def test_classify_incident_ten_megabyte_description(client: TestClient, service_settings):
+def test_classify_incident_ten_megabyte_description(client: TestClient, service_settings,
+                                                    maintainer_no_bugs):
     body = json.dumps(new_bug(BUG_ID, description="d" * 10_000_000))
-    response = client.post("/classify", content=body, headers={"content-type": "application/json"})
+    response = client.post("/classify", content=body,
+                           headers={**maintainer_no_bugs, "content-type": "application/json"})
     assert response.status_code == 413
     assert response.json()["detail"][0]["loc"] == ["body"]
     assert "INCIDENTS_MAX_BODY_BYTES" in response.json()["detail"][0]["msg"]
     assert _stored(service_settings.database_url) == (0, 0)
 
 
-def test_classify_incident_oversize_chunked_body(client: TestClient, service_settings):
+def test_classify_incident_oversize_chunked_body(client: TestClient, service_settings,
+                                                 maintainer_no_bugs):
     def chunks() -> Iterator[bytes]:
         yield b'{"id": 1900001, "summary": "Foo: bar", "description": "'
         for _ in range(100):
@@ -266,7 +283,7 @@ def test_classify_incident_oversize_chunked_body(client: TestClient, service_set
         yield b'"}'
 
     response = client.post("/classify", content=chunks(),
-                           headers={"content-type": "application/json"})
+                           headers={**maintainer_no_bugs, "content-type": "application/json"})
     assert response.status_code == 413
     assert _stored(service_settings.database_url) == (0, 0)
 
@@ -284,40 +301,43 @@ def test_classify_incident_error_input_is_not_echoed_whole(client: TestClient):
 
 
 def test_classify_incidents_batch_above_limit(make_client, models_dir, fixture_bugs,
-                                              service_settings):
+                                              service_settings, maintainer_no_bugs):
     client = make_client(max_batch=3)
-    response = client.post("/classify/batch", json={"bugs": fixture_bugs[:4]})
+    response = client.post("/classify/batch", json={"bugs": fixture_bugs[:4]},
+                           headers=maintainer_no_bugs)
     assert response.status_code == 422
     error = response.json()["detail"][0]
     assert error["loc"] == ["body", "bugs"] and "at most 3" in error["msg"]
     assert _stored(service_settings.database_url) == (0, 0)
-    assert client.post("/classify/batch", json={"bugs": fixture_bugs[:3]}).status_code == 200
+    assert client.post("/classify/batch", json={"bugs": fixture_bugs[:3]},
+                       headers=maintainer_no_bugs).status_code == 200
 
 
 def test_classify_incidents_batch_one_bad_bug_stores_nothing(client: TestClient, fixture_bugs,
-                                                             service_settings):
+                                                             service_settings, maintainer_no_bugs):
     bugs = [dict(b) for b in fixture_bugs[:5]]
     bugs[3]["summary"] = ""
-    response = client.post("/classify/batch", json={"bugs": bugs})
+    response = client.post("/classify/batch", json={"bugs": bugs}, headers=maintainer_no_bugs)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "bugs", 3, "summary"]
     assert _stored(service_settings.database_url) == (0, 0)
 
 
 def test_classify_incidents_batch_bad_whiteboard_stores_nothing(client: TestClient, fixture_bugs,
-                                                                service_settings):
+                                                                service_settings, maintainer_no_bugs):
     bugs = [dict(b) for b in fixture_bugs[:3]]
     bugs[2]["whiteboard"] = "[" + "w" * 300 + "]"
-    response = client.post("/classify/batch", json={"bugs": bugs})
+    response = client.post("/classify/batch", json={"bugs": bugs}, headers=maintainer_no_bugs)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "bugs", 2, "whiteboard"]
     assert _stored(service_settings.database_url) == (0, 0)
 
 
 def test_classify_incidents_batch_duplicate_ids(client: TestClient, fixture_bugs,
-                                                service_settings):
+                                                service_settings, maintainer_no_bugs):
     response = client.post("/classify/batch", json={"bugs": [fixture_bugs[0], fixture_bugs[1],
-                                                             fixture_bugs[0]]})
+                                                             fixture_bugs[0]]},
+                           headers=maintainer_no_bugs)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "bugs", 2, "id"]
     assert _stored(service_settings.database_url) == (0, 0)

@@ -26,7 +26,7 @@ def test_create_correction(client: TestClient, maintainer, fixture_bugs):
 def test_create_correction_records_stored_prediction(client: TestClient, maintainer,
                                                      fixture_bugs):
     bug = fixture_bugs[0]
-    predicted = client.post("/classify", json=bug).json()
+    predicted = client.post("/classify", json=bug, headers=maintainer).json()
     body = client.post("/corrections", headers=maintainer,
                        json={"bug_id": bug["id"], "tags": []}).json()
     assert body["model_tags"] == predicted["tags"]

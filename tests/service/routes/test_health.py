@@ -43,7 +43,12 @@ def test_ready_store_unreachable(service_settings, models_dir):
         assert response.json()["store"] == "unreachable"
         assert "127.0.0.1:1" not in response.text  # no connection details to clients
         assert client.post("/classify", json=new_bug()).status_code == 200  # needs no store
-        stored = client.post("/classify", json=new_bug(1_900_001))
+        anonymous = client.post("/classify", json=new_bug(1_900_001))  # not stored: needs none
+        assert anonymous.status_code == 200 and anonymous.json()["stored"] is False
+        # Storing needs the store, first to check the maintainer's token (any token: it is
+        # looked up there).
+        stored = client.post("/classify", json=new_bug(1_900_001),
+                             headers={"Authorization": "Bearer inc_looked-up-in-the-store"})
         assert stored.status_code == 503
         assert client.get("/aggregate", params={"start": "2019-01-01",
                                                 "end": "2019-12-31"}).status_code == 503

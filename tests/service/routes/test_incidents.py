@@ -23,17 +23,18 @@ def test_read_incident(client: TestClient, store, fixture_bugs):
                              "categories": ["Leaf Revocation Delays"], "model_version": None}
 
 
-def test_read_incident_predictions_of_each_version(client: TestClient, models_dir, fixture_bugs):
+def test_read_incident_predictions_of_each_version(client: TestClient, models_dir, fixture_bugs,
+                                                   maintainer_no_bugs):
     from core.registry import ModelRegistry
 
     bug = fixture_bugs[0]
-    client.post("/classify", json=bug)
+    client.post("/classify", json=bug, headers=maintainer_no_bugs)
     registry = ModelRegistry(models_dir)
     loaded = registry.load()
     card = {k: v for k, v in loaded.card.items()
             if k not in ("version", "artefact", "artefact_sha256")}
     registry.promote(registry.create(loaded.model, card))
-    client.post("/classify", json=bug)
+    client.post("/classify", json=bug, headers=maintainer_no_bugs)
     body = client.get(f"/incidents/{bug['id']}").json()
     assert [p["model_version"] for p in body["predictions"]] == ["v1", "v2"]
     assert all(p["categories"] == ["OCSP Failures"] for p in body["predictions"])

@@ -57,14 +57,14 @@ def _ids(link: str) -> list[int]:
 
 
 @pytest.fixture
-def predicted(client: TestClient) -> list[dict]:
+def predicted(client: TestClient, maintainer_no_bugs: dict[str, str]) -> list[dict]:
     """Untagged bugs of 2018 and 2019 classified by the model: some of their labels wait for review."""
     texts = ["Incident report", "Problem with some certificates", "Compliance issue found in audit",
              "OCSP responder returned unknown for valid certificates", "CRL expired and was not refreshed"]
     bugs = [new_bug(1_800_000 + i, summary=f"{CAS[i % len(CAS)]}: {text}", description=text,
                     creation_time=f"{2018 + i % 2}-0{1 + i % 9}-10T12:00:00Z")
             for i, text in enumerate(texts * 2)]
-    response = client.post("/classify/batch", json={"bugs": bugs})
+    response = client.post("/classify/batch", json={"bugs": bugs}, headers=maintainer_no_bugs)
     assert response.status_code == 200
     return response.json()["data"]
 
