@@ -63,7 +63,8 @@ _EXPLAIN = Query(description="Also answer the words behind each predicted tag (`
 @router.post("", response_model=ClassificationPublic, responses=_ERRORS)
 async def classify_incident(
     bug: Annotated[IncidentClassify, Body(openapi_examples={
-        "stored": {"summary": "A bug with an id (stored with its prediction)",
+        "stored": {"summary": "A bug with an id (stored with its prediction, with a maintainer's "
+                              "token)",
                    "value": EXAMPLE_BUG},
         "not stored": {"summary": "A bug not yet filed (no id: nothing is stored)",
                        "value": EXAMPLE_NEW_BUG},
@@ -97,8 +98,8 @@ async def classify_incidents(
     """Classify up to INCIDENTS_MAX_BATCH bugs (100 by default), answered in the order sent.
 
     The body has the shape of Bugzilla's `GET /rest/bug` answer, `{"bugs": [...]}`. Bugs with
-    ids are stored as by `POST /classify` (with a maintainer's token), all in one transaction: when one bug is refused,
-    nothing is stored.
+    ids are stored as by `POST /classify` (only with a maintainer's token), all in one
+    transaction: when one bug is refused, nothing is stored.
     """
     if len(batch.bugs) > settings.max_batch:
         raise invalid(("body", "bugs"), f"at most {settings.max_batch} bugs a batch "

@@ -13,7 +13,9 @@ class TermWeight(BaseModel):
 class ClassificationPublic(BaseModel):
     """What the model says of one bug."""
 
-    id: int | None = Field(description="The bug id, if one was sent.")
+    id: int | None = Field(description="The bug id, if one was sent and the bug could be stored "
+                                        "(on POST /classify: with a maintainer's token); null "
+                                        "otherwise.")
     tags: list[str] = Field(description="Predicted incident type tags.")
     categories: list[str] = Field(description="Briefing categories of those tags, in order.")
     scores: dict[str, float] = Field(description="Calibrated probability of each learned tag.")
@@ -27,8 +29,9 @@ class ClassificationPublic(BaseModel):
     model_version: str
     explanation: dict[str, list[TermWeight]] = Field(
         description="For each predicted tag, the input's words that pushed it most.")
-    stored: bool = Field(description="The bug and this prediction were stored (the bug had an "
-                                     "id).")
+    stored: bool = Field(description="The bug and this prediction were stored: the bug had an "
+                                     "id and, on POST /classify, the request a maintainer's "
+                                     "token.")
 
 
 class ClassificationsPublic(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from core.db import session_scope
 from core.tables import IncidentRow, PredictionRow
+from core.tokens import revoke_token
 from tests.fixtures import new_bug, without
 
 BUG_ID = 1_900_001
@@ -181,6 +182,83 @@ def test_classify_incidents_batch(client: TestClient, fixture_bugs, service_sett
     single = client.post("/classify", json=without(bugs[3], "id")).json()
     assert body["data"][3]["scores"] == single["scores"]
     assert _stored(service_settings.database_url) == (5, 5)
+
+
+# -- storing needs a maintainer's token --------------------------------------------------------
+REWRITTEN_SUMMARY = "Other CA: rewritten summary"
+
+
+def _rewritten(bug: dict) -> dict:
+    """``bug`` with what a client could overwrite if anyone could store: its summary, its
+    whiteboard (Mozilla's tags: training labels), its status and its times."""
+    return {**bug, "summary": REWRITTEN_SUMMARY, "whiteboard": "[crl-failure]", "status": "NEW",
+            "resolution": "", "creation_time": "2024-01-02T00:00:00Z",
+            "cf_last_resolved": "2024-02-01T00:00:00Z"}
+
+
+def test_classify_incident_anonymous_changes_nothing_stored(client: TestClient, store, fixture_bugs,
+                                                            service_settings, store_rows,
+                                                            maintainer):
+    """Without a token a stored bug is classified as if it had no id: nothing of it changes
+    and no prediction is added. The same body with a maintainer's token is stored."""
+    bug = fixture_bugs[2]  # an EV misissuance with its whiteboard synced into the store
+    before, incident = store_rows(), client.get(f"/incidents/{bug['id']}").json()
+    response = client.post("/classify", json=_rewritten(bug))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["stored"] is False and body["id"] is None
+    assert body == client.post("/classify", json=without(_rewritten(bug), "id")).json()
+    assert client.get(f"/incidents/{bug['id']}").json() == incident
+    assert store_rows() == before
+    assert _count(service_settings.database_url, PredictionRow) == 0
+
+    stored = client.post("/classify", json=_rewritten(bug), headers=maintainer)
+    assert stored.status_code == 200
+    assert stored.json() == {**body, "id": bug["id"], "stored": True}
+    after = client.get(f"/incidents/{bug['id']}").json()
+    assert after["summary"] == REWRITTEN_SUMMARY and after["bugzilla_tags"] == ["crl-failure"]
+    assert len(after["predictions"]) == 1
+
+
+def test_classify_incident_anonymous_new_id_stores_nothing(client: TestClient, service_settings):
+    response = client.post("/classify", json=new_bug(BUG_ID))
+    assert response.status_code == 200
+    assert response.json()["stored"] is False
+    assert client.get(f"/incidents/{BUG_ID}").status_code == 404
+    assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incidents_batch_anonymous_stores_nothing(client: TestClient, store, fixture_bugs,
+                                                           service_settings, store_rows):
+    bugs = [_rewritten(b) for b in fixture_bugs[:3]] + [new_bug(BUG_ID)]
+    before = store_rows()
+    response = client.post("/classify/batch", json={"bugs": bugs})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 4
+    assert [(r["id"], r["stored"]) for r in body["data"]] == [(None, False)] * 4
+    assert store_rows() == before
+    assert _count(service_settings.database_url, PredictionRow) == 0
+    assert client.get(f"/incidents/{BUG_ID}").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_classify_incident_refused_token_stores_nothing(client: TestClient, store, fixture_bugs,
+                                                        service_settings, store_rows, create_token,
+                                                        path):
+    """A revoked or unknown token is refused (403), not taken for an anonymous request."""
+    revoked, token_id = create_token("alice")
+    with session_scope(service_settings.database_url) as session:
+        revoke_token(session=session, token_id=token_id)
+    bug = _rewritten(fixture_bugs[2])
+    body = {"bugs": [bug, new_bug(BUG_ID)]} if path.endswith("batch") else bug
+    before = store_rows()
+    for token in (revoked, "inc_not-a-token-of-ours"):
+        response = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 403, response.text
+        assert response.json()["detail"] == "the API token is unknown, revoked or expired"
+    assert store_rows() == before
+    assert _count(service_settings.database_url, PredictionRow) == 0
 
 
 # -- no model ---------------------------------------------------------------------------------
