@@ -48,12 +48,14 @@ async def _classify(bugs: Sequence[IncidentClassify], *, loaded: LoadedModel, ta
                     ) -> list[ClassificationPublic]:
     """Classify ``bugs``; store those with ids when a maintainer asks. Storing writes the bug
     (its whiteboard is the training labels, its times place it in the briefing), so an
-    anonymous reader's bugs are classified as if they had no id, and answered ``stored: false``."""
-    if reader is None:
-        bugs = [bug.model_copy(update={"id": None}) for bug in bugs]
-    results = await batcher.classify(bugs, loaded=loaded, taxonomy=taxonomy, explain=explain)
-    return [ClassificationPublic.model_validate({**result.as_dict(), "stored": bug.id is not None})
-            for bug, result in zip(bugs, results, strict=True)]
+    anonymous reader's bugs are classified as if they had no id, and answered with their id and
+    ``stored: false``."""
+    stores = reader is not None
+    sent = bugs if stores else [bug.model_copy(update={"id": None}) for bug in bugs]
+    results = await batcher.classify(sent, loaded=loaded, taxonomy=taxonomy, explain=explain)
+    return [ClassificationPublic.model_validate(
+        {**result.as_dict(), "id": bug.id, "stored": stores and bug.id is not None})
+        for bug, result in zip(bugs, results, strict=True)]
 
 
 _EXPLAIN = Query(description="Also answer the words behind each predicted tag (`explanation`); "

@@ -13,9 +13,8 @@ class TermWeight(BaseModel):
 class ClassificationPublic(BaseModel):
     """What the model says of one bug."""
 
-    id: int | None = Field(description="The bug id, if one was sent and the bug could be stored "
-                                        "(on POST /classify: with a maintainer's token); null "
-                                        "otherwise.")
+    id: int | None = Field(description="The bug id, if one was sent (`stored` says whether the "
+                                        "bug was stored).")
     tags: list[str] = Field(description="Predicted incident type tags.")
     categories: list[str] = Field(description="Briefing categories of those tags, in order.")
     scores: dict[str, float] = Field(description="Calibrated probability of each learned tag.")

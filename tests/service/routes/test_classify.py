@@ -206,15 +206,16 @@ def test_classify_incident_anonymous_changes_nothing_stored(client: TestClient, 
     response = client.post("/classify", json=_rewritten(bug))
     assert response.status_code == 200
     body = response.json()
-    assert body["stored"] is False and body["id"] is None
-    assert body == client.post("/classify", json=without(_rewritten(bug), "id")).json()
+    assert body["stored"] is False and body["id"] == bug["id"]
+    assert body == {**client.post("/classify", json=without(_rewritten(bug), "id")).json(),
+                    "id": bug["id"]}
     assert client.get(f"/incidents/{bug['id']}").json() == incident
     assert store_rows() == before
     assert _count(service_settings.database_url, PredictionRow) == 0
 
     stored = client.post("/classify", json=_rewritten(bug), headers=maintainer)
     assert stored.status_code == 200
-    assert stored.json() == {**body, "id": bug["id"], "stored": True}
+    assert stored.json() == {**body, "stored": True}
     after = client.get(f"/incidents/{bug['id']}").json()
     assert after["summary"] == REWRITTEN_SUMMARY and after["bugzilla_tags"] == ["crl-failure"]
     assert len(after["predictions"]) == 1
@@ -223,7 +224,7 @@ def test_classify_incident_anonymous_changes_nothing_stored(client: TestClient, 
 def test_classify_incident_anonymous_new_id_stores_nothing(client: TestClient, service_settings):
     response = client.post("/classify", json=new_bug(BUG_ID))
     assert response.status_code == 200
-    assert response.json()["stored"] is False
+    assert (response.json()["id"], response.json()["stored"]) == (BUG_ID, False)
     assert client.get(f"/incidents/{BUG_ID}").status_code == 404
     assert _stored(service_settings.database_url) == (0, 0)
 
@@ -236,7 +237,7 @@ def test_classify_incidents_batch_anonymous_stores_nothing(client: TestClient, s
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 4
-    assert [(r["id"], r["stored"]) for r in body["data"]] == [(None, False)] * 4
+    assert [(r["id"], r["stored"]) for r in body["data"]] == [(b["id"], False) for b in bugs]
     assert store_rows() == before
     assert _count(service_settings.database_url, PredictionRow) == 0
     assert client.get(f"/incidents/{BUG_ID}").status_code == 404
