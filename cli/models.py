@@ -28,15 +28,20 @@ def _card_row(registry: ModelRegistry, version: str, active: str | None,
               decision: ModelDecisionRow | None = None) -> tuple[str, ...]:
     """A version's line: its held-out figures and how many incidents they are on (the time split of
     `train`, or the comparison window of `retrain`), then the retraining decision that made it."""
-    card = registry.card(version)
-    metrics = card.get("metrics", {})
-    contenders = metrics.get("contenders", {})
-    m = contenders.get("model", {})
+    from classifier import ModelError
+
     mark = "*" if version == active else " "
+    try:
+        card = registry.card(version)
+    except ModelError as exc:  # listed all the same: `list` is what one diagnoses it with
+        return (f"{mark} {version}", f"damaged: {exc}", "", "", "", "", "")
+    metrics = _mapping(card.get("metrics"))
+    contenders = _mapping(metrics.get("contenders"))
+    m = _mapping(contenders.get("model"))
     cutoff = str(metrics.get("cutoff") or "")[:10]
     compared = [name for name in contenders if name.startswith("active ")]
     if compared:  # made by `retrain`: its figures are the comparison's, on the newest incidents
-        other = contenders[compared[0]]
+        other = _mapping(contenders[compared[0]])
         source = (f"newest from {cutoff} vs {compared[0][len('active '):]} "
                   f"{_f1(other.get('category_micro_f1'))} / {_f1(other.get('category_macro_f1'))}")
     else:
@@ -47,17 +52,32 @@ def _card_row(registry: ModelRegistry, version: str, active: str | None,
             outcome += ", not compared"
         source += (f"{'; ' if source else ''}retrain #{decision.id}: {outcome}"
                    f"{' (forced)' if decision.forced else ''}")
-    return (f"{mark} {version}", card.get("created_at", "")[:19],
-            f"{card.get('training_data', {}).get('size', '?')} incidents",
-            f"micro-F1 {m.get('category_micro_f1', float('nan')):.3f}",
-            f"macro-F1 {m.get('category_macro_f1', float('nan')):.3f}",
+    return (f"{mark} {version}", str(card.get("created_at", ""))[:19],
+            f"{_mapping(card.get('training_data')).get('size', '?')} incidents",
+            f"micro-F1 {_f1(m.get('category_micro_f1'))}",
+            f"macro-F1 {_f1(m.get('category_macro_f1'))}",
             f"(n={metrics.get('test_size', '?')})", source)
 
 
-def _created(card: dict[str, Any]) -> datetime:
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` when a card's field is the object it should be, else empty (a card edited by
+    hand is listed with what it has)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _card_or_none(registry: ModelRegistry, version: str) -> dict[str, Any] | None:
+    from classifier import ModelError
+
+    try:
+        return registry.card(version)
+    except ModelError:
+        return None
+
+
+def _created(card: dict[str, Any] | None) -> datetime:
     """A card's creation time (aware; the oldest time when it has none or a broken one)."""
     try:
-        moment = datetime.fromisoformat(str(card.get("created_at")))
+        moment = datetime.fromisoformat(str((card or {}).get("created_at")))
     except ValueError:
         return datetime.min.replace(tzinfo=UTC)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -102,7 +122,7 @@ def models_list(invocation: typer.Context) -> None:
             decision = decisions.get(version)
             # A decision older than the version is about another one of the same name (a models
             # folder started afresh on the same store).
-            if decision is not None and decision.created_at < _created(registry.card(version)):
+            if decision is not None and decision.created_at < _created(_card_or_none(registry, version)):
                 decision = None
             rows.append(_card_row(registry, version, active, decision))
     table = plain_table()

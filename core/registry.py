@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier import ActiveChanged, AlreadyActive, ModelNotFound, load_artefact, load_artefact_isolated, save_artefact
+from classifier import (
+    ActiveChanged,
+    AlreadyActive,
+    ModelError,
+    ModelNotFound,
+    load_artefact,
+    load_artefact_isolated,
+    save_artefact,
+)
 
 from .pause import pause_at
 
@@ -62,13 +70,21 @@ class ModelRegistry:
         path = self.root / version / CARD
         if not _VERSION.match(version) or not path.is_file():
             raise ModelNotFound(f"no model version {version!r} in {self.root}")
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ModelError(f"{version}/{CARD} is not a readable card ({exc})") from None
+        if not isinstance(card, dict):
+            raise ModelError(f"{version}/{CARD} is not a readable card (not a JSON object)")
+        return card
 
     def active_version(self) -> str | None:
         try:
             version = (self.root / ACTIVE).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            raise ModelError(f"{ACTIVE} in {self.root} does not name a version (not text)") from None
         return version or None
 
     def load(self, version: str | None = None, *, isolated: bool = False) -> LoadedModel:
@@ -77,7 +93,7 @@ class ModelRegistry:
         ``isolated`` loads it in a child process (:func:`classifier.load_artefact_isolated`):
         slower to start, but the loading's short-lived memory stays out of this process.
         """
-        version = version or self.active_version()
+        version = self.active_version() if version is None else version
         if version is None:
             raise ModelNotFound(
                 f"no active model in {self.root}; train one with `incidents train`")
@@ -87,10 +103,21 @@ class ModelRegistry:
         return LoadedModel(version, model, card)
 
     def history(self) -> list[dict[str, Any]]:
+        """The promotions and rollbacks, oldest first. A line that is not an entry (one an
+        interrupted append left half-written, or edited by hand) is skipped: the history is what
+        a rollback walks back through, and one bad line must not stop every later one."""
         path = self.root / HISTORY
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        entries = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("active"), str):
+                entries.append(entry)
+        return entries
 
     # -- writing -----------------------------------------------------------------------------
     def create(self, model: Any, card: dict[str, Any]) -> str:
@@ -230,8 +257,11 @@ class ModelRegistry:
             pause_at("registry:before-history")
             entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "active": version,
                      "previous": previous, "reason": reason, "by": by}
-            with open(self.root / HISTORY, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry) + "\n")
+            with open(self.root / HISTORY, "a+b") as fh:
+                # After a line an interrupted append left unfinished, start a line of its own.
+                end = fh.seek(0, os.SEEK_END)
+                torn = end > 0 and os.pread(fh.fileno(), 1, end - 1) != b"\n"
+                fh.write((b"\n" if torn else b"") + json.dumps(entry).encode() + b"\n")
         finally:
             os.close(folder)  # releases the lock
         return version, previous

@@ -41,6 +41,28 @@ def test_list_models(incidents, models_dir: Path) -> None:
     assert f"micro-F1 {f1:.3f}" in lines[0]
 
 
+def test_list_models_with_a_damaged_card(incidents, models_dir: Path) -> None:
+    """`list` is what one diagnoses a damaged version with: it lists it as damaged, and the
+    others as ever; a card whose fields are not what they should be is listed with what it has."""
+    add_versions(models_dir, "v2", "v3")
+    (models_dir / "v2" / "card.json").write_text("garbage", encoding="utf-8")
+    card = json.loads((models_dir / "v3" / "card.json").read_text(encoding="utf-8"))
+    (models_dir / "v3" / "card.json").write_text(
+        json.dumps({**card, "metrics": None, "created_at": 5, "training_data": []}), encoding="utf-8")
+    lines = incidents.ok("models", "list").stdout.splitlines()
+    assert [line[:8] for line in lines] == ["* v1    ", "  v2    ", "  v3    "]
+    assert "damaged: v2/card.json is not a readable card (" in lines[1]
+    assert "? incidents" in lines[2] and "micro-F1 -" in lines[2]
+    incidents.fails("models", "show", "v2", says=("v2/card.json is not a readable card",))
+    incidents.fails("models", "promote", "v2", says=("v2/card.json is not a readable card",))
+    assert active(models_dir) == "v1"
+
+
+def test_promote_model_empty_name(incidents, models_dir: Path) -> None:
+    incidents.fails("models", "promote", "", says=("no model version ''",))
+    assert active(models_dir) == "v1"
+
+
 def test_list_models_none(incidents, settings) -> None:
     result = incidents.ok("models", "list")
     assert result.stdout.strip() == (f"no model versions in {settings.models_dir}; "

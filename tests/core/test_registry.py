@@ -13,6 +13,7 @@ from classifier import (
     AlreadyActive,
     ArtefactTampered,
     Incident,
+    ModelError,
     ModelNotFound,
     MostFrequentTag,
     file_sha256,
@@ -198,6 +199,45 @@ def test_rollback_history_with_more_rollbacks_than_promotions(registry: ModelReg
     registry.promote("v2")
     assert registry.rollback() == "v3"
     assert registry.active_version() == "v3"
+
+
+@pytest.mark.parametrize("version", ["", "v", "V1", "v1/..", " v1"])
+def test_promote_not_a_version_name(registry: ModelRegistry, model, version: str) -> None:
+    """An empty name once meant "the active one" to load, and ACTIVE was then written empty:
+    the service left without a model, and the command said it had promoted."""
+    for name in create(registry, model, 2):
+        registry.promote(name)
+    with pytest.raises(ModelNotFound, match=f"no model version {version!r}"):
+        registry.promote(version)
+    assert registry.active_version() == "v2"
+    assert [h["active"] for h in registry.history()] == ["v1", "v2"]
+
+
+@pytest.mark.parametrize("text", ["garbage", "[1, 2]", '{"metrics": ', "\udcff"])
+def test_damaged_card_is_a_model_error(registry: ModelRegistry, model, text: str) -> None:
+    create(registry, model, 1)
+    (registry.root / "v1" / "card.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ModelError, match=r"^v1/card.json is not a readable card \("):
+        registry.card("v1")
+    with pytest.raises(ModelError):
+        registry.promote("v1")
+    assert registry.active_version() is None
+
+
+def test_history_skips_a_torn_line_and_appends_after_it(registry: ModelRegistry, model) -> None:
+    """An append cut short leaves half a line: it is skipped, and the next entry starts a line
+    of its own rather than joining it (and being lost with it)."""
+    for name in create(registry, model, 3)[:2]:
+        registry.promote(name)
+    with open(registry.root / "history.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"at": "2024-01-01", "kind": "prom')
+    assert [h["active"] for h in registry.history()] == ["v1", "v2"]
+    registry.promote("v3")
+    assert [h["active"] for h in registry.history()] == ["v1", "v2", "v3"]
+    assert registry.rollback() == "v2"
+    (registry.root / "ACTIVE").write_bytes(b"\xff\xfe")
+    with pytest.raises(ModelError, match="does not name a version"):
+        registry.active_version()
 
 
 def test_rollback_nothing_active(registry: ModelRegistry) -> None:
