@@ -43,12 +43,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def _one_line(exc: ValidationError) -> str:
     """A pydantic ValidationError in one line; a setting is named by its environment variable."""
     problems = []
+    settings = exc.title in ("Settings", "ServiceSettings")
     for error in exc.errors(include_url=False):
         loc = [str(part) for part in error["loc"]]
-        if exc.title == "Settings" and loc:
+        if settings and loc:
             loc[0] = f"INCIDENTS_{loc[0].upper()}"
         problems.append(f"{'.'.join(loc)}: {error['msg']}" if loc else error["msg"])
-    what = "settings" if exc.title == "Settings" else exc.title
+    what = "settings" if settings else exc.title
     return f"{what}: {'; '.join(problems)}"
 
 

@@ -25,6 +25,13 @@ def serve(
 
     import uvicorn
 
+    with reported_errors():
+        from service.config import ServiceSettings
+
+        # The service's own settings, read here first: in the app a bad one is a traceback, and
+        # with several workers uvicorn would start each crashing worker again for ever.
+        ServiceSettings()
+
     def run() -> None:
         from service.memory import limit_arenas
 

@@ -178,6 +178,24 @@ def test_help_needs_no_setup(incidents, bad_setting, args: list[str]) -> None:
 
 
 @SQLITE_ONLY
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_bad_service_setting_stops_serve(incidents, bad_setting, monkeypatch: pytest.MonkeyPatch,
+                                         workers: str) -> None:
+    """A setting only the service reads is checked before uvicorn starts: it was a traceback from
+    the app, and with two workers uvicorn restarted the crashing workers for ever."""
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    bad_setting("INCIDENTS_MAX_BATCH", "0")
+    result = incidents.fails("serve", "--port", "0", "--workers", workers,
+                             says=("error: settings: INCIDENTS_MAX_BATCH: Input should be greater "
+                                   "than or equal to 1",))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert started == []
+
+
+@SQLITE_ONLY
 def test_bad_setting_stops_serve_in_the_callback(incidents, bad_setting, monkeypatch: pytest.MonkeyPatch) -> None:
     """`serve` (one worker) never reads the settings itself: only the callback can stop it."""
     import uvicorn
