@@ -88,7 +88,7 @@ def _schema_is_newest(url: str) -> bool:
     from sqlalchemy.engine import make_url
 
     from classifier import StoreUnavailable
-    from core.db import alembic_config, safe_url, store_revisions
+    from core.db import alembic_config, newer_store, safe_url, store_revisions, unknown_revisions
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -102,6 +102,9 @@ def _schema_is_newest(url: str) -> bool:
     newest = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
     if current == newest:
         return True
+    unknown = unknown_revisions(url)
+    if unknown:
+        raise StoreUnavailable(newer_store(url, unknown))
     raise StoreUnavailable(f"store ({safe_url(url)}) is at migration {', '.join(sorted(current))}, not at "
                            f"{', '.join(sorted(newest))}: run `incidents db-upgrade`")
 

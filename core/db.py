@@ -87,11 +87,36 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the store at ``url`` to ``revision`` (the newest by default)."""
+    """Bring the store at ``url`` to ``revision`` (the newest by default).
+
+    StoreUnavailable when the store is at a migration this code does not have (a newer version
+    of the project migrated it: this one must not write to it).
+    """
+    from classifier import StoreUnavailable
+
     cfg = alembic_config(url)
+    unknown = unknown_revisions(url)
+    if unknown:
+        raise StoreUnavailable(newer_store(url, unknown))
     with get_engine(url).begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+
+
+def unknown_revisions(url: str) -> set[str]:
+    """The store's migrations that this code's migrations folder does not hold."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = {revision.revision for revision in script.walk_revisions()}
+    return store_revisions(url) - known
+
+
+def newer_store(url: str, unknown: set[str]) -> str:
+    """Why a store migrated by a newer version of the project is not used."""
+    return (f"store ({safe_url(url)}) is at migration {', '.join(sorted(unknown))}, which this "
+            "version of incident-classifier does not have: a newer version migrated it; run that "
+            "version, or restore the store from before")
 
 
 def store_revisions(url: str) -> set[str]:

@@ -104,6 +104,23 @@ def test_read_only_command_on_older_store_says_upgrade(incidents, settings: Sett
 
 
 @SQLITE_ONLY
+@pytest.mark.parametrize("args", [["tokens", "list"], ["corrections", "list"], ["db-upgrade"],
+                                  ["tokens", "create", "dave"]])
+def test_store_of_a_newer_version_is_left_alone(incidents, settings: Settings, args: list[str]) -> None:
+    """A store a newer version of the project migrated (a code rollback on a shared store): no
+    command writes to it, none says `db-upgrade` can help, and none is a traceback."""
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        session.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    result = incidents.fails(*args, says=("store (sqlite:///", "is at migration 9999, which this "
+                                          "version of incident-classifier does not have"))
+    assert len(result.stderr.strip().splitlines()) == 1 and "db-upgrade" not in result.stderr
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "9999"
+        assert session.scalar(text("SELECT count(*) FROM api_tokens")) == 0
+
+
+@SQLITE_ONLY
 def test_db_upgrade_says_what_it_did(incidents, settings: Settings,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from alembic.script import ScriptDirectory
