@@ -20,6 +20,8 @@ MAX_BUG_ID = 2**31 - 1
 #: Most rows a listing skips (``offset=``): far above any store's rows, and within any
 #: database's integer (a larger one would reach the store and fail there).
 MAX_OFFSET = 1_000_000
+#: The most INCIDENTS_MAX_BATCH may be; a batch body with more bugs is refused before any is read.
+MAX_BATCH = 10_000
 #: Shortest and longest webhook secret (Bugzilla keeps at most 64 characters of its value).
 WEBHOOK_SECRET_CHARS = (16, 64)
 
@@ -33,7 +35,7 @@ class ServiceSettings(Settings):
 
     model_config = SettingsConfigDict(hide_input_in_errors=True)
 
-    max_batch: int = Field(default=100, ge=1, le=10_000,
+    max_batch: int = Field(default=100, ge=1, le=MAX_BATCH,
                            description="Most bugs one POST /classify/batch takes.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024,
                                 description="Largest request body, in bytes (413 above it).")

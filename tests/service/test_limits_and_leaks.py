@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.config import MAX_OFFSET
+from service.config import MAX_BATCH, MAX_OFFSET
 from tests.fixtures import first_ready, incidents_serve, new_bug
 
 
@@ -89,6 +89,19 @@ def test_blank_summary_named_at_its_place(client: TestClient, maintainer: dict[s
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "bugs", 1, "summary"] and "blank" in error["msg"]
     assert client.get("/incidents/1900001").status_code == 404
+
+
+def test_batch_over_the_most_any_setting_allows_is_refused_before_its_bugs_are_read(
+        client: TestClient):
+    """The count is checked before any bug is validated (so the bugs' own errors, here a
+    missing summary, are not reported): a body of many small bugs no longer holds the event
+    loop while each is validated only to be refused."""
+    response = client.post("/classify/batch", json={"bugs": [{"id": 1}] * (MAX_BATCH + 1)})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "bugs"]
+    assert error["msg"] == f"at most {MAX_BATCH} bugs a batch, got {MAX_BATCH + 1}"
+    assert len(response.content) < 2_000
 
 
 def test_other_http_errors_keep_their_answer(client: TestClient):
