@@ -37,7 +37,7 @@ from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from classifier import InvalidIncident, StoreUnavailable, Taxonomy, WhiteboardTags
+from classifier import BugzillaUnavailable, InvalidIncident, StoreUnavailable, Taxonomy, WhiteboardTags
 
 from .aggregate import OPEN_STATUSES
 from .bugzilla import COMPONENT, PRODUCT, BugRecord, BugzillaClient, bugzilla_time, comment_zero, whiteboard_tags
@@ -236,11 +236,19 @@ def _require_summary(event: BugEvent) -> str:
 
 
 def _fetch_comment_zero(bug_id: int, *, settings: Settings, client: BugzillaClient | None) -> str:
-    """Comment 0 of a bug from Bugzilla's REST API (``""`` when it is private)."""
+    """Comment 0 of a bug from Bugzilla's REST API (``""`` when it is private).
+
+    A comment list whose numbers are not numbers is Bugzilla's answer gone wrong, not the
+    payload's: BugzillaUnavailable, as for any answer that gives no comment 0."""
     if client is not None:
-        return comment_zero(client.comments(bug_id), public_only=True)
-    with BugzillaClient.from_settings(settings) as own:
-        return comment_zero(own.comments(bug_id), public_only=True)
+        comments = client.comments(bug_id)
+    else:
+        with BugzillaClient.from_settings(settings) as own:
+            comments = own.comments(bug_id)
+    try:
+        return comment_zero(comments, public_only=True)
+    except InvalidIncident as exc:
+        raise BugzillaUnavailable(f"the comments of bug {bug_id}: {exc}") from None
 
 
 def _record(event: BugEvent, base: BugRecord | None, description: str | None,

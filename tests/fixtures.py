@@ -319,6 +319,10 @@ BAD_SNAPSHOTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
                             "comments.json", "bugs key 'abc' is not a bug id"),
     "comments-invalid-json": (_replace_file("comments.json", "{"), "comments.json",
                               "not valid JSON"),
+    # A count that is not a number among numbers: comment 0 cannot be told (it was a TypeError).
+    "comment-count-not-integer": (
+        _edit_comments(lambda c: c["bugs"]["1500040"]["comments"].insert(0, {"count": "a", "text": "x"})),
+        "bugs.json", "bugs[39] (id 1500040): comments[0].count: expected an integer, got str"),
 }
 
 

@@ -60,15 +60,31 @@ def _optional_str(bug: Mapping[str, Any], field: str) -> str | None:
     return _check_text(value, field)
 
 
+def _comment_number(comment: object, index: int) -> int:
+    """A comment's ``count`` (its number in the bug; 0 is the description), 0 when it has none.
+
+    Raises :class:`InvalidIncident` naming the comment whose ``count`` is not an integer (one
+    such count among numbers would otherwise stop whatever reads the bug with a TypeError).
+    """
+    count = comment.get("count") if isinstance(comment, Mapping) else None
+    if count is None:
+        return 0
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise InvalidIncident(f"comments[{index}].count: expected an integer, got "
+                              f"{type(count).__name__}", field=f"comments[{index}].count")
+    return count
+
+
 def comment_zero(comments: Sequence[Mapping[str, Any]] | None, *, public_only: bool = False) -> str:
     """The text of comment 0 (the description) from Bugzilla's comment list, or ``""``.
 
     With ``public_only``, a private comment 0 (``is_private``) gives ``""`` as well, and so does
     a list without comment 0 (Bugzilla leaves out private comments for who may not see them).
+    Raises :class:`InvalidIncident` naming a comment whose ``count`` is not an integer.
     """
     if not comments:
         return ""
-    first = min(comments, key=lambda c: c.get("count", 0) if isinstance(c, Mapping) else 0)
+    _, first = min(enumerate(comments), key=lambda item: _comment_number(item[1], item[0]))
     if not isinstance(first, Mapping) or (public_only and (first.get("is_private")
                                                            or first.get("count", 0) != 0)):
         return ""

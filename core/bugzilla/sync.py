@@ -133,11 +133,11 @@ def _page_records(bugs: list[dict[str, Any]], *, client: BugzillaClient, taxonom
             comments = client.comments(record.id)
             try:
                 commented = last_comment_time(comments)
+                description = comment_zero(comments)
             except InvalidIncident as exc:
                 log.warning("bug %r from %s left out: %s", bug_id, client.base_url, exc)
                 report.skipped.append(record.id)
                 continue
-            description = comment_zero(comments)
         seen.add(record.id)
         records.append(replace(record, description=description, creator=None,
                                last_comment_time=commented))

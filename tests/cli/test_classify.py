@@ -111,6 +111,20 @@ def test_classify_bad_file(incidents, models_dir: Path, tmp_path: Path, content:
     assert result.stdout == ""
 
 
+def test_classify_comment_count_not_a_number(incidents, models_dir: Path, tmp_path: Path,
+                                             new_bugs) -> None:
+    """A count that is not a number among numbers: one line naming the bug and the comment (it
+    was a TypeError traceback), nothing classified."""
+    bugs, comments = new_bugs
+    second = bugs["bugs"][1]["id"]
+    comments["bugs"][str(second)]["comments"].insert(0, {"count": "a", "text": "x"})
+    folder = write_snapshot(tmp_path / "new", bugs, comments)
+    result = incidents.fails("classify", folder / "bugs.json", "--comments", folder / "comments.json",
+                             says=(f"bugs[1] (id {second}): comments[0].count: expected an integer",))
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stdout == ""
+
+
 def test_classify_missing_file(incidents, models_dir: Path, tmp_path: Path) -> None:
     incidents.fails("classify", tmp_path / "absent.json",
                     says=(str(tmp_path / "absent.json"), "no such file"))

@@ -308,6 +308,18 @@ def test_private_comment_zero_is_not_stored(apply, store, standin: BugzillaStand
     assert state(store, BUG + 1)["incident"]["description"] == ""
 
 
+def test_bugzilla_comment_count_not_a_number_stores_nothing(apply, store, standin: BugzillaStandIn):
+    """Bugzilla's comments of a new bug, one numbered "a": its answer gives no comment 0, as
+    when it fails (a TypeError before), and the payload is not blamed for it."""
+    standin.file({"id": BUG, "product": PRODUCT, "component": COMPONENT, "summary": SUMMARY,
+                  "creation_time": "2025-03-04T10:00:00Z"}, REPORT)
+    standin.comments[BUG].append({"bug_id": BUG, "count": "a", "text": "later"})
+    with BugzillaClient(standin.url, max_attempts=1) as client, \
+            pytest.raises(BugzillaUnavailable, match=rf"comments of bug {BUG}: comments\[1\]\.count"):
+        apply(filed(comment=None), client=client)
+    assert state(store)["incident"] is None
+
+
 def test_bugzilla_failing_stores_nothing(apply, store, standin: BugzillaStandIn):
     standin.file({"id": BUG, "product": PRODUCT, "component": COMPONENT, "summary": SUMMARY,
                   "creation_time": "2025-03-04T10:00:00Z"}, REPORT)

@@ -124,6 +124,21 @@ def test_comment_zero(comments, text: str) -> None:
     assert comment_zero(comments) == text
 
 
+@pytest.mark.parametrize("count", ["a", "0", 1.5, True, [0]])
+@pytest.mark.parametrize("public_only", [False, True])
+def test_comment_zero_refuses_count_not_an_integer(count, public_only: bool) -> None:
+    """Among numbers, a count that is not one is named, not a TypeError from comparing them."""
+    comments = [{"count": 1, "text": "later"}, {"count": count, "text": "x"},
+                {"count": 0, "text": "report"}]
+    with pytest.raises(InvalidIncident, match=r"^comments\[1\]\.count: expected an integer") as info:
+        comment_zero(comments, public_only=public_only)
+    assert info.value.field == "comments[1].count"
+
+
+def test_comment_zero_count_null_is_no_count() -> None:
+    assert comment_zero([{"count": None, "text": "report"}, {"count": 1, "text": "later"}]) == "report"
+
+
 @pytest.mark.parametrize(("comments", "anyone", "public"), [
     ([{"count": 1, "text": "later", "is_private": False},
       {"count": 0, "text": "report", "is_private": False}], "report", "report"),

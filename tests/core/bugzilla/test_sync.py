@@ -279,3 +279,18 @@ def test_sync_skips_bug_whose_comment_time_is_broken(sync_settings: Settings, st
 
     assert report.skipped == [1_500_004]
     assert 1_500_004 not in stored_ids(sync_settings) and len(stored_ids(sync_settings)) == N_BUGS - 1
+
+
+def test_sync_skips_bug_whose_comment_count_is_not_a_number(sync_settings: Settings,
+                                                            standin: BugzillaStandIn):
+    """A count that is not a number among numbers (a TypeError before) leaves out that bug
+    alone, as any bug the store cannot take: the sync completes, and the next one runs too."""
+    standin.comments[1_500_004].insert(0, {"bug_id": 1_500_004, "count": "a", "text": "x",
+                                           "creation_time": "2024-06-01T08:00:00Z"})
+
+    report = sync(sync_settings)
+
+    assert report.skipped == [1_500_004]
+    assert 1_500_004 not in stored_ids(sync_settings) and len(stored_ids(sync_settings)) == N_BUGS - 1
+    assert sync_state(sync_settings) == newest_change(standin)
+    assert sync(sync_settings).counts.unchanged != []
