@@ -76,6 +76,8 @@ def reported_errors() -> Iterator[None]:
         cause = getattr(exc, "orig", None) or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise fail(f"store ({safe_url(get_settings().database_url)}): {first}") from None
+    except OverflowError as exc:  # a last resort: a number no check bounded (SQLite's 64 bits, a date)
+        raise fail(f"a value out of range: {exc}") from None
 
 
 def _schema_is_newest(url: str) -> bool:

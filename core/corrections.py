@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, Taxonomy
 
+from .store import checked_bug_id
 from .tables import CorrectionRow, IncidentRow, utcnow
 
 #: Longest note a correction takes, from the API, the page or a corrections file.
@@ -89,8 +90,7 @@ def check_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags:
     ``tags`` are type tags of the taxonomy (aliases are accepted and made canonical); an empty
     list is a verdict too: the incident has no incident type.
     """
-    if isinstance(bug_id, bool) or not isinstance(bug_id, int):
-        raise InvalidIncident(f"bug_id: {bug_id!r} is not a bug number", field="bug_id")
+    checked_bug_id(bug_id, "bug_id")
     if session.get(IncidentRow, bug_id) is None:
         raise InvalidIncident(f"bug_id: bug {bug_id} is not in the store", field="bug_id")
     if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
@@ -146,10 +146,12 @@ def counts_already(*, session: Session, correction: CorrectionIn, author: str) -
 
 def list_corrections(*, session: Session, bug_id: int | None = None, limit: int = 100,
                      offset: int = 0) -> tuple[list[CorrectionRow], int]:
-    """Corrections, newest first (one bug's if ``bug_id``), and how many there are in all."""
+    """Corrections, newest first (one bug's if ``bug_id``), and how many there are in all;
+    InvalidIncident when ``bug_id`` is not a bug id the store takes."""
     query = select(CorrectionRow)
     count = select(func.count()).select_from(CorrectionRow)
     if bug_id is not None:
+        checked_bug_id(bug_id, "bug_id")
         query = query.where(CorrectionRow.incident_id == bug_id)
         count = count.where(CorrectionRow.incident_id == bug_id)
     rows = session.scalars(query.order_by(CorrectionRow.id.desc()).limit(limit).offset(offset))

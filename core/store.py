@@ -5,17 +5,37 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from classifier import Incident, WhiteboardTags, ca_name_from_summary
+from classifier import Incident, InvalidIncident, WhiteboardTags, ca_name_from_summary
 
 from .tables import CorrectionRow, IncidentRow, IncidentTagRow, LiveScoreRow, PredictionRow, utcnow
 
 if TYPE_CHECKING:  # the store takes records; it does not reach Bugzilla
     from .bugzilla import BugRecord
+
+#: Highest bug id the store takes, and the REST API reads (Bugzilla's ids are 32-bit): an
+#: incident stored under a larger one could never be read back there, and SQLite cannot even
+#: take 2**63 (an OverflowError where PostgreSQL refuses in one line).
+MAX_BUG_ID = 2**31 - 1
+
+
+def is_bug_id(value: Any) -> bool:
+    """Whether ``value`` is a bug id the store takes: an int (not a bool) from 1 to MAX_BUG_ID."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_BUG_ID
+
+
+def checked_bug_id(value: Any, field: str) -> int:
+    """``value`` when it is a bug id the store takes (:func:`is_bug_id`); else InvalidIncident
+    naming ``field``."""
+    if not is_bug_id(value):
+        raise InvalidIncident(f"{field}: expected a positive integer up to {MAX_BUG_ID} (a Bugzilla "
+                              f"bug id), got {value!r:.40}", field=field)
+    return value
+
 
 _COPIED = ("summary", "description", "whiteboard", "creator", "creator_domain", "product",
            "component", "status", "resolution", "creation_time", "last_change_time",

@@ -43,6 +43,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Largest value of an ``Integer`` column, the ids of tokens, corrections and predictions among
+#: them (PostgreSQL's integer is 32-bit; SQLite cannot even bind 2**63).
+MAX_INTEGER = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     pass
 

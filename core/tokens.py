@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidInput, TokenNotFound
 
-from .tables import ApiTokenRow, utcnow
+from .tables import MAX_INTEGER, ApiTokenRow, utcnow
 
 TOKEN_PREFIX = "inc_"
 # What `tokens list` shows to tell tokens apart: the fixed prefix and a few random characters.
@@ -111,8 +111,10 @@ def revoke_token(*, session: Session, token_id: int | None = None,
         raise InvalidInput("give a token id or a name/prefix, not both", field="token")
     query = select(ApiTokenRow).where(ApiTokenRow.revoked_at.is_(None))
     if token_id is not None:
-        query = query.where(ApiTokenRow.id == token_id)
         what = f"id {token_id}"
+        if not 0 < token_id <= MAX_INTEGER:  # no token has it, and the store could not compare it
+            raise TokenNotFound(f"no unrevoked token with {what}")
+        query = query.where(ApiTokenRow.id == token_id)
     else:
         query = query.where(or_(ApiTokenRow.name == name_or_prefix,
                                 ApiTokenRow.prefix == name_or_prefix))

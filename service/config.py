@@ -15,8 +15,6 @@ MAX_DESCRIPTION_CHARS = 100_000
 MAX_COMMENTS = 1_000
 #: Longest whiteboard accepted.
 MAX_WHITEBOARD_CHARS = 10_000
-#: Highest bug id accepted (Bugzilla's ids are 32-bit).
-MAX_BUG_ID = 2**31 - 1
 #: Most rows a listing skips (``offset=``): far above any store's rows, and within any
 #: database's integer (a larger one would reach the store and fail there).
 MAX_OFFSET = 1_000_000

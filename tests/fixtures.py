@@ -306,6 +306,11 @@ BAD_SNAPSHOTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
                            "bugs[40] (id '1500041'): id: expected a positive integer"),
     "bug-id-list": (_edit_bug(40, id=[1500041]), "bugs.json", "bugs[40] (id [1500041]): id"),
     "bug-id-missing": (_edit_bug(40, id=None), "bugs.json", "bugs[40] (id None): id"),
+    # Above the REST API's bound (it could not be read back there), and beyond SQLite's 64 bits.
+    "bug-id-over-32-bits": (_edit_bug(40, id=2**31), "bugs.json",
+                            f"bugs[40] (id {2**31}): id: expected a positive integer up to {2**31 - 1}"),
+    "bug-id-over-64-bits": (_edit_bug(40, id=10**23), "bugs.json",
+                            f"bugs[40] (id {10**23}): id: expected a positive integer up to {2**31 - 1}"),
     "bad-creation-time": (_edit_bug(40, creation_time="last Tuesday"), "bugs.json",
                           "creation_time: 'last Tuesday' is not an ISO 8601 time"),
     "duplicate-ids": (_duplicate_id, "bugs.json", "bugs[45]: bug 1500004 appears twice"),

@@ -9,6 +9,8 @@ from typing import Any
 
 from classifier import Incident, InvalidIncident, Taxonomy, WhiteboardTags
 
+from ..store import checked_bug_id
+
 
 def parse_time(value: Any, field: str) -> datetime | None:
     """A Bugzilla timestamp (``2023-12-29T16:33:04Z``) as an aware UTC datetime."""
@@ -138,9 +140,7 @@ class BugRecord:
         """
         if not isinstance(bug, Mapping):
             raise InvalidIncident("a bug must be a JSON object", field="bug")
-        bug_id = bug.get("id")
-        if isinstance(bug_id, bool) or not isinstance(bug_id, int) or bug_id <= 0:
-            raise InvalidIncident(f"id: expected a positive integer, got {bug_id!r}", field="id")
+        bug_id = checked_bug_id(bug.get("id"), "id")
         summary = bug.get("summary")
         if not isinstance(summary, str) or not summary.strip():
             raise InvalidIncident("summary: must be a non-empty string", field="summary")

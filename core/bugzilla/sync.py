@@ -28,7 +28,7 @@ from classifier import BugzillaUnavailable, InvalidIncident, Taxonomy
 from ..config import Settings
 from ..db import session_scope
 from ..pause import pause_at
-from ..store import SyncCounts, upsert_bugs
+from ..store import SyncCounts, is_bug_id, upsert_bugs
 from ..tables import IncidentRow, SyncStateRow, utcnow
 from .client import COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
 from .records import BugRecord, comment_zero, last_comment_time
@@ -110,7 +110,7 @@ def _page_records(bugs: list[dict[str, Any]], *, client: BugzillaClient, taxonom
                   url: str, seen: set[int], report: SyncReport) -> list[BugRecord]:
     """Records of one page; the comments (comment 0, the time of the last public one) are fetched
     only for bugs new or changed since stored."""
-    ids = [b["id"] for b in bugs if isinstance(b.get("id"), int)]
+    ids = [b["id"] for b in bugs if is_bug_id(b.get("id"))]  # the others are left out below
     with session_scope(url) as session:
         stored = _stored_versions(session=session, ids=ids)
     records = []

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from classifier import Taxonomy
 from core.classification import correct_incident
 from core.corrections import list_corrections
+from core.store import MAX_BUG_ID
 from core.tables import CorrectionRow
 
 from ..auth import AUTH_ERRORS, MaintainerDep, ReaderDep
-from ..config import MAX_BUG_ID, MAX_OFFSET
+from ..config import MAX_OFFSET
 from ..deps import ActiveVersionDep, OptionalModelDep, SessionDep, TaxonomyDep
 from ..schemas import CorrectionCreate, CorrectionsStored, CorrectionStored
 

@@ -21,10 +21,9 @@ from core.ca_names import shown_ca_names
 from core.corrections import corrections_of
 from core.labels import Label, LabelSource, incident_labels
 from core.report import render_page
-from core.store import get_incident, iter_incidents
+from core.store import MAX_BUG_ID, get_incident, iter_incidents
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
-from ..config import MAX_BUG_ID
 from ..deps import ActiveVersionDep, CANamesDep, SessionDep, SettingsDep, StoreDep, TaxonomyDep
 from ..errors import invalid
 from ..jobs import started

@@ -41,11 +41,11 @@ from core.corrections import MAX_NOTE_CHARS, list_corrections
 from core.live import live_record, live_summary
 from core.registry import LoadedModel
 from core.review import ReviewItem, review_queue
-from core.store import iter_incidents, row_incident
+from core.store import MAX_BUG_ID, iter_incidents, row_incident
 
 from ..active_model import ActiveModel
 from ..auth import READERS, Maintainer, maintainer_of
-from ..config import MAX_BUG_ID, ServiceSettings
+from ..config import ServiceSettings
 from ..deps import ActiveModelDep, SessionDep, SettingsDep, TaxonomyDep
 from ..errors import without_paths
 from ..schemas import bug_id_of

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt
 
-from ..config import MAX_BUG_ID, MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, MAX_WHITEBOARD_CHARS
+from core.store import MAX_BUG_ID
+
+from ..config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, MAX_WHITEBOARD_CHARS
 
 
 def not_blank(value: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import typer
 
+from cli._shared import reported_errors
 from core.config import get_settings
 from tests.fixtures import write_snapshot
 
@@ -54,3 +56,12 @@ def test_unparsable_store_url(incidents, settings, monkeypatch) -> None:
         incidents.fails("train", says=("store (<unparsable url>)", "Could not parse"))
     finally:
         get_settings.cache_clear()
+
+
+def test_overflow_is_one_line_as_a_last_resort(capsys: pytest.CaptureFixture[str]) -> None:
+    """A number no check bounded (SQLite binds 64 bits at most) is one line, not a traceback."""
+    with pytest.raises(typer.Exit) as info, reported_errors():
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+    assert info.value.exit_code == 1
+    assert capsys.readouterr().err == ("error: a value out of range: Python int too large to "
+                                       "convert to SQLite INTEGER\n")

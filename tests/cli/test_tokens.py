@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from classifier import InvalidInput
+from classifier import InvalidInput, TokenNotFound
 from cli._shared import cli_user
 from core.config import Settings
 from core.db import session_scope
@@ -76,6 +76,18 @@ def test_tokens_cli_create_list_revoke(settings: Settings, store: str) -> None:
     assert again.exit_code == 1 and "no unrevoked token" in again.stderr
     with session_scope(store) as session:
         assert verify_token(session=session, token=token) is None
+
+
+@pytest.mark.parametrize("token_id", [2**31, 10**23, 0])
+def test_tokens_revoke_id_no_token_has(incidents, settings: Settings, store: str, token_id: int) -> None:
+    """An id beyond what the store holds: no such token, in one line (it was an OverflowError
+    traceback on SQLite for 10**23); nothing is revoked."""
+    run("tokens", "create", "carol")
+    incidents.fails("tokens", "revoke", token_id, says=(f"no unrevoked token with id {token_id}",))
+    with session_scope(store) as session:
+        assert [r.revoked_at for r in list_tokens(session=session)] == [None]
+        with pytest.raises(TokenNotFound):
+            revoke_token(session=session, token_id=token_id)
 
 
 def test_token_expiry_durations_and_dates() -> None:

@@ -126,6 +126,10 @@ def test_corrections_import_all_or_nothing(settings: Settings, store: str, tmp_p
     ("not json", "line 1: not JSON"),
     ('{"tags": []}', "line 1: bug_id: missing"),
     ('{"bug_id": "1500001", "tags": []}', "line 1: bug_id"),
+    # Beyond SQLite's 64 bits (an OverflowError traceback), and above the REST API's bound.
+    ('{"bug_id": 99999999999999999999999, "tags": []}',
+     "line 1: bug_id: expected a positive integer up to 2147483647 (a Bugzilla bug id), got 99999999999999999999999"),
+    ('{"bug_id": 2147483648, "tags": []}', "line 1: bug_id: expected a positive integer up to 2147483647"),
     ('{"bug_id": 1500001, "tags": "crl-failure"}', "line 1: tags"),
     ('{"bug_id": 1500001, "tags": [], "note": "a\\u0000b"}', "line 1: note: must not contain NUL"),
 ])
@@ -136,3 +140,14 @@ def test_corrections_import_bad_line_names_it(settings: Settings, store: str, tm
     result = run("corrections", "import", path, "--author", "alice")
     assert result.exit_code == 1 and says in result.stderr, result.stderr
     assert count_rows(settings, CorrectionRow) == 0
+
+
+@pytest.mark.parametrize("bug", ["99999999999999999999999", "2147483648", "0"])
+def test_corrections_list_bug_outside_bug_ids(incidents, store: str, bug: str) -> None:
+    """A bug no store holds: one line (it was an OverflowError traceback on SQLite)."""
+    result = incidents.fails("corrections", "list", "--bug", bug,
+                             says=(f"bug_id: expected a positive integer up to 2147483647 (a Bugzilla "
+                                   f"bug id), got {bug}",))
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+    with session_scope(store) as session, pytest.raises(InvalidIncident):
+        list_corrections(session=session, bug_id=int(bug))

@@ -12,6 +12,7 @@ from classifier import InvalidIncident, Taxonomy, WhiteboardTags
 from core.bugzilla import BugRecord, comment_zero, last_comment_time, parse_time
 from core.classification import classify
 from core.registry import ModelRegistry
+from core.store import MAX_BUG_ID
 from tests.fixtures import make_bugs
 
 BUG = {
@@ -122,6 +123,17 @@ def test_parse_time(value, expected) -> None:
 ])
 def test_comment_zero(comments, text: str) -> None:
     assert comment_zero(comments) == text
+
+
+@pytest.mark.parametrize("bug_id", [0, -1, MAX_BUG_ID + 1, 2**63, 10**23, True, 1.0])
+def test_from_rest_refuses_id_outside_bug_ids(bug_id, taxonomy: Taxonomy) -> None:
+    with pytest.raises(InvalidIncident, match=rf"^id: expected a positive integer up to {MAX_BUG_ID} ") as info:
+        BugRecord.from_rest({**BUG, "id": bug_id}, COMMENTS, taxonomy)
+    assert info.value.field == "id"
+
+
+def test_from_rest_takes_the_largest_bug_id(taxonomy: Taxonomy) -> None:
+    assert BugRecord.from_rest({**BUG, "id": MAX_BUG_ID}, COMMENTS, taxonomy).id == 2**31 - 1
 
 
 @pytest.mark.parametrize("count", ["a", "0", 1.5, True, [0]])

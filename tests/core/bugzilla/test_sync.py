@@ -294,3 +294,16 @@ def test_sync_skips_bug_whose_comment_count_is_not_a_number(sync_settings: Setti
     assert 1_500_004 not in stored_ids(sync_settings) and len(stored_ids(sync_settings)) == N_BUGS - 1
     assert sync_state(sync_settings) == newest_change(standin)
     assert sync(sync_settings).counts.unchanged != []
+
+
+@pytest.mark.parametrize("bug_id", [2**31, 10**23])
+def test_sync_skips_bug_id_the_store_cannot_take(sync_settings: Settings, standin: BugzillaStandIn,
+                                                 bug_id: int):
+    """An id above the REST API's bound, or beyond SQLite's 64 bits (an OverflowError that
+    stopped the sync before any bug was read), leaves out that bug alone."""
+    standin.bugs[bug_id] = {**standin.bugs[1_500_001], "id": bug_id}
+
+    report = sync(sync_settings)
+
+    assert report.skipped == [bug_id]
+    assert len(stored_ids(sync_settings)) == N_BUGS and bug_id not in stored_ids(sync_settings)
