@@ -23,6 +23,7 @@ def corrections_import(
 
     A line that is already the correction that counts for its bug, by the same author, is
     skipped: importing a file again (say, after an interrupted run) stores nothing twice."""
+    from classifier import InvalidIncident
     from core.classification import correct_incident
     from core.corrections import counts_already, parse_correction_lines
     from core.db import session_scope
@@ -33,9 +34,14 @@ def corrections_import(
         taxonomy, registry = ctx.taxonomy, ctx.registry
         active = registry.active_version()
         loaded = registry.load() if active else None
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:  # named as `classify` names a bugs file that is not
+            raise InvalidIncident(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                  field="file") from None
         with session_scope(ctx.writable_store()) as session:
             checked = parse_correction_lines(session=session, taxonomy=taxonomy,
-                                             lines=file.read_text(encoding="utf-8").splitlines())
+                                             lines=text.splitlines())
             fresh = [c for c in checked
                      if not counts_already(session=session, correction=c, author=author)]
             for c in fresh:

@@ -151,3 +151,14 @@ def test_corrections_list_bug_outside_bug_ids(incidents, store: str, bug: str) -
     assert result.stdout == "" and len(result.stderr.splitlines()) == 1
     with session_scope(store) as session, pytest.raises(InvalidIncident):
         list_corrections(session=session, bug_id=int(bug))
+
+
+def test_corrections_import_not_utf8(incidents, settings: Settings, store: str, tmp_path: Path) -> None:
+    """Named in one line, as `classify` names a bugs file that is not UTF-8 (it was a
+    UnicodeDecodeError traceback); nothing is stored, not even the good first line."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"bug_id": 1500001, "tags": []}\n{"note": "\xff"}\n')
+    result = incidents.fails("corrections", "import", path, "--author", "alice",
+                             says=(f"{path}: not UTF-8 text (invalid start byte at byte 42)",))
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+    assert count_rows(settings, CorrectionRow) == 0
