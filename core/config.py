@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .live import LIVE_MIN_SCORED
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Most processes INCIDENTS_N_JOBS asks for: far above this machine's cores, and far below what
+#: makes joblib fail (a million workers) or the machine swap.
+MAX_N_JOBS = 64
 
 
 class Settings(BaseSettings):
@@ -45,7 +48,8 @@ class Settings(BaseSettings):
     )
     random_state: int = 0
     n_jobs: int = Field(default=1, description="Processes of batch jobs: joblib workers of training "
-                        "and `classify FILE`; above 1, `relabel` classifies in that many child processes.")
+                        "and `classify FILE`; above 1, `relabel` classifies in that many child processes; "
+                        f"-1 for every core; at most {MAX_N_JOBS}.")
     bugzilla_url: str = Field(
         default="https://bugzilla.mozilla.org",
         description="Base address of the Bugzilla whose REST API `incidents sync` reads.",
@@ -141,6 +145,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _n_jobs(cls, value: int) -> int:
+        # joblib's meaning, bounded: 0 is a joblib ValueError and a million workers a crash.
+        if value != -1 and not 1 <= value <= MAX_N_JOBS:
+            raise ValueError(f"must be -1 (every core) or 1 to {MAX_N_JOBS}")
+        return value
 
     @field_validator("bugzilla_url")
     @classmethod

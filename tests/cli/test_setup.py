@@ -168,6 +168,10 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
 @SQLITE_ONLY
 @pytest.mark.parametrize("name, value, says", [
     ("INCIDENTS_N_JOBS", "many", "INCIDENTS_N_JOBS: Input should be a valid integer"),
+    # joblib's ValueError, and its failure to start a million workers, before the bound.
+    ("INCIDENTS_N_JOBS", "0", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
+    ("INCIDENTS_N_JOBS", "1000000", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
+    ("INCIDENTS_N_JOBS", "-2", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
     ("INCIDENTS_BUGZILLA_URL", "ftp://example.org", "INCIDENTS_BUGZILLA_URL: Value error, must start with https://"),
     ("INCIDENTS_EVAL_CUTOFFS", "not json", 'error parsing value for field "eval_cutoffs"'),
     # Below the fewest scored incidents the live alarm speaks on, it could never alarm.
@@ -181,6 +185,12 @@ def test_bad_setting_is_one_line_from_the_callback(incidents, bad_setting, setti
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
     assert not Path(settings.database_url.split("///", 1)[1]).exists()
+
+
+@pytest.mark.parametrize("value", [-1, 1, 2, 64])
+def test_n_jobs_every_core_or_up_to_64(value: int) -> None:
+    """-1 is joblib's every core (relabel's docstring says so); 1 to 64 that many processes."""
+    assert Settings(n_jobs=value).n_jobs == value
 
 
 @SQLITE_ONLY
