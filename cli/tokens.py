@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
 
 from cli._shared import cli_user, context, plain_table, print_table, reported_errors
+
+#: A token id as typed: ASCII digits (``str.isdigit`` also takes "²", which int() refuses), no
+#: more than int() reads (4,300); anything else is a name or a prefix.
+_TOKEN_ID = re.compile(r"[0-9]{1,4300}")
 
 app = typer.Typer(help="Create, list and revoke maintainers' API tokens.", no_args_is_help=True)
 
@@ -74,7 +79,7 @@ def tokens_revoke(invocation: typer.Context, token: Annotated[str, typer.Argumen
     with reported_errors():
         with session_scope(context(invocation).writable_store()) as session:
             rows = revoke_token(session=session, token_id=int(token), by=cli_user()) \
-                if token.isdigit() else \
+                if _TOKEN_ID.fullmatch(token) else \
                 revoke_token(session=session, name_or_prefix=token, by=cli_user())
             revoked = [(r.id, r.name) for r in rows]
     for token_id, name in revoked:

@@ -48,6 +48,9 @@ def token_expiry(*, expires_in: str | None = None, expires: str | None = None,
         except ValueError:
             raise InvalidInput(f"expires: {expires[:40]!r} is not a date YYYY-MM-DD",
                                field="expires") from None
+        if day == date.max:  # its end, the next midnight, is past what a datetime holds
+            raise InvalidInput(f"expires: {day} is too far ahead; leave --expires out for a token "
+                               "that does not expire", field="expires")
         until = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
         if until <= now:
             raise InvalidInput(f"expires: {day} is already past", field="expires")
@@ -118,7 +121,7 @@ def revoke_token(*, session: Session, token_id: int | None = None,
     else:
         query = query.where(or_(ApiTokenRow.name == name_or_prefix,
                                 ApiTokenRow.prefix == name_or_prefix))
-        what = repr(name_or_prefix)
+        what = repr((name_or_prefix or "")[:40])
     rows = list(session.scalars(query))
     if not rows:
         raise TokenNotFound(f"no unrevoked token with {what}")

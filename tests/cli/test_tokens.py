@@ -90,6 +90,27 @@ def test_tokens_revoke_id_no_token_has(incidents, settings: Settings, store: str
             revoke_token(session=session, token_id=token_id)
 
 
+@pytest.mark.parametrize("token", ["\u00b2", "\u0661", "9" * 5000])
+def test_tokens_revoke_digits_that_are_no_id(incidents, settings: Settings, store: str, token: str) -> None:
+    """Digits int() refuses ("²", which str.isdigit takes; more than 4,300 of them): a name or
+    prefix no token has, in one line (it was a ValueError traceback)."""
+    run("tokens", "create", "carol")
+    result = incidents.fails("tokens", "revoke", token, says=("no unrevoked token with '",))
+    assert len(result.stderr.splitlines()) == 1
+    with session_scope(store) as session:
+        assert [r.revoked_at for r in list_tokens(session=session)] == [None]
+
+
+def test_tokens_create_expiring_on_the_last_day_there_is(incidents, settings: Settings, store: str) -> None:
+    """Its end is past what a datetime holds (it was an OverflowError traceback): one line, and
+    no token is made."""
+    incidents.fails("tokens", "create", "alice", "--expires", "9999-12-31",
+                    says=("expires: 9999-12-31 is too far ahead; leave --expires out",))
+    with session_scope(store) as session:
+        assert list_tokens(session=session) == []
+    incidents.ok("tokens", "create", "alice", "--expires", "9999-12-30")
+
+
 def test_token_expiry_durations_and_dates() -> None:
     now = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
     assert token_expiry(now=now) is None
@@ -104,6 +125,9 @@ def test_token_expiry_durations_and_dates() -> None:
         token_expiry(expires="31/01/2027", now=now)
     with pytest.raises(InvalidInput, match="expires: 2026-11-26 is already past"):
         token_expiry(expires="2026-11-26", now=now)
+    with pytest.raises(InvalidInput, match="expires: 9999-12-31 is too far ahead"):
+        token_expiry(expires="9999-12-31", now=now)
+    assert token_expiry(expires="9999-12-30", now=now) == datetime(9999, 12, 31, tzinfo=UTC)
     with pytest.raises(InvalidInput, match="not both"):
         token_expiry(expires_in="1d", expires="2027-01-01", now=now)
 
