@@ -172,6 +172,12 @@ def parse_correction_lines(*, session: Session, taxonomy: Taxonomy,
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidIncident(f"line {number}: not JSON ({exc.msg})", field="line") from None
+        except RecursionError:
+            raise InvalidIncident(f"line {number}: not JSON (nested too deeply to read)",
+                                  field="line") from None
+        except ValueError:  # json.loads's int() refuses more digits
+            raise InvalidIncident(f"line {number}: not JSON (a number with too many digits to read)",
+                                  field="line") from None
         if not isinstance(data, dict):
             raise InvalidIncident(f"line {number}: not a JSON object", field="line")
         extra = set(data) - {"bug_id", "tags", "note"}

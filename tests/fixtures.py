@@ -324,6 +324,12 @@ BAD_SNAPSHOTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
                             "comments.json", "bugs key 'abc' is not a bug id"),
     "comments-invalid-json": (_replace_file("comments.json", "{"), "comments.json",
                               "not valid JSON"),
+    # What json.loads refuses with a RecursionError and a ValueError, not a JSONDecodeError.
+    "bugs-nested-too-deeply": (_replace_file("bugs.json", '{"bugs": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+                               "bugs.json", "not valid JSON: nested too deeply to read"),
+    "comments-number-too-long": (_replace_file("comments.json", '{"bugs": {"1": {"comments": [{"count": 1'
+                                               + "0" * 5000 + "}]}}}"),
+                                 "comments.json", "not valid JSON: a number with too many digits to read"),
     # A count that is not a number among numbers: comment 0 cannot be told (it was a TypeError).
     "comment-count-not-integer": (
         _edit_comments(lambda c: c["bugs"]["1500040"]["comments"].insert(0, {"count": "a", "text": "x"})),

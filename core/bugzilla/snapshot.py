@@ -29,6 +29,10 @@ def _read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise InvalidSnapshot(path, f"not valid JSON: {exc.msg} at line {exc.lineno} "
                                     f"column {exc.colno}") from exc
+    except RecursionError:
+        raise InvalidSnapshot(path, "not valid JSON: nested too deeply to read") from None
+    except ValueError:  # json.loads's int() refuses more digits
+        raise InvalidSnapshot(path, "not valid JSON: a number with too many digits to read") from None
 
 
 def read_bugs(path: Path) -> list[Mapping[str, Any]]:

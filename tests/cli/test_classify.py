@@ -102,6 +102,8 @@ def test_classify_tampered_model(incidents, models_dir: Path, snapshot_dir: Path
     ("{", "not valid JSON"),
     ('[{"id": 1, "summary": "Acme: x"}]', 'expected an object {"bugs": [...]}'),
     ('{"bugs": [{"id": 1}]}', "bugs[0] (id 1): summary"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "not valid JSON: nested too deeply to read",
+                 id="nested-too-deeply"),  # a RecursionError traceback before
 ])
 def test_classify_bad_file(incidents, models_dir: Path, tmp_path: Path, content: str,
                            problem: str) -> None:

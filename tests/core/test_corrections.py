@@ -132,6 +132,11 @@ def test_corrections_import_all_or_nothing(settings: Settings, store: str, tmp_p
     ('{"bug_id": 2147483648, "tags": []}', "line 1: bug_id: expected a positive integer up to 2147483647"),
     ('{"bug_id": 1500001, "tags": "crl-failure"}', "line 1: tags"),
     ('{"bug_id": 1500001, "tags": [], "note": "a\\u0000b"}', "line 1: note: must not contain NUL"),
+    # What json.loads refuses with a RecursionError and a ValueError (tracebacks before).
+    pytest.param('{"bug_id": 1500001, "tags": []}\n' + "[" * 100_000 + "]" * 100_000,
+                 "line 2: not JSON (nested too deeply to read)", id="nested-too-deeply"),
+    pytest.param('{"bug_id": 1' + "0" * 5000 + ', "tags": []}',
+                 "line 1: not JSON (a number with too many digits to read)", id="number-too-long"),
 ])
 def test_corrections_import_bad_line_names_it(settings: Settings, store: str, tmp_path: Path,
                                               line: str, says: str) -> None:
