@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifier import StoreUnavailable
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -76,7 +78,14 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:  # SQLAlchemy knows the database, but its driver is not installed
+        parsed = make_url(url)
+        raise StoreUnavailable(
+            f"store ({safe_url(url)}): driver {parsed.get_driver_name()} of {parsed.get_backend_name()} "
+            f"is not installed ({exc}); the store is SQLite (sqlite:///FILE) or PostgreSQL through "
+            "psycopg (postgresql+psycopg://...)") from None
 
 
 def alembic_config(url: str) -> Config:

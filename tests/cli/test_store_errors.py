@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import typer
 
@@ -56,6 +58,28 @@ def test_unparsable_store_url(incidents, settings, monkeypatch) -> None:
         incidents.fails("train", says=("store (<unparsable url>)", "Could not parse"))
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None, reason="MySQLdb is installed")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", COMMANDS.values(), ids=COMMANDS.keys())
+def test_store_driver_not_installed(incidents, settings, monkeypatch, tmp_path, args) -> None:
+    """A database SQLAlchemy knows, whose driver is not here: one line naming the driver and the
+    stores there are (it was a ModuleNotFoundError traceback)."""
+    monkeypatch.setenv("INCIDENTS_DATABASE_URL", "mysql://alice:s3cret@127.0.0.1/incidents")
+    get_settings.cache_clear()
+    snapshot = write_snapshot(tmp_path / "snapshot")
+    corrections = tmp_path / "corrections.jsonl"
+    corrections.write_text('{"bug_id": 1500001, "tags": ["ocsp-failure"]}\n', encoding="utf-8")
+    try:
+        result = incidents.fails(
+            *[a.format(snapshot=snapshot, corrections=corrections) for a in args],
+            says=("store (mysql://alice:***@127.0.0.1/incidents): driver mysqldb of mysql is not "
+                  "installed", "SQLite (sqlite:///FILE) or PostgreSQL through psycopg"))
+    finally:
+        get_settings.cache_clear()
+    assert "s3cret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_overflow_is_one_line_as_a_last_resort(capsys: pytest.CaptureFixture[str]) -> None:
