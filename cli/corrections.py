@@ -22,7 +22,8 @@ def corrections_import(
     """Store a file of corrections, all or nothing: every line is checked before any is stored.
 
     A line that is already the correction that counts for its bug, by the same author, is
-    skipped: importing a file again (say, after an interrupted run) stores nothing twice."""
+    skipped: importing a file again (say, after an interrupted run), or a line twice in it,
+    stores nothing twice."""
     from classifier import InvalidIncident
     from core.classification import correct_incident
     from core.corrections import counts_already, parse_correction_lines
@@ -42,15 +43,19 @@ def corrections_import(
         with session_scope(ctx.writable_store()) as session:
             checked = parse_correction_lines(session=session, taxonomy=taxonomy,
                                              lines=text.splitlines())
-            fresh = [c for c in checked
-                     if not counts_already(session=session, correction=c, author=author)]
-            for c in fresh:
+            stored = 0
+            for c in checked:
+                # Asked line by line, after storing the lines above: a line repeating the one
+                # that counts by then, from the store or from this file, is skipped alike.
+                if counts_already(session=session, correction=c, author=author):
+                    continue
                 correct_incident(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
                                  note=c.note, author=author, active_version=active, loaded=loaded)
+                stored += 1
             pause_at("corrections:before-commit")
         pause_at("corrections:committed")
-    skipped = f" ({len(checked) - len(fresh)} already stored)" if len(fresh) < len(checked) else ""
-    typer.echo(f"stored {len(fresh)} corrections from {file} by {author}{skipped}")
+    skipped = f" ({len(checked) - stored} already stored)" if stored < len(checked) else ""
+    typer.echo(f"stored {stored} corrections from {file} by {author}{skipped}")
 
 
 @app.command("list")

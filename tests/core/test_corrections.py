@@ -167,3 +167,24 @@ def test_corrections_import_not_utf8(incidents, settings: Settings, store: str, 
                              says=(f"{path}: not UTF-8 text (invalid start byte at byte 42)",))
     assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
     assert count_rows(settings, CorrectionRow) == 0
+
+
+def test_corrections_import_line_twice_stores_it_once(incidents, settings: Settings, store: str,
+                                                       tmp_path: Path) -> None:
+    """A line repeated in one file is skipped like one already in the store (it was stored
+    twice); one that goes back to earlier tags after another line is a verdict of its own."""
+    crl = json.dumps({"bug_id": BUG, "tags": ["crl-failure"], "note": "a"})
+    ocsp = json.dumps({"bug_id": BUG, "tags": ["ocsp-failure"]})
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(f"{crl}\n{crl}\n", encoding="utf-8")
+    result = incidents.ok("corrections", "import", twice, "--author", "alice")
+    assert result.stdout == f"stored 1 corrections from {twice} by alice (1 already stored)\n"
+    assert count_rows(settings, CorrectionRow) == 1
+
+    back = tmp_path / "back.jsonl"
+    back.write_text(f"{crl}\n{ocsp}\n{crl}\n{crl}\n", encoding="utf-8")
+    result = incidents.ok("corrections", "import", back, "--author", "alice")
+    assert result.stdout == f"stored 2 corrections from {back} by alice (2 already stored)\n"
+    with session_scope(store) as session:
+        assert [c.tags for c in corrections_of(session=session, incident_id=BUG)] == [
+            ("crl-failure",), ("ocsp-failure",), ("crl-failure",)]
