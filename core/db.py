@@ -101,8 +101,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     StoreUnavailable when the store is at a migration this code does not have (a newer version
     of the project migrated it: this one must not write to it).
     """
-    from classifier import StoreUnavailable
-
     cfg = alembic_config(url)
     unknown = unknown_revisions(url)
     if unknown:
