@@ -45,6 +45,12 @@ def _check_text(value: str, field: str, kind: str | None = None) -> str:
     return value
 
 
+def checked_description(comments: Any) -> str:
+    """Comment 0's text (:func:`comment_zero`), refused (InvalidIncident naming ``description``)
+    when one back end would store it and another would not: a NUL, or over the store's limit."""
+    return _check_text(comment_zero(comments), "description")
+
+
 def whiteboard_tags(whiteboard: str, taxonomy: Taxonomy) -> WhiteboardTags:
     """The whiteboard's tags, refusing a tag too long for the store (InvalidIncident)."""
     tags = taxonomy.parse_whiteboard(whiteboard)
@@ -146,7 +152,7 @@ class BugRecord:
             raise InvalidIncident("summary: must be a non-empty string", field="summary")
         whiteboard = _optional_str(bug, "whiteboard") or ""
         tags = whiteboard_tags(whiteboard, taxonomy)
-        description = _check_text(comment_zero(comments), "description")
+        description = checked_description(comments)
         creator = _optional_str(bug, "creator")
         domain = _optional_str(bug, "creator_domain")
         if domain is None and creator and "@" in creator:

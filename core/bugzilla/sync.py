@@ -31,7 +31,7 @@ from ..pause import pause_at
 from ..store import SyncCounts, is_bug_id, upsert_bugs
 from ..tables import IncidentRow, SyncStateRow, utcnow
 from .client import COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
-from .records import BugRecord, comment_zero, last_comment_time
+from .records import BugRecord, checked_description, last_comment_time
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _page_records(bugs: list[dict[str, Any]], *, client: BugzillaClient, taxonom
             comments = client.comments(record.id)
             try:
                 commented = last_comment_time(comments)
-                description = comment_zero(comments)
+                description = checked_description(comments)
             except InvalidIncident as exc:
                 log.warning("bug %r from %s left out: %s", bug_id, client.base_url, exc)
                 report.skipped.append(record.id)

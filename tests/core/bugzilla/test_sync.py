@@ -296,6 +296,19 @@ def test_sync_skips_bug_whose_comment_count_is_not_a_number(sync_settings: Setti
     assert sync(sync_settings).counts.unchanged != []
 
 
+def test_sync_skips_bug_whose_comment_zero_holds_a_nul(sync_settings: Settings,
+                                                      standin: BugzillaStandIn):
+    """Comment 0 fetched from Bugzilla is checked as a snapshot's is: with a NUL (which PostgreSQL
+    refuses) it was stored as it came, and on PostgreSQL the page's commit failed every night."""
+    standin.comments[1_500_004][0]["text"] = "before\x00after"
+
+    report = sync(sync_settings)
+
+    assert report.skipped == [1_500_004]
+    assert 1_500_004 not in stored_ids(sync_settings) and len(stored_ids(sync_settings)) == N_BUGS - 1
+    assert sync_state(sync_settings) == newest_change(standin)
+
+
 @pytest.mark.parametrize("bug_id", [2**31, 10**23])
 def test_sync_skips_bug_id_the_store_cannot_take(sync_settings: Settings, standin: BugzillaStandIn,
                                                  bug_id: int):
