@@ -29,8 +29,10 @@ def corrections_import(
     from core.corrections import counts_already, parse_correction_lines
     from core.db import session_scope
     from core.pause import pause_at
+    from core.tokens import maintainer_name
 
     with reported_errors():
+        author = maintainer_name(author, "--author")
         ctx = context(invocation)
         taxonomy, registry = ctx.taxonomy, ctx.registry
         active = registry.active_version()

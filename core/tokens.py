@@ -62,13 +62,26 @@ def is_expired(row: ApiTokenRow, now: datetime | None = None) -> bool:
     return row.expires_at is not None and row.expires_at <= (now or utcnow())
 
 
+#: Longest maintainer name the store keeps (a token's holder, a correction's author).
+MAX_NAME_CHARS = 255
+
+
+def maintainer_name(name: str, field: str) -> str:
+    """``name`` without blanks around it, refused (InvalidInput naming ``field``) when empty or
+    longer than the store keeps: SQLite would store it whole where PostgreSQL refuses it."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput(f"{field}: the name of a maintainer is needed", field=field)
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"{field}: at most {MAX_NAME_CHARS} characters", field=field)
+    return name
+
+
 def create_token(*, session: Session, name: str,
                  expires_at: datetime | None = None) -> tuple[str, ApiTokenRow]:
     """A new token for maintainer ``name`` (refused after ``expires_at`` when given): the plain
     token (shown once) and its stored row."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("name: a token needs the name of the maintainer who holds it", field="name")
+    name = maintainer_name(name, "name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(name=name, token_sha256=token_sha256(token), prefix=token[:SHOWN_CHARS],
                       created_at=utcnow(), expires_at=expires_at)

@@ -158,6 +158,20 @@ def test_corrections_list_bug_outside_bug_ids(incidents, store: str, bug: str) -
         list_corrections(session=session, bug_id=int(bug))
 
 
+@pytest.mark.parametrize(("author", "says"), [
+    ("", "--author: the name of a maintainer is needed"), ("   ", "--author: the name of a maintainer is needed"),
+    ("a" * 256, "--author: at most 255 characters")])
+def test_corrections_import_bad_author(incidents, settings: Settings, store: str, tmp_path: Path,
+                                       author: str, says: str) -> None:
+    """An author the store would keep empty, or one PostgreSQL refuses and SQLite keeps whole, is
+    refused before anything is read; tokens are named by the same rule."""
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"bug_id": BUG, "tags": ["crl-failure"]}) + "\n", encoding="utf-8")
+    incidents.fails("corrections", "import", good, "--author", author, says=(says,))
+    incidents.fails("tokens", "create", author, says=(says.replace("--author", "name"),))
+    assert count_rows(settings, CorrectionRow) == 0
+
+
 def test_corrections_import_not_utf8(incidents, settings: Settings, store: str, tmp_path: Path) -> None:
     """Named in one line, as `classify` names a bugs file that is not UTF-8 (it was a
     UnicodeDecodeError traceback); nothing is stored, not even the good first line."""
