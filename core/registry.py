@@ -242,7 +242,8 @@ class ModelRegistry:
                 stack = self._activation_stack()
                 if len(stack) < 2:
                     raise ModelNotFound(
-                        f"{previous or 'nothing'} has no earlier active version to roll back to")
+                        f"{previous} has no earlier active version to roll back to" if previous
+                        else "no version is active: there is nothing to roll back")
                 version, reason = stack[-2], f"rollback from {stack[-1]}"
                 self.load(version)
             if replacing is not ANY and previous != replacing:

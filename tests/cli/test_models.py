@@ -135,7 +135,7 @@ def test_rollback_models_walks_back(incidents, models_dir: Path) -> None:
 
 
 def test_rollback_models_none(incidents, settings) -> None:
-    incidents.fails("models", "rollback", says=("nothing has no earlier active version",))
+    incidents.fails("models", "rollback", says=("no version is active: there is nothing to roll back",))
 
 
 def test_list_models_shows_n(incidents, models_dir: Path) -> None:

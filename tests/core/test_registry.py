@@ -241,7 +241,7 @@ def test_history_skips_a_torn_line_and_appends_after_it(registry: ModelRegistry,
 
 
 def test_rollback_nothing_active(registry: ModelRegistry) -> None:
-    with pytest.raises(ModelNotFound, match="nothing has no earlier active version"):
+    with pytest.raises(ModelNotFound, match="no version is active: there is nothing to roll back"):
         registry.rollback()
 
 
