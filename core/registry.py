@@ -16,6 +16,7 @@ from typing import Any
 from classifier import (
     ActiveChanged,
     AlreadyActive,
+    ArtefactTampered,
     ModelError,
     ModelNotFound,
     load_artefact,
@@ -98,8 +99,13 @@ class ModelRegistry:
             raise ModelNotFound(
                 f"no active model in {self.root}; train one with `incidents train`")
         card = self.card(version)
+        recorded = card.get("artefact_sha256")
+        if not isinstance(recorded, str) or not recorded:
+            # Every card has had it since the first version: one without it was edited.
+            raise ArtefactTampered(f"{version}/{CARD} records no sha256 of its artefact, so it "
+                                   "is not loaded")
         load = load_artefact_isolated if isolated else load_artefact
-        model = load(self.root / version / ARTEFACT, card.get("artefact_sha256"))
+        model = load(self.root / version / ARTEFACT, recorded)
         return LoadedModel(version, model, card)
 
     def history(self) -> list[dict[str, Any]]:

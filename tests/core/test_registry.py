@@ -224,6 +224,19 @@ def test_damaged_card_is_a_model_error(registry: ModelRegistry, model, text: str
     assert registry.active_version() is None
 
 
+@pytest.mark.parametrize("recorded", [None, "", 5])
+def test_card_without_its_sha256_is_not_loaded(registry: ModelRegistry, model, recorded) -> None:
+    """The sha256 file beside the artefact alone is not enough: the card's record is the one a
+    copy of the folder cannot rewrite unseen (README, "Loading a model")."""
+    create(registry, model, 1)
+    path = registry.root / "v1" / "card.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**card, "artefact_sha256": recorded}), encoding="utf-8")
+    with pytest.raises(ArtefactTampered, match="^v1/card.json records no sha256 of its artefact"):
+        registry.promote("v1")
+    assert registry.active_version() is None
+
+
 def test_history_skips_a_torn_line_and_appends_after_it(registry: ModelRegistry, model) -> None:
     """An append cut short leaves half a line: it is skipped, and the next entry starts a line
     of its own rather than joining it (and being lost with it)."""
