@@ -20,7 +20,7 @@ from .active_model import ActiveModel
 from .batching import ClassifyBatcher
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
-from .observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
+from .observability import BodyLimitMiddleware, HeadAsGetMiddleware, Metrics, RequestContextMiddleware, configure_logging
 from .routes import aggregate, classify, corrections, health, hooks, incidents, jobs, models, report, review, ui
 from .store import Store
 
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          on_change=metrics.model_changed)
     errors.install(app)
     # Added last runs first: the request id wraps everything, including a refused body.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for router in (classify.router, incidents.router, corrections.router, review.router,

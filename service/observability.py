@@ -217,3 +217,29 @@ class BodyLimitMiddleware:
             "type": "too_large", "loc": ["body"],
             "msg": f"request body is larger than {self.max_bytes} bytes "
                    "(the limit is INCIDENTS_MAX_BODY_BYTES)"}])
+
+
+class HeadAsGetMiddleware:
+    """Answers ``HEAD`` on every ``GET`` route with the ``GET`` answer's status and headers and no
+    body (FastAPI's routes answer HEAD 405; monitors and ``curl -I`` send it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        # A copy: the server reads the method of its own scope to know not to send a body.
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_headers_only)
+        finally:
+            if "route" in as_get:  # for the metrics' route label
+                scope["route"] = as_get["route"]
