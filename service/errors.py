@@ -98,18 +98,24 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own handler echoes every input whole (a 10 MB description comes back) and
     # fails on a lone surrogate in the input; this one cuts and escapes them.
     errors = [_clean(e) for e in cast(RequestValidationError, exc).errors()]
-    if any(e["loc"][:1] == ["body"] for e in errors) and not _json_or_form(request):
-        # FastAPI reads a body of another type as no body at all ("Field required").
+    if _not_sent_as_json(request, errors):
+        # FastAPI reads a body of another type as no body at all ("Field required"), or, sent
+        # as a form (curl's `-d` without a header), as bytes ("Input should be a valid dictionary").
         errors = [{"type": "content_type", "loc": ["body"],
                    "msg": "send the body as JSON, with the header `Content-Type: application/json` "
                           f"(it came as {request.headers.get('content-type', '')[:100] or 'no content type'!r})"}]
     return JSONResponse(jsonable_encoder({"detail": errors}), status_code=422)
 
 
-def _json_or_form(request: Request) -> bool:
+def _not_sent_as_json(request: Request, errors: list[dict[str, Any]]) -> bool:
+    """The errors come from a body sent as something else than JSON. A form is refused only as
+    a whole (``loc`` the body itself): the maintainers' page posts forms whose fields are checked."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return (kind in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
-            or kind.endswith("+json"))
+    if kind == "application/json" or kind.endswith("+json"):
+        return False
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return any(e["loc"] == ["body"] for e in errors)
+    return any(e["loc"][:1] == ["body"] for e in errors)
 
 
 async def incident_invalid(request: Request, exc: Exception) -> JSONResponse:

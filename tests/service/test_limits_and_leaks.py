@@ -46,13 +46,16 @@ def test_changed_artefact_names_no_path(make_client, models_dir: Path):
         assert str(models_dir) not in answer.text and "/tmp" not in answer.text, answer.text
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-yaml", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-yaml", None,
+                                          "application/x-www-form-urlencoded"])
 def test_classify_incident_body_not_sent_as_json(client: TestClient, content_type: str | None):
+    """The last is what `curl -d` sends without a header: FastAPI reads the body as bytes."""
     headers = {"content-type": content_type} if content_type else {}
     response = client.post("/classify", content=json.dumps(new_bug(1900001)), headers=headers)
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert error["loc"] == ["body"] and "application/json" in error["msg"]
+    assert error["msg"].endswith(f"(it came as {content_type or 'no content type'!r})")
 
 
 def test_create_correction_body_not_sent_as_json(client: TestClient, maintainer: dict[str, str]):
