@@ -109,7 +109,7 @@ class ActiveModel:
             return
         if wanted is None:
             self._serve(None)
-            self.error = "no active model; train one with `incidents train`"
+            self.error = "no active model"
             logger.warning("%s (models folder %s)", self.error, self.registry.root)
             self._notify(previous, None, True)
             return

@@ -67,11 +67,15 @@ def get_model(active: Annotated[ActiveModel, Depends(get_active_model)]) -> Load
     for the next request)."""
     loaded = active.current()
     if loaded is None:
-        raise ModelUnavailable(
-            f"{active.error or 'no model is loaded'}. Train one with `incidents sync` and "
-            "`incidents train` (the first version becomes active), or activate one with "
-            "`incidents models promote VERSION`; the service picks it up without a restart.")
+        raise ModelUnavailable(f"{no_model(active)}; the service picks it up without a restart")
     return loaded
+
+
+def no_model(active: ActiveModel) -> str:
+    """Why no model answers, and what to do about it."""
+    return (f"{active.error or 'no model is loaded'}: train one with `incidents sync` and "
+            "`incidents train` (the first version becomes active), or activate one with "
+            "`incidents models promote VERSION`")
 
 
 def get_optional_model(active: Annotated[ActiveModel, Depends(get_active_model)]

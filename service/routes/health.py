@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from classifier import StoreUnavailable
 from core.live import live_alarm, live_record, scored_versions
 
-from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, SettingsDep, StoreDep
+from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, SettingsDep, StoreDep, no_model
 from ..errors import without_paths
 from ..schemas import HealthPublic, ReadyPublic
 
@@ -38,7 +38,7 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
     problems: list[str] = []
     loaded = active.current()
     if loaded is None:
-        problems.append(active.error or "no model is loaded")
+        problems.append(no_model(active))
     try:
         store.ping()
         store_state = "ok"

@@ -268,7 +268,9 @@ def test_classify_incident_without_model(client_without_model: TestClient, servi
     response = client_without_model.post("/classify", json=new_bug(BUG_ID),
                                          headers=maintainer_no_bugs)
     assert response.status_code == 503
-    assert "incidents train" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert detail.startswith("no active model: train one with `incidents sync` and `incidents train`")
+    assert detail.count("train one") == 1  # said once, not by the registry and again here
     batch = client_without_model.post("/classify/batch", json={"bugs": [new_bug(BUG_ID)]},
                                       headers=maintainer_no_bugs)
     assert batch.status_code == 503

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
@@ -18,6 +19,27 @@ def test_health(client_without_model: TestClient):
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize(("route", "status"), [("/health", 200), ("/ready", 200),
+                                                ("/models", 200), ("/aggregate", 422),
+                                                ("/incidents/1999999", 404), ("/classify", 405)])
+def test_head_answers_as_get_without_a_body(client: TestClient, route: str, status: int):
+    """Monitors and `curl -I` send HEAD: the GET answer's status and headers, no body."""
+    got = client.get(route)
+    response = client.head(route)
+    assert (response.status_code, got.status_code) == (status, status)
+    assert response.content == b""
+    assert response.headers["content-type"] == got.headers["content-type"]
+    assert "x-request-id" in response.headers
+    if status == 405:
+        assert response.headers["allow"] == "POST"
+
+
+def test_head_counted_on_its_route(client: TestClient):
+    client.head("/health")
+    assert ('incidents_http_requests_total{method="HEAD",route="/health",status="200"} 1.0'
+            in client.get("/metrics").text)
+
+
 def test_ready(client: TestClient):
     response = client.get("/ready")
     assert response.status_code == 200
@@ -30,7 +52,9 @@ def test_ready_without_model(client_without_model: TestClient):
     assert response.status_code == 503
     body = response.json()
     assert body["ready"] is False and body["store"] == "ok"
-    assert any("incidents train" in p for p in body["problems"])
+    assert body["problems"] == ["no active model: train one with `incidents sync` and `incidents "
+                                "train` (the first version becomes active), or activate one with "
+                                "`incidents models promote VERSION`"]
 
 
 def test_ready_store_unreachable(service_settings, models_dir):
