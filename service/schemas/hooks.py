@@ -123,7 +123,9 @@ class WebhookDelivery(BaseModel):
 
     def bug_event(self) -> BugEvent:
         """The delivery as the store takes it: the bug's fields it carried (a summary of
-        ``null`` is taken as not sent), what of it is private, and the comment it carries."""
+        ``null`` is taken as not sent), what of it is private, and the comment it carries (a
+        public one whose body is ``null`` or left out is taken as not carried: comment 0 is then
+        asked of Bugzilla, not stored empty)."""
         bug, event = self.bug, self.event
         sent = bug.model_fields_set
         values = {name: getattr(bug, _PAYLOAD_NAMES.get(name, name)) for name in EVENT_FIELDS
@@ -132,6 +134,8 @@ class WebhookDelivery(BaseModel):
             del values["summary"]
         kind = event_kind(event.action, event.target)
         comment, attachment = bug.comment, bug.attachment
+        if comment is not None and not comment.is_private and comment.body is None:
+            comment = None
         private = None
         if bug.is_private:
             private = "bug"

@@ -222,6 +222,22 @@ def test_bugzilla_hook_bugzilla_failing_is_502(hooks: TestClient, settings):
     assert incident_count(settings.database_url) == 0
 
 
+@pytest.mark.parametrize("drop", ["null", "left out"])
+def test_bugzilla_hook_comment_zero_without_its_body_is_asked_of_bugzilla(hooks: TestClient,
+                                                                        settings, drop: str):
+    """A public comment 0 whose body is null is not an empty description (it was stored as
+    one): Bugzilla is asked for it, here a closed port, so 502 and nothing stored."""
+    body = filed()
+    if drop == "null":
+        body["bug"]["comment"]["body"] = None
+    else:
+        del body["bug"]["comment"]["body"]
+    response = hooks.post("/hooks/bugzilla", json=body, headers=AUTH)
+    assert response.status_code == 502, response.text
+    assert f"comment 0 of bug {BUG} is not in the event" in response.json()["detail"]
+    assert incident_count(settings.database_url) == 0
+
+
 def test_bugzilla_hook_without_model(make_client, settings):
     """A new bug cannot be classified: 503 (Bugzilla delivers it again), nothing stored."""
     client = make_client(webhook_secret=SECRET)
