@@ -105,6 +105,12 @@ def evaluate(
     ablation. With --cutoff: the detailed report of that one split. With --replay: the
     deployment replay of the store's incidents (in a scratch store; yours is only read).
     """
+    wrong = ("--replay takes --since, not --cutoff or --end" if replay and (cutoff or end)
+             else "--end needs --cutoff (the split it ends)" if end and not cutoff
+             else "--since goes with --replay" if since and not replay
+             else None)
+    if wrong:  # an option that would be silently ignored, or read against a default
+        raise fail(wrong, code=2)
     if replay:
         _replay(invocation, since, as_json)
         return

@@ -1,8 +1,11 @@
-"""`incidents evaluate --replay`: the deployment replay of the store's own incidents."""
+"""`incidents evaluate --replay`: the deployment replay of the store's own incidents; options
+that do not go together."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from core.config import Settings
 from tests.fixtures import SQLITE_ONLY
@@ -31,3 +34,17 @@ def test_evaluate_replay_bad_since(incidents, store: str) -> None:
 @SQLITE_ONLY
 def test_evaluate_replay_empty_store(incidents, settings: Settings) -> None:
     incidents.fails("evaluate", "--replay", says=("no incident",))
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--end", "2023-01-01"], "--end needs --cutoff"),
+    (["--since", "2022-01-01"], "--since goes with --replay"),
+    (["--replay", "--cutoff", "2022-01-01"], "--replay takes --since, not --cutoff or --end"),
+    (["--replay", "--end", "2023-01-01"], "--replay takes --since, not --cutoff or --end"),
+])
+def test_evaluate_options_that_do_not_go_together(incidents, args: list[str], says: str) -> None:
+    """Refused before anything is read or fitted: --end alone was read against the default
+    cutoff, and the others were ignored."""
+    result = incidents.fails("evaluate", *args, says=(says,))
+    assert result.exit_code == 2
+    assert "training" not in result.stderr
