@@ -90,10 +90,11 @@ def _schema_is_newest(url: str) -> bool:
     from sqlalchemy.engine import make_url
 
     from classifier import StoreUnavailable
-    from core.db import alembic_config, newer_store, safe_url, store_revisions, unknown_revisions
+    from core.db import alembic_config, newer_store, require_sqlite_folder, safe_url, store_revisions, unknown_revisions
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        require_sqlite_folder(url)
         database = parsed.database or ""
         if (database and database != ":memory:" and not database.startswith("file:")
                 and not Path(database).exists()):

@@ -70,11 +70,21 @@ def safe_url(url: str) -> str:
         return "<unparsable url>"
 
 
+def require_sqlite_folder(url: str) -> None:
+    """StoreUnavailable when ``url`` is a SQLite file in a folder that does not exist.
+
+    The folder is not made: a mistyped path would leave folders behind, and a store nobody reads."""
+    database = make_url(url).database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).parent
+        if not folder.is_dir():
+            raise StoreUnavailable(f"the SQLite store's folder {folder} does not exist; create "
+                                   "it, or correct INCIDENTS_DATABASE_URL")
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        require_sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

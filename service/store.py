@@ -70,4 +70,8 @@ class Store:
             session.execute(text("SELECT 1"))
 
     def close(self) -> None:
-        get_engine(self.url).dispose()
+        try:
+            engine = get_engine(self.url)
+        except StoreUnavailable:  # it never opened (a SQLite folder that does not exist)
+            return
+        engine.dispose()

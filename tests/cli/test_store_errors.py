@@ -89,3 +89,25 @@ def test_overflow_is_one_line_as_a_last_resort(capsys: pytest.CaptureFixture[str
     assert info.value.exit_code == 1
     assert capsys.readouterr().err == ("error: a value out of range: Python int too large to "
                                        "convert to SQLite INTEGER\n")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", [*COMMANDS.values(), ["report", "--start", "2023-01-01",
+                                                        "--end", "2023-03-31"]],
+                         ids=[*COMMANDS.keys(), "report"])
+def test_sqlite_store_in_a_folder_that_does_not_exist(incidents, settings, monkeypatch, tmp_path,
+                                                      args) -> None:
+    """A mistyped folder is named, and not made (it was, with an empty store in it)."""
+    missing = tmp_path / "incidnets" / "store"
+    monkeypatch.setenv("INCIDENTS_DATABASE_URL", f"sqlite:///{missing / 'incidents.db'}")
+    get_settings.cache_clear()
+    snapshot = write_snapshot(tmp_path / "snapshot")
+    corrections = tmp_path / "corrections.jsonl"
+    corrections.write_text('{"bug_id": 1500001, "tags": ["ocsp-failure"]}\n', encoding="utf-8")
+    try:
+        incidents.fails(*[a.format(snapshot=snapshot, corrections=corrections) for a in args],
+                        says=(f"the SQLite store's folder {missing} does not exist",
+                              "INCIDENTS_DATABASE_URL"))
+    finally:
+        get_settings.cache_clear()
+    assert not (tmp_path / "incidnets").exists()

@@ -78,6 +78,24 @@ def test_ready_store_unreachable(service_settings, models_dir):
                                                 "end": "2019-12-31"}).status_code == 503
 
 
+def test_ready_store_folder_missing(service_settings, models_dir, tmp_path):
+    """A SQLite store in a folder that does not exist: not ready, saying so; no folder made."""
+    missing = tmp_path / "incidnets"
+    settings = service_settings.model_copy(update={
+        "database_url": f"sqlite:///{missing / 'store.db'}"})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["store"] == "unreachable"
+        [problem] = response.json()["problems"]
+        assert problem == ("the SQLite store's folder incidnets does not exist; create it, or correct "
+                                "INCIDENTS_DATABASE_URL")
+        assert str(tmp_path) not in response.text  # no server path to clients
+        assert client.get("/aggregate", params={"start": "2019-01-01",
+                                                "end": "2019-12-31"}).status_code == 503
+    assert not missing.exists()
+
+
 def test_start_migrates_a_fresh_store(service_settings, models_dir):
     engine = get_engine(service_settings.database_url)
     assert "incidents" not in inspect(engine).get_table_names()
