@@ -27,7 +27,7 @@ def report(
     output: Annotated[ReportFormat, typer.Option("--format", help="md (Markdown), html or csv.")]
     = ReportFormat.MD,
     out: Annotated[Path | None, typer.Option(
-        help="Write the report and its chart (PNG and SVG) into this folder instead of printing "
+        file_okay=False, help="Write the report and its chart (PNG and SVG) into this folder instead of printing "
              "the report.")] = None,
 ) -> None:
     """The briefing of the incidents open at some time between START and END: the count per

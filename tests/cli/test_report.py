@@ -81,6 +81,19 @@ def test_report_on_a_store_never_filled(incidents: Incidents, settings: Settings
 
 
 @SQLITE_ONLY
+def test_report_out_at_a_file(incidents: Incidents, store: str, tmp_path):
+    """--out names a folder: a file there is refused before anything is read (it was
+    "[Errno 17] File exists"), and left as it was."""
+    taken = tmp_path / "briefing.md"
+    taken.write_text("mine", encoding="utf-8")
+    result = incidents("report", *WINDOW, "--out", taken)
+    assert result.exit_code == 2
+    assert "Invalid value for '--out'" in result.output and "is a file" in result.output
+    assert "Errno" not in result.output
+    assert taken.read_text(encoding="utf-8") == "mine"
+
+
+@SQLITE_ONLY
 def test_report_bad_format(incidents: Incidents, store: str):
     result = incidents("report", *WINDOW, "--format", "pdf")
     assert result.exit_code == 2 and "pdf" in result.output
