@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -152,6 +153,17 @@ class Settings(BaseSettings):
         # joblib's meaning, bounded: 0 is a joblib ValueError and a million workers a crash.
         if value != -1 and not 1 <= value <= MAX_N_JOBS:
             raise ValueError(f"must be -1 (every core) or 1 to {MAX_N_JOBS}")
+        return value
+
+    @field_validator("eval_cutoff", "eval_cutoffs")
+    @classmethod
+    def _days(cls, value: str | list[str]) -> str | list[str]:
+        # Checked here so that a bad one is named by its variable, before any work.
+        for day in [value] if isinstance(value, str) else value:
+            try:
+                datetime.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{day!r} is not a date like 2023-01-01") from None
         return value
 
     @field_validator("bugzilla_url")

@@ -174,6 +174,11 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     ("INCIDENTS_N_JOBS", "-2", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
     ("INCIDENTS_BUGZILLA_URL", "ftp://example.org", "INCIDENTS_BUGZILLA_URL: Value error, must start with https://"),
     ("INCIDENTS_EVAL_CUTOFFS", "not json", 'error parsing value for field "eval_cutoffs"'),
+    # Named by the variable, before any work (it was "cutoff:" or "eval_cutoffs:" after loading).
+    ("INCIDENTS_EVAL_CUTOFF", "last-year",
+     "INCIDENTS_EVAL_CUTOFF: Value error, 'last-year' is not a date like 2023-01-01"),
+    ("INCIDENTS_EVAL_CUTOFFS", '["2021-01-01", "2020-13-01"]',
+     "INCIDENTS_EVAL_CUTOFFS: Value error, '2020-13-01' is not a date like 2023-01-01"),
     # Below the fewest scored incidents the live alarm speaks on, it could never alarm.
     ("INCIDENTS_LIVE_WINDOW", "10", "INCIDENTS_LIVE_WINDOW: Input should be greater than or equal to 20"),
 ])
