@@ -183,7 +183,7 @@ class ModelRegistry:
 
     def rollback_target(self) -> str | None:
         """The version :meth:`rollback` would make active, or None when there is none."""
-        stack = self._activation_stack()
+        stack, _ = self._rollback_stack(self.active_version())
         return stack[-2] if len(stack) >= 2 else None
 
     def prunable(self, keep: int) -> list[str]:
@@ -230,6 +230,15 @@ class ModelRegistry:
                 stack.pop()
         return stack
 
+    def _rollback_stack(self, active: str | None) -> tuple[list[str], bool]:
+        """The versions a rollback walks back through, the active one last, and whether the
+        active one had to be added: active without its history entry (a promotion killed between
+        its two writes, or its line torn)."""
+        stack = self._activation_stack()
+        if active is not None and (not stack or stack[-1] != active):
+            return [*stack, active], True
+        return stack, False
+
     def _activate(self, version: str | None, *, kind: str, reason: str = "",
                   replacing: str | None | object = ANY, by: str | None = None
                   ) -> tuple[str, str | None]:
@@ -244,8 +253,15 @@ class ModelRegistry:
         try:
             fcntl.flock(folder, fcntl.LOCK_EX)
             previous = self.active_version()
+            entries: list[dict[str, Any]] = []
+            now = datetime.now(UTC).isoformat()
             if version is None:  # a rollback: its target, read under the lock
-                stack = self._activation_stack()
+                stack, unrecorded = self._rollback_stack(previous)
+                if unrecorded:  # recorded first, so the history stays one a rollback can walk
+                    entries.append({"at": now, "kind": "promote", "active": previous,
+                                    "previous": stack[-2] if len(stack) >= 2 else None,
+                                    "reason": "recorded: active without its history entry",
+                                    "by": by})
                 if len(stack) < 2:
                     raise ModelNotFound(
                         f"{previous} has no earlier active version to roll back to" if previous
@@ -267,13 +283,14 @@ class ModelRegistry:
             pause_at("registry:before-active")
             _write_atomic(self.root / ACTIVE, version + "\n")
             pause_at("registry:before-history")
-            entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "active": version,
-                     "previous": previous, "reason": reason, "by": by}
+            entries.append({"at": now, "kind": kind, "active": version, "previous": previous,
+                            "reason": reason, "by": by})
             with open(self.root / HISTORY, "a+b") as fh:
                 # After a line an interrupted append left unfinished, start a line of its own.
                 end = fh.seek(0, os.SEEK_END)
                 torn = end > 0 and os.pread(fh.fileno(), 1, end - 1) != b"\n"
-                fh.write((b"\n" if torn else b"") + json.dumps(entry).encode() + b"\n")
+                fh.write((b"\n" if torn else b"")
+                         + b"".join(json.dumps(e).encode() + b"\n" for e in entries))
         finally:
             os.close(folder)  # releases the lock
         return version, previous

@@ -363,3 +363,41 @@ def test_promote_version_racing_promotions_one_wins(registry: ModelRegistry, mod
     assert len(won) == 1 and len(refused) == racers - 1
     assert registry.active_version() == won[0]
     assert [(h["active"], h["previous"]) for h in registry.history()] == [("v1", None), (won[0], "v1")]
+
+
+def test_rollback_from_a_version_active_without_its_history_entry(registry: ModelRegistry,
+                                                                   model) -> None:
+    """v3's promotion line torn (or the promotion killed between its two writes): rolling back
+    goes to v2, the version before it, not to v1 past it; the history records v3 first, so a
+    second rollback goes on to v1."""
+    create(registry, model, 3)
+    registry.promote("v1")
+    registry.promote("v2")
+    registry.promote("v3")
+    path = registry.root / "history.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]) + lines[2][:25])  # v3's line cut short
+    assert registry.active_version() == "v3"
+    assert registry.rollback_target() == "v2"
+    assert registry.rollback() == "v2"
+    assert [(h["kind"], h["active"], h["reason"]) for h in registry.history()[2:]] == [
+        ("promote", "v3", "recorded: active without its history entry"),
+        ("rollback", "v2", "rollback from v3")]
+    assert registry.rollback_target() == "v1"
+    assert registry.rollback() == "v1"
+    with pytest.raises(ModelNotFound, match="v1 has no earlier active version"):
+        registry.rollback()
+
+
+def test_rollback_after_a_lost_history(registry: ModelRegistry, model) -> None:
+    """The history gone and v2 active: nothing recorded before v2, so nothing to go back to
+    (a clear refusal), and nothing is written."""
+    create(registry, model, 2)
+    registry.promote("v1")
+    registry.promote("v2")
+    (registry.root / "history.jsonl").unlink()
+    assert registry.rollback_target() is None
+    with pytest.raises(ModelNotFound, match="v2 has no earlier active version"):
+        registry.rollback()
+    assert registry.active_version() == "v2"
+    assert not (registry.root / "history.jsonl").exists()
