@@ -178,6 +178,7 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
     last = dated[-1].creation_time
     assert last is not None
     stop = end or last
+    workdir.mkdir(parents=True, exist_ok=True)
     local = settings.model_copy(update={"database_url": f"sqlite:///{workdir / 'replay.db'}",
                                         "models_dir": workdir / "models"})
     registry = ModelRegistry(local.models_dir)
