@@ -67,6 +67,19 @@ Whiteboard = Annotated[str, Field(max_length=MAX_WHITEBOARD_CHARS), AfterValidat
 Name = Annotated[str, Field(max_length=255), AfterValidator(no_nul)]
 Code = Annotated[str, Field(max_length=64), AfterValidator(no_nul)]
 Domain = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9.-]*$")]
+_DOMAIN = re.compile(r"[A-Za-z0-9.-]*")
+
+
+def _address_domain(value: str) -> str:
+    """The part of an address after its last @, when it has one, is a domain name as ``Domain``
+    takes it: it is what is kept of the address, and the model reads it."""
+    if "@" in value and not _DOMAIN.fullmatch(value.rsplit("@", 1)[1]):
+        raise ValueError("the part after @ must be a domain name (letters, digits, dots, hyphens)")
+    return value
+
+
+#: A reporter's address: only its domain is kept.
+Address = Annotated[str, Field(max_length=255), AfterValidator(no_nul), AfterValidator(_address_domain)]
 
 
 class Message(BaseModel):

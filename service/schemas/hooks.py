@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from core.hooks import EVENT_FIELDS, BugEvent, EventKind, event_kind
 
-from .common import BugId, BugzillaTime, Code, LongText, Name, Summary, Whiteboard
+from .common import Address, BugId, BugzillaTime, Code, LongText, Name, Summary, Whiteboard
 
 #: Bugzilla's changes of one submission (bulk edits change a few fields, not thousands).
 MAX_CHANGES = 1_000
@@ -97,7 +97,7 @@ class WebhookBug(BaseModel):
                                                                     "never read by the model.")
     status: Code | None = None
     resolution: Code | None = None
-    creator: Name | None = Field(default=None, description="The reporter's address: only its "
+    creator: Address | None = Field(default=None, description="The reporter's address: only its "
                                                            "domain is kept.")
     creation_time: BugzillaTime | None = None
     last_change_time: BugzillaTime | None = None

@@ -13,7 +13,7 @@ from classifier import Incident, Taxonomy, WhiteboardTags
 from core.bugzilla import BugRecord, comment_zero, last_comment_time, whiteboard_tags
 
 from ..config import MAX_BATCH, MAX_COMMENTS
-from .common import BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard
+from .common import Address, BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard
 from .corrections import CorrectionPublic
 
 # -- examples (written by hand in the shape of the March 2026 snapshot; not real bugs) --------
@@ -72,7 +72,7 @@ class IncidentBase(BaseModel):
 #: The fields whose value, when sent, replaces the stored one (the rest keep theirs), each with
 #: the record's name for it. The whiteboard, the description and the reporter's domain have
 #: rules of their own (IncidentClassify.record).
-_STORED_AS = {"summary": "summary", "creator": "creator", "product": "product",
+_STORED_AS = {"summary": "summary", "product": "product",
               "component": "component", "status": "status", "resolution": "resolution",
               "creation_time": "creation_time", "last_change_time": "last_change_time",
               "cf_last_resolved": "resolved_at"}
@@ -98,7 +98,8 @@ class IncidentClassify(IncidentBase):
     comments: list[BugzillaComment] | None = Field(
         default=None, max_length=MAX_COMMENTS,
         description="Bugzilla comment objects; the one with the lowest `count` is comment 0.")
-    creator: Name | None = Field(default=None, description="The reporter's address.")
+    creator: Address | None = Field(default=None, description="The reporter's address: only its "
+                                                              "domain is read and stored.")
     product: Name | None = None
     component: Name | None = None
     whiteboard: Whiteboard | None = Field(
@@ -109,9 +110,12 @@ class IncidentClassify(IncidentBase):
                                                   description="When the bug was last resolved.")
 
     def description_text(self) -> str:
+        """``description``, else comment 0 of ``comments`` when it is public: a private one is
+        neither read nor stored, as by the sync and the webhook."""
         if self.description is not None:
             return self.description
-        return comment_zero([c.model_dump(exclude_none=True) for c in self.comments or ()])
+        return comment_zero([c.model_dump(exclude_none=True) for c in self.comments or ()],
+                            public_only=True)
 
     def _sends_description(self) -> bool:
         return bool({"description", "comments"} & self.model_fields_set)
@@ -155,16 +159,17 @@ class IncidentClassify(IncidentBase):
             # The newest public comment's time: the briefing's stand-in for a resolution time.
             changes["last_comment_time"] = last_comment_time(
                 [c.model_dump(exclude_none=True) for c in self.comments or ()])
-        creator = changes.get("creator", base.creator)
         if "creator_domain" in sent:
             domain = self.creator_domain
         elif "creator" in sent:
             domain = None  # the sent creator's, below
         else:
             domain = base.creator_domain
+        creator = self.creator if "creator" in sent else base.creator  # older rows kept it
         if domain is None and creator and "@" in creator:
             domain = creator.rsplit("@", 1)[1]
-        return replace(base, **changes, id=self.id, description=description,
+        # The address itself is not kept, only its domain, as by the sync and the webhook.
+        return replace(base, **changes, id=self.id, description=description, creator=None,
                        whiteboard=whiteboard, tags=whiteboard_tags(whiteboard, taxonomy),
                        creator_domain=domain.lower() if domain else None)
 

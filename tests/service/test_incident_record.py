@@ -34,7 +34,8 @@ def via_rest(bug: IncidentClassify, taxonomy: Taxonomy, stored: BugRecord | None
     shape["id"] = bug.id
     if "creator" in sent and "creator_domain" not in sent:
         shape["creator_domain"] = bug.reporter_domain()
-    record = BugRecord.from_rest(shape, None, taxonomy)
+    # The sync keeps the reporter's domain, not the address (core.bugzilla.sync).
+    record = replace(BugRecord.from_rest(shape, None, taxonomy), creator=None)
     if {"description", "comments"} & sent:
         return replace(record, description=bug.description_text())
     return replace(record, description=stored.description if stored is not None else "")

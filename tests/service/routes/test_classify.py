@@ -169,6 +169,29 @@ def test_classify_incident_fields_sent_replace_stored(client: TestClient, mainta
     assert incident["creation_time"] == "2020-03-04T10:00:00Z"
 
 
+def test_classify_incident_private_comment_zero_not_read_nor_stored(client: TestClient,
+                                                                    maintainer_no_bugs):
+    """As by the sync and the webhook: a private comment 0 is left out (it was stored as the
+    description, which GET /incidents shows to anyone)."""
+    secret = "Our OCSP responder answered with malformed responses for Contoso's CA."
+    bug = {**without(new_bug(BUG_ID), "description"),
+           "comments": [{"count": 0, "text": secret, "is_private": True}]}
+    sent = client.post("/classify", json=bug, headers=maintainer_no_bugs).json()
+    blank = client.post("/classify", json={**without(new_bug(), "description"), "description": ""})
+    assert sent["stored"] is True and sent["scores"] == blank.json()["scores"]
+    incident = client.get(f"/incidents/{BUG_ID}")
+    assert incident.json()["description"] == "" and secret not in incident.text
+
+
+def test_classify_incident_keeps_the_reporters_domain_only(client: TestClient, maintainer_no_bugs):
+    """The address is not kept, as by the sync and the webhook; its domain is."""
+    bug = {**without(new_bug(BUG_ID), "creator_domain"), "creator": "Jane.Doe@Contoso.example"}
+    client.post("/classify", json=bug, headers=maintainer_no_bugs)
+    incident = client.get(f"/incidents/{BUG_ID}").json()
+    assert (incident["creator"], incident["creator_domain"]) == (None, "contoso.example")
+    assert "Jane.Doe" not in json.dumps(incident)
+
+
 def test_classify_incidents_batch(client: TestClient, fixture_bugs, service_settings,
                                   maintainer_no_bugs):
     bugs = fixture_bugs[:5]
@@ -322,6 +345,9 @@ BAD_BODIES = {
     "status too long": (json.dumps(new_bug(BUG_ID, status="S" * 65)), 422, ["body", "status"]),
     "creator_domain not a domain": (json.dumps(new_bug(BUG_ID, creator_domain="a b@c")), 422,
                                     ["body", "creator_domain"]),
+    # Its domain is what is kept and read: it was stored as "évil domain/<x>".
+    "creator's domain not a domain": (json.dumps(new_bug(BUG_ID, creator="a@Évil Domain/<x>")),
+                                      422, ["body", "creator"]),
 }
 
 

@@ -165,6 +165,8 @@ def _whiteboard_tag_too_long() -> dict[str, Any]:
                  id="new-bug-without-summary"),
     pytest.param(lambda: _without(filed(), "webhook_id"), ["body", "webhook_id"],
                  id="no-webhook-id"),
+    pytest.param(lambda: {**filed(), "bug": {**filed()["bug"], "creator": "a@Évil Domain/<x>"}},
+                 ["body", "bug", "creator"], id="creator-domain-not-a-domain"),
 ])
 def test_bugzilla_hook_bad_payload_names_the_field(hooks: TestClient, settings, body, loc):
     response = hooks.post("/hooks/bugzilla", json=body(), headers=AUTH)
