@@ -28,6 +28,16 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 access_logger = logging.getLogger("service.access")
+#: Methods counted by name on /metrics; any other is "other" (each name a client makes up would
+#: be a new series for the life of the process).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Characters that would end or forge a log line (a path is decoded: %0a is a line break).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` for one log line: control characters and line separators escaped."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class RequestIdFilter(logging.Filter):
@@ -172,10 +182,11 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "<unmatched>"
             method = scope.get("method", "")
-            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
-            self.metrics.latency.labels(method=method, route=route).observe(elapsed)
-            access_logger.info("%s %s %d %.1fms", method, scope.get("path", "")[:200], status,
-                               elapsed * 1000)
+            counted = method if method in _METHODS else "other"
+            self.metrics.requests.labels(method=counted, route=route, status=str(status)).inc()
+            self.metrics.latency.labels(method=counted, route=route).observe(elapsed)
+            access_logger.info("%s %s %d %.1fms", printable(method[:20]),
+                               printable(scope.get("path", "")[:200]), status, elapsed * 1000)
             request_id_var.reset(token)
 
 

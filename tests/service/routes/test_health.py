@@ -132,6 +132,24 @@ def test_request_logged_with_request_id(client: TestClient, caplog):
                for r in records)
 
 
+def test_request_path_cannot_forge_a_log_line(client: TestClient, caplog):
+    """The path is logged decoded: a %0a in it ended the line and began a made-up one."""
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        client.get("/nothing%0a2026-12-07%2011:00:00,000%20ERROR%20fake%E2%80%A8x")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "service.access"]
+    assert line.startswith("GET /nothing\\n2026-12-07 11:00:00,000 ERROR fake\\u2028x 404 ")
+    assert "\n" not in line and "\u2028" not in line
+
+
+def test_made_up_methods_are_counted_as_one(client: TestClient):
+    """Each made-up method was a series of its own on /metrics for the life of the process."""
+    for method in ("FOO1", "FOO2", "BREW"):
+        assert client.request(method, "/health").status_code == 405
+    text = client.get("/metrics").text
+    assert 'incidents_http_requests_total{method="other",route="/health",status="405"} 3.0' in text
+    assert "FOO1" not in text and "BREW" not in text
+
+
 def test_metrics(client: TestClient):
     client.post("/classify", json=new_bug())
     client.post("/classify", json={"summary": ""})
