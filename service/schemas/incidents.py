@@ -176,8 +176,10 @@ class IncidentClassify(IncidentBase):
 
 def _at_most_max_batch(value: Any) -> Any:
     if isinstance(value, list) and len(value) > MAX_BATCH:
-        raise PydanticCustomError("too_long", "at most {most} bugs a batch, got {got}",
-                                  {"most": MAX_BATCH, "got": len(value)})
+        # The setting is not known here: name it, and the bound no setting passes.
+        raise PydanticCustomError(
+            "too_long", "at most INCIDENTS_MAX_BATCH bugs a batch (never more than {most}), "
+                        "got {got}", {"most": MAX_BATCH, "got": len(value)})
     return value
 
 
