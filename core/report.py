@@ -258,8 +258,14 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
 
 
 # -- HTML -------------------------------------------------------------------------------------
-def incident_list_url(ids: Sequence[int], base: str = "/incidents") -> str:
-    """The service's list of the incidents ``ids`` (HTML)."""
+#: Most ids the service's list of incidents (``GET /incidents?ids=``) takes.
+MAX_LISTED = 1000
+
+
+def incident_list_url(ids: Sequence[int], base: str = "/incidents") -> str | None:
+    """The service's list of the incidents ``ids`` (HTML); None for more than it lists."""
+    if len(ids) > MAX_LISTED:
+        return None
     return f"{base}?{urlencode({'ids': ','.join(str(i) for i in ids), 'format': 'html'}, safe=',')}"
 
 
@@ -282,9 +288,10 @@ def render_page(template: str, **context: object) -> str:
     return _environment().get_template(template).render(**context)
 
 
-def render_html(report: BriefingReport, *, list_url: Callable[[Sequence[int]], str],
+def render_html(report: BriefingReport, *, list_url: Callable[[Sequence[int]], str | None],
                 bugzilla_url: str = "https://bugzilla.mozilla.org", chart_src: str | None = None) -> str:
-    """The report as an HTML page, every count a link to ``list_url`` of its incidents."""
+    """The report as an HTML page, every count a link to ``list_url`` of its incidents (a count
+    whose ``list_url`` is None is not a link)."""
     return render_page("report.html", report=report, list_url=list_url, bugzilla_url=bugzilla_url,
                        chart_src=chart_src, rules=list(WindowRule), source_words=SOURCE_WORDS)
 

@@ -20,7 +20,7 @@ from core.bugzilla import sync_from_bugzilla
 from core.ca_names import shown_ca_names
 from core.corrections import corrections_of
 from core.labels import Label, LabelSource, incident_labels
-from core.report import render_page
+from core.report import MAX_LISTED, render_page
 from core.store import MAX_BUG_ID, get_incident, iter_incidents
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
@@ -70,10 +70,6 @@ def sync_incidents(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: T
 
     return started(response, url=settings.database_url, kind="sync",
                    requested_by=maintainer.name, work=work, failures={BugzillaUnavailable: 502})
-
-
-#: Most ids one list takes.
-MAX_LISTED = 1000
 
 
 def _ids(value: str) -> list[int]:

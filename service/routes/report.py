@@ -45,7 +45,7 @@ def read_report(request: Request, period: PeriodDep, session: SessionDep, taxono
                                         chart=f"{root}/aggregate/chart.png?{query}"),
                         media_type="text/markdown; charset=utf-8")
 
-    def list_url(ids: Sequence[int]) -> str:
+    def list_url(ids: Sequence[int]) -> str | None:
         return incident_list_url(ids, f"{root}/incidents")
 
     return HTMLResponse(render_html(report, list_url=list_url, bugzilla_url=settings.bugzilla_url,

@@ -101,6 +101,27 @@ def test_read_report_counts_are_aggregate_counts(client: TestClient, store, pred
         assert f"show_bug.cgi?id={bug_id}" in listing.text
 
 
+def test_read_report_counts_over_what_a_list_takes_are_not_links(
+        client: TestClient, store, predicted, monkeypatch: pytest.MonkeyPatch):
+    """A count of more incidents than GET /incidents lists is shown without a link (it linked
+    to a 422); here the list takes 2, so the total links nowhere and each row only up to 2."""
+    import core.report
+
+    monkeypatch.setattr(core.report, "MAX_LISTED", 2)
+    aggregate = client.get("/aggregate", params=WINDOW).json()
+    assert aggregate["total"] > 2
+    counts = [r["incidents"] for r in aggregate["rows"]]
+    assert any(0 < n <= 2 for n in counts) and any(n > 2 for n in counts)  # both kinds here
+    page = _Table()
+    page.feed(client.get("/report", params=WINDOW).text)
+    _, *rows, total = page.rows
+    assert total[1] == (str(aggregate["total"]), [])
+    for row, now in zip(rows, aggregate["rows"], strict=True):
+        count, links = row[1]
+        assert int(count) == now["incidents"]
+        assert len(links) == (1 if 0 < now["incidents"] <= 2 else 0)
+
+
 def test_read_report_csv_adds_up(client: TestClient, store, predicted, maintainer):
     aggregate = client.get("/aggregate", params=WINDOW).json()
     response = client.get("/report", params={**WINDOW, "format": "csv"})
