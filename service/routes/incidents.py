@@ -125,7 +125,7 @@ def list_incidents(
             dependencies=[READERS])
 def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="Bug id.")],
                   session: SessionDep, taxonomy: TaxonomyDep,
-                  active_version: ActiveVersionDep) -> IncidentPublic:
+                  active_version: ActiveVersionDep, ca_names: CANamesDep) -> IncidentPublic:
     """The stored incident with its whiteboard tags, every prediction (with the model version
     that made it), its corrections, and the label the briefing table counts it with."""
     row = get_incident(session=session, bug_id=bug_id)
@@ -148,5 +148,6 @@ def read_incident(bug_id: Annotated[int, Path(gt=0, le=MAX_BUG_ID, description="
         corrections=[CorrectionPublic(tags=list(c.tags), created_at=c.created_at,
                                       author=c.author, note=c.note)
                      for c in corrections_of(session=session, incident_id=bug_id)],
+        ca=shown_ca_names(session=session, ca_names=ca_names, stored=[row.ca_name])[row.ca_name],
         label=_label(label, taxonomy),
     )

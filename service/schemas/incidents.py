@@ -233,7 +233,10 @@ class IncidentPublic(BaseModel):
     resolution: str | None
     creation_time: datetime | None
     description: str
-    ca_name: str
+    ca: str = Field(description="Its CA as the briefing and `GET /incidents?ids=` show it (the CA "
+                                "names file's name, else the store's most common spelling).")
+    ca_name: str = Field(description="The CA's key in the store, lower-case, by which the "
+                                     "briefing groups incidents.")
     creator: str | None
     product: str | None
     component: str | None

@@ -21,6 +21,10 @@ def test_read_incident(client: TestClient, store, fixture_bugs):
     assert body["corrections"] == []
     assert body["label"] == {"source": "bugzilla", "tags": ["leaf-revocation-delay"],
                              "categories": ["Leaf Revocation Delays"], "model_version": None}
+    # Its CA as the list of incidents (and the briefing) shows it; ca_name is the store's key.
+    [listed] = client.get("/incidents", params={"ids": bug["id"]}).json()["data"]
+    assert body["ca"] == listed["ca"] == bug["summary"].split(":")[0]
+    assert body["ca_name"] == body["ca"].lower()
 
 
 def test_read_incident_predictions_of_each_version(client: TestClient, models_dir, fixture_bugs,
