@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt, ValidationInfo
 
 from core.store import MAX_BUG_ID
 
@@ -43,8 +43,30 @@ def _utc(value: datetime | None) -> datetime | None:
         raise ValueError("is out of range once converted to UTC") from None
 
 
+#: How far past the service's clock a Bugzilla time may be (the two clocks may differ).
+CLOCK_SLACK = timedelta(days=1)
+
+
+def _happened(value: datetime | None) -> datetime | None:
+    """A Bugzilla time is of something that has happened: a filing time in 9999 was stored and
+    made the bug the newest labelled incident of every retraining's comparison window."""
+    if value is not None and value > datetime.now(UTC) + CLOCK_SLACK:
+        raise ValueError("is in the future: a Bugzilla time is of something that has happened")
+    return value
+
+
+def not_before_creation(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    """A bug's later time (its last change, its resolution) is not before its filing time, when
+    both are sent (a field validator of a model whose ``creation_time`` comes first)."""
+    created = info.data.get("creation_time")
+    if value is not None and created is not None and value < created:
+        raise ValueError(f"is before the bug's creation_time ({created:%Y-%m-%dT%H:%M:%SZ})")
+    return value
+
+
 #: A Bugzilla timestamp; one without a zone is taken as UTC, as Bugzilla's are.
-BugzillaTime = Annotated[datetime, BeforeValidator(_iso_time), AfterValidator(_utc)]
+BugzillaTime = Annotated[datetime, BeforeValidator(_iso_time), AfterValidator(_utc),
+                         AfterValidator(_happened)]
 BugId = Annotated[StrictInt, Field(gt=0, le=MAX_BUG_ID, description="Bugzilla bug id.")]
 #: A bug id as text: ASCII digits only (``str.isdigit`` also takes "²" and "١", which int()
 #: refuses or reads as 1) and no more than MAX_BUG_ID has (int() refuses over 4300 digits).

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from core.hooks import EVENT_FIELDS, BugEvent, EventKind, event_kind
 
-from .common import Address, BugId, BugzillaTime, Code, LongText, Name, Summary, Whiteboard
+from .common import Address, BugId, BugzillaTime, Code, LongText, Name, Summary, Whiteboard, not_before_creation
 
 #: Bugzilla's changes of one submission (bulk edits change a few fields, not thousands).
 MAX_CHANGES = 1_000
@@ -104,6 +104,8 @@ class WebhookBug(BaseModel):
     cf_last_resolved: BugzillaTime | None = None
     comment: WebhookComment | None = None
     attachment: WebhookAttachment | None = None
+
+    _later_times = field_validator("last_change_time", "cf_last_resolved")(not_before_creation)
 
 
 #: Payload names of the record's fields, where they differ.

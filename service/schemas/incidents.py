@@ -6,14 +6,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
 
 from classifier import Incident, Taxonomy, WhiteboardTags
 from core.bugzilla import BugRecord, comment_zero, last_comment_time, whiteboard_tags
 
 from ..config import MAX_BATCH, MAX_COMMENTS
-from .common import Address, BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard
+from .common import Address, BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard, not_before_creation
 from .corrections import CorrectionPublic
 
 # -- examples (written by hand in the shape of the March 2026 snapshot; not real bugs) --------
@@ -108,6 +108,8 @@ class IncidentClassify(IncidentBase):
     last_change_time: BugzillaTime | None = None
     cf_last_resolved: BugzillaTime | None = Field(default=None,
                                                   description="When the bug was last resolved.")
+
+    _later_times = field_validator("last_change_time", "cf_last_resolved")(not_before_creation)
 
     def description_text(self) -> str:
         """``description``, else comment 0 of ``comments`` when it is public: a private one is

@@ -345,6 +345,18 @@ BAD_BODIES = {
     "status too long": (json.dumps(new_bug(BUG_ID, status="S" * 65)), 422, ["body", "status"]),
     "creator_domain not a domain": (json.dumps(new_bug(BUG_ID, creator_domain="a b@c")), 422,
                                     ["body", "creator_domain"]),
+    # A filing time in 9999 was stored, and was the newest labelled incident of every window.
+    "filed in the future": (json.dumps(new_bug(BUG_ID, creation_time="9999-12-31T23:59:59Z")), 422,
+                            ["body", "creation_time"]),
+    "comment in the future": (json.dumps(new_bug(BUG_ID, comments=[
+        {"count": 0, "text": "t", "creation_time": "2999-01-01T00:00:00Z"}])), 422,
+        ["body", "comments", 0, "creation_time"]),
+    "resolved before filed": (json.dumps(new_bug(BUG_ID, creation_time="2020-03-04T10:00:00Z",
+                                                 cf_last_resolved="2020-03-01T00:00:00Z")), 422,
+                              ["body", "cf_last_resolved"]),
+    "changed before filed": (json.dumps(new_bug(BUG_ID, creation_time="2020-03-04T10:00:00Z",
+                                                last_change_time="2019-01-01T00:00:00Z")), 422,
+                             ["body", "last_change_time"]),
     # Its domain is what is kept and read: it was stored as "évil domain/<x>".
     "creator's domain not a domain": (json.dumps(new_bug(BUG_ID, creator="a@Évil Domain/<x>")),
                                       422, ["body", "creator"]),

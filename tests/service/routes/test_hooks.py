@@ -167,6 +167,12 @@ def _whiteboard_tag_too_long() -> dict[str, Any]:
                  id="no-webhook-id"),
     pytest.param(lambda: {**filed(), "bug": {**filed()["bug"], "creator": "a@Évil Domain/<x>"}},
                  ["body", "bug", "creator"], id="creator-domain-not-a-domain"),
+    pytest.param(lambda: {**filed(), "bug": {**filed()["bug"], "creation_time": "2030-01-01T00:00:00Z"}},
+                 ["body", "bug", "creation_time"], id="filed-in-the-future"),
+    pytest.param(lambda: {**filed(), "event": {**filed()["event"], "time": "2999-01-01T00:00:00Z"}},
+                 ["body", "event", "time"], id="event-in-the-future"),
+    pytest.param(lambda: {**filed(), "bug": {**filed()["bug"], "cf_last_resolved": "2001-01-01T00:00:00Z"}},
+                 ["body", "bug", "cf_last_resolved"], id="resolved-before-filed"),
 ])
 def test_bugzilla_hook_bad_payload_names_the_field(hooks: TestClient, settings, body, loc):
     response = hooks.post("/hooks/bugzilla", json=body(), headers=AUTH)
