@@ -52,7 +52,7 @@ def _queue(*, session: Session, model_version: str, start: datetime | None, end:
                     ~tagged, ~excluded_resolution(excluded_resolutions)))
     if start is not None or end is not None:
         query = query.where(IncidentRow.id.in_(open_in_window(start or EARLIEST, end or LATEST)))
-    if ca is not None:
+    if ca is not None and ca.strip():  # a blank one (a form's "any CA") filters nothing
         stored = session.scalars(select(IncidentRow.ca_name).distinct())
         query = query.where(IncidentRow.ca_name.in_((ca_names or CANames()).same_ca(ca, stored)))
     return query

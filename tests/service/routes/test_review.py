@@ -81,6 +81,10 @@ def test_read_review_queue_by_period_and_ca(client: TestClient, untagged, bugs):
     assert {i["id"] for i in by_ca["data"]} == {r["id"] for r in untagged
                                                  if summaries[r["id"]].startswith(f"{ca}:")}
     assert by_ca["count"] == len(by_ca["data"]) >= 1
+    # A blank CA (a form's "any CA") filters nothing: it found no incident at all.
+    everyone = client.get("/review", params={"limit": 100}).json()
+    assert client.get("/review", params={"ca": " ", "limit": 100}).json() == everyone
+    assert everyone["count"] > by_ca["count"]
 
 
 def test_read_review_queue_leaves_out_tagged_and_duplicates(client: TestClient, untagged, bugs,
