@@ -161,6 +161,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         cause = error.__cause__
         why = ("it is not UTF-8 text" if isinstance(cause, UnicodeDecodeError)
                else "it nests too deeply" if isinstance(cause, RecursionError)
+               else "a number in it has more than 4300 digits"
+               if isinstance(cause, ValueError) and "digits" in str(cause)
                else f"{type(cause).__name__ if cause else 'unreadable'}")
         return await validation_failed(request, invalid(
             ("body",), f"the body cannot be read as JSON: {why}", "json_invalid"))

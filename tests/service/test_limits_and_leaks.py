@@ -69,6 +69,8 @@ def test_create_correction_body_not_sent_as_json(client: TestClient, maintainer:
     ("/classify", b'{"summary": "caf\xe9"}', "it is not UTF-8 text"),
     ("/classify", b"[" * 100_000 + b"]" * 100_000, "it nests too deeply"),
     ("/corrections", b'{"bug_id": 1500001, "note": "\xff"}', "it is not UTF-8 text"),
+    ("/classify", b'{"id": ' + b"9" * 5000 + b', "summary": "x"}',
+     "a number in it has more than 4300 digits"),  # it said "ValueError"
 ])
 def test_body_that_cannot_be_parsed(client: TestClient, maintainer: dict[str, str], route: str,
                                     body: bytes, why: str):
