@@ -57,10 +57,11 @@ def _sent_token(request: Request,
                 credentials: HTTPAuthorizationCredentials | None) -> str | None:
     """The bearer token of the request, None without an ``Authorization`` header; 401 when the
     header is there but not ``Bearer <token>`` (what was sent is not repeated)."""
-    if credentials is not None:
+    if credentials is not None and len(credentials.credentials.split()) <= 1:
         return credentials.credentials
-    if "authorization" not in request.headers:
+    if credentials is None and "authorization" not in request.headers:
         return None
+    # Not a bearer scheme, or more than one word after it (a token has no blank in it).
     raise _unauthenticated("the Authorization header is malformed: send `Authorization: Bearer "
                            "<token>`")
 

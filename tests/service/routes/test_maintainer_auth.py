@@ -128,7 +128,8 @@ def _body(body: dict | None, bug_id: int) -> dict | None:
 
 
 @pytest.mark.parametrize(("path", "body"), MAINTAINER_ROUTES)
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer   ", "Basic YWxpY2U6cHc=", "inc_abc"])
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer   ", "Basic YWxpY2U6cHc=", "inc_abc",
+                                    "Bearer inc_abc extra"])  # a token has no blank in it
 def test_maintainer_route_without_token(client: TestClient, settings, create_token, bug_id,
                                         path, body, header):
     create_token("alice")
