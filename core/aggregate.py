@@ -29,6 +29,7 @@ prediction), the same one training data uses; which CA, :mod:`core.ca_names`'s t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,21 +49,30 @@ OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
 DEFAULT_EXCLUDED_RESOLUTIONS = ("DUPLICATE", "INVALID")
 
 
+#: A day, or a day and a time (``T`` or a blank between them).
+_CALENDAR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:$|[T ])")
+
+
 def period_bound(value: str, name: str, *, end: bool) -> datetime:
     """A bound of a period: a day (``2023-01-01``, UTC; as an end, the whole day) or a time
     (``2023-01-01T12:00:00Z``; without a zone, UTC). InvalidPeriod names ``name``."""
     try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        day = None
-    try:
-        if day is not None:
+        # Calendar dates only: Python also reads week dates (2023-W26, which as an end covered
+        # its Monday alone) and ones without dashes (20230101).
+        if not _CALENDAR.match(value):
+            raise ValueError(value)
+        if len(value) == 10:
+            day = date.fromisoformat(value)
             return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(value)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01 or a time like "
                             "2023-01-01T12:00:00Z", field=name) from None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidPeriod(f"{name}: {value!r} is out of range once converted to UTC",
+                            field=name) from None
 
 
 def bounds(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:

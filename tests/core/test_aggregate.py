@@ -3,6 +3,7 @@ the store lacks, excluded resolutions, CA names merged across aliases, and perio
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -164,7 +165,8 @@ PERIODS = {
     "not a date": (("last year", "2023-01-01"), "start", "is not a date"),
     "impossible end": (("2023-01-01", "2023-02-30"), "end", "is not a date"),
     "start after end": (("2023-02-01", "2023-01-31"), "start", "is after end"),
-    "out of range once in UTC": (("0001-01-01T00:00:00+14:00", "2023-01-01"), "start", "is not a date"),
+    "out of range once in UTC": (("0001-01-01T00:00:00+14:00", "2023-01-01"), "start",
+                                 "is out of range once converted to UTC"),
 }
 
 
@@ -202,3 +204,27 @@ def test_period_bounds_and_previous():
     assert period.words == "January 1, 2023, and June 30, 2023"
     assert Period.parse("0001-01-01", "2023-01-01").previous() is None
     assert period_bound("2023-01-01T12:00:00", "end", end=True) == datetime(2023, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    # Python reads these as dates; a week as an end covered its Monday alone.
+    ("2023-W26", "is not a date like 2023-01-01"),
+    ("2023-W26-7", "is not a date like 2023-01-01"),
+    ("20230101", "is not a date like 2023-01-01"),
+    ("2023-001", "is not a date like 2023-01-01"),
+    # A valid time whose UTC form is before year 1 was called "not a date".
+    ("0001-01-01T00:00:00+01:00", "is out of range once converted to UTC"),
+])
+def test_period_bound_calendar_dates_only(value: str, says: str):
+    with pytest.raises(InvalidPeriod, match=re.escape(f"end: '{value}' {says}")):
+        period_bound(value, "end", end=True)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2023-06-30", datetime(2023, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)),
+    ("2023-06-30T12:00:00Z", datetime(2023, 6, 30, 12, tzinfo=UTC)),
+    ("2023-06-30 12:00", datetime(2023, 6, 30, 12, tzinfo=UTC)),
+    ("2023-06-30T14:00:00+02:00", datetime(2023, 6, 30, 12, tzinfo=UTC)),
+])
+def test_period_bound_days_and_times(value: str, expected: datetime):
+    assert period_bound(value, "end", end=True) == expected
