@@ -19,6 +19,7 @@ from fastapi.security import (
     HTTPBearer,
 )
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from core.tokens import verify_token
 
@@ -146,8 +147,21 @@ WEBHOOK_KEY_HEADER = "X-Api-Key"
 _webhook_key = APIKeyHeader(name=WEBHOOK_KEY_HEADER, auto_error=False, scheme_name="WebhookKey",
                             description="The webhook's secret (INCIDENTS_WEBHOOK_SECRET), as "
                                         "Bugzilla's webhook is set to send it.")
-_webhook_basic = HTTPBasic(auto_error=False, scheme_name="WebhookBasic",
-                           description="Or the webhook's secret as the password (any user name).")
+class _BasicOrNone(HTTPBasic):
+    """HTTP basic credentials, or None: FastAPI's answers a header it cannot decode itself
+    (401 "Not authenticated") even with ``auto_error`` off, where the route's own 401 says what
+    to send."""
+
+    async def __call__(  # type: ignore[override]  # FastAPI's HTTPBasic overrides it so too
+            self, request: HTTPConnection) -> HTTPBasicCredentials | None:
+        try:
+            return await super().__call__(request)
+        except HTTPException:
+            return None
+
+
+_webhook_basic = _BasicOrNone(auto_error=False, scheme_name="WebhookBasic",
+                              description="Or the webhook's secret as the password (any user name).")
 
 #: The answer of the webhook route without its secret, for its OpenAPI ``responses``.
 WEBHOOK_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
