@@ -23,6 +23,7 @@ from classifier import InvalidIncident, Taxonomy
 
 from .store import checked_bug_id
 from .tables import CorrectionRow, IncidentRow, utcnow
+from .text import NOT_UNICODE, is_unicode
 
 #: Longest note a correction takes, from the API, the page or a corrections file.
 MAX_NOTE_CHARS = 10_000
@@ -108,6 +109,8 @@ def check_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags:
         raise InvalidIncident(f"note: at most {MAX_NOTE_CHARS} characters", field="note")
     if "\x00" in note:  # PostgreSQL refuses NUL in text: refused here, it is a 422, not a 500
         raise InvalidIncident("note: must not contain NUL characters", field="note")
+    if not is_unicode(note):
+        raise InvalidIncident(f"note: {NOT_UNICODE}", field="note")
     return CorrectionIn(bug_id, tuple(canonical), note.strip())
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from classifier import Incident, InvalidIncident, Taxonomy, WhiteboardTags
 
 from ..store import checked_bug_id
+from ..text import NOT_UNICODE, is_unicode
 
 
 def parse_time(value: Any, field: str) -> datetime | None:
@@ -39,6 +40,8 @@ def _check_text(value: str, field: str, kind: str | None = None) -> str:
     what = f"{field}: a {kind}" if kind else field
     if "\x00" in value:
         raise InvalidIncident(f"{what} contains a NUL character", field=field)
+    if not is_unicode(value):
+        raise InvalidIncident(f"{what} {NOT_UNICODE}", field=field)
     limit = MAX_LENGTHS.get(kind or field)
     if limit is not None and len(value) > limit:
         raise InvalidIncident(f"{what} is longer than {limit} characters", field=field)

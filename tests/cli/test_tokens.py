@@ -166,3 +166,14 @@ def test_tokens_cli_create_with_expiry(settings: Settings, store: str) -> None:
     assert refused.stdout == ""
     with session_scope(store) as session:
         assert "fred" not in {r.name for r in list_tokens(session=session)}
+
+
+@pytest.mark.parametrize("name", ["bob\udcff", "a\x00b"])
+def test_tokens_create_name_that_cannot_be_stored(incidents, settings: Settings, store: str,
+                                                  name: str) -> None:
+    """Bytes of an argument that are not UTF-8 reach Python as a lone surrogate: one line, not a
+    UnicodeEncodeError traceback from the store; nothing created."""
+    result = incidents.fails("tokens", "create", name, says=("error: name: contains a",))
+    assert len(result.stderr.splitlines()) == 1
+    with session_scope(store) as session:
+        assert list_tokens(session=session) == []

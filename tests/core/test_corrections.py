@@ -38,6 +38,8 @@ def test_add_correction_unknown_tag_or_bug(settings: Settings, store: str, taxon
 
 @pytest.mark.parametrize(("note", "says"), [
     ("a\x00b", "note: must not contain NUL characters"),
+    ("a\ud800b", "note: contains a character that is not valid Unicode (a lone surrogate, or "
+                 "bytes that were not UTF-8)"),
     ("n" * (MAX_NOTE_CHARS + 1), f"note: at most {MAX_NOTE_CHARS} characters"),
 ])
 def test_add_correction_bad_note(settings: Settings, store: str, taxonomy: Taxonomy, note: str,
@@ -132,6 +134,8 @@ def test_corrections_import_all_or_nothing(settings: Settings, store: str, tmp_p
     ('{"bug_id": 2147483648, "tags": []}', "line 1: bug_id: expected a positive integer up to 2147483647"),
     ('{"bug_id": 1500001, "tags": "crl-failure"}', "line 1: tags"),
     ('{"bug_id": 1500001, "tags": [], "note": "a\\u0000b"}', "line 1: note: must not contain NUL"),
+    ('{"bug_id": 1500001, "tags": [], "note": "a\\ud800b"}', "line 1: note: contains a character "
+                                                           "that is not valid Unicode"),
     # What json.loads refuses with a RecursionError and a ValueError (tracebacks before).
     pytest.param('{"bug_id": 1500001, "tags": []}\n' + "[" * 100_000 + "]" * 100_000,
                  "line 2: not JSON (nested too deeply to read)", id="nested-too-deeply"),

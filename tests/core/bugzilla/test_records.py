@@ -203,6 +203,9 @@ def test_classify_nothing(trained_models: Path, taxonomy: Taxonomy) -> None:
 
 @pytest.mark.parametrize(("field", "value", "says"), [
     ("summary", "Acme: bad\x00cert", "summary contains a NUL character"),
+    # JSON's "\ud800": a UnicodeEncodeError traceback when stored, on either back end.
+    ("summary", "Acme: bad \ud800 cert", "summary contains a character that is not valid Unicode"),
+    ("product", "CA \udcff Program", "product contains a character that is not valid Unicode"),
     ("status", "R" * 65, "status is longer than 64 characters"),
     ("whiteboard", "[" + "x" * 129 + "]", "whiteboard: a tag is longer than 128 characters"),
     ("creator", "a" * 250 + "@example.com", "creator is longer than 255 characters"),
@@ -214,9 +217,12 @@ def test_from_rest_refuses_what_a_store_would_not_keep(taxonomy, field, value, s
     assert caught.value.field == field
 
 
-def test_from_rest_refuses_nul_in_comment_zero(taxonomy):
-    comments = [{"count": 0, "text": "details\x00here"}]
-    with pytest.raises(InvalidIncident, match="description contains a NUL") as caught:
+@pytest.mark.parametrize(("text", "says"), [("details\x00here", "description contains a NUL"),
+                                           ("details\ud800here", "description contains a character "
+                                                                 "that is not valid Unicode")])
+def test_from_rest_refuses_nul_in_comment_zero(taxonomy, text: str, says: str):
+    comments = [{"count": 0, "text": text}]
+    with pytest.raises(InvalidIncident, match=says) as caught:
         BugRecord.from_rest({"id": 7, "summary": "Acme: fine"}, comments, taxonomy)
     assert caught.value.field == "description"
 
