@@ -26,11 +26,18 @@ def serve(
     import uvicorn
 
     with reported_errors():
+        from sqlalchemy.engine import make_url
+
+        from classifier import Taxonomy
         from service.config import ServiceSettings
 
-        # The service's own settings, read here first: in the app a bad one is a traceback, and
-        # with several workers uvicorn would start each crashing worker again for ever.
-        ServiceSettings()
+        # What the app reads when it is built, read here first: in the app a bad setting, a
+        # taxonomy file that does not load or a store URL that does not parse is a traceback,
+        # and with several workers uvicorn would start each crashing worker again for ever.
+        # (A store that is down is not refused: the service starts, and /ready says so.)
+        settings = ServiceSettings()
+        Taxonomy.load(settings.taxonomy_file)
+        make_url(settings.database_url)
 
     def run() -> None:
         from service.memory import limit_arenas

@@ -228,6 +228,26 @@ def test_bad_service_setting_stops_serve(incidents, bad_setting, monkeypatch: py
 
 
 @SQLITE_ONLY
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("INCIDENTS_TAXONOMY_FILE", "/nonexistent/taxonomy.toml", "no such taxonomy file"),
+    ("INCIDENTS_DATABASE_URL", "garbage", "store (<unparsable url>): Could not parse"),
+])
+def test_serve_refuses_what_the_app_could_not_be_built_with(
+        incidents, bad_setting, monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+        says: str) -> None:
+    """A taxonomy file that does not load, a store URL that does not parse: one line before
+    uvicorn starts (an 81-line traceback from the app before)."""
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    bad_setting(name, value)
+    result = incidents.fails("serve", "--port", "0", says=(says,))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert started == []
+
+
+@SQLITE_ONLY
 def test_bad_setting_stops_serve_in_the_callback(incidents, bad_setting, monkeypatch: pytest.MonkeyPatch) -> None:
     """`serve` (one worker) never reads the settings itself: only the callback can stop it."""
     import uvicorn
