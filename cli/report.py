@@ -35,6 +35,7 @@ def report(
     labels come from, and what is left out."""
     from core.aggregate import Period
     from core.ca_names import CANames
+    from core.db import safe_url
     from core.report import (
         bugzilla_list_url,
         build_report,
@@ -52,7 +53,7 @@ def report(
         with StatusLine("reading the store") as status:
             with ctx.reading() as session:
                 if session is None:
-                    raise fail(f"the store ({settings.database_url}) holds no incidents yet: run "
+                    raise fail(f"the store ({safe_url(settings.database_url)}) holds no incidents yet: run "
                                "`incidents sync` first")
                 briefing = build_report(
                     session=session, taxonomy=ctx.taxonomy, period=period,

@@ -80,6 +80,21 @@ def test_report_on_a_store_never_filled(incidents: Incidents, settings: Settings
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_report_on_a_store_never_filled_hides_the_password(incidents: Incidents, settings: Settings,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    """The store's URL in the message has its password masked, as every other message has."""
+    from core.config import get_settings
+
+    # A SQLite URL with a password: the same masking, no database needed.
+    monkeypatch.setenv("INCIDENTS_DATABASE_URL", f"sqlite://alice:s3cretpw@/{settings.database_url.split('///', 1)[1]}")
+    get_settings.cache_clear()
+    try:
+        result = incidents.fails("report", *WINDOW, says=("holds no incidents yet", "alice:***@"))
+    finally:
+        get_settings.cache_clear()
+    assert "s3cretpw" not in result.stderr
+
+
 @SQLITE_ONLY
 def test_report_out_at_a_file(incidents: Incidents, store: str, tmp_path):
     """--out names a folder: a file there is refused before anything is read (it was
