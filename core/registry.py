@@ -235,7 +235,8 @@ class ModelRegistry:
         active one had to be added: active without its history entry (a promotion killed between
         its two writes, or its line torn)."""
         stack = self._activation_stack()
-        if active is not None and (not stack or stack[-1] != active):
+        if (active is not None and (not stack or stack[-1] != active)
+                and (self.root / active / CARD).is_file()):  # not a version ACTIVE names wrongly
             return [*stack, active], True
         return stack, False
 

@@ -401,3 +401,14 @@ def test_rollback_after_a_lost_history(registry: ModelRegistry, model) -> None:
         registry.rollback()
     assert registry.active_version() == "v2"
     assert not (registry.root / "history.jsonl").exists()
+
+
+def test_rollback_does_not_record_a_version_that_is_not_there(registry: ModelRegistry, model) -> None:
+    """ACTIVE edited to name a version with no folder: it is not written into the history as
+    an activation (a rollback walking back through it would try to load it)."""
+    create(registry, model, 2)
+    registry.promote("v1")
+    registry.promote("v2")
+    (registry.root / "ACTIVE").write_text("v7\n", encoding="utf-8")
+    assert registry.rollback() == "v1"
+    assert "v7" not in [h["active"] for h in registry.history()]
