@@ -229,13 +229,16 @@ def retrain(
         help="Who asked (recorded); the system user running it by default.")] = None,
 ) -> None:
     """Train a challenger on the store (corrections included); promote it only if it is not worse."""
+    from core.tokens import maintainer_name
     from training.evaluate import format_lead
     from training.retrain import retrain as run_retrain
 
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
-        requested_by = requested_by or cli_user()
+        # Checked as a maintainer's name is: PostgreSQL refused over 255 characters, naming no option.
+        requested_by = (maintainer_name(requested_by, "--requested-by") if requested_by is not None
+                        else cli_user())
         with ctx.job_lock("retrain", requested_by), \
                 StatusLine("loading labelled incidents from the store") as status:
             d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,

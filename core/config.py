@@ -24,7 +24,10 @@ class Settings(BaseSettings):
     never touch each other's files.
     """
 
-    model_config = SettingsConfigDict(env_prefix="INCIDENTS_", env_file=None, extra="ignore")
+    # No inf or nan in a number of seconds or a share: "inf" waited for ever, or overflowed a
+    # timestamp, and named no setting.
+    model_config = SettingsConfigDict(env_prefix="INCIDENTS_", env_file=None, extra="ignore",
+                                      allow_inf_nan=False)
 
     database_url: str = Field(
         default=f"sqlite:///{PROJECT_ROOT / 'incidents.db'}",
@@ -64,13 +67,13 @@ class Settings(BaseSettings):
         description="Bugs a `GET /rest/bug` page asks for (a server that answers fewer is fine).",
     )
     bugzilla_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds to wait to connect, and then for each read.")
+        default=30.0, gt=0, le=3600, description="Seconds to wait to connect, and then for each read.")
     bugzilla_max_attempts: int = Field(
         default=5, ge=1, description="Tries of one request before the sync stops.")
     bugzilla_backoff: float = Field(
-        default=1.0, ge=0, description="Seconds before the first retry; doubled on each retry.")
+        default=1.0, ge=0, le=3600, description="Seconds before the first retry; doubled on each retry.")
     bugzilla_max_wait: float = Field(
-        default=60.0, ge=0, description="Cap in seconds of one backoff wait and of Retry-After.")
+        default=60.0, ge=0, le=3600, description="Cap in seconds of one backoff wait and of Retry-After.")
 
     eval_cutoffs: list[str] = Field(
         default=["2021-01-01", "2022-01-01", "2023-01-01"],

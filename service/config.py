@@ -43,7 +43,7 @@ class ServiceSettings(Settings):
                     "connection opens or its previous answer is sent; `incidents serve` closes the "
                     "connection after that.")
     model_check_interval: float = Field(
-        default=1.0, ge=0.0,
+        default=1.0, ge=0.0, le=3600.0,
         description="Seconds between two looks at the models' ACTIVE file and at the taxonomy "
                     "file (0: every request).")
     require_token_for_reads: bool = Field(

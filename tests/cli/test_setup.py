@@ -179,6 +179,10 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
      "INCIDENTS_EVAL_CUTOFF: Value error, 'last-year' is not a date like 2023-01-01"),
     ("INCIDENTS_EVAL_CUTOFFS", '["2021-01-01", "2020-13-01"]',
      "INCIDENTS_EVAL_CUTOFFS: Value error, '2020-13-01' is not a date like 2023-01-01"),
+    # inf waited for ever, or overflowed a timestamp after a sync's first failure.
+    ("INCIDENTS_BUGZILLA_BACKOFF", "inf", "INCIDENTS_BUGZILLA_BACKOFF: Input should be a finite number"),
+    ("INCIDENTS_BUGZILLA_TIMEOUT", "nan", "INCIDENTS_BUGZILLA_TIMEOUT: Input should be a finite number"),
+    ("INCIDENTS_BUGZILLA_MAX_WAIT", "1e308", "INCIDENTS_BUGZILLA_MAX_WAIT: Input should be less than or equal to 3600"),
     # Below the fewest scored incidents the live alarm speaks on, it could never alarm.
     ("INCIDENTS_LIVE_WINDOW", "10", "INCIDENTS_LIVE_WINDOW: Input should be greater than or equal to 20"),
 ])

@@ -173,6 +173,9 @@ def test_corrections_import_bad_author(incidents, settings: Settings, store: str
     good.write_text(json.dumps({"bug_id": BUG, "tags": ["crl-failure"]}) + "\n", encoding="utf-8")
     incidents.fails("corrections", "import", good, "--author", author, says=(says,))
     incidents.fails("tokens", "create", author, says=(says.replace("--author", "name"),))
+    # retrain's --requested-by too (PostgreSQL refused 300 characters naming no option).
+    incidents.fails("retrain", "--requested-by", author,
+                    says=(says.replace("--author", "--requested-by"),))
     assert count_rows(settings, CorrectionRow) == 0
 
 
