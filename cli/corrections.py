@@ -26,7 +26,7 @@ def corrections_import(
     stores nothing twice."""
     from classifier import InvalidIncident
     from core.classification import correct_incident
-    from core.corrections import counts_already, parse_correction_lines
+    from core.corrections import counts_already, jsonl_lines, parse_correction_lines
     from core.db import session_scope
     from core.pause import pause_at
     from core.tokens import maintainer_name
@@ -44,7 +44,7 @@ def corrections_import(
                                   field="file") from None
         with session_scope(ctx.writable_store()) as session:
             checked = parse_correction_lines(session=session, taxonomy=taxonomy,
-                                             lines=text.splitlines())
+                                             lines=jsonl_lines(text))
             stored = 0
             for c in checked:
                 # Asked line by line, after storing the lines above: a line repeating the one

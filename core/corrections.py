@@ -161,6 +161,12 @@ def list_corrections(*, session: Session, bug_id: int | None = None, limit: int 
     return list(rows), int(session.scalar(count) or 0)
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text: split at line feeds only (``str.splitlines`` also splits at
+    U+2028, U+2029 and other separators, which JSON allows unescaped inside a string)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def parse_correction_lines(*, session: Session, taxonomy: Taxonomy,
                            lines: Iterable[str]) -> list[CorrectionIn]:
     """Check every line of a corrections file (one JSON object a line) before any is stored.
@@ -174,7 +180,8 @@ def parse_correction_lines(*, session: Session, taxonomy: Taxonomy,
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidIncident(f"line {number}: not JSON ({exc.msg})", field="line") from None
+            raise InvalidIncident(f"line {number}: not JSON ({exc.msg} at column {exc.colno})",
+                                  field="line") from None
         except RecursionError:
             raise InvalidIncident(f"line {number}: not JSON (nested too deeply to read)",
                                   field="line") from None

@@ -125,7 +125,9 @@ def test_corrections_import_all_or_nothing(settings: Settings, store: str, tmp_p
 
 
 @pytest.mark.parametrize("line, says", [
-    ("not json", "line 1: not JSON"),
+    ("not json", "line 1: not JSON (Expecting value at column 1)"),
+    ('{"bug_id": 1500001, "tags": [], "note": "cut', "line 1: not JSON (Unterminated string "
+                                                   "starting at at column 41)"),
     ('{"tags": []}', "line 1: bug_id: missing"),
     ('{"bug_id": "1500001", "tags": []}', "line 1: bug_id"),
     # Beyond SQLite's 64 bits (an OverflowError traceback), and above the REST API's bound.
@@ -188,6 +190,19 @@ def test_corrections_import_not_utf8(incidents, settings: Settings, store: str, 
                              says=(f"{path}: not UTF-8 text (invalid start byte at byte 42)",))
     assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
     assert count_rows(settings, CorrectionRow) == 0
+
+
+def test_corrections_import_line_separators_inside_a_note(incidents, settings: Settings,
+                                                          store: str, tmp_path: Path) -> None:
+    """U+2028 and U+2029 may stand unescaped in a JSON string: the file's lines are split at line
+    feeds only (the line was cut in two there, 'not JSON'); CRLF files still read."""
+    path = tmp_path / "c.jsonl"
+    line = f'{{"bug_id": {BUG}, "tags": ["crl-failure"], "note": "first\u2028second\u2029third"}}'
+    path.write_text(line + "\r\n\r\n", encoding="utf-8")
+    incidents.ok("corrections", "import", path, "--author", "alice")
+    with session_scope(store) as session:
+        [stored] = corrections_of(session=session, incident_id=BUG)
+    assert stored.note == "first\u2028second\u2029third"
 
 
 def test_corrections_import_line_twice_stores_it_once(incidents, settings: Settings, store: str,
