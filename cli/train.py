@@ -183,7 +183,7 @@ def audit_labels(
     top: Annotated[int, typer.Option(min=1, help="How many incidents to list.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
     proposals: Annotated[Path | None, typer.Option(
-        help="Also write the listed incidents as proposed corrections, in the format of "
+        dir_okay=False, help="Also write the listed incidents as proposed corrections, in the format of "
              "`incidents corrections import`, for a maintainer to edit and import.")] = None,
 ) -> None:
     """List training incidents whose tags the model most disagrees with (out of fold)."""
@@ -192,6 +192,9 @@ def audit_labels(
     from training.audit import proposed_correction
     from training.train import default_model
 
+    if proposals is not None and not proposals.expanduser().parent.is_dir():
+        # Before the minutes of fitting, not after (the list was lost with them).
+        raise fail(f"--proposals: the folder {proposals.expanduser().parent} does not exist", code=2)
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy = ctx.settings, ctx.taxonomy

@@ -174,9 +174,19 @@ def test_audit_labels_proposals_import_as_corrections(incidents, mislabelled: in
 
 
 @SQLITE_ONLY
-def test_audit_labels_proposals_bad_path(incidents, store: str, tmp_path: Path) -> None:
-    incidents.fails("audit-labels", "--top", "1", "--proposals", tmp_path / "no" / "such" / "dir.jsonl",
-                    says=("No such file or directory",))
+def test_audit_labels_proposals_bad_path(incidents, store: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before the model is fitted (after it, the list was lost with the fits), naming
+    the option; a folder where the file should be, too."""
+    import training.audit
+
+    monkeypatch.setattr(training.audit, "audit_labels", lambda *a, **k: pytest.fail("fitted"))
+    missing = tmp_path / "no" / "such"
+    result = incidents.fails("audit-labels", "--top", "1", "--proposals", missing / "dir.jsonl",
+                             says=(f"error: --proposals: the folder {missing} does not exist",))
+    assert result.exit_code == 2
+    folder = incidents("audit-labels", "--proposals", tmp_path)
+    assert folder.exit_code == 2 and "Invalid value for '--proposals'" in folder.output
 
 
 @SQLITE_ONLY
