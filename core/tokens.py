@@ -87,6 +87,11 @@ def create_token(*, session: Session, name: str,
     """A new token for maintainer ``name`` (refused after ``expires_at`` when given): the plain
     token (shown once) and its stored row."""
     name = maintainer_name(name, "name")
+    if name.isascii() and name.isdigit():
+        # `tokens revoke 7` reads 7 as a token id: this token could not be revoked by its name,
+        # and another's could be revoked instead.
+        raise InvalidInput(f"name: {name!r} is only digits, which `tokens revoke` reads as a "
+                           "token id; give a name with a letter in it", field="name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(name=name, token_sha256=token_sha256(token), prefix=token[:SHOWN_CHARS],
                       created_at=utcnow(), expires_at=expires_at)

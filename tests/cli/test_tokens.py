@@ -168,6 +168,15 @@ def test_tokens_cli_create_with_expiry(settings: Settings, store: str) -> None:
         assert "fred" not in {r.name for r in list_tokens(session=session)}
 
 
+def test_tokens_create_name_of_digits_only(incidents, settings: Settings, store: str) -> None:
+    """`tokens revoke 7` reads 7 as a token id: a maintainer named 7 could not be revoked by
+    name (and another's token 7 would go instead). Refused when created."""
+    incidents.fails("tokens", "create", "7", says=("error: name: '7' is only digits",))
+    with session_scope(store) as session:
+        assert list_tokens(session=session) == []
+    incidents.ok("tokens", "create", "team7")
+
+
 @pytest.mark.parametrize("name", ["bob\udcff", "a\x00b"])
 def test_tokens_create_name_that_cannot_be_stored(incidents, settings: Settings, store: str,
                                                   name: str) -> None:
