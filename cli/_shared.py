@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import io
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,7 +70,9 @@ def reported_errors() -> Iterator[None]:
     except ValidationError as exc:
         raise fail(_one_line(exc)) from None
     except SettingsError as exc:  # an INCIDENTS_* value of a list setting that is not JSON
-        raise fail(f"settings: {exc}") from None
+        named = re.search(r'field "(\w+)"', str(exc))
+        raise fail(f"settings: INCIDENTS_{named.group(1).upper()}: not a JSON list; write it as "
+                   '["first", "second"]' if named else f"settings: {exc}") from None
     except (IncidentError, OSError) as exc:
         raise fail(str(exc)) from None
     except SQLAlchemyError as exc:  # the store is unreachable, refuses us, or the URL is wrong

@@ -173,7 +173,10 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     ("INCIDENTS_N_JOBS", "1000000", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
     ("INCIDENTS_N_JOBS", "-2", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
     ("INCIDENTS_BUGZILLA_URL", "ftp://example.org", "INCIDENTS_BUGZILLA_URL: Value error, must start with https://"),
-    ("INCIDENTS_EVAL_CUTOFFS", "not json", 'error parsing value for field "eval_cutoffs"'),
+    ("INCIDENTS_EVAL_CUTOFFS", "2021-01-01",
+     'INCIDENTS_EVAL_CUTOFFS: not a JSON list; write it as ["first", "second"]'),
+    ("INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS", "DUPLICATE",
+     'INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS: not a JSON list'),
     # Named by the variable, before any work (it was "cutoff:" or "eval_cutoffs:" after loading).
     ("INCIDENTS_EVAL_CUTOFF", "last-year",
      "INCIDENTS_EVAL_CUTOFF: Value error, 'last-year' is not a date like 2023-01-01"),
