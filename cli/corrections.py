@@ -37,9 +37,13 @@ def corrections_import(
         taxonomy, registry = ctx.taxonomy, ctx.registry
         active = registry.active_version()
         loaded = registry.load() if active else None
-        try:
+        try:  # each named as `classify` names its bugs file
             text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:  # named as `classify` names a bugs file that is not
+        except FileNotFoundError:
+            raise InvalidIncident(f"{file}: no such file", field="file") from None
+        except IsADirectoryError:
+            raise InvalidIncident(f"{file}: is a directory, not a file", field="file") from None
+        except UnicodeDecodeError as exc:
             raise InvalidIncident(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                                   field="file") from None
         with session_scope(ctx.writable_store()) as session:

@@ -192,6 +192,15 @@ def test_corrections_import_not_utf8(incidents, settings: Settings, store: str, 
     assert count_rows(settings, CorrectionRow) == 0
 
 
+@pytest.mark.parametrize(("name", "says"), [("missing.jsonl", "no such file"),
+                                           (".", "is a directory, not a file")])
+def test_corrections_import_file_not_there(incidents, settings: Settings, store: str,
+                                           tmp_path: Path, name: str, says: str) -> None:
+    """Named as `classify` names its bugs file (it was "[Errno 2] No such file ...")."""
+    path = tmp_path / name
+    incidents.fails("corrections", "import", path, "--author", "alice", says=(f"{path}: {says}",))
+
+
 def test_corrections_import_line_separators_inside_a_note(incidents, settings: Settings,
                                                           store: str, tmp_path: Path) -> None:
     """U+2028 and U+2029 may stand unescaped in a JSON string: the file's lines are split at line
