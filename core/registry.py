@@ -247,7 +247,8 @@ class ModelRegistry:
         entry; return the version made active and the one it replaces."""
         if version is not None:
             self.load(version)
-        self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():  # a rollback in a models folder not there: not made
+            raise ModelNotFound("no version is active: there is nothing to roll back")
         # The folder itself is the lock (no file left behind): every process's promotions,
         # rollbacks and retrainings of this folder take turns between check and switch.
         folder = os.open(self.root, os.O_RDONLY)

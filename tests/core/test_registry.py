@@ -253,9 +253,13 @@ def test_history_skips_a_torn_line_and_appends_after_it(registry: ModelRegistry,
         registry.active_version()
 
 
-def test_rollback_nothing_active(registry: ModelRegistry) -> None:
+def test_rollback_nothing_active(registry: ModelRegistry, tmp_path) -> None:
     with pytest.raises(ModelNotFound, match="no version is active: there is nothing to roll back"):
         registry.rollback()
+    nowhere = ModelRegistry(tmp_path / "no" / "models")  # a mistyped folder is not made
+    with pytest.raises(ModelNotFound, match="no version is active: there is nothing to roll back"):
+        nowhere.rollback()
+    assert not (tmp_path / "no").exists()
 
 
 def test_load_version_tampered(registry: ModelRegistry, model) -> None:
