@@ -30,9 +30,10 @@ def report(
         file_okay=False, help="Write the report and its chart (PNG and SVG) into this folder instead of printing "
              "the report.")] = None,
 ) -> None:
-    """The briefing of the incidents open at some time between START and END: the count per
-    category (against the previous period of the same length), their CAs and bugs, where the
-    labels come from, and what is left out."""
+    """The briefing of the incidents open at some time between START and END.
+
+    The count per category (against the previous period of the same length), their CAs and
+    bugs, where the labels come from, and what is left out."""
     from core.aggregate import Period
     from core.ca_names import CANames
     from core.db import safe_url

@@ -23,9 +23,10 @@ def review(
     ca: Annotated[str | None, typer.Option(help="Only this CA's incidents, by any of its names.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
 ) -> None:
-    """The incidents labelled by the active model alone that it flagged for review (no
-    correction, no Bugzilla type tags), least sure first: each one's confidence, tags and why
-    it waits. Correct them with `incidents corrections import`."""
+    """The incidents the active model flagged for review, least sure first.
+
+    Those labelled by the model alone (no correction, no Bugzilla type tags): each one's
+    confidence, tags and why it waits. Correct them with `incidents corrections import`."""
     from core.aggregate import bounds
     from core.ca_names import CANames
     from core.review import review_count, review_queue
