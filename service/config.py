@@ -5,12 +5,13 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from core.bugzilla.records import MAX_LENGTHS
 from core.config import Settings
 
-#: Longest accepted summary (Bugzilla itself stops at 255 characters).
-MAX_SUMMARY_CHARS = 1_000
-#: Longest accepted description, and longest text of any one comment.
-MAX_DESCRIPTION_CHARS = 100_000
+#: Longest accepted summary (Bugzilla itself stops at 255 characters), as a sync takes.
+MAX_SUMMARY_CHARS = MAX_LENGTHS["summary"]
+#: Longest accepted description, and longest text of any one comment, as a sync takes.
+MAX_DESCRIPTION_CHARS = MAX_LENGTHS["description"]
 #: Most comments accepted with one bug (only comment 0 is read).
 MAX_COMMENTS = 1_000
 #: Longest whiteboard accepted.
