@@ -80,6 +80,7 @@ def test_report_on_a_store_never_filled(incidents: Incidents, settings: Settings
     assert len(result.stderr.splitlines()) == 1
 
 
+@SQLITE_ONLY
 def test_report_on_a_store_never_filled_hides_the_password(incidents: Incidents, settings: Settings,
                                                            monkeypatch: pytest.MonkeyPatch):
     """The store's URL in the message has its password masked, as every other message has."""
