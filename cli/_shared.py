@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -90,18 +89,22 @@ def _schema_is_newest(url: str) -> bool:
     does not exist is not created); StoreUnavailable when it is at another migration.
     """
     from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import make_url
 
     from classifier import StoreUnavailable
-    from core.db import alembic_config, newer_store, require_sqlite_folder, safe_url, store_revisions, unknown_revisions
+    from core.db import (
+        alembic_config,
+        newer_store,
+        require_sqlite_folder,
+        safe_url,
+        sqlite_file,
+        store_revisions,
+        unknown_revisions,
+    )
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        require_sqlite_folder(url)
-        database = parsed.database or ""
-        if (database and database != ":memory:" and not database.startswith("file:")
-                and not Path(database).exists()):
-            return False
+    require_sqlite_folder(url)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return False
     current = store_revisions(url)
     if not current:
         return False

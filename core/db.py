@@ -70,16 +70,24 @@ def safe_url(url: str) -> str:
         return "<unparsable url>"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store at ``url``; None for another database, an in-memory one or a
+    ``file:`` URI."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def require_sqlite_folder(url: str) -> None:
     """StoreUnavailable when ``url`` is a SQLite file in a folder that does not exist.
 
     The folder is not made: a mistyped path would leave folders behind, and a store nobody reads."""
-    database = make_url(url).database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        folder = Path(database).parent
-        if not folder.is_dir():
-            raise StoreUnavailable(f"the SQLite store's folder {folder} does not exist; create "
-                                   "it, or correct INCIDENTS_DATABASE_URL")
+    path = sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        raise StoreUnavailable(f"the SQLite store's folder {path.parent} does not exist; create "
+                               "it, or correct INCIDENTS_DATABASE_URL")
 
 
 def _create_engine(url: str) -> Engine:
