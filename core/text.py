@@ -14,3 +14,11 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def unstorable(text: str) -> str | None:
+    """Why ``text`` would be stored by one back end and refused by another (PostgreSQL refuses
+    NUL) or by both (a lone surrogate), as the end of a sentence naming it; None when it can be."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    return None if is_unicode(text) else NOT_UNICODE

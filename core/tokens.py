@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from classifier import InvalidInput, TokenNotFound
 
 from .tables import MAX_INTEGER, ApiTokenRow, utcnow
-from .text import NOT_UNICODE, is_unicode
+from .text import unstorable
 
 TOKEN_PREFIX = "inc_"
 # What `tokens list` shows to tell tokens apart: the fixed prefix and a few random characters.
@@ -75,8 +75,7 @@ def maintainer_name(name: str, field: str) -> str:
         raise InvalidInput(f"{field}: the name of a maintainer is needed", field=field)
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"{field}: at most {MAX_NAME_CHARS} characters", field=field)
-    problem = ("contains a NUL character" if "\x00" in name
-               else NOT_UNICODE if not is_unicode(name) else None)
+    problem = unstorable(name)
     if problem:
         raise InvalidInput(f"{field}: {problem}", field=field)
     return name

@@ -10,7 +10,7 @@ from typing import Any
 from classifier import Incident, InvalidIncident, Taxonomy, WhiteboardTags
 
 from ..store import checked_bug_id
-from ..text import NOT_UNICODE, is_unicode
+from ..text import unstorable
 
 
 def parse_time(value: Any, field: str) -> datetime | None:
@@ -42,10 +42,9 @@ MAX_LENGTHS = {"creator": 255, "creator_domain": 255, "product": 255, "component
 def _check_text(value: str, field: str, kind: str | None = None) -> str:
     """Refuse what one back end would store and another would not (NUL, over-long values)."""
     what = f"{field}: a {kind}" if kind else field
-    if "\x00" in value:
-        raise InvalidIncident(f"{what} contains a NUL character", field=field)
-    if not is_unicode(value):
-        raise InvalidIncident(f"{what} {NOT_UNICODE}", field=field)
+    problem = unstorable(value)
+    if problem:
+        raise InvalidIncident(f"{what} {problem}", field=field)
     limit = MAX_LENGTHS.get(kind or field)
     if limit is not None and len(value) > limit:
         raise InvalidIncident(f"{what} is longer than {limit} characters", field=field)
