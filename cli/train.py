@@ -192,9 +192,10 @@ def audit_labels(
     from training.audit import proposed_correction
     from training.train import default_model
 
-    if proposals is not None and not proposals.expanduser().parent.is_dir():
+    folder = proposals.expanduser().parent if proposals is not None else None
+    if folder is not None and not folder.is_dir():
         # Before the minutes of fitting, not after (the list was lost with them).
-        raise fail(f"--proposals: the folder {proposals.expanduser().parent} does not exist", code=2)
+        raise fail(f"--proposals: the folder {folder} does not exist", code=2)
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy = ctx.settings, ctx.taxonomy
