@@ -88,8 +88,10 @@ LongText = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), AfterValidato
 Whiteboard = Annotated[str, Field(max_length=MAX_WHITEBOARD_CHARS), AfterValidator(no_nul)]
 Name = Annotated[str, Field(max_length=255), AfterValidator(no_nul)]
 Code = Annotated[str, Field(max_length=64), AfterValidator(no_nul)]
-Domain = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9.-]*$")]
-_DOMAIN = re.compile(r"[A-Za-z0-9.-]*")
+#: The characters of a domain name as the store keeps it.
+_DOMAIN_NAME = r"[A-Za-z0-9.-]*"
+Domain = Annotated[str, Field(max_length=255, pattern=f"^{_DOMAIN_NAME}$")]
+_DOMAIN = re.compile(_DOMAIN_NAME)
 
 
 def _address_domain(value: str) -> str:
