@@ -45,17 +45,21 @@ def get_engine(url: str) -> Engine:
 def dispose_engines() -> None:
     """Close every pooled connection and forget the engines (tests, and forked workers).
 
-    A connection still checked out (a job's thread mid-work) is closed when it is given back:
-    the pool it returns to is no longer anyone's, and a connection left open there would only be
-    closed by the garbage collector (psycopg warns of it then, wherever that happens)."""
+    A connection still checked out (a job's thread mid-work), or taken later from a forgotten
+    engine, is closed when it is given back: the pool it returns to is no longer anyone's, and a
+    connection left open there would only be closed by the garbage collector (psycopg warns of it
+    then, wherever that happens)."""
     with _engines_lock:
         engines = list(_engines.values())
         _engines.clear()
     for engine in engines:
         retired = engine.pool
-        engine.dispose()  # closes what is checked in; the engine gets a new, empty pool
+        # Listened to before dispose, which hands the pool's listeners on to the new, empty pool
+        # it gives the engine: whoever still holds the forgotten engine (a session opened before
+        # this call) gets a working connection, closed when given back, not pooled where no one
+        # would ever dispose of it.
         event.listen(retired, "checkin", _close_on_checkin)
-        retired.dispose()  # what came back between the two lines
+        engine.dispose()  # closes what is checked in
 
 
 def _close_on_checkin(_dbapi_connection, record) -> None:
