@@ -26,7 +26,7 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-_DURATION = re.compile(r"(\d{1,5})([hdw])")
+_DURATION = re.compile(r"(\d+)([hdw])")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
@@ -39,10 +39,18 @@ def token_expiry(*, expires_in: str | None = None, expires: str | None = None,
         raise InvalidInput("give --expires-in or --expires, not both", field="expires")
     if expires_in is not None:
         match = _DURATION.fullmatch(expires_in.strip().lower())
-        if match is None or int(match.group(1)) == 0:
+        count = match.group(1).lstrip("0") if match else ""
+        if match is None or not count:
             raise InvalidInput(f"expires-in: {expires_in[:40]!r} is not a duration such as 12h, "
                                "90d or 8w", field="expires-in")
-        return now + int(match.group(1)) * _UNITS[match.group(2)]
+        try:  # past what a datetime holds (the year 9999); ten digits are past any timedelta
+            if len(count) > 9:
+                raise OverflowError
+            return now + int(count) * _UNITS[match.group(2)]
+        except OverflowError:
+            raise InvalidInput(f"expires-in: {expires_in[:40]!r} is too far ahead; leave "
+                               "--expires-in out for a token that does not expire",
+                               field="expires-in") from None
     if expires is not None:
         try:
             day = date.fromisoformat(expires.strip())

@@ -128,6 +128,11 @@ def test_token_expiry_durations_and_dates() -> None:
     with pytest.raises(InvalidInput, match="expires: 9999-12-31 is too far ahead"):
         token_expiry(expires="9999-12-31", now=now)
     assert token_expiry(expires="9999-12-30", now=now) == datetime(9999, 12, 31, tzinfo=UTC)
+    # A count past the year 9999 (or past any timedelta) is too far ahead, not "not a duration".
+    assert token_expiry(expires_in="0400000w", now=now) == now + timedelta(weeks=400_000)
+    for far in ("99999999999d", "9999999w", "1" * 50 + "h"):
+        with pytest.raises(InvalidInput, match="expires-in: .* is too far ahead; leave --expires-in out"):
+            token_expiry(expires_in=far, now=now)
     with pytest.raises(InvalidInput, match="not both"):
         token_expiry(expires_in="1d", expires="2027-01-01", now=now)
 
