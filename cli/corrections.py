@@ -72,8 +72,11 @@ def corrections_list(
 ) -> None:
     """Corrections, newest first: one JSON object a line."""
     from core.corrections import list_corrections
+    from core.store import checked_bug_id
 
     with reported_errors():
+        if bug is not None:  # named as typed, and refused on a store never migrated too
+            checked_bug_id(bug, "--bug")
         with context(invocation).reading() as session:  # a store never migrated holds no corrections
             rows = [] if session is None else list_corrections(session=session, bug_id=bug, limit=limit)[0]
             lines = [json.dumps({"id": r.id, "bug_id": r.incident_id, "tags": r.tags, "note": r.note,

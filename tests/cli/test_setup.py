@@ -18,6 +18,8 @@ from tests.fixtures import SQLITE_ONLY
 READ_ONLY = {
     "models list": (["models", "list"], "no model versions in", None),
     "corrections list": (["corrections", "list"], "", None),
+    "corrections list --bug -1": (["corrections", "list", "--bug", "-1"], None,
+                                  "--bug: expected a positive integer"),
     "tokens list": (["tokens", "list"], "no tokens; create one with `incidents tokens create NAME`", None),
     "evaluate": (["evaluate", "--no-ablation"], None, "leaves 0 training and 0 test"),
     "audit-labels": (["audit-labels"], None, "no labelled incidents"),

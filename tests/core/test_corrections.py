@@ -153,11 +153,12 @@ def test_corrections_import_bad_line_names_it(settings: Settings, store: str, tm
     assert count_rows(settings, CorrectionRow) == 0
 
 
-@pytest.mark.parametrize("bug", ["99999999999999999999999", "2147483648", "0"])
+@pytest.mark.parametrize("bug", ["99999999999999999999999", "2147483648", "0", "-1"])
 def test_corrections_list_bug_outside_bug_ids(incidents, store: str, bug: str) -> None:
-    """A bug no store holds: one line (it was an OverflowError traceback on SQLite)."""
+    """A bug no store holds: one line naming the option (it was an OverflowError traceback on
+    SQLite, then a message naming bug_id)."""
     result = incidents.fails("corrections", "list", "--bug", bug,
-                             says=(f"bug_id: expected a positive integer up to 2147483647 (a Bugzilla "
+                             says=(f"--bug: expected a positive integer up to 2147483647 (a Bugzilla "
                                    f"bug id), got {bug}",))
     assert result.stdout == "" and len(result.stderr.splitlines()) == 1
     with session_scope(store) as session, pytest.raises(InvalidIncident):
