@@ -75,7 +75,21 @@ class ActiveModel:
         self._loaded: LoadedModel | None = None
         self._seen: object = _UNSEEN
         self._checks = Throttled(self._follow, interval=check_interval, clock=clock)
-        self.error: str | None = None
+        self._error: str | None = None  # the last switch's failure
+        self._unreadable: str | None = None  # why the last look at ACTIVE read nothing
+
+    @property
+    def unreadable(self) -> bool:
+        """Whether the last look at ACTIVE could not read it (training would not help)."""
+        return self._unreadable is not None
+
+    @property
+    def error(self) -> str | None:
+        """Why the version ACTIVE names is not the one in service, or None."""
+        if self._unreadable is not None:
+            serving = f"; serving {self._loaded.version}" if self._loaded is not None else ""
+            return f"{self._unreadable}{serving}"
+        return self._error
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -97,7 +111,12 @@ class ActiveModel:
             wanted = self.registry.active_version()
         except (OSError, ValueError) as exc:  # unreadable, or not text
             logger.error("cannot read the active version in %s: %s", self.registry.root, exc)
+            # Said without the path (the log line has it): INCIDENTS_MODELS_DIR is what to check.
+            self._unreadable = ("INCIDENTS_MODELS_DIR is not a folder; point it at the models folder"
+                                if isinstance(exc, NotADirectoryError) else
+                                f"the active version could not be read ({type(exc).__name__})")
             return
+        self._unreadable = None
         if wanted == self._seen:
             return
         # Every load after the first ACTIVE read is a switch under way while requests run.
@@ -105,26 +124,26 @@ class ActiveModel:
         self._seen = wanted
         previous = self._loaded.version if self._loaded is not None else None
         if wanted is not None and wanted == previous:
-            self.error = None  # back to the version in service (a rollback after a failed load)
+            self._error = None  # back to the version in service (a rollback after a failed load)
             return
         if wanted is None:
             self._serve(None)
-            self.error = "no active model"
-            logger.warning("%s (models folder %s)", self.error, self.registry.root)
+            self._error = "no active model"
+            logger.warning("%s (models folder %s)", self._error, self.registry.root)
             self._notify(previous, None, True)
             return
         started = time.perf_counter()
         try:
             loaded = self.registry.load(wanted, isolated=isolated)
         except Exception as exc:  # noqa: BLE001 - a bad version must not take the service down
-            self.error = (f"active version {wanted} could not be loaded: {_why_not_loaded(exc)}; "
+            self._error = (f"active version {wanted} could not be loaded: {_why_not_loaded(exc)}; "
                           f"serving {previous or 'no model'}")
             logger.error("active version %s could not be loaded: %s; still serving %s", wanted,
                          exc, previous or "no model")
             self._notify(previous, wanted, False)
             return
         self._serve(loaded)
-        self.error = None
+        self._error = None
         logger.info("serving model %s (was %s), loaded in %.2f s%s", wanted, previous or "none",
                     time.perf_counter() - started, " by a loader process" if isolated else "")
         self._notify(previous, wanted, True)

@@ -73,6 +73,8 @@ def get_model(active: Annotated[ActiveModel, Depends(get_active_model)]) -> Load
 
 def no_model(active: ActiveModel) -> str:
     """Why no model answers, and what to do about it."""
+    if active.unreadable and active.error:  # a models folder that is not one: training would not help
+        return active.error
     return (f"{active.error or 'no model is loaded'}: train one with `incidents sync` and "
             "`incidents train` (the first version becomes active), or activate one with "
             "`incidents models promote VERSION`")

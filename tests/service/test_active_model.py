@@ -112,6 +112,35 @@ def test_no_active_version(tmp_path: Path):
     assert active.error == "no active model"  # the advice is the answer's (service.deps.no_model)
 
 
+def test_models_folder_that_is_a_file_is_said_so(tmp_path: Path, models_dir: Path):
+    """INCIDENTS_MODELS_DIR at a file: the error says so (it said only "no model is loaded"),
+    with the version still in service when there is one, and clears once ACTIVE reads again."""
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("")
+    nothing = ActiveModel(ModelRegistry(not_a_folder), check_interval=0)
+    assert nothing.current() is None
+    assert nothing.error == "INCIDENTS_MODELS_DIR is not a folder; point it at the models folder"
+
+    registry = ModelRegistry(models_dir)
+    active = ActiveModel(registry, check_interval=0)
+    assert active.current().version == "v1" and active.error is None
+    (models_dir / "ACTIVE").unlink()
+    (models_dir / "ACTIVE").mkdir()  # read as a folder: IsADirectoryError
+    assert active.current().version == "v1"
+    assert active.error == "the active version could not be read (IsADirectoryError); serving v1"
+    (models_dir / "ACTIVE").rmdir()
+    (models_dir / "ACTIVE").write_text("v1")
+    assert active.current().version == "v1" and active.error is None
+
+
+def test_ready_names_a_models_folder_that_is_a_file(make_client, tmp_path: Path):
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("")
+    ready = make_client(models_dir=not_a_folder).get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["problems"] == ["INCIDENTS_MODELS_DIR is not a folder; point it at the models folder"]
+
+
 @SQLITE_ONLY
 def test_promoted_over_model_is_freed(client, models_dir: Path, monkeypatch: pytest.MonkeyPatch):
     """After a promotion, the version it replaced is no longer held by the service, and once
