@@ -29,7 +29,7 @@ def review(
     confidence, tags and why it waits. Correct them with `incidents corrections import`."""
     from core.aggregate import bounds
     from core.ca_names import CANames
-    from core.review import review_count, review_queue
+    from core.review import review_count, review_queue, stored_names_of
 
     with reported_errors():
         ctx = context(invocation)
@@ -47,6 +47,12 @@ def review(
                 session=session, model_version=version, limit=limit, **filters)
             count = 0 if session is None else review_count(session=session, model_version=version,
                                                            **filters)
+            # Said, not left as a plain 0: a CA name mistyped looks like a CA with nothing waiting.
+            no_such_ca = (count == 0 and ca is not None and bool(ca.strip()) and session is not None
+                          and not stored_names_of(session=session, ca=ca, ca_names=filters["ca_names"]))
+    if no_such_ca:
+        typer.echo(f"note: no incident in the store is of a CA named {ca!r}; `incidents report` "
+                   "lists the CAs by the names the briefing gives them", err=True)
     if as_json:
         for item in items:
             typer.echo(json.dumps({

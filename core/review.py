@@ -53,9 +53,16 @@ def _queue(*, session: Session, model_version: str, start: datetime | None, end:
     if start is not None or end is not None:
         query = query.where(IncidentRow.id.in_(open_in_window(start or EARLIEST, end or LATEST)))
     if ca is not None and ca.strip():  # a blank one (a form's "any CA") filters nothing
-        stored = session.scalars(select(IncidentRow.ca_name).distinct())
-        query = query.where(IncidentRow.ca_name.in_((ca_names or CANames()).same_ca(ca, stored)))
+        query = query.where(IncidentRow.ca_name.in_(stored_names_of(session=session, ca=ca,
+                                                                    ca_names=ca_names)))
     return query
+
+
+def stored_names_of(*, session: Session, ca: str, ca_names: CANames | None) -> list[str]:
+    """The CA names in the store that are the CA ``ca`` (by any of its names); none when no
+    incident of the store is of that CA."""
+    stored = session.scalars(select(IncidentRow.ca_name).distinct())
+    return (ca_names or CANames()).same_ca(ca, stored)
 
 
 def review_queue(*, session: Session, model_version: str, limit: int = 50, offset: int = 0,

@@ -71,3 +71,15 @@ def test_review_bad_period_is_one_line(incidents: Incidents, queue, args, says) 
 @SQLITE_ONLY
 def test_review_without_an_active_model_says_so(incidents: Incidents, store: str) -> None:
     incidents.fails("review", says=("no model version is active", "incidents train"))
+
+
+def test_review_of_a_ca_the_store_does_not_hold_says_so(incidents: Incidents, queue) -> None:
+    """A mistyped CA name is said to match nothing (it read as a CA with nothing waiting); a CA
+    the store holds, with nothing waiting, is a plain 0."""
+    mistyped = incidents.ok("review", "--ca", "Kestral Trust")
+    assert mistyped.stdout.startswith("0 incidents labelled by v1 alone wait for review")
+    assert mistyped.stderr == ("note: no incident in the store is of a CA named 'Kestral Trust'; "
+                               "`incidents report` lists the CAs by the names the briefing gives them\n")
+    held = incidents.ok("review", "--ca", "Acme Trust")  # the fixture's tagged bugs: none waits
+    assert held.stdout.startswith("0 incidents") and held.stderr == ""
+    assert incidents.ok("review", "--ca", "kestrel trust").stderr == ""
