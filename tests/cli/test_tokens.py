@@ -14,6 +14,7 @@ from core.db import session_scope
 from core.tables import ApiTokenRow, utcnow
 from core.tokens import (
     TOKEN_PREFIX,
+    USE_RECORDED_EVERY,
     create_token,
     list_tokens,
     revoke_token,
@@ -148,6 +149,38 @@ def test_verify_token_refuses_expired(settings: Settings, store: str) -> None:
         assert verify_token(session=session, token=fresh) is not None
         assert session.scalar(select(ApiTokenRow.last_used_at)
                               .where(ApiTokenRow.name == "alice")) is None
+
+
+def test_a_use_is_written_once_a_minute(settings: Settings, store: str) -> None:
+    """Checking a token used within the minute leaves its last use as it was (a request sent
+    after another adds no write); one used before that, or "used" in the future (a clock set
+    back), is written anew."""
+    with session_scope(store) as session:
+        token, _ = create_token(session=session, name="alice")
+
+    def used() -> datetime | None:
+        with session_scope(store) as session:
+            return session.scalar(select(ApiTokenRow.last_used_at))
+
+    def set_used(when: datetime) -> None:
+        with session_scope(store) as session:
+            session.execute(ApiTokenRow.__table__.update().values(last_used_at=when))
+
+    def check() -> None:
+        with session_scope(store) as session:
+            assert verify_token(session=session, token=token) is not None
+
+    check()
+    assert used() is not None
+    recent = utcnow() - USE_RECORDED_EVERY / 2
+    set_used(recent)
+    check()
+    assert used() == recent  # within the minute: left as it was
+    for stale in (utcnow() - USE_RECORDED_EVERY * 2, utcnow() + timedelta(hours=1)):
+        set_used(stale)
+        check()
+        now = used()
+        assert now is not None and now != stale and abs(now - utcnow()) < timedelta(minutes=1)
 
 
 def test_tokens_cli_create_with_expiry(settings: Settings, store: str) -> None:
