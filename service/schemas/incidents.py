@@ -254,8 +254,11 @@ class IncidentPublic(BaseModel):
                                   "resolution time of a closed bug without `resolved_at`.")
     bugzilla_tags: list[str] = Field(description="Type tags from the whiteboard.")
     whiteboard_tags: list[TagPublic] = Field(description="Every whiteboard tag, with its kind.")
-    predictions: list[PredictionPublic]
-    corrections: list[CorrectionPublic]
+    predictions: list[PredictionPublic] = Field(
+        description="One a model version that classified it, oldest first.")
+    corrections: list[CorrectionPublic] = Field(
+        description="Maintainers' corrections, oldest first (a timeline, where `GET /corrections` "
+                    "is a feed, newest first): the last one is the one that counts.")
     label: LabelPublic
 
 
