@@ -183,8 +183,15 @@ class ModelRegistry:
 
     def rollback_target(self) -> str | None:
         """The version :meth:`rollback` would make active, or None when there is none."""
-        stack, _ = self._rollback_stack(self.active_version())
+        active = self.active_version()
+        if self._names_no_version(active):
+            return None
+        stack, _ = self._rollback_stack(active)
         return stack[-2] if len(stack) >= 2 else None
+
+    def _names_no_version(self, active: str | None) -> bool:
+        """Whether ACTIVE's ``active`` is no version of this folder (edited, or its folder gone)."""
+        return active is not None and not (self.root / active / CARD).is_file()
 
     def prunable(self, keep: int) -> list[str]:
         """The versions ``prune(keep)`` would remove, oldest first: every version but the active
@@ -224,6 +231,8 @@ class ModelRegistry:
     def _activation_stack(self) -> list[str]:
         stack: list[str] = []
         for entry in self.history():
+            if entry.get("kind") == "restore":  # ACTIVE set back to the version on top
+                continue
             if entry.get("kind") != "rollback":
                 stack.append(entry["active"])
             elif stack:  # older code could write, in a race, more rollbacks than promotions
@@ -236,7 +245,7 @@ class ModelRegistry:
         its two writes, or its line torn)."""
         stack = self._activation_stack()
         if (active is not None and (not stack or stack[-1] != active)
-                and (self.root / active / CARD).is_file()):  # not a version ACTIVE names wrongly
+                and not self._names_no_version(active)):
             return [*stack, active], True
         return stack, False
 
@@ -257,13 +266,25 @@ class ModelRegistry:
             previous = self.active_version()
             entries: list[dict[str, Any]] = []
             now = datetime.now(UTC).isoformat()
+            stack, unrecorded = self._rollback_stack(previous)
+            if unrecorded and version != previous:
+                # Active without its history entry (a promotion killed between its two writes),
+                # and now replaced or rolled back from: recorded first, so the history stays one
+                # a rollback can walk back through, and prune keeps it.
+                entries.append({"at": now, "kind": "promote", "active": previous,
+                                "previous": stack[-2] if len(stack) >= 2 else None,
+                                "reason": "recorded: active without its history entry",
+                                "by": by})
+            elif kind == "promote" and version != previous and stack and stack[-1] == version:
+                # ACTIVE names no version (edited, or its folder gone) and this one is the
+                # history's own: a restore, not pushed again for a rollback to "return" to.
+                kind = "restore"
             if version is None:  # a rollback: its target, read under the lock
-                stack, unrecorded = self._rollback_stack(previous)
-                if unrecorded:  # recorded first, so the history stays one a rollback can walk
-                    entries.append({"at": now, "kind": "promote", "active": previous,
-                                    "previous": stack[-2] if len(stack) >= 2 else None,
-                                    "reason": "recorded: active without its history entry",
-                                    "by": by})
+                if self._names_no_version(previous):
+                    raise ModelNotFound(
+                        f"{ACTIVE} names {previous!r}, which is not a version here, so there is "
+                        "nothing to roll back from: make one active with `incidents models "
+                        "promote VERSION`")
                 if len(stack) < 2:
                     raise ModelNotFound(
                         f"{previous} has no earlier active version to roll back to" if previous

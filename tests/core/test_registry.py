@@ -408,11 +408,52 @@ def test_rollback_after_a_lost_history(registry: ModelRegistry, model) -> None:
 
 
 def test_rollback_does_not_record_a_version_that_is_not_there(registry: ModelRegistry, model) -> None:
-    """ACTIVE edited to name a version with no folder: it is not written into the history as
-    an activation (a rollback walking back through it would try to load it)."""
+    """ACTIVE edited to name a version with no folder: a rollback refuses, saying so, and writes
+    nothing (it went back to v1, past v2, the history's last version); promoting v2 restores it
+    without pushing it again, so a rollback then goes to v1, not from v2 to v2."""
     create(registry, model, 2)
     registry.promote("v1")
     registry.promote("v2")
     (registry.root / "ACTIVE").write_text("v7\n", encoding="utf-8")
+    before = registry.history()
+    assert registry.rollback_target() is None
+    with pytest.raises(ModelNotFound, match="ACTIVE names 'v7', which is not a version here"):
+        registry.rollback()
+    assert registry.history() == before and registry.active_version() == "v7"
+    assert registry.promote("v2") == "v7"
+    assert [(h["kind"], h["active"], h["previous"]) for h in registry.history()[2:]] == [
+        ("restore", "v2", "v7")]
+    assert registry.rollback_target() == "v1"
     assert registry.rollback() == "v1"
     assert "v7" not in [h["active"] for h in registry.history()]
+
+
+def test_promoting_over_a_version_active_without_its_history_entry(registry: ModelRegistry,
+                                                                   model) -> None:
+    """v3 active without its history line (a promotion killed between its two writes), then v4
+    promoted: v3 is recorded first, so prune keeps it and a rollback returns to it (it went to
+    v2, and prune would have removed v3)."""
+    create(registry, model, 4)
+    registry.promote("v1")
+    registry.promote("v2")
+    (registry.root / "ACTIVE").write_text("v3\n", encoding="utf-8")
+    assert registry.promote("v4") == "v3"
+    assert [(h["kind"], h["active"], h["previous"], h["reason"]) for h in registry.history()[2:]] == [
+        ("promote", "v3", "v2", "recorded: active without its history entry"),
+        ("promote", "v4", "v3", "promote")]
+    assert registry.prunable(1) == []
+    assert registry.rollback() == "v3"
+    assert registry.rollback() == "v2"
+
+
+def test_promoting_back_over_an_unrecorded_version_is_rolled_back_from(registry: ModelRegistry,
+                                                                       model) -> None:
+    """v2 active without its history line, then v1 (the history's last) promoted: v2 is recorded
+    first, so a rollback goes to v2 ("rollback from v1"), not from v1 to v1."""
+    create(registry, model, 2)
+    registry.promote("v1")
+    (registry.root / "ACTIVE").write_text("v2\n", encoding="utf-8")
+    assert registry.promote("v1") == "v2"
+    assert registry.rollback_target() == "v2"
+    assert registry.rollback() == "v2"
+    assert registry.history()[-1]["reason"] == "rollback from v1"
