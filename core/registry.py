@@ -6,8 +6,8 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +44,24 @@ class LoadedModel:
     card: dict[str, Any]
 
 
+def _aside(folder: Path, prefix: str) -> Path:
+    """A fresh name in ``folder`` for a file or folder written aside, then renamed into place."""
+    return folder / f"{prefix}{secrets.token_hex(8)}"
+
+
+def _make_folder_aside(folder: Path, prefix: str) -> Path:
+    """A new empty folder in ``folder``, with the umask's mode: tempfile.mkdtemp's 0700 stays
+    on the version folder renamed from it, which a service running as another user could not
+    read."""
+    path = _aside(folder, prefix)
+    os.mkdir(path, 0o777)
+    return path
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = _aside(path.parent, f".{path.name}.")
+    # Not mkstemp, whose 0600 would stay on the file renamed into place (ACTIVE): the umask's.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
@@ -132,7 +148,7 @@ class ModelRegistry:
         The version folder appears whole or not at all: it is written aside and renamed.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
+        staging = _make_folder_aside(self.root, ".staging-")
         try:
             sha = save_artefact(model, staging / ARTEFACT)
             pause_at("registry:staged")
@@ -222,7 +238,7 @@ class ModelRegistry:
         for version in self.prunable(keep):
             if version not in self.prunable(keep):
                 continue
-            aside = Path(tempfile.mkdtemp(dir=self.root, prefix=f".pruning-{version}-"))
+            aside = _make_folder_aside(self.root, f".pruning-{version}-")
             os.replace(self.root / version, aside / version)
             shutil.rmtree(aside, ignore_errors=True)
             removed.append(version)

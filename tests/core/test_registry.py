@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -457,3 +459,22 @@ def test_promoting_back_over_an_unrecorded_version_is_rolled_back_from(registry:
     assert registry.rollback_target() == "v2"
     assert registry.rollback() == "v2"
     assert registry.history()[-1]["reason"] == "rollback from v1"
+
+@pytest.mark.parametrize(("umask", "file_mode", "folder_mode"),
+                         [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)], ids=["umask 022", "umask 077"])
+def test_written_files_follow_the_umask(registry: ModelRegistry, model, umask: int,
+                                        file_mode: int, folder_mode: int) -> None:
+    """ACTIVE and the version folders take the umask's modes, as the artefact and the card do:
+    they were 0600 and 0700 whatever the umask (tempfile's), so a service running as another
+    user than the maintainer who trained or promoted could not read the model."""
+    old = os.umask(umask)
+    try:
+        (version,) = create(registry, model, 1)
+        registry.promote(version)
+    finally:
+        os.umask(old)
+    folder = registry.root / version
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+             for path in (registry.root / "ACTIVE", registry.root / "history.jsonl", *folder.iterdir())}
+    assert modes == dict.fromkeys(modes, file_mode), modes
+    assert stat.S_IMODE(folder.stat().st_mode) == folder_mode
