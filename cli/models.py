@@ -108,14 +108,24 @@ def models_list(invocation: typer.Context) -> None:
     (n): the time split at INCIDENTS_EVAL_CUTOFF for `incidents train`, the comparison window for
     `incidents retrain` (with the active model's figures on it, and the recorded decision).
     """
+    from classifier import ModelError
+
     with reported_errors():
         ctx = context(invocation)
         registry = ctx.registry
         versions = registry.versions()
-        active = registry.active_version()
+        try:
+            active = registry.active_version()
+        except ModelError as exc:  # ACTIVE not text: the versions are still listed
+            typer.echo(f"note: {exc}; none is marked active", err=True)
+            active = None
         if not versions:
             typer.echo(f"no model versions in {registry.root}; run `incidents train`")
             return
+        if active is not None and active not in versions:
+            typer.echo(f"note: ACTIVE names {active!r}, which is not a version here, so none is "
+                       "marked active (the service keeps what it loaded); make one active with "
+                       "`incidents models promote VERSION`", err=True)
         decisions = _recorded_decisions(ctx, versions)
         rows = []
         for version in versions:

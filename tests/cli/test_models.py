@@ -58,6 +58,21 @@ def test_list_models_with_a_damaged_card(incidents, models_dir: Path) -> None:
     assert active(models_dir) == "v1"
 
 
+@pytest.mark.parametrize(("active_file", "says"), [
+    (b"v99\n", "note: ACTIVE names 'v99', which is not a version here, so none is marked active"),
+    (b"\xff\xfe", "does not name a version (not text); none is marked active"),
+])
+def test_list_models_with_a_wrong_active_file(incidents, models_dir: Path, active_file: bytes,
+                                               says: str) -> None:
+    """ACTIVE naming no version, or not text: the versions are listed, none marked, and a note
+    says why (the first was silent, the second failed the whole list)."""
+    add_versions(models_dir, "v2")
+    (models_dir / "ACTIVE").write_bytes(active_file)
+    listed = incidents.ok("models", "list")
+    assert [line[:8] for line in listed.stdout.splitlines()] == ["  v1    ", "  v2    "]
+    assert says in listed.stderr and len(listed.stderr.splitlines()) == 1
+
+
 def test_promote_model_empty_name(incidents, models_dir: Path) -> None:
     incidents.fails("models", "promote", "", says=("no model version ''",))
     assert active(models_dir) == "v1"
