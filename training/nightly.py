@@ -80,7 +80,7 @@ class NightlyReport:
             outcome = f"{d.challenger} stays a candidate, {d.active_after} became active meanwhile"
         else:
             outcome = f"kept {d.active_before} active, {d.challenger} stays a candidate"
-        return f"retrained ({self.retrain_reason}): decision {d.id}, {outcome}: {d.reason}"
+        return f"retrained, {self.retrain_reason}; decision {d.id}, {outcome}: {d.reason}"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -187,10 +187,11 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     threshold = settings.nightly_min_new_labels
     if active is None:
         return RetrainDue(True, "no model is active", new_labels, alarm)
-    new_to = newest if newest == active else f"{newest}, the newest version ({active} is active)"
+    new_to = newest if newest == active else f"{newest}, the newest version, while {active} is active"
+    are_new = (f"{new_labels} labelled incident is new" if new_labels == 1
+               else f"{new_labels} labelled incidents are new")
     if new_labels >= threshold:
-        return RetrainDue(True, f"{new_labels} labelled incidents are new to {new_to} "
-                                f"(at least {threshold})", new_labels, alarm)
+        return RetrainDue(True, f"{are_new} to {new_to} (at least {threshold})", new_labels, alarm)
     if alarm is not None and (newest == active or new_labels > 0):
         return RetrainDue(True, f"live record alarm: {alarm}", new_labels, alarm)
     if alarm is not None:
@@ -198,8 +199,8 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
                                  f"incident is new to {newest}, which was trained since",
                           new_labels, alarm)
     whose = "its" if newest == active else f"{active}'s"
-    return RetrainDue(False, f"{new_labels} labelled incidents are new to {new_to} (fewer than "
-                             f"{threshold}) and {whose} live record does not alarm",
+    return RetrainDue(False, f"{are_new} to {new_to} (fewer than {threshold}) and {whose} live "
+                             "record does not alarm",
                       new_labels, alarm)
 
 

@@ -45,7 +45,7 @@ def test_nightly_on_a_fresh_store(incidents: Incidents, from_snapshot: Settings)
     """A writing command: a store never migrated is migrated; with no model, one is trained."""
     lines = incidents.ok("nightly").stdout.splitlines()
     assert lines[1].endswith("48 new, 0 updated, 0 unchanged")
-    assert lines[2].startswith("retrain: retrained (no model is active): decision 1, promoted v1 (was none)")
+    assert lines[2].startswith("retrain: retrained, no model is active; decision 1, promoted v1 (was none)")
     assert lines[3].startswith("relabel: relabelled 48 of 48 incidents with v1")
     assert (from_snapshot.models_dir / "ACTIVE").read_text().strip() == "v1"
 

@@ -75,28 +75,30 @@ def test_new_labels_cross_the_threshold(nightly_settings: Settings, store: str, 
         assert relabel_run is not None and relabel_run.model_version == report.decision.active_after
     assert lines[0].startswith(f"nightly run {run.id}: ") and lines[-1] == f"nightly run {run.id} finished"
     assert lines[1].startswith("sync: loaded 82 bugs from ") and lines[2].startswith(
-        f"retrain: retrained (34 labelled incidents are new to v1 (at least 30)): decision {decision.id}, ")
+        f"retrain: retrained, 34 labelled incidents are new to v1 (at least 30); decision {decision.id}, ")
     assert lines[3].startswith("relabel: relabelled 82 of 82 incidents with ")
 
 
+@pytest.mark.parametrize(("new", "are_new"), [(5, "5 labelled incidents are new"),
+                                               (1, "1 labelled incident is new")])
 def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, models_dir: Path,
-                                   taxonomy: Taxonomy) -> None:
-    _later_bugs(nightly_settings.snapshot_dir, 5)
+                                   taxonomy: Taxonomy, new: int, are_new: str) -> None:
+    _later_bugs(nightly_settings.snapshot_dir, new)
     report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
-    assert report.new_labels == 5 and report.retrained is False and report.decision is None
-    reason = "5 labelled incidents are new to v1 (fewer than 30) and its live record does not alarm"
+    assert report.new_labels == new and report.retrained is False and report.decision is None
+    reason = f"{are_new} to v1 (fewer than 30) and its live record does not alarm"
     assert report.retrain_reason == reason
     assert report.retrain_line() == f"not retrained: {reason}"
     assert _decisions(nightly_settings) == []
     assert ModelRegistry(models_dir).versions() == ["v1"]
     (run,) = _runs(nightly_settings)
-    assert (run.status, run.new_labels, run.retrained, run.retrain_reason) == ("finished", 5, False, reason)
+    assert (run.status, run.new_labels, run.retrained, run.retrain_reason) == ("finished", new, False, reason)
     assert run.retrain_decision_id is None
-    assert report.relabel is not None and report.relabel.done == 53 and report.relabel.model_version == "v1"
-    assert run.relabel_run_id == report.relabel.run_id and run.relabel_changed == 53  # never labelled before
+    assert report.relabel is not None and report.relabel.done == 48 + new and report.relabel.model_version == "v1"
+    assert run.relabel_run_id == report.relabel.run_id and run.relabel_changed == 48 + new  # never labelled before
     # The next night: nothing new, relabel again (a new run of v1 changes nothing).
     again = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
-    assert again.sync_counts is not None and again.sync_counts["unchanged"] == 53
+    assert again.sync_counts is not None and again.sync_counts["unchanged"] == 48 + new
     assert again.retrained is False and again.relabel is not None and again.relabel.run_id != report.relabel.run_id
     assert [r.status for r in _runs(nightly_settings)] == ["finished", "finished"]
 
@@ -143,8 +145,8 @@ def test_rollback_sticks(nightly_settings: Settings, store: str, models_dir: Pat
     assert registry.rollback(by="maintainer") == "v1"
     after = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=registry)
     assert after.retrained is False and after.new_labels == 0
-    assert after.retrain_reason == ("0 labelled incidents are new to v2, the newest version (v1 is "
-                                    "active) (fewer than 30) and v1's live record does not alarm")
+    assert after.retrain_reason == ("0 labelled incidents are new to v2, the newest version, while v1 "
+                                    "is active (fewer than 30) and v1's live record does not alarm")
     assert registry.active_version() == "v1" and registry.versions() == ["v1", "v2"]
     assert after.relabel is not None and after.relabel.model_version == "v1"
 
@@ -213,7 +215,7 @@ def test_retrain_line_of_a_superseded_challenger() -> None:
     report = training.nightly.NightlyReport(1, "snapshot", retrained=True,
                                             retrain_reason="due", decision=decision)
     assert report.retrain_line() == (
-        "retrained (due): decision 7, v3 stays a candidate, v2 became active meanwhile: refused: "
+        "retrained, due; decision 7, v3 stays a candidate, v2 became active meanwhile: refused: "
         "not promoting v3: it was to replace v1, but v2 became active meanwhile")
 
 
