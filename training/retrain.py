@@ -300,7 +300,7 @@ def gate(challenger: dict[str, Any], active: dict[str, Any], tolerance: float,
     for name in _HEADLINE:
         if challenger[name] >= active[name] - tolerance - 1e-12:
             continue
-        text = f"{name.replace('_', ' ')} {challenger[name]:.4f} < {active[name]:.4f} - {tolerance:g}"
+        text = f"{_said(name)} {challenger[name]:.4f} < {active[name]:.4f} - {tolerance:g}"
         share = None if worse_in is None else worse_in[name]
         if share is None:
             worse.append(text)
@@ -311,12 +311,18 @@ def gate(challenger: dict[str, Any], active: dict[str, Any], tolerance: float,
                           f"(fewer than {confidence:.0%})")
     if worse:
         return False, "challenger is worse: " + "; ".join(worse)
-    figures = ", ".join(f"{name.replace('_', ' ')} {challenger[name]:.4f} vs {active[name]:.4f}"
+    figures = ", ".join(f"{_said(name)} {challenger[name]:.4f} vs {active[name]:.4f}"
                         for name in _HEADLINE)
     if unsure:
         return True, ("challenger is not measured worse: " + "; ".join(unsure)
                       + f"; {figures} (tolerance {tolerance:g})")
     return True, f"challenger is not worse: {figures} (tolerance {tolerance:g})"
+
+
+def _said(name: str) -> str:
+    """A headline figure's name as the other messages write it: category_micro_f1 is
+    "category micro-F1"."""
+    return name.replace("_f1", "-F1").replace("_", " ")
 
 
 def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, force: bool = False,

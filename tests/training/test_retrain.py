@@ -408,13 +408,13 @@ def test_gate_keeps_the_active_model_only_on_a_measured_loss() -> None:
     passed, reason = gate(challenger, active, 0.01,
                           {"category_micro_f1": 0.95, "category_macro_f1": 0.40}, 0.9)
     assert not passed
-    assert reason == ("challenger is worse: category micro f1 0.7000 < 0.7500 - 0.01, lower in 95% "
+    assert reason == ("challenger is worse: category micro-F1 0.7000 < 0.7500 - 0.01, lower in 95% "
                       "of resamples of the window")
     # The same figures where a few incidents make the difference: not a measured loss.
     passed, reason = gate(challenger, active, 0.01,
                           {"category_micro_f1": 0.62, "category_macro_f1": 0.40}, 0.9)
     assert passed
-    assert reason.startswith("challenger is not measured worse: category micro f1 0.7000 < 0.7500 "
+    assert reason.startswith("challenger is not measured worse: category micro-F1 0.7000 < 0.7500 "
                              "- 0.01 but lower in only 62% of resamples of the window (fewer than 90%)")
     # Without resamples (or at confidence 0) the point figures decide.
     assert not gate(challenger, active, 0.01)[0]
@@ -423,5 +423,5 @@ def test_gate_keeps_the_active_model_only_on_a_measured_loss() -> None:
     # Within the tolerance nothing is asked of the resamples.
     assert gate(challenger, {**active, "category_micro_f1": 0.705}, 0.01,
                 {"category_micro_f1": 1.0, "category_macro_f1": 1.0}, 0.9) == (
-        True, "challenger is not worse: category micro f1 0.7000 vs 0.7050, category macro f1 "
+        True, "challenger is not worse: category micro-F1 0.7000 vs 0.7050, category macro-F1 "
               "0.6600 vs 0.6600 (tolerance 0.01)")
