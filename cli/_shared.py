@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -72,14 +73,27 @@ def reported_errors() -> Iterator[None]:
         named = re.search(r'field "(\w+)"', str(exc))
         raise fail(f"settings: INCIDENTS_{named.group(1).upper()}: not a JSON list; write it as "
                    '["first", "second"]' if named else f"settings: {exc}") from None
-    except (IncidentError, OSError) as exc:
+    except IncidentError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(_os_error(exc)) from None
     except SQLAlchemyError as exc:  # the store is unreachable, refuses us, or the URL is wrong
         cause = getattr(exc, "orig", None) or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise fail(f"store ({safe_url(get_settings().database_url)}): {first}") from None
     except OverflowError as exc:  # a last resort: a number no check bounded (SQLite's 64 bits, a date)
         raise fail(f"a value out of range: {exc}") from None
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError in words: the file and why, without Python's "[Errno 13]"; a file written
+    aside to be renamed into place (its name starts with a dot) is named by its folder."""
+    if exc.filename is None or exc.strerror is None:
+        return str(exc)
+    path = Path(str(exc.filename))
+    if path.name.startswith("."):
+        return f"cannot write in {path.parent}: {exc.strerror}"
+    return f"{path}: {exc.strerror}"
 
 
 def _schema_is_newest(url: str) -> bool:

@@ -105,6 +105,23 @@ def test_promote_model(incidents, models_dir: Path) -> None:
     assert incidents.ok("models", "list").stdout.splitlines()[1].startswith("* v2")
 
 
+def test_promote_in_a_folder_it_cannot_write(incidents, models_dir: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A models folder the user may not write to (root may, so the refusal is made up here): the
+    folder is named, not the file written aside ("[Errno 13] Permission denied: '.../.ACTIVE.x'")."""
+    import core.registry
+
+    add_versions(models_dir, "v2")
+
+    def refused(path: Path, _text: str) -> None:
+        raise PermissionError(13, "Permission denied", str(path.parent / f".{path.name}.1f2e"))
+
+    monkeypatch.setattr(core.registry, "_write_atomic", refused)
+    result = incidents.fails("models", "promote", "v2",
+                             says=(f"cannot write in {models_dir}: Permission denied",))
+    assert "Errno" not in result.stderr and active(models_dir) == "v1"
+
+
 def test_promote_model_unknown(incidents, models_dir: Path) -> None:
     result = incidents.fails("models", "promote", "v7", says=("no model version 'v7'",))
     assert result.exit_code == 1

@@ -91,6 +91,20 @@ def test_overflow_is_one_line_as_a_last_resort(capsys: pytest.CaptureFixture[str
                                        "convert to SQLite INTEGER\n")
 
 
+@pytest.mark.parametrize(("error", "says"), [
+    (FileExistsError(17, "File exists", "/srv/report"), "/srv/report: File exists"),
+    (PermissionError(13, "Permission denied", "/srv/models/.ACTIVE.1f2e"),
+     "cannot write in /srv/models: Permission denied"),
+    (OSError("disk on fire"), "disk on fire"),
+])
+def test_os_errors_are_said_in_words(capsys: pytest.CaptureFixture[str], error: OSError,
+                                     says: str) -> None:
+    """The file and why, without Python's "[Errno 17]"; a file written aside by its folder."""
+    with pytest.raises(typer.Exit), reported_errors():
+        raise error
+    assert capsys.readouterr().err == f"error: {says}\n"
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("args", [*COMMANDS.values(), ["report", "--start", "2023-01-01",
                                                         "--end", "2023-03-31"]],
