@@ -34,7 +34,9 @@ def models_live(
         settings, registry = ctx.settings, ctx.registry
         version = version or registry.active_version()
         if version is None:
-            raise ModelNotFound(f"no active model in {registry.root}; name a version")
+            raise ModelNotFound(
+                f"no active model in {registry.root}; name a version" if registry.versions()
+                else f"no model versions in {registry.root}; train one with `incidents train`")
         card = registry.card(version)
         with ctx.reading() as session:
             record = (live_record(session=session, model_version=version, taxonomy=ctx.taxonomy,

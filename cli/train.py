@@ -283,6 +283,10 @@ def relabel(invocation: typer.Context) -> None:
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
         with ctx.job_lock("relabel"):
             report = run_relabel(settings=settings, taxonomy=taxonomy, registry=registry)
+    if report.total == 0:  # not a table of zeros: say where incidents come from
+        typer.echo(f"the store holds no incidents to relabel; load them with `incidents sync` "
+                   f"({report.model_version} is active)")
+        return
     typer.echo(report.summary())
     table = plain_table(header=True)
     table.add_column("category")

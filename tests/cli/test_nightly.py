@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,5 +118,10 @@ def test_models_live_unknown_version(incidents: Incidents, settings: Settings, m
     incidents.fails("models", "live", "v9", says=("no model version 'v9'",))
 
 
-def test_models_live_without_model(incidents: Incidents, settings: Settings) -> None:
-    incidents.fails("models", "live", says=("no active model",))
+def test_models_live_without_model(incidents: Incidents, settings: Settings, models_dir: Path) -> None:
+    """With versions but none active, name one; with none at all, train one."""
+    (models_dir / "ACTIVE").unlink()
+    incidents.fails("models", "live", says=("no active model in", "; name a version"))
+    shutil.rmtree(models_dir)
+    incidents.fails("models", "live", says=("no model versions in",
+                                            "; train one with `incidents train`"))

@@ -180,3 +180,11 @@ def test_relabel_cli_prints_counts(settings: Settings, store: str, models_dir: P
     assert result.exit_code == 0, result.output
     assert "relabelled 48 of 48 incidents with v1: 48 changed labels" in result.stdout
     assert "before" in result.stdout and "after" in result.stdout
+
+
+def test_relabel_cli_on_an_empty_store_says_to_sync(settings: Settings, models_dir: Path) -> None:
+    """Not "relabelled 0 of 0" and a table of zeros: where incidents come from."""
+    result = run("relabel")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("the store holds no incidents to relabel; load them with `incidents "
+                             "sync` (v1 is active)\n")
