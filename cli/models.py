@@ -34,7 +34,8 @@ def _card_row(registry: ModelRegistry, version: str, active: str | None,
     try:
         card = registry.card(version)
     except ModelError as exc:  # listed all the same: `list` is what one diagnoses it with
-        return (f"{mark} {version}", f"damaged: {exc}", "", "", "", "", "")
+        # In the last column, which nothing follows: in the time column it widened every row.
+        return (f"{mark} {version}", "", "", "", "", "", f"damaged: {exc}")
     metrics = _mapping(card.get("metrics"))
     contenders = _mapping(metrics.get("contenders"))
     m = _mapping(contenders.get("model"))

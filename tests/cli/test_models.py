@@ -52,6 +52,7 @@ def test_list_models_with_a_damaged_card(incidents, models_dir: Path) -> None:
     lines = incidents.ok("models", "list").stdout.splitlines()
     assert [line[:8] for line in lines] == ["* v1    ", "  v2    ", "  v3    "]
     assert "damaged: v2/card.json is not a readable card (" in lines[1]
+    assert lines[0].index("48 incidents") < 40  # the damage, at the end, does not push rows right
     assert "? incidents" in lines[2] and "micro-F1 -" in lines[2]
     incidents.fails("models", "show", "v2", says=("v2/card.json is not a readable card",))
     incidents.fails("models", "promote", "v2", says=("v2/card.json is not a readable card",))
