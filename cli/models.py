@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from core.registry import ModelRegistry
     from core.tables import ModelDecisionRow
 
-app = typer.Typer(help="List, inspect, promote, roll back and prune model versions; list retraining "
+app = typer.Typer(help="List, inspect, promote, roll back and prune model versions; list promotions and retraining "
                        "decisions.", no_args_is_help=True)
 
 
@@ -175,6 +175,37 @@ def models_rollback(invocation: typer.Context) -> None:
         current = registry.active_version()
         target = registry.rollback(by=cli_user())
     typer.echo(f"active version: {target} (rolled back from {current})")
+
+
+@app.command("history")
+def models_history(
+    invocation: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line, as recorded.")
+                       ] = False,
+) -> None:
+    """The promotions and rollbacks of models/history.jsonl, newest first: when, what became
+    active and what it replaced, who asked and why (retrainings' decisions: `models decisions`)."""
+    with reported_errors():
+        entries = context(invocation).registry.history()
+    shown = entries[::-1][:limit]
+    if as_json:
+        for entry in shown:
+            typer.echo(json.dumps(entry))
+        return
+    if not shown:
+        typer.echo("no promotion or rollback recorded; the first `incidents train` records one")
+        return
+    table = plain_table(header=True)
+    for name in ("time", "kind", "active", "was", "by", "why"):
+        table.add_column(name)
+    for entry in shown:
+        table.add_row(str(entry.get("at", ""))[:19], str(entry.get("kind", "")),
+                      str(entry.get("active", "")), str(entry.get("previous") or "-"),
+                      str(entry.get("by") or "-"), str(entry.get("reason") or ""))
+    print_table(table)
+    if len(entries) > len(shown):
+        typer.echo(f"({len(shown)} of {len(entries)}; --limit shows more)")
 
 
 def _size(n_bytes: int) -> str:

@@ -123,6 +123,27 @@ def test_promote_in_a_folder_it_cannot_write(incidents, models_dir: Path,
     assert "Errno" not in result.stderr and active(models_dir) == "v1"
 
 
+def test_models_history(incidents, models_dir: Path) -> None:
+    """Who made which version active, when and why, newest first (it took reading the file)."""
+    add_versions(models_dir, "v2")
+    incidents.ok("models", "promote", "v2")
+    incidents.ok("models", "rollback")
+    lines = incidents.ok("models", "history").stdout.splitlines()
+    assert lines[0].split() == ["time", "kind", "active", "was", "by", "why"]
+    rows = [line.split(maxsplit=5) for line in lines[1:]]
+    assert [row[1:4] for row in rows] == [["rollback", "v1", "v2"], ["promote", "v2", "v1"],
+                                         ["promote", "v1", "-"]]
+    assert rows[0][5].endswith("rollback from v2") and cli_user() in lines[1]
+    limited = incidents.ok("models", "history", "--limit", "1").stdout.splitlines()
+    assert len(limited) == 3 and limited[-1] == "(1 of 3; --limit shows more)"
+    recorded = [json.loads(line) for line in incidents.ok("models", "history", "--json").stdout.splitlines()]
+    assert recorded == ModelRegistry(models_dir).history()[::-1]
+
+
+def test_models_history_none(incidents, settings) -> None:
+    assert incidents.ok("models", "history").stdout.startswith("no promotion or rollback recorded")
+
+
 def test_promote_model_unknown(incidents, models_dir: Path) -> None:
     result = incidents.fails("models", "promote", "v7", says=("no model version 'v7'",))
     assert result.exit_code == 1
