@@ -177,10 +177,14 @@ def models_rollback(invocation: typer.Context) -> None:
     typer.echo(f"active version: {target} (rolled back from {current})")
 
 
+#: The --limit of a list shown newest first.
+NewestFirst = Annotated[int, typer.Option(min=1, help="How many, newest first.")]
+
+
 @app.command("history")
 def models_history(
     invocation: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    limit: NewestFirst = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line, as recorded.")
                        ] = False,
 ) -> None:
@@ -248,7 +252,7 @@ def decision_fields(row: ModelDecisionRow) -> dict[str, Any]:
 @app.command("decisions")
 def models_decisions(
     invocation: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    limit: NewestFirst = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON ({data, count}).")
                        ] = False,
 ) -> None:
