@@ -167,39 +167,52 @@ def jsonl_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
+#: The bad lines of a corrections file named in one refusal; the rest are counted.
+MAX_BAD_LINES_NAMED = 10
+
+
 def parse_correction_lines(*, session: Session, taxonomy: Taxonomy,
                            lines: Iterable[str]) -> list[CorrectionIn]:
     """Check every line of a corrections file (one JSON object a line) before any is stored.
 
-    A bad line raises InvalidIncident naming its line number and field; blank lines are skipped.
+    Bad lines raise one InvalidIncident naming each (its number and field, the first
+    ``MAX_BAD_LINES_NAMED``) and how many there are, so one run finds them all; the field is the
+    first bad line's. Blank lines are skipped.
     """
     out: list[CorrectionIn] = []
+    bad: list[InvalidIncident] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidIncident(f"line {number}: not JSON ({exc.msg} at column {exc.colno})",
-                                  field="line") from None
-        except RecursionError:
-            raise InvalidIncident(f"line {number}: not JSON (nested too deeply to read)",
-                                  field="line") from None
-        except ValueError:  # json.loads's int() refuses more digits
-            raise InvalidIncident(f"line {number}: not JSON (a number with too many digits to read)",
-                                  field="line") from None
-        if not isinstance(data, dict):
-            raise InvalidIncident(f"line {number}: not a JSON object", field="line")
-        extra = set(data) - {"bug_id", "tags", "note"}
-        if extra:
-            raise InvalidIncident(f"line {number}: unknown field {sorted(extra)[0]}",
-                                  field=sorted(extra)[0])
-        for name in ("bug_id", "tags"):
-            if name not in data:
-                raise InvalidIncident(f"line {number}: {name}: missing", field=name)
-        try:
-            out.append(check_correction(session=session, taxonomy=taxonomy, bug_id=data["bug_id"],
-                                        tags=data["tags"], note=data.get("note", "")))
+            out.append(_correction_line(session=session, taxonomy=taxonomy, line=line))
         except InvalidIncident as exc:
-            raise InvalidIncident(f"line {number}: {exc}", field=exc.field) from None
+            bad.append(InvalidIncident(f"line {number}: {exc}", field=exc.field))
+    if bad:
+        named = "; ".join(str(exc) for exc in bad[:MAX_BAD_LINES_NAMED])
+        more = f"; and {len(bad) - MAX_BAD_LINES_NAMED} more" if len(bad) > MAX_BAD_LINES_NAMED else ""
+        total = f" ({len(bad)} bad lines; nothing stored)" if len(bad) > 1 else ""
+        raise InvalidIncident(f"{named}{more}{total}", field=bad[0].field)
     return out
+
+
+def _correction_line(*, session: Session, taxonomy: Taxonomy, line: str) -> CorrectionIn:
+    """One line of a corrections file, checked; InvalidIncident saying what is wrong with it."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidIncident(f"not JSON ({exc.msg} at column {exc.colno})", field="line") from None
+    except RecursionError:
+        raise InvalidIncident("not JSON (nested too deeply to read)", field="line") from None
+    except ValueError:  # json.loads's int() refuses more digits
+        raise InvalidIncident("not JSON (a number with too many digits to read)", field="line") from None
+    if not isinstance(data, dict):
+        raise InvalidIncident("not a JSON object", field="line")
+    extra = set(data) - {"bug_id", "tags", "note"}
+    if extra:
+        raise InvalidIncident(f"unknown field {sorted(extra)[0]}", field=sorted(extra)[0])
+    for name in ("bug_id", "tags"):
+        if name not in data:
+            raise InvalidIncident(f"{name}: missing", field=name)
+    return check_correction(session=session, taxonomy=taxonomy, bug_id=data["bug_id"],
+                            tags=data["tags"], note=data.get("note", ""))

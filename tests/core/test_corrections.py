@@ -153,6 +153,25 @@ def test_corrections_import_bad_line_names_it(settings: Settings, store: str, tm
     assert count_rows(settings, CorrectionRow) == 0
 
 
+def test_corrections_import_names_every_bad_line(settings: Settings, store: str, tmp_path: Path) -> None:
+    """One run names each bad line, up to ten, and counts the rest (it stopped at the first, so
+    a file with three took three runs); nothing is stored, the good lines included."""
+    good = '{"bug_id": 1500001, "tags": []}'
+    lines = [good, '{"bug_id": 1500001, "tags": ["not-a-tag"]}', '{"bug_id": 999, "tags": []}', "oops",
+             *['{"tags": []}'] * 10]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("corrections", "import", path, "--author", "alice")
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    said = result.stderr.removeprefix("error: ").strip()
+    parts = said.split("; ")
+    assert parts[0].startswith("line 2: tags: ") and parts[1].startswith("line 3: ")
+    assert parts[2] == "line 4: not JSON (Expecting value at column 1)"
+    assert parts[3:10] == [f"line {n}: bug_id: missing" for n in range(5, 12)]
+    assert said.endswith("; and 3 more (13 bad lines; nothing stored)")
+    assert count_rows(settings, CorrectionRow) == 0
+
+
 @pytest.mark.parametrize("bug", ["99999999999999999999999", "2147483648", "0", "-1"])
 def test_corrections_list_bug_outside_bug_ids(incidents, store: str, bug: str) -> None:
     """A bug no store holds: one line naming the option (it was an OverflowError traceback on
