@@ -72,7 +72,7 @@ def corrections_list(
 ) -> None:
     """Corrections, newest first: one JSON object a line."""
     from core.corrections import list_corrections
-    from core.store import checked_bug_id
+    from core.store import checked_bug_id, get_incident
 
     with reported_errors():
         if bug is not None:  # named as typed, and refused on a store never migrated too
@@ -83,5 +83,10 @@ def corrections_list(
                                  "author": r.author, "created_at": r.created_at.isoformat(),
                                  "model_version": r.model_version, "model_tags": r.model_tags})
                      for r in rows]
+            # Said, not left as nothing: a mistyped bug id looks like a bug never corrected.
+            unknown = (bug is not None and not rows and session is not None
+                       and get_incident(session=session, bug_id=bug) is None)
+    if unknown:
+        typer.echo(f"note: bug {bug} is not in the store", err=True)
     for line in lines:
         typer.echo(line)

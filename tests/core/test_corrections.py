@@ -172,6 +172,15 @@ def test_corrections_import_names_every_bad_line(settings: Settings, store: str,
     assert count_rows(settings, CorrectionRow) == 0
 
 
+def test_corrections_list_of_a_bug_not_in_the_store_says_so(incidents, store: str) -> None:
+    """Nothing listed, and a note: a bug not in the store (a plain nothing before), not one
+    stored and never corrected (nothing, and no note)."""
+    unknown = incidents.ok("corrections", "list", "--bug", "12345")
+    assert unknown.stdout == "" and unknown.stderr == "note: bug 12345 is not in the store\n"
+    never = incidents.ok("corrections", "list", "--bug", str(BUG))
+    assert never.stdout == "" and never.stderr == ""
+
+
 @pytest.mark.parametrize("bug", ["99999999999999999999999", "2147483648", "0", "-1"])
 def test_corrections_list_bug_outside_bug_ids(incidents, store: str, bug: str) -> None:
     """A bug no store holds: one line naming the option (it was an OverflowError traceback on
