@@ -65,7 +65,8 @@ def train(
             with session_scope(ctx.writable_store()) as session:
                 dataset = load_dataset(session=session)
             version, card = train_version(dataset, settings=settings, taxonomy=taxonomy,
-                                          registry=registry, year_cutoffs=cutoffs, progress=status)
+                                          registry=registry, year_cutoffs=cutoffs, progress=status,
+                                          by=cli_user())
     m = card["metrics"]["contenders"]
     typer.echo(f"wrote {version} ({card['training_data']['size']} incidents, "
                f"{len(card['labels'])} tags) in {registry.root / version}")

@@ -76,10 +76,12 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
                   model: IncidentTypeClassifier | None = None,
                   report: dict[str, Any] | None = None,
                   year_cutoffs: Sequence[datetime] = (),
-                  progress: Callable[[str], None] | None = None) -> tuple[str, dict[str, Any]]:
+                  progress: Callable[[str], None] | None = None,
+                  by: str | None = None) -> tuple[str, dict[str, Any]]:
     """Evaluate on the time split, fit on every labelled incident and write a new version.
 
-    The first version of a registry becomes active; later ones wait for a promotion. ``model``
+    The first version of a registry becomes active (``by``, who trained it, in the history);
+    later ones wait for a promotion. ``model``
     is the recipe (the shipped one by default); a caller that has already evaluated it passes
     its ``report`` (in ``evaluate``'s shape), and the time split is not run again. With
     ``year_cutoffs`` the card also holds the multi-year table (train before each cutoff, test on
@@ -150,5 +152,5 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         card["metrics_by_year"] = year_rows(years)
     version = registry.create(model, card)
     if promote_first and registry.active_version() is None:
-        registry.promote(version, reason="first version")
+        registry.promote(version, reason="first version", by=by)
     return version, registry.card(version)

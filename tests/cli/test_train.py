@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from classifier import file_sha256
+from cli._shared import cli_user
 from core.config import Settings
 from core.registry import ModelRegistry
 from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
@@ -25,6 +26,9 @@ def test_train_first_version(incidents, store: str, settings: Settings,
     assert "active version: v1" in result.stdout
     assert sorted(p.name for p in settings.models_dir.iterdir()) == ["ACTIVE", "history.jsonl",
                                                                      "v1"]
+    # Who trained it, as promote and rollback record who asked (it was null).
+    (entry,) = ModelRegistry(settings.models_dir).history()
+    assert (entry["active"], entry["by"]) == ("v1", cli_user())
     assert sorted(p.name for p in folder.iterdir()) == ["card.json", "model.skops",
                                                         "model.skops.sha256"]
     sha = file_sha256(folder / "model.skops")
