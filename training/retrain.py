@@ -131,8 +131,8 @@ class HoldoutWindow:
         if self.all_unseen:
             return f"{span}, all filed after {self.active}'s last training incident (unseen by it)"
         if not self.unseen:
-            return (f"{span}, which {self.active} may have learned: none is newer than its last "
-                    f"training incident")
+            return (f"{span}, none newer than {self.active}'s last training incident (it may "
+                    f"have learned them all)")
         return (f"{span}; only the last {self.unseen} are newer than {self.active}'s last training "
                 f"incident (fewer than {self.minimum}), it may have learned the other "
                 f"{self.size - self.unseen}")
@@ -446,8 +446,8 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
             described += (f"; the challenger predicted them in {challenger_scores['blocks']} "
                           f"blocks by filing time, each fitted on every incident filed before it")
         if active_metrics is not None and active_metrics.get("scored_as") == "recipe":
-            described += (f"; {active_before} learned {'some' if window.unseen else 'all'} of "
-                          f"them, where its own answers would be its training data's: its recipe "
+            described += (f"; {active_before} may have learned {'some' if window.unseen else 'all'} "
+                          f"of them, where its own answers would be its training data's: its recipe "
                           f"predicted them the same way, fitted on the labels {active_before} learned")
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
                            force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
