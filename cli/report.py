@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -81,10 +83,25 @@ def report(
             return
         folder = out.expanduser()
         folder.mkdir(parents=True, exist_ok=True)
-        written = [folder / f"{name}.{output.value}", folder / f"{name}.png", folder / f"{name}.svg"]
-        written[0].write_text(text, encoding="utf-8")
-        written[1].write_bytes(charts["png"])
-        written[2].write_bytes(charts["svg"])
+        contents = {folder / f"{name}.{output.value}": text.encode("utf-8"),
+                    folder / f"{name}.png": charts["png"], folder / f"{name}.svg": charts["svg"]}
+        _write_all(contents)
+        written = list(contents)
     for path in written:
         typer.echo(f"wrote {path}")
     typer.echo(briefing.chart_title)
+
+
+def _write_all(contents: dict[Path, bytes]) -> None:
+    """Write the files all or none: each aside first, then each renamed into place, so a write
+    that fails (a full disk) leaves neither a part of the report nor a mix with an earlier one."""
+    staged: list[Path] = []
+    try:
+        for path, data in contents.items():
+            staged.append(path.with_name(f".{path.name}.{secrets.token_hex(4)}"))
+            staged[-1].write_bytes(data)
+        for aside, path in zip(staged, contents, strict=True):
+            os.replace(aside, path)
+    finally:
+        for aside in staged:
+            aside.unlink(missing_ok=True)

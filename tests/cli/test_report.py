@@ -97,6 +97,24 @@ def test_report_on_a_store_never_filled_hides_the_password(incidents: Incidents,
 
 
 @SQLITE_ONLY
+def test_report_out_is_all_or_nothing(incidents: Incidents, store: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch):
+    """A write that fails (the disk full at the chart's SVG) leaves no file of the report, not the
+    report and its PNG without the SVG; one line names the folder."""
+    out = tmp_path / "briefing"
+    real = Path.write_bytes
+
+    def full_at_the_svg(self: Path, data: bytes) -> int:
+        if ".svg." in self.name:
+            raise OSError(28, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_at_the_svg)
+    incidents.fails("report", *WINDOW, "--out", out,
+                    says=(f"cannot write in {out}: No space left on device",))
+    assert list(out.iterdir()) == []
+
+
 def test_report_out_at_a_file(incidents: Incidents, store: str, tmp_path):
     """--out names a folder: a file there is refused before anything is read (it was
     "[Errno 17] File exists"), and left as it was."""
