@@ -24,10 +24,7 @@ def sync(
     """Sync the store from Bugzilla (only changes after the first run), or load a snapshot."""
     from tqdm import tqdm
 
-    from core.bugzilla import BUGS_FILE, read_snapshot, sync_from_bugzilla
-    from core.db import session_scope
-    from core.pause import pause_at
-    from core.store import upsert_bugs
+    from core.bugzilla import BUGS_FILE, sync_from_bugzilla, sync_snapshot
 
     with reported_errors():
         ctx = context(invocation)
@@ -37,12 +34,8 @@ def sync(
         if auto and (settings.snapshot_dir / BUGS_FILE).is_file():
             snapshot = settings.snapshot_dir
         if snapshot is not None:
-            folder = snapshot.expanduser()
-            records = read_snapshot(folder, taxonomy)
-            with session_scope(ctx.writable_store()) as session:
-                counts = upsert_bugs(session=session, records=records)
-                pause_at("sync:before-commit")
-            message = f"synced {len(records)} bugs from {folder}: {counts.summary()}"
+            message, _ = sync_snapshot(url=ctx.writable_store(), folder=snapshot.expanduser(),
+                                       taxonomy=taxonomy)
         else:
             with ctx.job_lock("sync"), tqdm(desc="bugs", unit=" bugs", disable=None) as bar:
                 report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy,

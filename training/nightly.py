@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifier import Taxonomy
-from core.bugzilla import read_snapshot, sync_from_bugzilla
+from core.bugzilla import sync_from_bugzilla, sync_snapshot
 from core.config import Settings
 from core.corrections import latest_correction_ids
 from core.db import session_scope
@@ -38,7 +38,6 @@ from core.jobs import JobLock, describe_holder
 from core.labels import LabelSource, incident_labels
 from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
-from core.store import upsert_bugs
 from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, utcnow
 
 from .relabel import RelabelReport, relabel
@@ -141,12 +140,9 @@ def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
 def _sync(settings: Settings, taxonomy: Taxonomy) -> tuple[str, dict[str, Any]]:
     if settings.nightly_source == "snapshot":
         folder = settings.snapshot_dir
-        records = read_snapshot(folder, taxonomy)
-        with session_scope(settings.database_url) as session:
-            counts = upsert_bugs(session=session, records=records)
-        return (f"loaded {len(records)} bugs from {folder}: {counts.summary()}",
-                {"source": str(folder), "new": len(counts.new), "updated": len(counts.updated),
-                 "unchanged": len(counts.unchanged)})
+        message, counts = sync_snapshot(url=settings.database_url, folder=folder, taxonomy=taxonomy)
+        return message, {"source": str(folder), "new": len(counts.new), "updated": len(counts.updated),
+                         "unchanged": len(counts.unchanged)}
     report = sync_from_bugzilla(settings=settings, taxonomy=taxonomy)
     return report.summary(), report.as_dict()
 

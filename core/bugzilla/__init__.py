@@ -3,7 +3,7 @@
 from .client import API_KEY_HEADER, COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
 from .records import BugRecord, comment_zero, last_comment_time, parse_time, whiteboard_tags
 from .snapshot import BUGS_FILE, COMMENTS_FILE, read_snapshot
-from .sync import SyncReport, read_sync_state, sync_from_bugzilla, write_sync_state
+from .sync import SyncReport, read_sync_state, sync_from_bugzilla, sync_snapshot, write_sync_state
 
 __all__ = [
     "API_KEY_HEADER",
@@ -21,6 +21,7 @@ __all__ = [
     "read_snapshot",
     "read_sync_state",
     "sync_from_bugzilla",
+    "sync_snapshot",
     "whiteboard_tags",
     "write_sync_state",
 ]

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from ..store import SyncCounts, is_bug_id, upsert_bugs
 from ..tables import IncidentRow, SyncStateRow, utcnow
 from .client import COMPONENT, PRODUCT, BugzillaClient, bugzilla_time
 from .records import BugRecord, checked_description, last_comment_time
+from .snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,16 @@ def _page_records(bugs: list[dict[str, Any]], *, client: BugzillaClient, taxonom
         records.append(replace(record, description=description, creator=None,
                                last_comment_time=commented))
     return records
+
+
+def sync_snapshot(*, url: str, folder: Path, taxonomy: Taxonomy) -> tuple[str, SyncCounts]:
+    """Load the snapshot in ``folder`` into the store at ``url``, in one transaction: what
+    `incidents sync --snapshot` and the nightly run say of it, and the counts."""
+    records = read_snapshot(folder, taxonomy)
+    with session_scope(url) as session:
+        counts = upsert_bugs(session=session, records=records)
+        pause_at("sync:before-commit")
+    return f"synced {len(records)} bugs from {folder}: {counts.summary()}", counts
 
 
 def sync_from_bugzilla(*, settings: Settings, taxonomy: Taxonomy | None = None,

@@ -32,7 +32,7 @@ def test_nightly_prints_a_line_a_step(incidents: Incidents, from_snapshot: Setti
     lines = incidents.ok("nightly").stdout.splitlines()
     (run,) = _runs(from_snapshot)
     assert lines[0] == f"nightly run {run.id}: sync from snapshot, retrain when due, relabel"
-    assert lines[1].startswith("sync: loaded 48 bugs from ") and lines[1].endswith(
+    assert lines[1].startswith("sync: synced 48 bugs from ") and lines[1].endswith(
         "0 new, 0 updated, 48 unchanged")
     assert lines[2] == ("retrain: not retrained: 0 labelled incidents are new to v1 (fewer than 30) "
                         "and its live record does not alarm")

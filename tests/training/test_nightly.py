@@ -74,7 +74,7 @@ def test_new_labels_cross_the_threshold(nightly_settings: Settings, store: str, 
         relabel_run = session.get(RelabelRunRow, run.relabel_run_id)
         assert relabel_run is not None and relabel_run.model_version == report.decision.active_after
     assert lines[0].startswith(f"nightly run {run.id}: ") and lines[-1] == f"nightly run {run.id} finished"
-    assert lines[1].startswith("sync: loaded 82 bugs from ") and lines[2].startswith(
+    assert lines[1].startswith("sync: synced 82 bugs from ") and lines[2].startswith(
         f"retrain: retrained, 34 labelled incidents are new to v1 (at least 30); decision {decision.id}, ")
     assert lines[3].startswith("relabel: relabelled 82 of 82 incidents with ")
 
