@@ -313,12 +313,12 @@ class ModelRegistry:
                     f"{previous or 'no version'} became active meanwhile; compare {version} with "
                     f"{previous} (`incidents retrain` again) or promote it explicitly")
             if kind == "promote" and version == previous:
-                stack = self._activation_stack()
-                if stack and stack[-1] == version:
+                recorded = stack[:-1] if unrecorded else stack  # the history's own, read above
+                if recorded and recorded[-1] == version:
                     raise AlreadyActive(f"{version} is already the active version")
                 # Active without its history entry: a promotion killed between the two writes.
                 # Promoting it again completes that promotion, replacing the history's last version.
-                previous = stack[-1] if stack else None
+                previous = recorded[-1] if recorded else None
             pause_at("registry:before-active")
             _write_atomic(self.root / ACTIVE, version + "\n")
             pause_at("registry:before-history")
