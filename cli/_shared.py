@@ -87,7 +87,8 @@ def reported_errors() -> Iterator[None]:
 
 def _os_error(exc: OSError) -> str:
     """An OSError in words: the file and why, without Python's "[Errno 13]"; a file written
-    aside to be renamed into place (its name starts with a dot) is named by its folder."""
+    aside to be renamed into place (``core.files``: its name starts with a dot) is named by its
+    folder."""
     if exc.filename is None or exc.strerror is None:
         return str(exc)
     path = Path(str(exc.filename))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -95,10 +94,12 @@ def report(
 def _write_all(contents: dict[Path, bytes]) -> None:
     """Write the files all or none: each aside first, then each renamed into place, so a write
     that fails (a full disk) leaves neither a part of the report nor a mix with an earlier one."""
+    from core.files import aside_of
+
     staged: list[Path] = []
     try:
         for path, data in contents.items():
-            staged.append(path.with_name(f".{path.name}.{secrets.token_hex(4)}"))
+            staged.append(aside_of(path))
             staged[-1].write_bytes(data)
         for aside, path in zip(staged, contents, strict=True):
             os.replace(aside, path)

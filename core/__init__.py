@@ -7,6 +7,7 @@
 ``tokens``          maintainers' API tokens, stored as sha256
 ``review``          the review queue
 ``registry``        model versions on disk, their cards, the ``ACTIVE`` pointer
+``files``           the hidden names files and folders are written under before their rename
 ``bugzilla``        Bugzilla's REST shapes, the REST client, the incremental sync, snapshot files
 ``classification``  the one path from incidents to tags with a loaded model
 ``labels``          which label an incident counts with: correction > Bugzilla tags > prediction

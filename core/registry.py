@@ -6,7 +6,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from classifier import (
     save_artefact,
 )
 
+from .files import aside, aside_of
 from .pause import pause_at
 
 ARTEFACT = "model.skops"
@@ -44,22 +44,17 @@ class LoadedModel:
     card: dict[str, Any]
 
 
-def _aside(folder: Path, prefix: str) -> Path:
-    """A fresh name in ``folder`` for a file or folder written aside, then renamed into place."""
-    return folder / f"{prefix}{secrets.token_hex(8)}"
-
-
 def _make_folder_aside(folder: Path, prefix: str) -> Path:
     """A new empty folder in ``folder``, with the umask's mode: tempfile.mkdtemp's 0700 stays
     on the version folder renamed from it, which a service running as another user could not
     read."""
-    path = _aside(folder, prefix)
+    path = aside(folder, prefix)
     os.mkdir(path, 0o777)
     return path
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = _aside(path.parent, f".{path.name}.")
+    tmp = aside_of(path)
     # Not mkstemp, whose 0600 would stay on the file renamed into place (ACTIVE): the umask's.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
