@@ -264,7 +264,7 @@ def models_decisions(
         with context(invocation).reading() as session:  # a store never migrated holds none
             rows, count = ([], 0) if session is None else list_decisions(session=session, limit=limit)
             data = [decision_fields(row) for row in rows]
-            lines = [(str(row.id), row.created_at.isoformat(timespec="seconds"), row.challenger,
+            lines = [(str(row.id), row.created_at.isoformat(timespec="seconds"), row.challenger or "-",
                       row.active_before or "-", active_after(row) or "-",
                       "promoted" if row.promoted else "kept", "forced" if row.forced else "-",
                       str((row.challenger_metrics or {}).get("holdout_size", "-")),

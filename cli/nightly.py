@@ -16,9 +16,8 @@ def nightly(invocation: typer.Context) -> None:
     Retrains when no model is active, when at least INCIDENTS_NIGHTLY_MIN_NEW_LABELS labelled
     incidents are new to the newest version (usually the active one: after a challenger was
     kept out or a rollback, what it learned is not new again), or when the active model's live
-    record alarms and the newest version is the active one or some label is new to it. Prints
-    one line a step; the run is recorded in the store (nightly_runs). A failing step is recorded
-    and stops the run (exit 1).
+    record alarms and some label is new to the newest version. Prints one line a step; the run is
+    recorded in the store (nightly_runs). A failing step is recorded and stops the run (exit 1).
     """
     from training.nightly import nightly as run_nightly
 

@@ -249,6 +249,9 @@ def retrain(
             d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
                             requested_by=requested_by, progress=status)
     c, a = d.challenger_metrics, d.active_metrics
+    if d.challenger is None:  # decided before anything was fitted
+        typer.echo(f"kept {d.active_after} active, no challenger fitted: {d.reason}")
+        return
     if c.get("holdout_size"):
         typer.echo(f"challenger {d.challenger}: category micro-F1 {c['category_micro_f1']:.3f} "
                    f"macro-F1 {c['category_macro_f1']:.3f} on the newest {c['holdout_size']} incidents")

@@ -31,7 +31,7 @@ def decisions_of(*, session: Session, versions: Iterable[str]) -> dict[str, Mode
         return {}
     rows = session.scalars(select(ModelDecisionRow).where(ModelDecisionRow.challenger.in_(wanted))
                            .order_by(ModelDecisionRow.id))
-    return {row.challenger: row for row in rows}  # the latest, should a version name come back
+    return {row.challenger: row for row in rows if row.challenger is not None}  # the latest, should a name come back
 
 
 def active_after(row: ModelDecisionRow) -> str | None:

@@ -177,13 +177,15 @@ class CorrectionRow(Base):
 
 
 class ModelDecisionRow(Base):
-    """One retraining decision: the challenger, the active model, both sets of figures, why."""
+    """One retraining decision: the challenger, the active model, both sets of figures, why.
+
+    ``challenger`` is None when nothing was fitted: the active model had nothing new to learn."""
 
     __tablename__ = "model_decisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    challenger: Mapped[str] = mapped_column(String(64))
+    challenger: Mapped[str | None] = mapped_column(String(64))
     active_before: Mapped[str | None] = mapped_column(String(64))
     promoted: Mapped[bool] = mapped_column(Boolean)
     forced: Mapped[bool] = mapped_column(Boolean, default=False)

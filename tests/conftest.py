@@ -191,6 +191,18 @@ def correct(settings: Settings, taxonomy: Taxonomy) -> Callable[..., int]:
     return store
 
 
+@pytest.fixture
+def something_new(store: str, correct: Callable[..., int]) -> int:
+    """A correction the trained v1 never learned: the oldest labelled incident gets one more tag.
+    Without one, `retrain` on the fixture store has nothing new to learn and fits nothing."""
+    from training.dataset import load_dataset
+
+    with session_scope(store) as session:
+        dataset = load_dataset(session=session)
+    extra = "policy-failure" if "policy-failure" not in dataset.y[0] else "audit-delay"
+    return correct(int(dataset.ids[0]), [*dataset.y[0], extra], note="one more tag")
+
+
 # -- a Bugzilla stand-in --------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def _no_real_bugzilla(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,6 +73,8 @@ class NightlyReport:
         d = self.decision
         if d is None:
             return f"retrained: {self.retrain_reason}"
+        if d.challenger is None:  # the retraining found nothing to fit
+            return f"not retrained ({self.retrain_reason}); decision {d.id}: {d.reason}"
         if d.promoted:
             outcome = f"promoted {d.challenger} (was {d.active_before or 'none'})"
         elif d.superseded:  # another version was promoted while it trained
@@ -166,8 +168,8 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     New labels are counted against the newest version trained (usually the active one), not the
     active one: after the gate kept a challenger, or a maintainer rolled back to an older version,
     the labels that newer version learned were tried already, and training on them again would
-    bring back what was kept out. An alarm retrains when the newest version is the active one,
-    or some label is new to the newest: not night after night on the same labels.
+    bring back what was kept out. An alarm retrains when some label is new to the newest version,
+    however few: not night after night on the same labels, which would fit the same model again.
     """
     active = registry.active_version()
     versions = registry.versions()
@@ -188,12 +190,13 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
                else f"{new_labels} labelled incidents are new")
     if new_labels >= threshold:
         return RetrainDue(True, f"{are_new} to {new_to} (at least {threshold})", new_labels, alarm)
-    if alarm is not None and (newest == active or new_labels > 0):
+    if alarm is not None and new_labels > 0:
         return RetrainDue(True, f"live record alarm: {alarm}", new_labels, alarm)
     if alarm is not None:
+        since = "it" if newest == active else f"{newest}, which was trained since"
         return RetrainDue(False, f"{active}'s live record alarms ({alarm}), but no labelled "
-                                 f"incident is new to {newest}, which was trained since",
-                          new_labels, alarm)
+                                 f"incident is new to {since}: retraining would learn the same "
+                                 f"labels", new_labels, alarm)
     whose = "its" if newest == active else f"{active}'s"
     return RetrainDue(False, f"{are_new} to {new_to} (fewer than {threshold}) and {whose} live "
                              "record does not alarm",
@@ -253,7 +256,10 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
             with _lock(url, "retrain"):
                 report.decision = retrain(settings=settings, taxonomy=taxonomy,
                                           registry=registry, requested_by=REQUESTED_BY)
-            _record(url, report.run_id, retrain_decision_id=report.decision.id)
+            # Decided before fitting anything (nothing new to learn): due, but not retrained.
+            report.retrained = report.decision.challenger is not None
+            _record(url, report.run_id, retrain_decision_id=report.decision.id,
+                    retrained=report.retrained)
         say(f"retrain: {report.retrain_line()}")
 
         step = "relabel"

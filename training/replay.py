@@ -231,7 +231,8 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             if due.due:
                 decision = retrain(settings=local, taxonomy=taxonomy, registry=registry,
                                    model=recipe, requested_by="replay")
-                outcome = ("promoted " if decision.promoted else "kept ") + decision.challenger
+                outcome = ("nothing new to learn" if decision.challenger is None else
+                           ("promoted " if decision.promoted else "kept ") + decision.challenger)
                 reason = f"{due.reason}: {decision.reason}"
             else:
                 outcome, reason = "not retrained", due.reason

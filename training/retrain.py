@@ -22,8 +22,10 @@ When the active model learned some of the window, its own answers there are its 
 data's and would flatter it: its recipe (``recipe`` with the artefact's parameters) is scored
 instead, prequentially on the same blocks, each fit on the labels it learned (the corrections
 stored before its card was written). The same recipe on the same labels gives the challenger's
-own scores; when the active card says it learned exactly the store's labelled incidents, there
-is nothing new to learn and the active model is kept.
+own scores. When the active model has the challenger's recipe and its card says it learned
+exactly the store's labelled incidents and tags, there is nothing new to learn: the active model
+is kept at once, nothing is fitted and no version is written (unless ``force``), and the decision
+names no challenger.
 
 When the store holds too few labelled incidents to compare (fewer than twice the minimum),
 nothing is compared: an active model is kept unless ``force``, and with no active model the
@@ -68,7 +70,7 @@ class RetrainDecision:
     """What a retraining did and why; ``id`` is its row in ``model_decisions``."""
 
     id: int
-    challenger: str
+    challenger: str | None  # None: nothing new to learn, nothing was fitted
     active_before: str | None
     active_after: str | None
     promoted: bool
@@ -197,36 +199,41 @@ def _recipe_of(fitted: Any, recipe: IncidentTypeClassifier) -> IncidentTypeClass
     return clone(recipe).set_params(**params)
 
 
+def _same_recipe(one: IncidentTypeClassifier, other: IncidentTypeClassifier) -> bool:
+    """Whether two recipes have the same parameters, ``n_jobs`` (how fast, not what) aside."""
+    def params(model: IncidentTypeClassifier) -> dict[str, Any]:
+        return {k: v for k, v in model.get_params(deep=False).items() if k != "n_jobs"}
+    return params(one) == params(other)
+
+
+def _nothing_new(active: Any, recipe: IncidentTypeClassifier, dataset: Dataset) -> bool:
+    """Whether the active model has ``recipe`` and its card says it learned exactly ``dataset``
+    (the store's labelled incidents and tags as they are): a challenger would be the same model."""
+    learned = (active.card.get("training_data") or {}).get("sha256")
+    return learned == dataset.fingerprint() and _same_recipe(_recipe_of(active.model, recipe), recipe)
+
+
 def _active_recipe_scores(active: Any, recipe: IncidentTypeClassifier, dataset: Dataset,
                           size: int, settings: Settings, taxonomy: Taxonomy,
                           challenger_scores: dict[str, Any],
-                          progress: Callable[[str], None]) -> tuple[dict[str, Any] | None, bool]:
+                          progress: Callable[[str], None]) -> dict[str, Any] | None:
     """The active model's recipe scored on the window as the challenger's is (prequentially),
     each fit on the labels the active model learned (:func:`_learned`). For a window the active model learned
     some of, where its own answers would be those of its training data.
 
     The challenger's own scores when the recipe and those labels are the challenger's (the same
-    fits would follow); and True with them when the active model's card says it learned exactly
-    the store's labelled incidents: there is nothing new to learn. None when the recipe cannot
-    be fitted so (the artefact is scored then).
+    fits would follow). None when the recipe cannot be fitted so (the artefact is scored then).
     """
     own = _recipe_of(active.model, recipe)
-    same = {k: v for k, v in own.get_params(deep=False).items() if k != "n_jobs"} == {
-        k: v for k, v in recipe.get_params(deep=False).items() if k != "n_jobs"}
-    fingerprint = dataset.fingerprint()
-    reused = "the challenger's recipe and labels: its figures"
-    if same and (active.card.get("training_data") or {}).get("sha256") == fingerprint:
-        progress(reused)
-        return challenger_scores, True
     learned = _learned(active.card, settings)
-    if same and learned.fingerprint() == fingerprint:
-        progress(reused)
-        return challenger_scores, False  # the same fits would follow
+    if _same_recipe(own, recipe) and learned.fingerprint() == dataset.fingerprint():
+        progress("the challenger's recipe and labels: its figures")
+        return challenger_scores  # the same fits would follow
     try:
         return score_prequential(own, dataset, size, settings.retrain_gate_blocks, taxonomy,
-                                 progress=progress, fit_on=learned), False
+                                 progress=progress, fit_on=learned)
     except NotEnoughData:
-        return None, False
+        return None
 
 
 def _learned(card: dict[str, Any], settings: Settings) -> Dataset:
@@ -344,6 +351,19 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         raise NotEnoughData("the store holds fewer than 2 labelled incidents; run `incidents sync` first")
     active_before = registry.active_version()
     active_model = registry.load(active_before) if active_before else None
+    if active_model is not None and not force and _nothing_new(active_model, recipe, dataset):
+        reason = (f"nothing new to learn: {active_before} has the challenger's recipe and learned "
+                  f"the store's {len(dataset)} labelled incidents and their tags as they are now; "
+                  f"nothing was fitted")
+        empty = dataset.subset(np.zeros(len(dataset), dtype=bool))
+        metrics = headline(None, empty)
+        decision_id = _record_decision(settings, challenger=None, active_before=active_before,
+                                       promoted=False, forced=False, tolerance=tolerance,
+                                       reason=reason, challenger_metrics=metrics,
+                                       active_metrics=None, requested_by=requested_by)
+        return RetrainDecision(decision_id, None, active_before, active_before, False, False,
+                               tolerance, reason, metrics, None, requested_by,
+                               "none: nothing new to learn")
     window = holdout_window(dataset, settings.retrain_holdout_fraction,
                             _last_filed(active_model.card) if active_model else None,
                             min_size=settings.retrain_min_holdout, active=active_before)
@@ -375,7 +395,7 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     elif challenger_scores is None:
         promote, reason = False, not_compared
     else:
-        active_scores, identical = (None, False) if window.all_unseen else _active_recipe_scores(
+        active_scores = None if window.all_unseen else _active_recipe_scores(
             active_model, recipe, dataset, window.size, settings, taxonomy, challenger_scores,
             progress=lambda message: note(f"active {active_before}'s recipe: {message}"))
         if active_scores is None:
@@ -404,10 +424,6 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                 *compared, resamples=GATE_RESAMPLES, seed=settings.random_state).items()}
         promote, reason = gate(challenger_metrics, active_metrics, tolerance, worse_in,
                                settings.retrain_gate_confidence)
-        if identical:
-            promote, reason = False, (
-                f"nothing new to learn: the challenger has {active_before}'s recipe and the "
-                f"labelled incidents and tags {active_before} learned ({len(dataset)})")
     if force and not promote:
         reason = f"forced although {reason}"
     elif force:
@@ -431,14 +447,10 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
             # compared with a version that no longer serves, so it must not replace the new one.
             promoted, superseded = False, True
             reason = f"refused: {exc} (the gate had said: {reason})"
-    with session_scope(settings.database_url) as session:
-        row = ModelDecisionRow(created_at=utcnow(), challenger=version, active_before=active_before,
-                               promoted=promoted, forced=force, tolerance=tolerance, reason=reason,
-                               challenger_metrics=challenger_metrics, active_metrics=active_metrics,
-                               requested_by=requested_by)
-        session.add(row)
-        session.flush()
-        decision_id = row.id
+    decision_id = _record_decision(settings, challenger=version, active_before=active_before,
+                                   promoted=promoted, forced=force, tolerance=tolerance,
+                                   reason=reason, challenger_metrics=challenger_metrics,
+                                   active_metrics=active_metrics, requested_by=requested_by)
     described = f"none: {not_compared}"
     if challenger_scores is not None:
         described = window.describe()
@@ -452,3 +464,12 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
                            force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
                            described, superseded)
+
+
+def _record_decision(settings: Settings, **fields: Any) -> int:
+    """Store a decision in ``model_decisions``; its id."""
+    with session_scope(settings.database_url) as session:
+        row = ModelDecisionRow(created_at=utcnow(), **fields)
+        session.add(row)
+        session.flush()
+        return row.id

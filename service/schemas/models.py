@@ -40,7 +40,8 @@ class RetrainRequest(BaseModel):
 
 class RetrainDecisionPublic(BaseModel):
     id: int
-    challenger: str
+    challenger: str | None = Field(description="The version trained; null when nothing was "
+                                               "fitted (the active model had nothing new to learn).")
     active_before: str | None
     active_after: str | None
     promoted: bool
@@ -63,7 +64,8 @@ class ModelDecisionPublic(BaseModel):
 
     id: int
     created_at: datetime
-    challenger: str
+    challenger: str | None = Field(description="The version trained; null when nothing was "
+                                               "fitted (the active model had nothing new to learn).")
     active_before: str | None
     active_after: str | None = Field(description="The challenger when promoted, else active_before.")
     promoted: bool

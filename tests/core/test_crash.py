@@ -176,7 +176,8 @@ def test_corrections_import_killed_then_rerun_stores_each_once(
 @pytest.mark.parametrize("point, written", [("registry:staged", ["v1"]),
                                             ("retrain:trained", ["v1", "v2"])])
 def test_retrain_killed_then_rerun_decides(settings: Settings, store: str, models_dir: Path,
-                                           incidents: Incidents, point: str, written: list[str]) -> None:
+                                           incidents: Incidents, something_new: int, point: str,
+                                           written: list[str]) -> None:
     """Killed while writing its version, none appears; killed after, the version is a candidate
     with no decision recorded; either way the re-run trains and records one."""
     kill_at(point, "retrain")

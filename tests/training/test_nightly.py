@@ -104,18 +104,26 @@ def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, model
 
 
 @SQLITE_ONLY
-def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir: Path,
-                             taxonomy: Taxonomy) -> None:
-    """v1's live record far below its held-out micro-F1 retrains though nothing is new."""
+def _alarm(store: str, version: str = "v1") -> None:
+    """25 of ``version``'s predictions scored wrong against tags that came later: its live record
+    alarms (category micro-F1 0.000 against its card's held-out figure)."""
     now = datetime.now(UTC)
     with session_scope(store) as session:
         ids = list(session.scalars(select(IncidentRow.id).order_by(IncidentRow.id).limit(25)))
         session.execute(insert(LiveScoreRow), [
-            {"incident_id": bug_id, "model_version": "v1", "predicted_tags": ["crl-failure"],
+            {"incident_id": bug_id, "model_version": version, "predicted_tags": ["crl-failure"],
              "true_tags": ["ocsp-failure"], "needs_review": False, "predicted_at": now - timedelta(days=2),
              "scored_at": now - timedelta(minutes=i)} for i, bug_id in enumerate(ids)])
+
+
+def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir: Path,
+                             taxonomy: Taxonomy) -> None:
+    """v1's live record far below its held-out micro-F1 retrains on fewer new labels than the
+    threshold asks (one)."""
+    _alarm(store)
+    _later_bugs(nightly_settings.snapshot_dir, 1)
     report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
-    assert report.new_labels == 0 and report.live_alarm is not None
+    assert report.new_labels == 1 and report.live_alarm is not None
     assert "live category micro-F1 0.000 over its last 25 scored incidents" in report.live_alarm
     assert report.retrained and report.retrain_reason == f"live record alarm: {report.live_alarm}"
     (run,) = _runs(nightly_settings)
@@ -127,9 +135,26 @@ def test_live_alarm_retrains(nightly_settings: Settings, store: str, models_dir:
     again = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
     assert again.live_alarm == report.live_alarm and again.retrained is False
     assert again.retrain_reason == (f"v1's live record alarms ({report.live_alarm}), but no "
-                                    "labelled incident is new to v2, which was trained since")
+                                    "labelled incident is new to v2, which was trained since: "
+                                    "retraining would learn the same labels")
     assert len(_decisions(nightly_settings)) == 1
     assert ModelRegistry(models_dir).versions() == ["v1", "v2"]
+
+
+def test_live_alarm_with_nothing_new_does_not_retrain(nightly_settings: Settings, store: str,
+                                                      models_dir: Path, taxonomy: Taxonomy) -> None:
+    """An alarm, but v1 learned every label the store holds: a retraining would fit v1 again,
+    so none is run, none recorded, and the run says why."""
+    _alarm(store)
+    report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert report.new_labels == 0 and report.live_alarm is not None
+    assert report.retrained is False and report.decision is None
+    assert report.retrain_reason == (f"v1's live record alarms ({report.live_alarm}), but no "
+                                     "labelled incident is new to it: retraining would learn the "
+                                     "same labels")
+    assert _decisions(nightly_settings) == [] and ModelRegistry(models_dir).versions() == ["v1"]
+    (run,) = _runs(nightly_settings)
+    assert (run.retrained, run.retrain_reason) == (False, report.retrain_reason)
 
 
 @SQLITE_ONLY

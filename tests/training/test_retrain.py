@@ -92,18 +92,38 @@ def test_retrain_force_promotes_worse_challenger(settings: Settings, store: str,
 @SQLITE_ONLY
 def test_retrain_with_nothing_new_keeps_the_active_model(settings: Settings, store: str,
                                                          models_dir: Path, taxonomy: Taxonomy) -> None:
-    """The incidents and tags v1 learned, the same recipe: nothing to learn, nothing promoted
-    (the same figures on both sides: the challenger's fits are the ones v1's recipe would make)."""
+    """The incidents and tags v1 learned, the same recipe: nothing to learn. The decision is taken
+    before anything is fitted: no version is written, and the recorded decision names none."""
     registry = ModelRegistry(models_dir)
-    decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry)
+    said: list[str] = []
+    decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry, requested_by="carol",
+                       progress=said.append)
     assert not decision.promoted and not decision.forced
-    assert registry.active_version() == "v1" and "v2" in registry.versions()
-    assert decision.reason == ("nothing new to learn: the challenger has v1's recipe and the labelled "
-                               "incidents and tags v1 learned (48)")
+    assert decision.challenger is None and registry.versions() == ["v1"]
+    assert registry.active_version() == "v1" == decision.active_before == decision.active_after
+    assert decision.reason == ("nothing new to learn: v1 has the challenger's recipe and learned the "
+                               "store's 48 labelled incidents and their tags as they are now; nothing "
+                               "was fitted")
+    assert decision.active_metrics is None and decision.challenger_metrics["holdout_size"] == 0
+    assert not any("fit" in message for message in said)  # nothing was trained
+    (row,) = _decisions(settings)
+    assert row.challenger is None and not row.promoted and row.requested_by == "carol"
+    assert row.reason == decision.reason and row.id == decision.id
+
+
+@SQLITE_ONLY
+def test_retrain_forced_with_nothing_new_trains_and_promotes(settings: Settings, store: str,
+                                                             models_dir: Path, taxonomy: Taxonomy) -> None:
+    """--force asks for a new version whatever the gate says: nothing new to learn does not stop
+    it. Its recipe's fits are the ones v1's would make, so both score the same on the window."""
+    registry = ModelRegistry(models_dir)
+    decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=True)
+    assert decision.promoted and decision.forced and decision.challenger == "v2"
+    assert registry.active_version() == "v2"
+    assert decision.reason.startswith("forced; challenger is not worse")
     assert decision.active_metrics is not None and decision.active_metrics["scored_as"] == "recipe"
     for name in ("category_micro_f1", "category_macro_f1"):
         assert decision.active_metrics[name] == decision.challenger_metrics[name]
-    assert not _decisions(settings)[0].promoted
 
 
 @SQLITE_ONLY
@@ -185,10 +205,12 @@ def _iso(moment: np.datetime64) -> str:
 
 
 def _trained_up_to(models_dir: Path, moment: np.datetime64) -> None:
-    """Make v1's card say its last training incident was filed at ``moment``."""
+    """Make v1's card say its last training incident was filed at ``moment`` (and, as it learned
+    fewer incidents than the store holds, that its training data had another fingerprint)."""
     path = models_dir / "v1" / "card.json"
     card = json.loads(path.read_text(encoding="utf-8"))
     card["training_data"]["last_filed"] = str(moment)
+    card["training_data"]["sha256"] = f"up to {moment}"
     path.write_text(json.dumps(card), encoding="utf-8")
 
 
@@ -281,7 +303,7 @@ def test_retrain_one_block_fits_once_on_the_older_incidents(settings: Settings, 
 @SQLITE_ONLY
 def test_retrain_too_few_to_compare_keeps_the_active_model(settings: Settings, store: str,
                                                             models_dir: Path,
-                                                            taxonomy: Taxonomy) -> None:
+                                                            taxonomy: Taxonomy, something_new: int) -> None:
     registry = ModelRegistry(models_dir)
     decision = retrain(settings=settings.model_copy(update={"retrain_min_holdout": 30}),
                        taxonomy=taxonomy, registry=registry, requested_by="alice")
@@ -301,6 +323,24 @@ def test_retrain_too_few_to_compare_keeps_the_active_model(settings: Settings, s
     # The candidate's card has figures all the same: the time split, as `incidents train`'s.
     metrics = registry.card("v2")["metrics"]
     assert metrics["test_size"] > 0 and set(metrics["contenders"]) >= {"model", "tfidf+logreg"}
+
+
+@SQLITE_ONLY
+def test_retrain_cli_with_nothing_new(settings: Settings, store: str, models_dir: Path) -> None:
+    """One line: v1 kept, nothing fitted, why; `models decisions` lists the decision with no
+    challenger."""
+    result = run("retrain", "--requested-by", "dana")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "kept v1 active, no challenger fitted: nothing new to learn: v1 has the challenger's recipe "
+        "and learned the store's 48 labelled incidents and their tags as they are now; nothing was "
+        "fitted"]
+    assert ModelRegistry(models_dir).versions() == ["v1"]
+    decisions = run("models", "decisions")
+    assert decisions.exit_code == 0, decisions.output
+    _, line = decisions.stdout.splitlines()
+    assert line.split()[2:8] == ["-", "v1", "v1", "kept", "-", "0"]
+    assert line.split()[8] == "dana"
 
 
 @SQLITE_ONLY
@@ -328,7 +368,7 @@ def test_retrain_too_few_to_compare_first_version(settings: Settings, store: str
 
 @SQLITE_ONLY
 def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_dir: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                        monkeypatch: pytest.MonkeyPatch, something_new: int) -> None:
     monkeypatch.setenv("INCIDENTS_RETRAIN_MIN_HOLDOUT", "30")
     get_settings.cache_clear()
     result = run("retrain")
@@ -344,7 +384,7 @@ def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_d
 
 @SQLITE_ONLY
 def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, models_dir: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                               monkeypatch: pytest.MonkeyPatch, something_new: int) -> None:
     import cli._shared
 
     monkeypatch.setattr(cli._shared, "_stderr_is_terminal", lambda: True)
@@ -352,9 +392,8 @@ def test_retrain_cli_status_line_on_a_terminal(settings: Settings, store: str, m
     assert result.exit_code == 0, result.output
     for step in ("loading labelled incidents from the store", "challenger: block 1 of 3: fitting "
                  "on the 38 incidents before it", "challenger: block 3 of 3: fitting on the 45 "
-                 "incidents before it", "active v1's recipe: the challenger's recipe and labels: "
-                 "its figures",
-                 "challenger: fitting on 48 incidents"):
+                 "incidents before it", "active v1's recipe: block 3 of 3: fitting on the 45 "
+                 "incidents before it", "challenger: fitting on 48 incidents"):
         assert step in result.stderr
     assert result.stdout.startswith("challenger v2: category micro-F1 ")
     assert "  window: the newest 10 labelled incidents" in result.stdout

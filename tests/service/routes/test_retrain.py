@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 
 from core.db import session_scope
 from core.jobs import JobLock
+from core.registry import ModelRegistry
 from core.tables import IncidentRow, ModelDecisionRow
 from service.routes.models import get_retrain
 from tests.fixtures import (
@@ -117,7 +118,7 @@ def test_retrain_model_bad_body(retrain_client: TestClient, maintainer, settings
 
 
 @SQLITE_ONLY
-def test_retrain_model_records_its_window(retrain_client: TestClient, maintainer):
+def test_retrain_model_records_its_window(retrain_client: TestClient, maintainer, something_new):
     body = finished_job(retrain_client, retrain_client.post("/models/retrain", headers=maintainer,
                                                             json={}))["result"]
     assert body["window"].startswith("the newest 10 labelled incidents, filed ")
@@ -135,7 +136,7 @@ def test_retrain_model_records_its_window(retrain_client: TestClient, maintainer
 @SQLITE_ONLY
 @pytest.mark.parametrize("force", [False, True])
 def test_retrain_model_too_few_to_compare(make_client, models_dir, maintainer, settings,
-                                          force: bool):
+                                          something_new, force: bool):
     client = make_client(retrain_min_holdout=30)
     response = client.post("/models/retrain", headers=maintainer, json={"force": force})
     body = finished_job(client, response)["result"]
@@ -150,6 +151,24 @@ def test_retrain_model_too_few_to_compare(make_client, models_dir, maintainer, s
     with session_scope(settings.database_url) as session:
         row = session.scalar(select(ModelDecisionRow))
         assert (row.promoted, row.forced, row.reason) == (force, force, body["reason"])
+
+
+@SQLITE_ONLY
+def test_retrain_model_with_nothing_new_fits_nothing(retrain_client: TestClient, maintainer,
+                                                     models_dir):
+    """v1 learned every label the store holds: the job decides at once, names no challenger and
+    writes no version; the decision is listed with its challenger null."""
+    job = finished_job(retrain_client, retrain_client.post("/models/retrain", headers=maintainer,
+                                                           json={}))
+    assert (job["state"], job["status_code"]) == ("succeeded", 200)
+    body = job["result"]
+    assert (body["challenger"], body["active_before"], body["active_after"]) == (None, "v1", "v1")
+    assert body["promoted"] is False and body["reason"].startswith("nothing new to learn: v1 has ")
+    assert body["window"] == "none: nothing new to learn" and body["active_metrics"] is None
+    assert ModelRegistry(models_dir).versions() == ["v1"]
+    (recorded,) = retrain_client.get("/models/decisions").json()["data"]
+    assert (recorded["id"], recorded["challenger"], recorded["holdout_size"]) == (body["id"], None, 0)
+    assert recorded["active_after"] == "v1" and recorded["reason"] == body["reason"]
 
 
 def test_retrain_model_not_enough_data(make_client, models_dir, maintainer, settings):
