@@ -7,7 +7,10 @@ Bugzilla's Webhooks extension POSTs one event a change of a bug: ``create`` (a b
 turns the payload into a :class:`BugEvent`, and :func:`apply_event` applies it:
 
 - Only bugs of *CA Program* / *CA Certificate Compliance* count, and nothing private (a private
-  bug, comment or attachment) is stored: other events are ignored, with the reason.
+  bug, comment or attachment) is stored: other events are ignored, with the reason. What the
+  store already holds of a bug made private goes: the bug with everything stored of it (its
+  tags, predictions, live scores and corrections), and comment 0 made private blanks the stored
+  description (the bug is re-classified without it).
 - An event older than what the store holds of the bug (the ``event.time`` of the last event
   applied, or Bugzilla's ``last_change_time`` that a sync or an event stored) is ignored:
   deliveries are repeated and can come out of order, and the newer one carried the bug's state.
@@ -33,7 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -104,13 +107,20 @@ class BugEvent:
             return None
         return self.comment_text or ""
 
+    @property
+    def hides(self) -> bool:
+        """The event makes private something the store may hold: the bug, or its comment 0."""
+        return self.private == "bug" or (self.private == "comment" and self.comment_number == 0)
+
     def ignored_because(self) -> str | None:
         """Why the store takes nothing of this event (None: it takes it, unless it is stale)."""
-        if self.private:
+        if self.private and not self.hides:
             return f"bug {self.bug_id}: the {self.private} is private, and nothing private is stored"
         if self.kind is None:
             return (f"bug {self.bug_id}: event {self.action!r} (target {self.target!r}) is not one "
                     "this service takes (create, modify, comment, attachment)")
+        if self.private == "bug":
+            return None  # a private bug comes as its id alone: what is stored of it goes
         product, component = self.fields.get("product"), self.fields.get("component")
         if (product, component) != (PRODUCT, COMPONENT):
             return (f"bug {self.bug_id} is in {product or '(no product)'} / "
@@ -164,6 +174,8 @@ def apply_event(*, session: Session, event: BugEvent, taxonomy: Taxonomy,
     reason = event.ignored_because()
     if reason is not None:
         return HookOutcome(event.bug_id, kind, applied=False, reason=reason)
+    if event.private == "bug":
+        return _forget(session, event)
     for _ in range(2):
         outcome = _apply_once(session=session, event=event, taxonomy=taxonomy, model=model,
                               settings=settings, client=client)
@@ -211,19 +223,41 @@ def _stale(event: BugEvent, newest: datetime | None) -> HookOutcome:
                f"the store holds of the bug{than}, which a newer event or sync wrote")
 
 
+def _not_newer(event: BugEvent) -> ColumnElement[bool]:
+    """The stored bug is the event's, and no newer event or sync wrote it."""
+    moment = event.time
+    return and_(IncidentRow.id == event.bug_id,
+                or_(IncidentRow.last_event_time.is_(None), IncidentRow.last_event_time <= moment),
+                or_(IncidentRow.last_change_time.is_(None), IncidentRow.last_change_time <= moment))
+
+
 def _claim(session: Session, event: BugEvent) -> bool:
     """Mark the bug as written by this event, unless a newer event or sync wrote it: one
     conditional UPDATE, which makes a concurrent delivery of the same bug wait for our commit
     (and then find it newer)."""
-    moment = event.time
     result = session.execute(
-        update(IncidentRow)
-        .where(IncidentRow.id == event.bug_id,
-               and_(or_(IncidentRow.last_event_time.is_(None), IncidentRow.last_event_time <= moment),
-                    or_(IncidentRow.last_change_time.is_(None), IncidentRow.last_change_time <= moment)))
-        .values(last_event_time=moment)
+        update(IncidentRow).where(_not_newer(event)).values(last_event_time=event.time)
         .execution_options(synchronize_session=False))
     return cast(CursorResult, result).rowcount == 1
+
+
+def _forget(session: Session, event: BugEvent) -> HookOutcome:
+    """The bug made private: removed from the store with everything stored of it (the foreign
+    keys cascade to its tags, predictions, live scores and corrections), unless a newer event or
+    sync wrote it (it was made public again since)."""
+    stored = session.execute(select(IncidentRow.last_event_time, IncidentRow.last_change_time)
+                             .where(IncidentRow.id == event.bug_id)).first()
+    if stored is None:
+        return HookOutcome(event.bug_id, event.kind, applied=False,
+                           reason=f"bug {event.bug_id}: the bug is private, and nothing private is stored")
+    result = session.execute(delete(IncidentRow).where(_not_newer(event))
+                             .execution_options(synchronize_session=False))
+    if cast(CursorResult, result).rowcount != 1:
+        return _stale(event, max((t for t in stored if t is not None), default=None))
+    return HookOutcome(event.bug_id, event.kind, applied=True, changed=("removed",),
+                       reason=f"bug {event.bug_id} is private now: removed from the store with its "
+                              "tags, predictions, live scores and corrections (nothing private is "
+                              "stored)")
 
 
 def _require_summary(event: BugEvent) -> str:

@@ -54,9 +54,13 @@ def bugzilla_webhook(
     - a comment or an attachment: the bug's stored time of the last change moves to the event's;
       comment 0 re-classifies.
 
-    Other products and components, private bugs, comments and attachments, and events older than
-    what the store holds of the bug are answered 202 `ignored` with the reason, and nothing is
-    stored. A repeated event changes nothing.
+    A stored bug made private is removed from the store with everything stored of it (its tags,
+    predictions, live scores and corrections; `changed: ["removed"]`); comment 0 made private
+    blanks the stored description and re-classifies the bug.
+
+    Other products and components, private bugs the store does not hold, other private comments
+    and attachments, and events older than what the store holds of the bug are answered 202
+    `ignored` with the reason, and nothing is stored. A repeated event changes nothing.
     """
     event = delivery.bug_event()
     try:

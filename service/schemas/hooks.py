@@ -164,4 +164,5 @@ class HookResultPublic(BaseModel):
     bug_id: int
     reason: str = Field(description="Why it was ignored, or what was updated.")
     changed: list[str] = Field(default_factory=list,
-                               description="The stored fields the event changed.")
+                               description="The stored fields the event changed; `removed`: the "
+                                           "bug is private now and was removed from the store.")

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from core.db import session_scope
-from core.tables import IncidentRow
+from core.tables import CorrectionRow, IncidentRow
 from service.config import ServiceSettings
 from tests.fixtures import (
     API_KEY,
@@ -222,6 +222,74 @@ def test_bugzilla_hook_ignored_stores_nothing(hooks: TestClient, settings, body,
     assert (answer["status"], answer["bug_id"]) == ("ignored", BUG)
     assert says in answer["reason"]
     assert incident_count(settings.database_url) == 0
+
+
+def _correction_count(url: str, bug_id: int = BUG) -> int:
+    with session_scope(url) as session:
+        return int(session.scalar(select(func.count()).select_from(CorrectionRow)
+                                  .where(CorrectionRow.incident_id == bug_id)))
+
+
+def test_bugzilla_hook_bug_made_private_is_removed(hooks: TestClient, settings, correct, maintainer):
+    """What the store holds of a bug made private goes, with everything stored of it: it leaves
+    the record, the briefing and the store; another stored bug stays."""
+    url = settings.database_url
+    for bug_id in (BUG, BUG + 1):
+        assert hooks.post("/hooks/bugzilla", json=filed(bug_id), headers=AUTH).status_code == 200
+    tagged = whiteboard("2025-03-05T09:00:00", "[ca-compliance]", OCSP)
+    assert hooks.post("/hooks/bugzilla", json=tagged, headers=AUTH).status_code == 200
+    correct(BUG, ["crl-failure"], note="not OCSP")
+    before = stored(url)
+    assert before["incident"] is not None and before["tags"] and before["predictions"]
+    assert hooks.get("/aggregate", params={"start": "2025-03-01", "end": "2025-03-31"}).json()[
+        "total"] == 2
+    hidden = webhook_payload({"id": BUG, "is_private": True}, at="2025-03-06T10:00:00",
+                             changes=[("is_private", "0", "1")])
+    response = hooks.post("/hooks/bugzilla", json=hidden, headers=AUTH)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["status"], answer["changed"]) == ("applied", ["removed"])
+    assert answer["reason"].startswith(f"bug {BUG} is private now: removed from the store")
+    after = stored(url)
+    assert after == {"incident": None, "tags": [], "predictions": [], "live": []}
+    assert _correction_count(url) == 0
+    assert hooks.get(f"/incidents/{BUG}", headers=maintainer).status_code == 404
+    assert hooks.get("/aggregate", params={"start": "2025-03-01", "end": "2025-03-31"}).json()[
+        "total"] == 1
+    assert stored(url, BUG + 1)["incident"] is not None
+    # The same event again: nothing left to remove, nothing stored.
+    again = hooks.post("/hooks/bugzilla", json=hidden, headers=AUTH)
+    assert again.status_code == 202 and "the bug is private" in again.json()["reason"]
+
+
+def test_bugzilla_hook_older_private_event_removes_nothing(hooks: TestClient, settings):
+    """A bug made private, then public again: the older event, delivered late, is stale."""
+    assert hooks.post("/hooks/bugzilla", json=filed(), headers=AUTH).status_code == 200
+    public = webhook_payload(webhook_bug(BUG, last_change_time="2025-03-08T10:00:00"),
+                             at="2025-03-08T10:00:00", changes=[("is_private", "1", "0")])
+    assert hooks.post("/hooks/bugzilla", json=public, headers=AUTH).status_code == 200
+    late = webhook_payload({"id": BUG, "is_private": True}, at="2025-03-06T10:00:00")
+    response = hooks.post("/hooks/bugzilla", json=late, headers=AUTH)
+    assert response.status_code == 202 and "is older than what the store holds" in response.json()["reason"]
+    assert stored(settings.database_url)["incident"] is not None
+
+
+def test_bugzilla_hook_comment_zero_made_private_blanks_the_description(hooks: TestClient, settings):
+    """Comment 0 made private: the stored description goes and the bug is classified again on
+    its summary alone."""
+    url = settings.database_url
+    assert hooks.post("/hooks/bugzilla", json=filed(), headers=AUTH).status_code == 200
+    before = stored(url)
+    assert before["incident"]["description"] == REPORT
+    hidden = webhook_payload(webhook_bug(BUG, last_change_time="2025-03-06T10:00:00"),
+                             action="modify", target="comment", at="2025-03-06T10:00:00",
+                             comment=webhook_comment(0, REPORT, is_private=True))
+    response = hooks.post("/hooks/bugzilla", json=hidden, headers=AUTH)
+    assert response.status_code == 200, response.text
+    after = stored(url)
+    assert after["incident"]["description"] == ""
+    assert len(after["predictions"]) == 1 and after["predictions"][0][5] > before["predictions"][0][5]
+    assert REPORT not in response.text
 
 
 def test_bugzilla_hook_bugzilla_failing_is_502(hooks: TestClient, settings):
