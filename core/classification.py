@@ -30,6 +30,8 @@ class Classification:
     confidence: float
     model_version: str
     explanation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Why a bug that would have been stored was not (another component's, or a stale copy).
+    not_stored_because: str | None = None
 
     def as_dict(self, *, explanation: bool = True) -> dict[str, Any]:
         """The fields by name; their values are shared, not copied (``dataclasses.asdict``'s

@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 
-from classifier import Taxonomy
+from classifier import Incident, Taxonomy
+from core.bugzilla import COMPONENT, PRODUCT, BugRecord, bugzilla_time
 from core.classification import Classification, classify
 from core.registry import LoadedModel
 from core.store import save_predictions, stored_records, upsert_bugs
@@ -145,7 +146,12 @@ class ClassifyBatcher:
         keyed = [(bug.id, bug, result) for bug, result in zip(bugs, results, strict=True)
                  if bug.id is not None]
         if keyed:
-            self._store(keyed, first.taxonomy)
+            at = [i for i, bug in enumerate(bugs) if bug.id is not None]
+            redone, stale = self._store(keyed, first.taxonomy, first.loaded, explain)
+            for k, result in redone.items():
+                results[at[k]] = result
+            for k, reason in stale.items():
+                results[at[k]] = replace(results[at[k]], not_stored_because=reason)
         answers, start = [], 0
         for request in part:
             mine = results[start:start + len(request.bugs)]
@@ -155,21 +161,35 @@ class ClassifyBatcher:
         return answers
 
     def _store(self, keyed: list[tuple[int, IncidentClassify, Classification]],
-               taxonomy: Taxonomy) -> None:
+               taxonomy: Taxonomy, loaded: LoadedModel, explain: bool
+               ) -> tuple[dict[int, Classification], dict[int, str]]:
         """Upsert the bugs and their predictions in one transaction.
 
-        Each bug is stored as sent over its stored record (``IncidentClassify.record``).
+        Each bug is stored as sent over its stored record (``IncidentClassify.record``). A bug
+        sent without what the model reads of the stored one (its comment 0 or its reporter
+        left out) is classified again on the record stored, in the same transaction, so that
+        the stored prediction is of the stored text. A bug whose ``last_change_time`` is older
+        than the stored one's is a stale copy (a retried or late request): nothing of it is
+        written, as the webhook ignores an older event. Returned, by place in ``keyed``: the
+        classifications to answer instead, and why a stale bug was not stored.
         """
         ids = [bug_id for bug_id, _, _ in keyed]
         for attempt in (1, 2):
             with self.store.session() as session:
                 try:
                     stored = stored_records(session=session, ids=ids)
-                    upsert_bugs(session=session,
-                                records=[bug.record(taxonomy, stored.get(bug_id))
-                                         for bug_id, bug, _ in keyed])
+                    stale = {k: why for k, (bug_id, bug, _) in enumerate(keyed)
+                             if (why := _not_ours(bug) or _older(bug, stored.get(bug_id))) is not None}
+                    fresh = [k for k in range(len(keyed)) if k not in stale]
+                    records = {k: keyed[k][1].record(taxonomy, stored.get(keyed[k][0])) for k in fresh}
+                    again = [k for k in fresh
+                             if _read(records[k].incident()) != _read(keyed[k][1].incident())]
+                    redone = dict(zip(again, classify(
+                        loaded, [records[k].incident() for k in again], taxonomy, explain=explain),
+                        strict=True)) if again else {}
+                    upsert_bugs(session=session, records=list(records.values()))
                     save_predictions(session=session, predictions=[
-                        result.prediction(bug_id) for bug_id, _, result in keyed])
+                        redone.get(k, keyed[k][2]).prediction(keyed[k][0]) for k in fresh])
                     session.commit()
                 except IntegrityError:
                     # Another writer (a sync, another worker) stored one of these new bugs
@@ -179,8 +199,9 @@ class ClassifyBatcher:
                         raise
                     logger.info("bugs %s were written concurrently; trying once more", ids)
                     continue
-            self.metrics.predictions_stored.inc(len(keyed))
-            return
+            self.metrics.predictions_stored.inc(len(fresh))
+            return redone, stale
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _parts(group: list[_Request]) -> Iterator[list[_Request]]:
@@ -197,6 +218,30 @@ def _parts(group: list[_Request]) -> Iterator[list[_Request]]:
         ids |= mine
     if part:
         yield part
+
+
+def _not_ours(bug: IncidentClassify) -> str | None:
+    """Why ``bug`` is not an incident of the CA Program's compliance component (its product or
+    component sent, and another), or None: the sync and the webhook store no other bug."""
+    if (bug.product or PRODUCT, bug.component or COMPONENT) == (PRODUCT, COMPONENT):
+        return None
+    return (f"bug {bug.id} is in {bug.product or '(no product)'} / "
+            f"{bug.component or '(no component)'}, not {PRODUCT} / {COMPONENT}: only incidents "
+            f"are stored")
+
+
+def _older(bug: IncidentClassify, stored: BugRecord | None) -> str | None:
+    """Why ``bug`` is older than the stored copy (its ``last_change_time`` is earlier), or None."""
+    sent, held = bug.last_change_time, stored.last_change_time if stored is not None else None
+    if sent is None or held is None or sent >= held:
+        return None
+    return (f"bug {bug.id}: the last_change_time sent ({bugzilla_time(sent)}) is older than the "
+            f"stored copy's ({bugzilla_time(held)}); send the bug as it is now to store it")
+
+
+def _read(incident: Incident) -> tuple[str, str, str]:
+    """What the model reads of an incident (its features)."""
+    return incident.summary, incident.description, incident.reporter
 
 
 def _without_explanation(result: Classification) -> Classification:

@@ -54,7 +54,8 @@ async def _classify(bugs: Sequence[IncidentClassify], *, loaded: LoadedModel, ta
     sent = bugs if stores else [bug.model_copy(update={"id": None}) for bug in bugs]
     results = await batcher.classify(sent, loaded=loaded, taxonomy=taxonomy, explain=explain)
     return [ClassificationPublic.model_validate(
-        {**result.as_dict(), "id": bug.id, "stored": stores and bug.id is not None})
+        {**result.as_dict(), "id": bug.id,
+         "stored": stores and bug.id is not None and result.not_stored_because is None})
         for bug, result in zip(bugs, results, strict=True)]
 
 

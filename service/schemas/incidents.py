@@ -130,7 +130,9 @@ class IncidentClassify(IncidentBase):
         return None
 
     def incident(self) -> Incident:
-        """What the model sees: only what was sent, never the store's copy."""
+        """What the model sees of what was sent. A bug that is stored is classified again on the
+        stored record when that reads otherwise (comment 0 or the reporter left out: the stored
+        ones are kept), so that its stored prediction is of its stored text (``service.batching``)."""
         return Incident(summary=self.summary, description=self.description_text(), id=self.id,
                         creator_domain=self.reporter_domain(), creation_time=self.creation_time,
                         status=self.status, resolution=self.resolution,

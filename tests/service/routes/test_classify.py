@@ -183,6 +183,81 @@ def test_classify_incident_private_comment_zero_not_read_nor_stored(client: Test
     assert incident.json()["description"] == "" and secret not in incident.text
 
 
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_classify_incident_summary_alone_is_classified_as_stored(client: TestClient, path: str,
+                                                                 maintainer_no_bugs):
+    """A stored bug sent again with its summary alone keeps its comment 0 and reporter, and is
+    classified on them: the answer and the stored prediction are of the text stored, not of the
+    summary alone (the prediction stored was the summary's, beside the whole text)."""
+    full = client.post("/classify", json=new_bug(BUG_ID), headers=maintainer_no_bugs).json()
+    summary_alone = client.post("/classify", json={"summary": new_bug()["summary"]}).json()
+    assert summary_alone["scores"] != full["scores"]  # the test can tell the two apart
+    body = {"id": BUG_ID, "summary": new_bug()["summary"]}
+    response = client.post(path + "?explain=false", json={"bugs": [body]} if "batch" in path else body,
+                           headers=maintainer_no_bugs)
+    assert response.status_code == 200, response.text
+    answer = response.json()["data"][0] if "batch" in path else response.json()
+    assert answer["stored"] is True and answer["scores"] == full["scores"]
+    assert answer["explanation"] == {}  # as asked, though classified again on the stored text
+    incident = client.get(f"/incidents/{BUG_ID}").json()
+    assert incident["description"] == new_bug()["description"]
+    assert [p["scores"] for p in incident["predictions"]] == [full["scores"]]
+
+
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_classify_incident_older_copy_is_not_stored(client: TestClient, path: str,
+                                                    maintainer_no_bugs):
+    """A copy of a stored bug older than the stored one (a retried or late request) changes
+    nothing stored, as an older webhook event; it is answered with why. A newer one is stored."""
+    first = new_bug(BUG_ID, last_change_time="2025-04-01T00:00:00Z")
+    assert client.post("/classify", json=first, headers=maintainer_no_bugs).json()["stored"] is True
+    stale = new_bug(BUG_ID, summary="Nimbus Trust: CRL expired", description="An old copy.",
+                    last_change_time="2025-03-01T00:00:00Z")
+    fresh = new_bug(BUG_ID + 1, last_change_time="2025-03-01T00:00:00Z")
+
+    def post(bug: dict) -> dict:
+        response = client.post(path, json={"bugs": [bug, fresh]} if "batch" in path else bug,
+                               headers=maintainer_no_bugs)
+        assert response.status_code == 200, response.text
+        return response.json()["data"][0] if "batch" in path else response.json()
+
+    answer = post(stale)
+    assert answer["stored"] is False and answer["id"] == BUG_ID
+    assert answer["not_stored_because"] == (
+        f"bug {BUG_ID}: the last_change_time sent (2025-03-01T00:00:00Z) is older than the stored "
+        "copy's (2025-04-01T00:00:00Z); send the bug as it is now to store it")
+    incident = client.get(f"/incidents/{BUG_ID}").json()
+    assert (incident["summary"], incident["description"]) == (first["summary"], first["description"])
+    assert incident["last_change_time"] == "2025-04-01T00:00:00Z"
+    assert len(incident["predictions"]) == 1
+    if "batch" in path:  # the rest of the batch is stored
+        assert client.get(f"/incidents/{BUG_ID + 1}").status_code == 200
+    newer = post({**stale, "last_change_time": "2025-04-02T00:00:00Z"})
+    assert newer["stored"] is True and newer["not_stored_because"] is None
+    assert client.get(f"/incidents/{BUG_ID}").json()["summary"] == "Nimbus Trust: CRL expired"
+
+
+@pytest.mark.parametrize(("fields", "where"), [
+    ({"product": "Firefox", "component": "General"}, "Firefox / General"),
+    ({"component": "CA Certificate Root Inclusion Request"},
+     "(no product) / CA Certificate Root Inclusion Request"),
+])
+def test_classify_incident_of_another_component_is_not_stored(client: TestClient, service_settings,
+                                                              maintainer_no_bugs, fields, where):
+    """Only incidents are stored, as by the sync and the webhook: a bug of another product or
+    component is classified and answered with why it was not stored."""
+    response = client.post("/classify", json=new_bug(BUG_ID, **fields), headers=maintainer_no_bugs)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["stored"] is False and answer["tags"]
+    assert answer["not_stored_because"] == (
+        f"bug {BUG_ID} is in {where}, not CA Program / CA Certificate Compliance: only incidents "
+        "are stored")
+    assert _stored(service_settings.database_url) == (0, 0)
+    ours = new_bug(BUG_ID, product="CA Program", component="CA Certificate Compliance")
+    assert client.post("/classify", json=ours, headers=maintainer_no_bugs).json()["stored"] is True
+
+
 def test_classify_incident_keeps_the_reporters_domain_only(client: TestClient, maintainer_no_bugs):
     """The address is not kept, as by the sync and the webhook; its domain is."""
     bug = {**without(new_bug(BUG_ID), "creator_domain"), "creator": "Jane.Doe@Contoso.example"}
