@@ -13,10 +13,12 @@ from core.store import MAX_BUG_ID
 from ..config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, MAX_WHITEBOARD_CHARS
 
 
-def not_blank(value: str) -> str:
+def not_blank(value: Any) -> Any:
     """Refuse text that is only blanks as Python counts them (also the separators \\x1c-\\x1f,
-    which the schema's own stripping keeps): refused here, the error names the field's place."""
-    if not value.strip():
+    which the schema's own stripping keeps): refused here, the error names the field's place.
+    Checked before the schema strips blanks, which would leave "" and pydantic's "at least 1
+    character" for "   "; a value that is not text is left to the type's own check."""
+    if isinstance(value, str) and not value.strip():
         raise ValueError("must not be blank")
     return value
 
@@ -81,8 +83,8 @@ def bug_id_of(text: str) -> int | None:
 
 
 #: A bug's summary: not empty, bounded, without NUL.
-Summary = Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS), AfterValidator(no_nul),
-                    AfterValidator(not_blank)]
+Summary = Annotated[str, BeforeValidator(not_blank), Field(min_length=1, max_length=MAX_SUMMARY_CHARS),
+                    AfterValidator(no_nul)]
 #: Text that is stored: bounded, and without NUL (PostgreSQL refuses it).
 LongText = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), AfterValidator(no_nul)]
 Whiteboard = Annotated[str, Field(max_length=MAX_WHITEBOARD_CHARS), AfterValidator(no_nul)]

@@ -375,6 +375,17 @@ def test_classify_incident_without_model(client_without_model: TestClient, servi
     assert _stored(service_settings.database_url) == (0, 0)
 
 
+@pytest.mark.parametrize("summary", ["", "   ", "\x1c\t"])
+def test_classify_incident_blank_summary_says_blank(client: TestClient, summary: str):
+    """A blank summary is said to be blank, not "at least 1 character" (the schema strips the
+    blanks first), and the answer does not echo an input other than the one sent."""
+    response = client.post("/classify", json={"summary": summary})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", "summary"], "Value error, must not be blank")
+    assert error["input"] == summary
+
+
 # -- bad input: every one a 4xx naming the field, nothing stored (sent with a maintainer's token,
 # which would store a valid bug with an id) --------------------------------------------------
 BAD_BODIES = {
