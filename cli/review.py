@@ -58,7 +58,7 @@ def review(
             typer.echo(json.dumps({
                 "bug_id": item.incident_id, "confidence": item.confidence, "tags": list(item.tags),
                 "review_reason": item.review_reason, "top_scores": item.top_scores,
-                "ca_name": item.ca_name, "summary": item.summary,
+                "ca": item.ca, "ca_name": item.ca_name, "summary": item.summary,
                 "creation_time": item.creation_time.isoformat() if item.creation_time else None}))
         return
     shown = f", the first {len(items)} below" if len(items) < count else ""

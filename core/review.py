@@ -18,7 +18,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from .aggregate import DEFAULT_EXCLUDED_RESOLUTIONS, excluded_resolution, open_in_window
-from .ca_names import CANames
+from .ca_names import CANames, shown_ca_names
 from .tables import CorrectionRow, IncidentRow, IncidentTagRow, PredictionRow
 
 #: The bounds of a period left open on one side.
@@ -37,6 +37,8 @@ class ReviewItem:
     ca_name: str = ""
     creation_time: datetime | None = None
     review_reason: str | None = None
+    #: Its CA as the briefing and the incident record show it (``core.ca_names.shown_ca_names``).
+    ca: str = ""
 
 
 def _queue(*, session: Session, model_version: str, start: datetime | None, end: datetime | None,
@@ -81,12 +83,14 @@ def review_queue(*, session: Session, model_version: str, limit: int = 50, offse
     query = _queue(session=session, model_version=model_version, start=start, end=end, ca=ca,
                    ca_names=ca_names, excluded_resolutions=excluded_resolutions)
     rows = session.execute(query.order_by(PredictionRow.confidence, PredictionRow.incident_id)
-                           .limit(limit).offset(offset))
+                           .limit(limit).offset(offset)).all()
+    shown = shown_ca_names(session=session, ca_names=ca_names,
+                           stored=[incident.ca_name for _, incident in rows])
     return [ReviewItem(incident_id=p.incident_id, summary=incident.summary, tags=tuple(p.tags),
                        needs_review=p.needs_review, confidence=p.confidence,
                        top_scores=dict(sorted(p.scores.items(), key=lambda kv: (-kv[1], kv[0]))[:3]),
                        ca_name=incident.ca_name, creation_time=incident.creation_time,
-                       review_reason=p.review_reason)
+                       review_reason=p.review_reason, ca=shown[incident.ca_name])
             for p, incident in rows]
 
 

@@ -45,7 +45,8 @@ def read_review_queue(
                          **filters)
     data = [ReviewItemPublic(id=i.incident_id, summary=i.summary, tags=list(i.tags),
                              needs_review=i.needs_review, confidence=i.confidence,
-                             top_scores=i.top_scores, ca_name=i.ca_name, creation_time=i.creation_time,
+                             top_scores=i.top_scores, ca=i.ca, ca_name=i.ca_name,
+                             creation_time=i.creation_time,
                              review_reason=i.review_reason)
             for i in items]
     return ReviewPublic(data=data, count=review_count(session=session, model_version=active_version,

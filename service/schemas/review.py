@@ -17,7 +17,10 @@ class ReviewItemPublic(BaseModel):
                           "closest guess), or the answer a low confidence comes from.")
     confidence: float
     top_scores: dict[str, float] = Field(description="The three highest scores.")
-    ca_name: str = Field("", description="The CA its summary names (lower case).")
+    ca: str = Field("", description="Its CA as the briefing and `GET /incidents` show it (the CA "
+                                    "names file's name, else as the summaries write it).")
+    ca_name: str = Field("", description="The CA its summary names, as the store keys it (lower "
+                                         "case).")
     creation_time: datetime | None = None
 
 

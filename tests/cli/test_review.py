@@ -48,8 +48,11 @@ def test_review_json_limit_and_filters(incidents: Incidents, settings: Settings,
                                "first 1 below")
     assert len(first) == 3 and first[1].startswith(f"{expected[0].incident_id}  ")
     # The CA and period filters are the queue's own.
-    kestrel = [json.loads(line)["bug_id"] for line in
-               incidents.ok("review", "--json", "--ca", "Kestrel Trust").stdout.splitlines()]
+    kestrel_rows = [json.loads(line) for line in
+                    incidents.ok("review", "--json", "--ca", "Kestrel Trust").stdout.splitlines()]
+    # Each names its CA as the briefing does, beside the store's key.
+    assert {(r["ca"], r["ca_name"]) for r in kestrel_rows} == {("Kestrel Trust", "kestrel trust")}
+    kestrel = [r["bug_id"] for r in kestrel_rows]
     assert sorted(kestrel) == sorted(b for b, summary, _, _ in UNTAGGED if summary.startswith("Kestrel"))
     period = Period.parse("2023-03-01", "2023-04-30")
     spring = [json.loads(line)["bug_id"] for line in incidents.ok(

@@ -53,6 +53,9 @@ def test_read_review_queue(client: TestClient, untagged, maintainer):
                for item in body["data"])
     record = client.get(f"/incidents/{first['id']}").json()
     assert [p["review_reason"] for p in record["predictions"]] == [first["review_reason"]]
+    # Its CA as the record and the briefing name it, beside the store's lower-case key.
+    assert first["ca"] == record["ca"] and first["ca"] != first["ca_name"]
+    assert first["ca"].lower() == first["ca_name"]
     assert len(first["top_scores"]) == 3
     assert list(first["top_scores"].values()) == sorted(first["top_scores"].values(), reverse=True)
 
