@@ -43,7 +43,16 @@ from sqlalchemy.orm import Session, selectinload
 from classifier import BugzillaUnavailable, InvalidIncident, StoreUnavailable, Taxonomy, WhiteboardTags
 
 from .aggregate import OPEN_STATUSES
-from .bugzilla import COMPONENT, PRODUCT, BugRecord, BugzillaClient, bugzilla_time, comment_zero, whiteboard_tags
+from .bugzilla import (
+    COMPONENT,
+    PRODUCT,
+    BugRecord,
+    BugzillaClient,
+    RequestBudget,
+    bugzilla_time,
+    comment_zero,
+    whiteboard_tags,
+)
 from .classification import Classification, classify
 from .config import Settings
 from .registry import LoadedModel
@@ -269,15 +278,22 @@ def _require_summary(event: BugEvent) -> str:
     return summary
 
 
+#: What asking Bugzilla for comment 0 may spend while the webhook's delivery waits: two tries
+#: of at most 10 s, a second apart (the sync's settings allow minutes). Bugzilla delivers the
+#: event again when it is refused (after 5, 10, 15 and 20 s, then every 15 minutes).
+WEBHOOK_BUDGET = RequestBudget(timeout=10.0, max_attempts=2, max_wait=1.0)
+
+
 def _fetch_comment_zero(bug_id: int, *, settings: Settings, client: BugzillaClient | None) -> str:
-    """Comment 0 of a bug from Bugzilla's REST API (``""`` when it is private).
+    """Comment 0 of a bug from Bugzilla's REST API (``""`` when it is private), with the sync's
+    settings within :data:`WEBHOOK_BUDGET`.
 
     A comment list whose numbers are not numbers is Bugzilla's answer gone wrong, not the
     payload's: BugzillaUnavailable, as for any answer that gives no comment 0."""
     if client is not None:
         comments = client.comments(bug_id)
     else:
-        with BugzillaClient.from_settings(settings) as own:
+        with BugzillaClient.from_settings(settings, budget=WEBHOOK_BUDGET) as own:
             comments = own.comments(bug_id)
     try:
         return comment_zero(comments, public_only=True)

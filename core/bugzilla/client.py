@@ -119,6 +119,17 @@ class _Uncounted(Exception):
 
 
 @dataclass(frozen=True)
+class RequestBudget:
+    """What one caller may spend on a request at most: the timeout of each try, the tries, and
+    the wait between two (``BugzillaClient.from_settings`` takes the lower of it and the
+    settings)."""
+
+    timeout: float
+    max_attempts: int
+    max_wait: float
+
+
+@dataclass(frozen=True)
 class _Request:
     """What a retry's wait and log line need to know of the request it repeats."""
 
@@ -227,11 +238,18 @@ class BugzillaClient:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, sleep: Sleep = time.sleep) -> BugzillaClient:
-        return cls(settings.bugzilla_url, api_key=settings.bugzilla_api_key,
-                   timeout=settings.bugzilla_timeout, max_attempts=settings.bugzilla_max_attempts,
-                   backoff=settings.bugzilla_backoff, max_wait=settings.bugzilla_max_wait,
-                   sleep=sleep)
+    def from_settings(cls, settings: Settings, *, sleep: Sleep = time.sleep,
+                      budget: RequestBudget | None = None) -> BugzillaClient:
+        """The client of ``settings``; a ``budget`` caps its timeout, tries and waits (a caller
+        that someone waits on, such as the webhook, cannot spend a sync's minutes)."""
+        timeout, attempts = settings.bugzilla_timeout, settings.bugzilla_max_attempts
+        wait = settings.bugzilla_max_wait
+        if budget is not None:
+            timeout, attempts = min(timeout, budget.timeout), min(attempts, budget.max_attempts)
+            wait = min(wait, budget.max_wait)
+        return cls(settings.bugzilla_url, api_key=settings.bugzilla_api_key, timeout=timeout,
+                   max_attempts=attempts, backoff=min(settings.bugzilla_backoff, wait),
+                   max_wait=wait, sleep=sleep)
 
     def __repr__(self) -> str:
         key = "set" if self._has_key else "none"

@@ -240,3 +240,22 @@ def test_api_key_sent_as_header_and_never_logged(standin: BugzillaStandIn, sleep
     assert API_KEY not in caplog.text
     assert API_KEY not in shown and "api_key=set" in shown
     assert API_KEY not in str(caught.value) and API_KEY not in repr(caught.value)
+
+
+def test_from_settings_within_a_budget_takes_the_lower_of_each():
+    """A caller someone waits on (the webhook) spends no more than its budget; settings below
+    it are kept."""
+    from core.bugzilla import RequestBudget
+    from core.config import Settings
+
+    generous = Settings(bugzilla_timeout=30, bugzilla_max_attempts=5, bugzilla_backoff=4,
+                        bugzilla_max_wait=60)
+    budget = RequestBudget(timeout=10, max_attempts=2, max_wait=1)
+    with BugzillaClient.from_settings(generous, budget=budget) as capped:
+        assert (capped.timeout, capped.max_attempts, capped.backoff, capped.max_wait) == (10, 2, 1, 1)
+    with BugzillaClient.from_settings(generous) as whole:
+        assert (whole.timeout, whole.max_attempts, whole.backoff, whole.max_wait) == (30, 5, 4, 60)
+    frugal = Settings(bugzilla_timeout=3, bugzilla_max_attempts=1, bugzilla_backoff=0.1,
+                      bugzilla_max_wait=0.5)
+    with BugzillaClient.from_settings(frugal, budget=budget) as kept:
+        assert (kept.timeout, kept.max_attempts, kept.backoff, kept.max_wait) == (3, 1, 0.1, 0.5)
