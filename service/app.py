@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (classify.router, incidents.router, corrections.router, review.router,
                    aggregate.router, report.router, models.router, jobs.router, health.router, ui.router):
         auth.document_read_errors(router)
+        auth.document_unavailable(router)
         app.include_router(router)
     if settings.webhook_secret is not None:  # without its secret the webhook route is not there
+        auth.document_unavailable(hooks.router)
         app.include_router(hooks.router)
     return app

@@ -126,6 +126,10 @@ READ_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
                                            "INCIDENTS_REQUIRE_TOKEN_FOR_READS."},
     403: {"model": Message, "description": "The token sent is unknown, revoked or expired."},
 }
+#: The answer of a route whose store cannot be reached (or whose CA names file does not load).
+STORE_UNAVAILABLE: dict[str, Any] = {
+    "model": Message, "description": "The store is unreachable (`Retry-After: 5`), or the CA names "
+                                     "file does not load; nothing was stored."}
 
 
 def depends_on(dependant: Dependant, call: Any) -> bool:
@@ -140,6 +144,18 @@ def document_read_errors(router: APIRouter) -> None:
         if isinstance(route, APIRoute) and depends_on(route.dependant, get_reader):
             for status, answer in READ_AUTH_ERRORS.items():
                 route.responses.setdefault(status, answer)
+
+
+def document_unavailable(router: APIRouter) -> None:
+    """Add the 503 of an unreachable store (and of a CA names file that does not load) to the
+    OpenAPI answers of each route of ``router`` that reads or writes the store or those names,
+    however it was declared; a route's own 503 (no model active, say) is kept."""
+    from .deps import get_batcher, get_ca_names, get_store
+
+    for route in router.routes:
+        if isinstance(route, APIRoute) and any(depends_on(route.dependant, call)
+                                               for call in (get_store, get_batcher, get_ca_names)):
+            route.responses.setdefault(503, STORE_UNAVAILABLE)
 
 
 # -- Bugzilla's webhook ------------------------------------------------------------------------

@@ -184,6 +184,20 @@ def test_openapi_examples(client: TestClient):
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_documents_the_store_unreachable(client: TestClient):
+    """Every route that reads or writes the store documents its 503 (it answers one when the
+    store cannot be reached), keeping a route's own wording; /health reads nothing."""
+    spec = client.get("/openapi.json").json()
+    answers = {(method.upper(), path): op["responses"] for path, ops in spec["paths"].items()
+               for method, op in ops.items()}
+    for route in [("POST", "/corrections"), ("GET", "/corrections"), ("GET", "/incidents"),
+                  ("GET", "/incidents/{bug_id}"), ("GET", "/aggregate"), ("GET", "/review"),
+                  ("GET", "/models/decisions"), ("GET", "/jobs/{job_id}")]:
+        assert answers[route]["503"]["description"].startswith("The store is unreachable"), route
+    assert answers[("POST", "/classify")]["503"]["description"].startswith("No model version is active")
+    assert "503" not in answers[("GET", "/health")]
+
+
 # -- the live record in /ready and /metrics -------------------------------------------------------
 
 
