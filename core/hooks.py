@@ -44,13 +44,12 @@ from classifier import BugzillaUnavailable, InvalidIncident, StoreUnavailable, T
 
 from .aggregate import OPEN_STATUSES
 from .bugzilla import (
-    COMPONENT,
-    PRODUCT,
     BugRecord,
     BugzillaClient,
     RequestBudget,
     bugzilla_time,
     comment_zero,
+    elsewhere,
     whiteboard_tags,
 )
 from .classification import Classification, classify
@@ -130,11 +129,7 @@ class BugEvent:
                     "this service takes (create, modify, comment, attachment)")
         if self.private == "bug":
             return None  # a private bug comes as its id alone: what is stored of it goes
-        product, component = self.fields.get("product"), self.fields.get("component")
-        if (product, component) != (PRODUCT, COMPONENT):
-            return (f"bug {self.bug_id} is in {product or '(no product)'} / "
-                    f"{component or '(no component)'}, not {PRODUCT} / {COMPONENT}")
-        return None
+        return elsewhere(self.bug_id, self.fields.get("product"), self.fields.get("component"))
 
     def closes(self) -> bool:
         """The event changes the status from an open one to a closed one (it resolves the bug)."""

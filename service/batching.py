@@ -25,7 +25,7 @@ from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 
 from classifier import Incident, Taxonomy
-from core.bugzilla import COMPONENT, PRODUCT, BugRecord, bugzilla_time
+from core.bugzilla import COMPONENT, PRODUCT, BugRecord, bugzilla_time, elsewhere
 from core.classification import Classification, classify
 from core.registry import LoadedModel
 from core.store import save_predictions, stored_records, upsert_bugs
@@ -223,11 +223,9 @@ def _parts(group: list[_Request]) -> Iterator[list[_Request]]:
 def _not_ours(bug: IncidentClassify) -> str | None:
     """Why ``bug`` is not an incident of the CA Program's compliance component (its product or
     component sent, and another), or None: the sync and the webhook store no other bug."""
-    if (bug.product or PRODUCT, bug.component or COMPONENT) == (PRODUCT, COMPONENT):
-        return None
-    return (f"bug {bug.id} is in {bug.product or '(no product)'} / "
-            f"{bug.component or '(no component)'}, not {PRODUCT} / {COMPONENT}: only incidents "
-            f"are stored")
+    if elsewhere(bug.id, bug.product or PRODUCT, bug.component or COMPONENT) is None:
+        return None  # a field left out is taken as the incidents' own
+    return f"{elsewhere(bug.id, bug.product, bug.component)}: only incidents are stored"
 
 
 def _older(bug: IncidentClassify, stored: BugRecord | None) -> str | None:

@@ -1,6 +1,6 @@
 """Bugzilla: its REST shapes as records, the REST client, the incremental sync and snapshot files."""
 
-from .client import API_KEY_HEADER, COMPONENT, PRODUCT, BugzillaClient, RequestBudget, bugzilla_time
+from .client import API_KEY_HEADER, COMPONENT, PRODUCT, BugzillaClient, RequestBudget, bugzilla_time, elsewhere
 from .records import BugRecord, comment_zero, last_comment_time, parse_time, whiteboard_tags
 from .snapshot import BUGS_FILE, COMMENTS_FILE, read_snapshot
 from .sync import SyncReport, read_sync_state, sync_from_bugzilla, sync_snapshot, write_sync_state
@@ -17,6 +17,7 @@ __all__ = [
     "SyncReport",
     "bugzilla_time",
     "comment_zero",
+    "elsewhere",
     "last_comment_time",
     "parse_time",
     "read_snapshot",

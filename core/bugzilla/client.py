@@ -42,6 +42,15 @@ log = logging.getLogger(__name__)
 
 PRODUCT = "CA Program"
 COMPONENT = "CA Certificate Compliance"
+
+
+def elsewhere(bug_id: int | None, product: str | None, component: str | None) -> str | None:
+    """Why a bug of ``product`` / ``component`` is not an incident (None when it is one): the
+    sync, the webhook and ``POST /classify`` store no other."""
+    if (product, component) == (PRODUCT, COMPONENT):
+        return None
+    return (f"bug {bug_id} is in {product or '(no product)'} / {component or '(no component)'}, "
+            f"not {PRODUCT} / {COMPONENT}")
 BUG_FIELDS = ("id", "summary", "whiteboard", "status", "resolution", "creation_time",
               "last_change_time", "cf_last_resolved", "creator")
 API_KEY_HEADER = "X-BUGZILLA-API-KEY"
