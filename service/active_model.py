@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable
 
-from classifier import ArtefactTampered, ModelNotFound, UntrustedArtefact
+from classifier import ArtefactTampered, ModelError, ModelNotFound, UntrustedArtefact
 from core.registry import LoadedModel, ModelRegistry
 
 from .memory import give_back_memory
@@ -101,6 +101,14 @@ class ActiveModel:
         self._checks.maybe()
         return self._loaded
 
+    def named(self) -> str | None:
+        """The version ACTIVE names now; None when it names none or cannot be read (``error``
+        says why): what a page or a listing shows, which must not fail on it."""
+        try:
+            return self.registry.active_version()
+        except (OSError, ValueError, ModelError):
+            return None
+
     def refresh(self) -> LoadedModel | None:
         """Look at ACTIVE now and load what it names (waits for a load in progress)."""
         self._checks.now()
@@ -109,12 +117,16 @@ class ActiveModel:
     def _follow(self) -> None:
         try:
             wanted = self.registry.active_version()
-        except (OSError, ValueError) as exc:  # unreadable, or not text
+        except (OSError, ValueError, ModelError) as exc:  # unreadable, or not text
             logger.error("cannot read the active version in %s: %s", self.registry.root, exc)
             # Said without the path (the log line has it): INCIDENTS_MODELS_DIR is what to check.
-            self._unreadable = ("INCIDENTS_MODELS_DIR is not a folder; point it at the models folder"
-                                if isinstance(exc, NotADirectoryError) else
-                                f"the active version could not be read ({type(exc).__name__})")
+            if isinstance(exc, NotADirectoryError):
+                self._unreadable = "INCIDENTS_MODELS_DIR is not a folder; point it at the models folder"
+            elif isinstance(exc, ModelError):  # not text: it answered 409 on every route
+                self._unreadable = ("ACTIVE in the models folder does not name a version (not "
+                                    "text); promote one with `incidents models promote`")
+            else:
+                self._unreadable = f"the active version could not be read ({type(exc).__name__})"
             return
         self._unreadable = None
         if wanted == self._seen:

@@ -90,7 +90,7 @@ def get_active_version(active: Annotated[ActiveModel, Depends(get_active_model)]
     """The version whose predictions count as the active model's: the one in service, else the
     one the registry names (when it could not be loaded)."""
     loaded = active.current()
-    return loaded.version if loaded is not None else active.registry.active_version()
+    return loaded.version if loaded is not None else active.named()
 
 
 async def get_metrics(request: Request) -> Metrics:

@@ -3,7 +3,8 @@
 A client's bad input (422, 413) has the shape of FastAPI's validation errors,
 ``{"detail": [{"type", "loc", "msg", ...}]}``, naming the field; an answer about the request as a
 whole (401, 403, 404, 405, 409, 500, 503) has a sentence as its ``detail`` (503 also when the
-maintainers' CA names file does not load). No answer names a path of the
+maintainers' CA names file does not load; 409 for a model version that is there but cannot be
+used, such as one whose card is damaged). No answer names a path of the
 server: the models folder is "the models folder", a file in it is named from there (``v2/model.skops``),
 and any other path by its last part (the log keeps them whole).
 """
@@ -23,7 +24,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from classifier import CANamesError, InvalidIncident, InvalidPeriod, ModelNotFound, StoreUnavailable
+from classifier import (
+    CANamesError,
+    InvalidIncident,
+    InvalidPeriod,
+    ModelError,
+    ModelNotFound,
+    StoreUnavailable,
+)
 
 logger = logging.getLogger("service.errors")
 
@@ -145,6 +153,15 @@ async def model_not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _public(request, exc)}, status_code=404)
 
 
+async def model_unusable(request: Request, exc: Exception) -> JSONResponse:
+    """A version that is there but cannot be used (its card damaged, its artefact changed): 409,
+    as the page answers a promotion refused for it. Not 404, which would say there is no such
+    version, nor 503: waiting does not mend it, a maintainer has to. ModelNotFound keeps its 404
+    (a handler is looked up by the exception's class first)."""
+    logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": _public(request, exc)}, status_code=409)
+
+
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _public(request, exc)}, status_code=503, headers={"Retry-After": "5"})
 
@@ -186,5 +203,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CANamesError, ca_names_unreadable)
     app.add_exception_handler(ModelUnavailable, model_unavailable)
     app.add_exception_handler(ModelNotFound, model_not_found)
+    app.add_exception_handler(ModelError, model_unusable)
     app.add_exception_handler(StoreUnavailable, store_unavailable)
     app.add_exception_handler(Exception, unexpected)

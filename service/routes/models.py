@@ -1,6 +1,7 @@
 """The /models routes: the model versions and their cards, and the gated retraining.
 
 GET /models, /models/active, /models/{version} (readers): the versions on disk and their cards.
+A version whose card cannot be read is listed as damaged, and its own route answers 409.
 GET /models/decisions (readers): the recorded retraining decisions, newest first.
 POST /models/retrain (maintainers): start training a challenger, promoted only if it is not
 worse; answers 202 with the job (GET /jobs/{id}).
@@ -13,9 +14,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
-from classifier import NotEnoughData, StoreUnavailable
+from classifier import ModelError, ModelNotFound, NotEnoughData, StoreUnavailable
 from core.decisions import decision_as_dict, list_decisions
 from core.live import live_record, live_summary
+from core.registry import CARD, ModelRegistry
 from training.retrain import retrain
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
@@ -29,6 +31,7 @@ from ..deps import (
     StoreDep,
     TaxonomyDep,
 )
+from ..errors import without_paths
 from ..jobs import started
 from ..schemas import (
     JobPublic,
@@ -53,6 +56,32 @@ def get_retrain() -> Retrain:
 
 
 RetrainDep = Annotated[Retrain, Depends(get_retrain)]
+
+
+def read_card(registry: ModelRegistry, version: str) -> dict[str, Any]:
+    """``version``'s card. ModelError (a 409) when it is there but cannot be read: not JSON (the
+    registry says so) or a file the service may not open, which would otherwise be a 500."""
+    try:
+        return registry.card(version)
+    except OSError as exc:
+        raise ModelError(f"{version}/{CARD} cannot be read "
+                         f"({exc.strerror or type(exc).__name__})") from exc
+
+
+def version_cards(registry: ModelRegistry) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    """Every version, oldest first, with its card, or with None and why the card cannot be read
+    (no path in it). A damaged card is listed, as `incidents models list` lists it: one bad file
+    must not hide every version, nor the page that promotes another. A version pruned between
+    the listing and the reading is left out."""
+    found: list[tuple[str, dict[str, Any] | None, str | None]] = []
+    for version in registry.versions():
+        try:
+            found.append((version, read_card(registry, version), None))
+        except ModelNotFound:
+            continue
+        except ModelError as exc:
+            found.append((version, None, without_paths(str(exc), registry.root)))
+    return found
 
 
 @router.post("/retrain", status_code=202, response_model=JobPublic, responses={
@@ -87,21 +116,22 @@ def retrain_model(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: Ta
 
 @router.get("", response_model=ModelsPublic, dependencies=[READERS])
 def read_models(registry: RegistryDep, active: ActiveModelDep) -> ModelsPublic:
-    """Every version, oldest first, with its card; which one is active and which one serves."""
+    """Every version, oldest first, with its card; which one is active and which one serves. A
+    version whose card cannot be read is listed with a null `card` and `damaged` saying why."""
     loaded = active.current()
     serving = loaded.version if loaded is not None else None
-    named = registry.active_version()
-    data = [ModelPublic(version=v, active=v == named, serving=v == serving,
-                        card=registry.card(v)) for v in registry.versions()]
+    named = active.named()
+    data = [ModelPublic(version=v, active=v == named, serving=v == serving, card=card,
+                        damaged=damaged) for v, card, damaged in version_cards(registry)]
     return ModelsPublic(data=data, count=len(data), active_version=named,
                         serving_version=serving)
 
 
 @router.get("/active", response_model=ModelPublic, responses={503: {"model": Message}},
             dependencies=[READERS])
-def read_active_model(model: ModelDep, registry: RegistryDep) -> ModelPublic:
+def read_active_model(model: ModelDep, active: ActiveModelDep) -> ModelPublic:
     """The version this service answers with, and its card (503 when none is loaded)."""
-    return ModelPublic(version=model.version, active=model.version == registry.active_version(),
+    return ModelPublic(version=model.version, active=model.version == active.named(),
                        serving=True, card=model.card)
 
 
@@ -119,14 +149,18 @@ def read_decisions(session: SessionDep,
                                       for row in rows], count=count)
 
 
-@router.get("/{version}", response_model=ModelPublic, responses={404: {"model": Message}},
+@router.get("/{version}", response_model=ModelPublic, responses={
+    404: {"model": Message, "description": "No such version."},
+    409: {"model": Message, "description": "The version is there but its card cannot be read "
+                                           "(the message names the file and the problem)."}},
             dependencies=[READERS])
 def read_model(version: Annotated[str, Path(pattern=r"^v\d{1,9}$", examples=["v1"])],
                registry: RegistryDep, active: ActiveModelDep, store: StoreDep,
                settings: SettingsDep, taxonomy: TaxonomyDep) -> ModelPublic:
     """One version's card, and its live record (`live`: its predictions of incidents Mozilla
-    tagged later, scored; null when the store cannot be read)."""
-    card = registry.card(version)
+    tagged later, scored; null when the store cannot be read). A version whose card cannot be
+    read answers 409 naming the file and the problem: it is there (not a 404), but damaged."""
+    card = read_card(registry, version)
     loaded = active.loaded
     live: dict[str, Any] | None = None
     try:
@@ -136,6 +170,6 @@ def read_model(version: Annotated[str, Path(pattern=r"^v\d{1,9}$", examples=["v1
         live = live_summary(record, card, margin=settings.live_margin)
     except StoreUnavailable:
         pass
-    return ModelPublic(version=version, active=version == registry.active_version(),
+    return ModelPublic(version=version, active=version == active.named(),
                        serving=loaded is not None and loaded.version == version, card=card,
                        live=live)

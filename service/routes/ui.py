@@ -49,6 +49,7 @@ from ..config import ServiceSettings
 from ..deps import ActiveModelDep, SessionDep, SettingsDep, TaxonomyDep
 from ..errors import without_paths
 from ..schemas import bug_id_of
+from .models import version_cards
 
 logger = logging.getLogger("service.ui")
 router = APIRouter(tags=["page"], include_in_schema=False)
@@ -170,8 +171,10 @@ class VersionEntry:
     version: str
     active: bool
     serving: bool
+    #: Empty when the card cannot be read: the row shows no figures, ``damaged`` says why.
     card: dict[str, Any]
     live: dict[str, Any]
+    damaged: str | None = None
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -186,19 +189,20 @@ class VersionEntry:
 
 def version_entries(*, session: Session, active: ActiveModel, taxonomy: Taxonomy,
                     settings: ServiceSettings) -> list[VersionEntry]:
-    """Every version, oldest first, with its card and its live record."""
+    """Every version, oldest first, with its card and its live record; one whose card cannot be
+    read is shown damaged (its live record is the store's, so it is still shown)."""
     registry = active.registry
-    named = registry.active_version()
+    named = active.named()
     loaded = active.loaded
     entries = []
-    for version in registry.versions():
-        card = registry.card(version)
+    for version, read, damaged in version_cards(registry):
+        card = read or {}
         record = live_record(session=session, model_version=version, taxonomy=taxonomy,
                              last_n=settings.live_window)
         entries.append(VersionEntry(
             version=version, active=version == named,
             serving=loaded is not None and loaded.version == version, card=card,
-            live=live_summary(record, card, margin=settings.live_margin)))
+            live=live_summary(record, card, margin=settings.live_margin), damaged=damaged))
     return entries
 
 
@@ -222,7 +226,7 @@ def _notice(*, session: Session, active: ActiveModel, corrected: int | None,
             tags = ", ".join(rows[0].tags) or "no incident type"
             return (f"Correction of bug {corrected} stored ({tags}; by {rows[0].author}): "
                     "the briefing counts it with these tags now.")
-    active_now = active.registry.active_version()
+    active_now = active.named()
     if promoted is not None and promoted == active_now:
         return f"{promoted} is the active model version now."
     if rolled_back is not None and rolled_back == active_now:
@@ -235,7 +239,7 @@ def render_page(request: Request, *, session: Session, taxonomy: Taxonomy,
                 outcome: Outcome, status_code: int = 200, limit: int = REVIEW_SHOWN) -> Response:
     """The whole page for ``period``, with ``outcome`` said at its top."""
     loaded = active.current()
-    version = loaded.version if loaded is not None else active.registry.active_version()
+    version = loaded.version if loaded is not None else active.named()
     table: Briefing = briefing(session=session, taxonomy=taxonomy, start=period.lower,
                                end=period.upper, active_version=version,
                                excluded_resolutions=settings.briefing_excluded_resolutions)
@@ -317,7 +321,7 @@ def correct_from_page(request: Request, session: SessionDep, taxonomy: TaxonomyD
         loaded = active.current()
         correct_incident(session=session, taxonomy=taxonomy, bug_id=bug, tags=_split_tags(tags),
                          note=note, author=maintainer.name, token_id=maintainer.token_id,
-                         active_version=loaded.version if loaded else active.registry.active_version(),
+                         active_version=loaded.version if loaded else active.named(),
                          loaded=loaded)
         session.commit()
     except HTTPException as exc:

@@ -12,8 +12,15 @@ class ModelPublic(BaseModel):
     version: str
     active: bool = Field(description="Named by the registry's ACTIVE file.")
     serving: bool = Field(description="The version this process answers with.")
-    card: dict[str, Any] = Field(description="The model card: training data, labels, "
-                                             "thresholds, metrics.")
+    card: dict[str, Any] | None = Field(description="The model card: training data, labels, "
+                                                    "thresholds, metrics; null when it cannot be "
+                                                    "read (`damaged` says why).")
+    damaged: str | None = Field(
+        default=None,
+        description="GET /models only: why the version's card cannot be read, naming the file "
+                    "and the problem (`v2/card.json is not a readable card (...)`), as `incidents "
+                    "models list` says it; null when it can. Such a version is listed with a null "
+                    "`card`; GET /models/{version} answers 409 with the same sentence.")
     live: dict[str, Any] | None = Field(
         default=None,
         description="GET /models/{version} only: the live record, i.e. the version's predictions of "

@@ -129,8 +129,27 @@ def test_models_folder_that_is_a_file_is_said_so(tmp_path: Path, models_dir: Pat
     assert active.current().version == "v1"
     assert active.error == "the active version could not be read (IsADirectoryError); serving v1"
     (models_dir / "ACTIVE").rmdir()
+    (models_dir / "ACTIVE").write_bytes(b"\xff\xfev1")  # not text: the registry's ModelError
+    assert active.current().version == "v1"
+    assert active.error == ("ACTIVE in the models folder does not name a version (not text); "
+                            "promote one with `incidents models promote`; serving v1")
     (models_dir / "ACTIVE").write_text("v1")
     assert active.current().version == "v1" and active.error is None
+
+
+@SQLITE_ONLY
+def test_active_not_text_is_not_ready(make_client, models_dir: Path):
+    """ACTIVE that is not text: /ready says so (503) and the routes that need no model still
+    answer (they answered 500, then 409, on every route)."""
+    (models_dir / "ACTIVE").write_bytes(b"\xff\xfe")
+    client = make_client()
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["problems"] == ["ACTIVE in the models folder does not name a version (not "
+                                        "text); promote one with `incidents models promote`"]
+    assert client.get("/models").status_code == 200
+    assert client.get("/health").status_code == 200
+    assert client.post("/classify", json={"summary": "Nimbus: OCSP down"}).status_code == 503
 
 
 def test_ready_names_a_models_folder_that_is_a_file(make_client, tmp_path: Path):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from fastapi.testclient import TestClient
 
 from core.registry import ACTIVE, ARTEFACT, ModelRegistry
-from tests.fixtures import add_live_scores, new_bug, second_version
+from tests.fixtures import SQLITE_ONLY, add_live_scores, new_bug, second_version
 
 
 def test_read_models(client: TestClient, models_dir):
@@ -178,3 +179,87 @@ def test_read_decisions_needs_a_reader_token_when_required(make_client, models_d
     assert client.get("/models/decisions",
                       headers={"Authorization": "Bearer inc_nope"}).status_code == 403
     assert client.get("/models/decisions", headers=maintainer).status_code == 200
+
+
+# -- a damaged card: listed as such, never a 500 ----------------------------------------------------
+def _damage(models_dir, version: str, text: str = "{not json") -> None:
+    """``version``'s card.json made unreadable, as a disk error or a careless hand edit would."""
+    (models_dir / version).mkdir(exist_ok=True)
+    (models_dir / version / "card.json").write_text(text + "\n")
+
+
+@SQLITE_ONLY
+def test_read_models_with_a_damaged_card(client: TestClient, models_dir):
+    _damage(models_dir, "v2")
+    second_version(models_dir)  # v3: the versions after a damaged one are listed as before
+    response = client.get("/models")
+    assert response.status_code == 200
+    body = response.json()
+    assert [m["version"] for m in body["data"]] == ["v1", "v2", "v3"] and body["count"] == 3
+    v1, v2, v3 = body["data"]
+    assert v1["card"]["labels"] and v1["damaged"] is None and v3["damaged"] is None
+    assert v2["card"] is None and (v2["active"], v2["serving"]) == (False, False)
+    assert v2["damaged"].startswith("v2/card.json is not a readable card (Expecting property name")
+    assert body["active_version"] == body["serving_version"] == "v1"
+    assert str(models_dir) not in response.text
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(("text", "says"), [
+    ("{not json", "v2/card.json is not a readable card (Expecting property name"),
+    ('["a list"]', "v2/card.json is not a readable card (not a JSON object)"),
+])
+def test_read_damaged_model_is_a_conflict(client: TestClient, models_dir, text, says):
+    _damage(models_dir, "v2", text)
+    response = client.get("/models/v2")
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith(says)
+    assert str(models_dir) not in response.text
+    assert client.get("/models/v9").status_code == 404  # a version not there is still not found
+
+
+@SQLITE_ONLY
+def test_read_models_with_the_active_card_damaged(client: TestClient, models_dir):
+    """The card of the version in service damaged under it: the service keeps answering with
+    what it loaded, /models/active says so, the list and the version's route say it is damaged."""
+    assert client.get("/models/active").status_code == 200  # v1 loaded
+    _damage(models_dir, "v1")
+    body = client.get("/models").json()
+    assert [(m["version"], m["active"], m["serving"], m["card"]) for m in body["data"]] == [
+        ("v1", True, True, None)]
+    assert body["data"][0]["damaged"].startswith("v1/card.json is not a readable card")
+    active = client.get("/models/active")
+    assert active.status_code == 200 and active.json()["card"]["version"] == "v1"
+    assert active.json()["damaged"] is None
+    assert client.get("/models/v1").status_code == 409
+
+
+@SQLITE_ONLY
+def test_read_models_started_with_the_active_card_damaged(make_client, models_dir):
+    _damage(models_dir, "v1")
+    client = make_client()
+    body = client.get("/models").json()
+    assert (body["active_version"], body["serving_version"], body["count"]) == ("v1", None, 1)
+    assert body["data"][0]["damaged"].startswith("v1/card.json is not a readable card")
+    response = client.get("/models/active")
+    assert response.status_code == 503
+    assert "active version v1 could not be loaded" in response.json()["detail"]
+    assert client.get("/models/v1").status_code == 409
+
+
+@SQLITE_ONLY
+def test_read_model_whose_card_cannot_be_opened(client: TestClient, models_dir, monkeypatch):
+    """A card the service may not open (copied in by another user) is damaged too, not a 500."""
+    second_version(models_dir)
+    card = ModelRegistry.card
+
+    def refused(self: ModelRegistry, version: str) -> dict:
+        if version == "v2":
+            raise PermissionError(13, "Permission denied", str(self.root / version / "card.json"))
+        return card(self, version)
+
+    monkeypatch.setattr(ModelRegistry, "card", refused)
+    says = "v2/card.json cannot be read (Permission denied)"
+    assert [m["damaged"] for m in client.get("/models").json()["data"]] == [None, says]
+    response = client.get("/models/v2")
+    assert (response.status_code, response.json()) == (409, {"detail": says})

@@ -21,7 +21,7 @@ from core.review import review_queue
 from core.tables import CorrectionRow
 from core.tokens import revoke_token
 from service.routes.ui import STYLESHEET, read_period
-from tests.fixtures import UNTAGGED, add_review_queue, count_rows, second_version
+from tests.fixtures import SQLITE_ONLY, UNTAGGED, add_review_queue, count_rows, second_version
 
 PERIOD = {"start": "2023-01-01", "end": "2023-06-30"}
 
@@ -220,6 +220,39 @@ def test_read_page_model_version_with_bare_card(client: TestClient, models_dir):
     registry.create(registry.load("v1").model, {})  # no metrics, no training data
     row = page_of(client.get("/")).one("tr", **{"data-version": "v2"})
     assert [td.text for td in row.all("td")] == ["", "? incidents", "– n=?", "–", "– n=0", ""]
+
+
+@SQLITE_ONLY
+def test_read_page_model_version_with_damaged_card(client: TestClient, models_dir):
+    (models_dir / "v2").mkdir()
+    (models_dir / "v2" / "card.json").write_text("{not json\n")
+    second_version(models_dir)  # v3
+    response = client.get("/", params=PERIOD)
+    page = page_of(response)
+    rows = {r.attrs["data-version"]: r for r in page.one("table", id="versions-table").iter("tr")
+            if "data-version" in r.attrs}
+    assert list(rows) == ["v1", "v2", "v3"]
+    assert rows["v1"].one("td", class_="status").text == "active, in service"
+    status = rows["v2"].one("td", class_="status").text
+    assert status.startswith("damaged: v2/card.json is not a readable card (Expecting property name")
+    assert "damaged" in rows["v2"].attrs["class"].split()
+    assert "damaged" not in rows["v3"].one("td", class_="status").text
+    # Not offered for promotion, which would fail: its card cannot be read.
+    assert [o.attrs["value"] for o in page.one("select", id="promote-version").iter("option")] == ["v3"]
+    card = page.one("details", id="card-v2")
+    assert card.one("summary").text == "Card of v2 (damaged)"
+    assert "v2/card.json is not a readable card" in card.text
+    assert str(models_dir) not in response.text
+    check_accessible(response.text)
+
+
+@SQLITE_ONLY
+def test_read_page_active_card_damaged(client: TestClient, models_dir):
+    assert client.get("/models/active").status_code == 200  # v1 loaded, then its card damaged
+    (models_dir / "v1" / "card.json").write_text("[]\n")
+    row = page_of(client.get("/")).one("tr", **{"data-version": "v1"})
+    assert row.one("td", class_="status").text == (
+        "active, in service damaged: v1/card.json is not a readable card (not a JSON object)")
 
 
 def test_read_page_without_model(client_without_model: TestClient, store):
