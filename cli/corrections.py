@@ -25,8 +25,8 @@ def corrections_import(
     skipped: importing a file again (say, after an interrupted run), or a line twice in it,
     stores nothing twice."""
     from classifier import InvalidIncident
-    from core.classification import correct_incident
-    from core.corrections import counts_already, jsonl_lines, parse_correction_lines
+    from core.classification import record_correction
+    from core.corrections import jsonl_lines, parse_correction_lines
     from core.db import session_scope
     from core.pause import pause_at
     from core.tokens import maintainer_name
@@ -51,13 +51,12 @@ def corrections_import(
                                              lines=jsonl_lines(text))
             stored = 0
             for c in checked:
-                # Asked line by line, after storing the lines above: a line repeating the one
-                # that counts by then, from the store or from this file, is skipped alike.
-                if counts_already(session=session, correction=c, author=author):
-                    continue
-                correct_incident(session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
-                                 note=c.note, author=author, active_version=active, loaded=loaded)
-                stored += 1
+                # Line by line, after storing the lines above: a line repeating the one that
+                # counts by then, from the store or from this file, is skipped alike (the rule
+                # of POST /corrections and the page: core.corrections.counting_repeat).
+                stored += record_correction(
+                    session=session, taxonomy=taxonomy, bug_id=c.bug_id, tags=list(c.tags),
+                    note=c.note, author=author, active_version=active, loaded=loaded).stored
             pause_at("corrections:before-commit")
         pause_at("corrections:committed")
     skipped = f" ({len(checked) - stored} already stored)" if stored < len(checked) else ""

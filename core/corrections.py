@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, Taxonomy
@@ -138,13 +138,42 @@ def add_correction(*, session: Session, correction: CorrectionIn, author: str,
     return row
 
 
-def counts_already(*, session: Session, correction: CorrectionIn, author: str) -> bool:
-    """Whether ``correction`` by ``author`` is already the one that counts for its incident:
-    storing it again would change nothing (a re-run of an interrupted import skips it)."""
+def counting_repeat(*, session: Session, correction: CorrectionIn,
+                    author: str) -> CorrectionRow | None:
+    """The rule that stores nothing twice: the correction that counts for the incident (its
+    latest) when it is already ``correction`` by ``author`` (the same canonical tags, note and
+    author), else None. Storing it again would change nothing: an import run again skips it, and
+    a retried ``POST /corrections`` or a form sent twice gets it back. Going back to earlier tags
+    after another correction is a verdict of its own (not the latest, so not a repeat)."""
     row = session.scalar(select(CorrectionRow).where(CorrectionRow.incident_id == correction.bug_id)
                          .order_by(CorrectionRow.id.desc()).limit(1))
-    return (row is not None and tuple(row.tags) == correction.tags
-            and (row.note or "") == correction.note and row.author == author)
+    if (row is not None and tuple(row.tags) == correction.tags
+            and (row.note or "") == correction.note and row.author == author):
+        return row
+    return None
+
+
+def lock_incident(*, session: Session, bug_id: int) -> None:
+    """Hold the incident's row until the caller's transaction ends, so that corrections of it are
+    stored one transaction after the other and each sees the one before (two identical requests at
+    once store one correction, not two).
+
+    A no-op ``UPDATE`` (the id set to itself) locks on either store: PostgreSQL locks the row (a
+    second writer waits for the first to commit, then reads what it stored: READ COMMITTED takes a
+    new snapshot each statement; an unchanged key takes no lock that foreign keys wait for), and
+    SQLite, which has no row locks, takes its one writer lock at the statement (a second writer
+    waits up to ``busy_timeout``, and its transaction begins after the first committed)."""
+    session.execute(update(IncidentRow).where(IncidentRow.id == bug_id)
+                    .values(id=IncidentRow.id).execution_options(synchronize_session=False))
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """What storing a correction did: ``row`` counts for the bug now; ``stored`` says whether this
+    call stored it (False: it already counted, :func:`counting_repeat`, and nothing was stored)."""
+
+    row: CorrectionRow
+    stored: bool
 
 
 def list_corrections(*, session: Session, bug_id: int | None = None, limit: int = 100,

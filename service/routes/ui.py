@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, ModelError, ModelNotFound, Taxonomy
 from core.aggregate import Briefing, briefing
-from core.classification import correct_incident, explain_tags
+from core.classification import explain_tags, record_correction
 from core.corrections import MAX_NOTE_CHARS, list_corrections
 from core.live import live_record, live_summary
 from core.registry import LoadedModel
@@ -319,10 +319,12 @@ def correct_from_page(request: Request, session: SessionDep, taxonomy: TaxonomyD
         if len(tags) > MAX_TAGS_TYPED:
             raise InvalidIncident(f"tags: at most {MAX_TAGS_TYPED} characters", field="tags")
         loaded = active.current()
-        correct_incident(session=session, taxonomy=taxonomy, bug_id=bug, tags=_split_tags(tags),
-                         note=note, author=maintainer.name, token_id=maintainer.token_id,
-                         active_version=loaded.version if loaded else active.named(),
-                         loaded=loaded)
+        # A form sent twice (a double click, a reload) stores one correction: the rule of
+        # POST /corrections and `corrections import`; the page says the correction counts alike.
+        corrected = record_correction(
+            session=session, taxonomy=taxonomy, bug_id=bug, tags=_split_tags(tags), note=note,
+            author=maintainer.name, token_id=maintainer.token_id,
+            active_version=loaded.version if loaded else active.named(), loaded=loaded)
         session.commit()
     except HTTPException as exc:
         outcome.error = f"Nothing stored: {exc.detail}."
@@ -331,7 +333,8 @@ def correct_from_page(request: Request, session: SessionDep, taxonomy: TaxonomyD
         session.rollback()
         outcome.error = f"Nothing stored: {exc}."
         return _failed(request, session, taxonomy, settings, active, period, outcome, 422)
-    logger.info("bug %d corrected from the page by %s", bug, maintainer.name)
+    logger.info("bug %d corrected from the page by %s%s", bug, maintainer.name,
+                "" if corrected.stored else " (already its correction: nothing new stored)")
     return _back(period, "review", corrected=bug)
 
 

@@ -53,6 +53,15 @@ class CorrectionStored(BaseModel):
     model_scores: dict[str, float] | None
 
 
+class CorrectionCreated(CorrectionStored):
+    """What ``POST /corrections`` answers: the correction that counts for the bug now."""
+
+    stored: bool = Field(description="This request stored the correction (201). False (200): the "
+                                     "correction that counts for the bug was already this one "
+                                     "(same tags, note and author), which is answered and nothing "
+                                     "new is stored: a retried request stores nothing twice.")
+
+
 class CorrectionsStored(BaseModel):
     data: list[CorrectionStored]
     count: int = Field(description="Corrections matching the filter, over all pages.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -262,3 +263,59 @@ def test_corrections_import_line_twice_stores_it_once(incidents, settings: Setti
     with session_scope(store) as session:
         assert [c.tags for c in corrections_of(session=session, incident_id=BUG)] == [
             ("crl-failure",), ("ocsp-failure",), ("crl-failure",)]
+
+
+def test_correction_repeated_is_stored_once(settings: Settings, store: str, taxonomy: Taxonomy,
+                                            correct: Callable[..., int]) -> None:
+    """The correction that counts, sent again by its author (the same tags, aliases and order
+    aside, and note, blanks aside), stores nothing and gives that one back (each was stored
+    again); another author, another note or going back to earlier tags is a verdict of its own."""
+    from core.classification import record_correction
+
+    first = correct(BUG, ["crl-failure", "ocsp-failure"], note="seen")
+    assert correct(BUG, ["ocsp-failure", "crl-failure"], note=" seen ") == first
+    with session_scope(store) as session:
+        again = record_correction(session=session, taxonomy=taxonomy, bug_id=BUG,
+                                  tags=["ocsp-failure", "crl-failure"], note="seen", author="tester")
+        assert (again.row.id, again.stored) == (first, False)
+    assert count_rows(settings, CorrectionRow) == 1
+
+    other_note = correct(BUG, ["crl-failure", "ocsp-failure"], note="seen twice")
+    other_author = correct(BUG, ["crl-failure", "ocsp-failure"], note="seen twice", author="bob")
+    other_tags = correct(BUG, ["crl-failure"], author="bob")
+    back = correct(BUG, ["crl-failure", "ocsp-failure"], note="seen twice", author="bob")
+    assert len({first, other_note, other_author, other_tags, back}) == 5
+    with session_scope(store) as session:
+        stored = record_correction(session=session, taxonomy=taxonomy, bug_id=BUG, tags=[],
+                                   author="bob")
+        assert stored.stored and stored.row.tags == []
+    assert count_rows(settings, CorrectionRow) == 6
+
+
+def test_correction_repeated_at_once_is_stored_once(settings: Settings, store: str,
+                                                    taxonomy: Taxonomy) -> None:
+    """Two identical corrections in transactions at once store one: the second waits for the
+    first's lock on the incident, then finds it stored (both were stored: a concurrency run left
+    160 identical rows). The first is left uncommitted while the second runs."""
+    seen: list[int] = []
+    failed: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with session_scope(store) as session:
+                seen.append(correct_incident(session=session, taxonomy=taxonomy, bug_id=BUG,
+                                             tags=["crl-failure"], note="n", author="alice").id)
+        except BaseException as exc:  # noqa: BLE001 - said by the test's thread
+            failed.append(exc)
+
+    with session_scope(store) as session:
+        first = correct_incident(session=session, taxonomy=taxonomy, bug_id=BUG,
+                                 tags=["crl-failure"], note="n", author="alice").id
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), failed  # it waits for this transaction to end
+    thread.join(timeout=60)
+    assert not thread.is_alive() and not failed, failed
+    assert seen == [first]
+    assert count_rows(settings, CorrectionRow) == 1
