@@ -99,8 +99,9 @@ def check_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags:
     canonical = sorted({taxonomy.canonical(t) for t in tags})
     unknown = [t for t in canonical if t not in taxonomy.tag_categories]
     if unknown:
-        raise InvalidIncident(f"tags: {', '.join(unknown)} not a type tag of the taxonomy",
-                              field="tags")
+        are = "is not a type tag" if len(unknown) == 1 else "are not type tags"
+        raise InvalidIncident(f"tags: {', '.join(unknown)} {are} of the taxonomy (its type tags: "
+                              f"{', '.join(sorted(taxonomy.tag_categories))})", field="tags")
     if note is None:
         note = ""
     if not isinstance(note, str):

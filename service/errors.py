@@ -127,10 +127,20 @@ def _not_sent_as_json(request: Request, errors: list[dict[str, Any]]) -> bool:
 
 
 async def incident_invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 at the field the error names; its message without the field's name in front (the
+    ``loc`` names it: "bug_id: bug 999 is not in the store" said it twice)."""
     field = cast(InvalidIncident, exc).field
-    loc = ["body", field] if field else ["body"]
-    return JSONResponse({"detail": [{"type": "value_error", "loc": loc, "msg": str(exc)}]},
+    loc = ["body", *field.split(".")] if field else ["body"]
+    return JSONResponse({"detail": [{"type": "value_error", "loc": loc,
+                                     "msg": field_message(cast(InvalidIncident, exc))}]},
                         status_code=422)
+
+
+def field_message(exc: InvalidIncident) -> str:
+    """The error's message without its field's name in front, for an answer whose ``loc`` names
+    the field (the CLI, which has no ``loc``, keeps it)."""
+    text = str(exc)
+    return text.removeprefix(f"{exc.field}: ") if exc.field else text
 
 
 async def period_invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ from core.hooks import apply_event
 
 from ..auth import BUGZILLA_WEBHOOK, WEBHOOK_AUTH_ERRORS
 from ..deps import ActiveModelDep, MetricsDep, SessionDep, SettingsDep, TaxonomyDep, get_model
-from ..errors import invalid
+from ..errors import field_message, invalid
 from ..schemas import ClassificationPublic, HookResultPublic, Message, WebhookDelivery
 from ..schemas.hooks import EXAMPLE_DELIVERY
 
@@ -67,7 +67,7 @@ def bugzilla_webhook(
         outcome = apply_event(session=session, event=event, taxonomy=taxonomy,
                               model=partial(get_model, active), settings=settings)
     except InvalidIncident as exc:
-        raise invalid(("body", *(exc.field or "bug").split(".")), str(exc)) from None
+        raise invalid(("body", *(exc.field or "bug").split(".")), field_message(exc)) from None
     except BugzillaUnavailable as exc:
         raise HTTPException(502, f"comment 0 of bug {event.bug_id} is not in the event and "
                                  f"Bugzilla did not give it: {exc}") from None

@@ -353,7 +353,12 @@ def test_correct_incident_from_page_refused_token(client: TestClient, settings, 
 
 
 @pytest.mark.parametrize(("data", "says"), [
-    ({"tags": "ocsp-failure not-a-tag bogus"}, "Nothing stored: tags: bogus, not-a-tag not a type tag of the taxonomy."),
+    ({"tags": "ocsp-failure not-a-tag bogus"},
+     "Nothing stored: tags: bogus, not-a-tag are not type tags of the taxonomy (its type tags: "
+     "audit-delay, audit-failure, audit-finding, auditor-compliance, ca-misissuance, "
+     "ca-revocation-delay, crl-failure, disclosure-failure, dv-misissuance, ev-misissuance, "
+     "iv-misissuance, leaf-revocation-delay, ocsp-failure, ov-misissuance, policy-failure, "
+     "smime-misissuance)."),
     ({"bug_id": "99"}, "Nothing stored: bug_id: bug 99 is not in the store."),
     ({"bug_id": "12abc"}, "Nothing stored: bug_id: '12abc' is not a bug number."),
     ({"bug_id": "\u00b2"}, "Nothing stored: bug_id: '\u00b2' is not a bug number."),
