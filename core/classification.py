@@ -46,6 +46,8 @@ class Classification:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         if not explanation:
             out.pop("explanation")
+        if self.not_stored_because is None:  # said only by a route that could have stored it
+            out.pop("not_stored_because")
         return out
 
     def prediction(self, incident_id: int) -> NewPrediction:
