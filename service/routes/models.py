@@ -5,6 +5,8 @@ A version whose card cannot be read is listed as damaged, and its own route answ
 GET /models/decisions (readers): the recorded retraining decisions, newest first.
 POST /models/retrain (maintainers): start training a challenger, promoted only if it is not
 worse; answers 202 with the job (GET /jobs/{id}).
+POST /models/{version}/promote, POST /models/rollback (maintainers): what `incidents models
+promote` and `rollback` do (and the page's forms); the service follows at once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response
 
 from classifier import ModelError, ModelNotFound, NotEnoughData, StoreUnavailable
 from core.decisions import decision_as_dict, list_decisions
@@ -34,6 +36,7 @@ from ..deps import (
 from ..errors import without_paths
 from ..jobs import started
 from ..schemas import (
+    ActivationPublic,
     JobPublic,
     Message,
     ModelDecisionPublic,
@@ -112,6 +115,39 @@ def retrain_model(maintainer: MaintainerDep, settings: SettingsDep, taxonomy: Ta
 
     return started(response, url=settings.database_url, kind="retrain",
                    requested_by=maintainer.name, work=work, failures={NotEnoughData: 409})
+
+
+_SWITCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    409: {"model": Message, "description": "Nothing changed: the version cannot be used (its card "
+                                           "or artefact damaged, or changed since it was written), "
+                                           "or there is no earlier version to roll back to."},
+}
+
+
+@router.post("/{version}/promote", response_model=ActivationPublic, responses={
+    **_SWITCH_ERRORS, 404: {"model": Message, "description": "No such version."}})
+def promote_model(version: Annotated[str, Path(pattern=r"^v\d{1,9}$", examples=["v2"])],
+                  maintainer: MaintainerDep, active: ActiveModelDep) -> ActivationPublic:
+    """Make `version` the active one (it is loaded and checked first), as `incidents models
+    promote` does; the history records it with the token's name, and a rollback returns to the
+    version it replaced. Promoting the active version changes nothing."""
+    previous = active.registry.promote(version, reason="promoted through the API", by=maintainer.name)
+    active.refresh()
+    return ActivationPublic(active_version=version, previous=previous, by=maintainer.name)
+
+
+@router.post("/rollback", response_model=ActivationPublic, responses=_SWITCH_ERRORS)
+def rollback_model(maintainer: MaintainerDep, active: ActiveModelDep) -> ActivationPublic:
+    """Make the version active before the current one active again, as `incidents models
+    rollback` does; 409 when there is none."""
+    previous = active.named()
+    try:
+        version = active.registry.rollback(by=maintainer.name)
+    except ModelNotFound as exc:  # nothing to roll back to: not a missing resource
+        raise HTTPException(409, without_paths(str(exc), active.registry.root)) from None
+    active.refresh()
+    return ActivationPublic(active_version=version, previous=previous, by=maintainer.name)
 
 
 @router.get("", response_model=ModelsPublic, dependencies=[READERS])

@@ -42,6 +42,7 @@ from .incidents import (
 )
 from .jobs import JobPublic
 from .models import (
+    ActivationPublic,
     ModelDecisionPublic,
     ModelDecisionsPublic,
     ModelPublic,
@@ -53,6 +54,7 @@ from .review import ReviewItemPublic, ReviewPublic
 from .sync import SyncReportPublic
 
 __all__ = [
+    "ActivationPublic",
     "EXAMPLE_BUG",
     "EXAMPLE_DESCRIPTION",
     "EXAMPLE_NEW_BUG",

@@ -37,6 +37,15 @@ class ModelsPublic(BaseModel):
     serving_version: str | None
 
 
+class ActivationPublic(BaseModel):
+    """What a promotion or a rollback did."""
+
+    active_version: str = Field(description="The version active now (the service serves it).")
+    previous: str | None = Field(description="The version it replaced.")
+    by: str = Field(description="Who asked: the maintainer token's name, recorded in the "
+                                "models folder's history (`incidents models history`).")
+
+
 class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -263,3 +263,43 @@ def test_read_model_whose_card_cannot_be_opened(client: TestClient, models_dir, 
     assert [m["damaged"] for m in client.get("/models").json()["data"]] == [None, says]
     response = client.get("/models/v2")
     assert (response.status_code, response.json()) == (409, {"detail": says})
+
+
+# -- promote and roll back through the API --------------------------------------------------------
+@SQLITE_ONLY
+def test_promote_and_rollback_through_the_api(client: TestClient, models_dir, maintainer):
+    """What `incidents models promote` and `rollback` do, with the token's name in the history;
+    the service answers with the new version at once."""
+    second_version(models_dir)
+    promoted = client.post("/models/v2/promote", headers=maintainer)
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json() == {"active_version": "v2", "previous": "v1", "by": "alice"}
+    assert client.get("/models/active").json()["version"] == "v2"
+    assert client.post("/classify", json=new_bug()).json()["model_version"] == "v2"
+    entry = ModelRegistry(models_dir).history()[-1]
+    assert (entry["kind"], entry["active"], entry["by"]) == ("promote", "v2", "alice")
+    back = client.post("/models/rollback", headers=maintainer)
+    assert back.status_code == 200, back.text
+    assert back.json() == {"active_version": "v1", "previous": "v2", "by": "alice"}
+    assert client.get("/models/active").json()["version"] == "v1"
+    # v1 was the first active version: nothing before it to roll back to.
+    again = client.post("/models/rollback", headers=maintainer)
+    assert again.status_code == 409
+    assert again.json()["detail"] == "v1 has no earlier active version to roll back to"
+    assert ModelRegistry(models_dir).active_version() == "v1"
+
+
+@SQLITE_ONLY
+def test_promote_through_the_api_refuses(client: TestClient, models_dir, maintainer):
+    """No token: 401; an unknown version: 404; a damaged one: 409; nothing changes."""
+    second_version(models_dir)
+    assert client.post("/models/v2/promote").status_code == 401
+    assert client.post("/models/rollback").status_code == 401
+    unknown = client.post("/models/v9/promote", headers=maintainer)
+    assert unknown.status_code == 404 and "v9" in unknown.json()["detail"]
+    assert client.post("/models/nine/promote", headers=maintainer).status_code == 422
+    (models_dir / "v2" / ARTEFACT).write_bytes(b"not the artefact the card names")
+    damaged = client.post("/models/v2/promote", headers=maintainer)
+    assert damaged.status_code == 409 and str(models_dir) not in damaged.text
+    assert ModelRegistry(models_dir).active_version() == "v1"
+    assert client.get("/models/active").json()["version"] == "v1"
