@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -205,6 +205,10 @@ def _is_terminal() -> bool:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):  # no such method, or a closed stream
         return False
+
+
+#: The --limit of a list shown newest first.
+NewestFirst = Annotated[int, typer.Option(min=1, help="How many, newest first.")]
 
 
 def print_table(table: Table) -> None:

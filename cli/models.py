@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli._shared import cli_user, context, plain_table, print_table, reported_errors
+from cli._shared import NewestFirst, cli_user, context, plain_table, print_table, reported_errors
 
 if TYPE_CHECKING:
     from cli._shared import Context
@@ -175,10 +175,6 @@ def models_rollback(invocation: typer.Context) -> None:
         current = registry.active_version()
         target = registry.rollback(by=cli_user())
     typer.echo(f"active version: {target} (rolled back from {current})")
-
-
-#: The --limit of a list shown newest first.
-NewestFirst = Annotated[int, typer.Option(min=1, help="How many, newest first.")]
 
 
 @app.command("history")

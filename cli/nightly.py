@@ -1,10 +1,14 @@
-"""`incidents nightly`: the one command cron runs (sync, retrain when due, relabel), recorded."""
+"""`incidents nightly`: the one command cron runs (sync, retrain when due, relabel), recorded;
+`incidents nightly-runs`: those records."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
 
-from cli._shared import context, reported_errors
+from cli._shared import NewestFirst, context, plain_table, print_table, reported_errors
 
 app = typer.Typer()
 
@@ -26,3 +30,48 @@ def nightly(invocation: typer.Context) -> None:
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
         ctx.writable_store()
         run_nightly(settings=settings, taxonomy=taxonomy, registry=registry, progress=typer.echo)
+
+
+@app.command("nightly-runs")
+def nightly_runs(
+    invocation: typer.Context,
+    limit: NewestFirst = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line, as recorded.")
+                       ] = False,
+) -> None:
+    """The recorded runs of `incidents nightly`, newest first: when, how it ended, what the sync
+    brought, whether it retrained (and the decision) or why not, what the relabel changed."""
+    from training.nightly import list_runs, run_fields
+
+    with reported_errors():
+        with context(invocation).reading() as session:  # a store never migrated holds none
+            runs, count = ([], 0) if session is None else list_runs(session=session, limit=limit)
+            records = [run_fields(run) for run in runs]
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record))
+        return
+    if not records:
+        typer.echo("no nightly run recorded; `incidents nightly` records one each time")
+        return
+    table = plain_table(header=True)
+    for name in ("id", "started", "status", "source", "new", "updated", "new labels", "retrained",
+                 "relabelled", "why"):
+        table.add_column(name, justify="right" if name in ("id", "new", "updated", "new labels",
+                                                           "relabelled") else "left")
+    for r in records:
+        counts = r["sync_counts"] or {}
+        retrained = ("-" if r["retrained"] is None else
+                     f"decision {r['retrain_decision_id']}" if r["retrained"] else "no")
+        why = (f"failed at {r['failed_step']}: {r['error']}" if r["status"] == "failed"
+               else r["retrain_reason"] or "")
+        table.add_row(str(r["id"]), str(r["started_at"])[:19], r["status"], r["source"],
+                      _count(counts.get("new")), _count(counts.get("updated")),
+                      _count(r["new_labels"]), retrained, _count(r["relabel_changed"]), why)
+    print_table(table)
+    if count > len(records):
+        typer.echo(f"({len(records)} of {count}; --limit shows more)")
+
+
+def _count(value: object) -> str:
+    return "-" if value is None else str(value)

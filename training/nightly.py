@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifier import Taxonomy
@@ -201,6 +201,19 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     return RetrainDue(False, f"{are_new} to {new_to} (fewer than {threshold}) and {whose} live "
                              "record does not alarm",
                       new_labels, alarm)
+
+
+def list_runs(*, session: Session, limit: int) -> tuple[list[NightlyRunRow], int]:
+    """The newest ``limit`` nightly runs, newest first, and how many there are in all."""
+    rows = session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id.desc()).limit(limit))
+    return list(rows), int(session.scalar(select(func.count()).select_from(NightlyRunRow)) or 0)
+
+
+def run_fields(run: NightlyRunRow) -> dict[str, Any]:
+    """A run's record by column name, times in ISO 8601 (`incidents nightly-runs --json`)."""
+    return {column.key: (value.isoformat() if isinstance(value, datetime) else value)
+            for column in NightlyRunRow.__table__.columns
+            for value in [getattr(run, column.key)]}
 
 
 def _record(url: str, run_id: int, **values: Any) -> None:

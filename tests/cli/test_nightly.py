@@ -76,6 +76,30 @@ def test_nightly_failing_sync_exits_1(incidents: Incidents, settings: Settings, 
         f"nightly run {run.id} failed at sync"]
 
 
+def test_nightly_runs_lists_the_runs(incidents: Incidents, from_snapshot: Settings) -> None:
+    """`nightly-runs`: newest first, a failed run with its step and error, a finished one with
+    its sync counts, decision and relabel; --json as recorded; --limit says what it left out."""
+    assert incidents.ok("nightly-runs").stdout == (
+        "no nightly run recorded; `incidents nightly` records one each time\n")
+    incidents.ok("nightly")  # a fresh store: trains v1 (decision 1)
+    shutil.rmtree(from_snapshot.models_dir / "v1")  # ACTIVE names a version gone: the next fails
+    incidents("nightly")
+    first, second = _runs(from_snapshot)
+    assert (second.status, second.failed_step) == ("failed", "retrain"), second.error
+    header, newest, oldest = incidents.ok("nightly-runs").stdout.splitlines()
+    assert header.split()[:4] == ["id", "started", "status", "source"]
+    assert newest.split()[0] == str(second.id) and f"failed at {second.failed_step}" in newest
+    assert oldest.split()[0] == str(first.id) and "finished" in oldest
+    assert "decision 1" in oldest and "no model is active" in oldest
+    assert oldest.split()[4:6] == ["48", "0"]  # new, updated
+    rows = [json.loads(line) for line in incidents.ok("nightly-runs", "--json").stdout.splitlines()]
+    assert [r["id"] for r in rows] == [second.id, first.id]
+    assert rows[1]["retrain_decision_id"] == 1 and rows[1]["sync_counts"]["new"] == 48
+    assert rows[0]["error"] == second.error and rows[0]["started_at"].startswith("20")
+    limited = incidents.ok("nightly-runs", "--limit", "1").stdout.splitlines()
+    assert len(limited) == 3 and limited[-1] == "(1 of 2; --limit shows more)"
+
+
 # -- models live --------------------------------------------------------------------------------
 
 
