@@ -66,6 +66,8 @@ class NightlyReport:
     relabel: RelabelReport | None = None
     failed_step: str | None = None
     error: str | None = None
+    #: The rollback that made the replaced version active, when a promotion replaced it.
+    rollback: dict[str, Any] | None = None
 
     def retrain_line(self) -> str:
         if not self.retrained:
@@ -77,6 +79,9 @@ class NightlyReport:
             return f"not retrained ({self.retrain_reason}); decision {d.id}: {d.reason}"
         if d.promoted:
             outcome = f"promoted {d.challenger} (was {d.active_before or 'none'})"
+            if self.rollback is not None:  # a maintainer's choice undone: said, not silent
+                outcome += (f", over {self.rollback.get('by') or 'a maintainer'}'s rollback to "
+                            f"{d.active_before} of {str(self.rollback.get('at', ''))[:10]}")
         elif d.superseded:  # another version was promoted while it trained
             outcome = f"{d.challenger} stays a candidate, {d.active_after} became active meanwhile"
         else:
@@ -216,6 +221,16 @@ def run_fields(run: NightlyRunRow) -> dict[str, Any]:
             for value in [getattr(run, column.key)]}
 
 
+def _rolled_back_to(registry: ModelRegistry) -> dict[str, Any] | None:
+    """The history's last entry when it is the rollback that made the active version active
+    (a maintainer's choice a promotion would undo), else None."""
+    history = registry.history()
+    last = history[-1] if history else None
+    if last is None or last.get("kind") != "rollback":
+        return None
+    return last if last.get("active") == registry.active_version() else None
+
+
 def _record(url: str, run_id: int, **values: Any) -> None:
     with session_scope(url) as session:
         run = session.get(NightlyRunRow, run_id, with_for_update=True)
@@ -266,9 +281,13 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
         _record(url, report.run_id, new_labels=report.new_labels, live_alarm=report.live_alarm,
                 retrained=report.retrained, retrain_reason=report.retrain_reason)
         if report.retrained:
+            chosen = _rolled_back_to(registry)
             with _lock(url, "retrain"):
                 report.decision = retrain(settings=settings, taxonomy=taxonomy,
                                           registry=registry, requested_by=REQUESTED_BY)
+            if report.decision.promoted and chosen is not None \
+                    and chosen.get("active") == report.decision.active_before:
+                report.rollback = chosen
             # Decided before fitting anything (nothing new to learn): due, but not retrained.
             report.retrained = report.decision.challenger is not None
             _record(url, report.run_id, retrain_decision_id=report.decision.id,

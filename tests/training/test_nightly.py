@@ -39,12 +39,17 @@ def _decisions(settings: Settings) -> list[ModelDecisionRow]:
         return list(session.scalars(select(ModelDecisionRow).order_by(ModelDecisionRow.id)))
 
 
-def _later_bugs(folder: Path, n: int) -> None:
-    """The small snapshot and ``n`` more bugs like its first ones, filed in 2024 (after v1's data)."""
+def _later_bugs(folder: Path, n: int, first_id: int = 1_600_001, year: int = 2024) -> None:
+    """The snapshot in ``folder`` and ``n`` more bugs like the small snapshot's first ones, filed
+    in ``year`` (2024: after v1's data), their ids from ``first_id``."""
     bugs, comments = make_bugs()
-    for i, bug in enumerate(bugs["bugs"][:n]):
-        new_id = 1_600_001 + i
-        bugs["bugs"].append({**bug, "id": new_id, "creation_time": f"2024-{1 + i % 12:02d}-10T12:00:00Z"})
+    if (folder / "bugs.json").is_file():  # bugs added before stay
+        bugs = json.loads((folder / "bugs.json").read_text(encoding="utf-8"))
+        comments = json.loads((folder / "comments.json").read_text(encoding="utf-8"))
+    originals = make_bugs()[0]["bugs"][:n]
+    for i, bug in enumerate(originals):
+        new_id = first_id + i
+        bugs["bugs"].append({**bug, "id": new_id, "creation_time": f"{year}-{1 + i % 12:02d}-10T12:00:00Z"})
         comments["bugs"][str(new_id)] = comments["bugs"][str(bug["id"])]
     write_snapshot(folder, bugs, comments)
 
@@ -174,6 +179,17 @@ def test_rollback_sticks(nightly_settings: Settings, store: str, models_dir: Pat
                                     "is active (fewer than 30) and v1's live record does not alarm")
     assert registry.active_version() == "v1" and registry.versions() == ["v1", "v2"]
     assert after.relabel is not None and after.relabel.model_version == "v1"
+    # Labels no version learned arrive: the loop retrains, and a promotion over the rollback
+    # says that it undoes a maintainer's choice.
+    _later_bugs(nightly_settings.snapshot_dir, 34, first_id=1_700_001, year=2025)
+    later = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=registry)
+    assert later.decision is not None and later.decision.promoted and registry.active_version() == "v3"
+    day = registry.history()[-2]["at"][:10]
+    assert later.retrain_line().startswith(
+        f"retrained, 34 labelled incidents are new to v2, the newest version, while v1 is active "
+        f"(at least 30); decision {later.decision.id}, promoted v3 (was v1), over maintainer's "
+        f"rollback to v1 of {day}: ")
+    assert first.rollback is None and "rollback" not in first.retrain_line()
 
 
 @SQLITE_ONLY
