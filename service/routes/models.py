@@ -16,14 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response
 
-from classifier import ModelError, ModelNotFound, NotEnoughData, StoreUnavailable
+from classifier import ModelError, ModelNotFound, NotEnoughData, StoreUnavailable, Taxonomy
 from core.decisions import decision_as_dict, list_decisions
 from core.live import live_record, live_summary
 from core.registry import CARD, ModelRegistry
 from training.retrain import retrain
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
-from ..config import MAX_OFFSET
+from ..config import MAX_OFFSET, ServiceSettings
 from ..deps import (
     ActiveModelDep,
     ModelDep,
@@ -46,6 +46,7 @@ from ..schemas import (
     RetrainDecisionPublic,
     RetrainRequest,
 )
+from ..store import Store
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -165,10 +166,13 @@ def read_models(registry: RegistryDep, active: ActiveModelDep) -> ModelsPublic:
 
 @router.get("/active", response_model=ModelPublic, responses={503: {"model": Message}},
             dependencies=[READERS])
-def read_active_model(model: ModelDep, active: ActiveModelDep) -> ModelPublic:
-    """The version this service answers with, and its card (503 when none is loaded)."""
+def read_active_model(model: ModelDep, active: ActiveModelDep, store: StoreDep,
+                      settings: SettingsDep, taxonomy: TaxonomyDep) -> ModelPublic:
+    """The version this service answers with, its card (503 when none is loaded) and its live
+    record, as `GET /models/{version}` gives them."""
     return ModelPublic(version=model.version, active=model.version == active.named(),
-                       serving=True, card=model.card)
+                       serving=True, card=model.card,
+                       live=_live(model.version, model.card, store, settings, taxonomy))
 
 
 # Declared before /{version}, whose path would otherwise take "decisions" (and refuse it: 422).
@@ -198,14 +202,19 @@ def read_model(version: Annotated[str, Path(pattern=r"^v\d{1,9}$", examples=["v1
     read answers 409 naming the file and the problem: it is there (not a 404), but damaged."""
     card = read_card(registry, version)
     loaded = active.loaded
-    live: dict[str, Any] | None = None
+    return ModelPublic(version=version, active=version == active.named(),
+                       serving=loaded is not None and loaded.version == version, card=card,
+                       live=_live(version, card, store, settings, taxonomy))
+
+
+def _live(version: str, card: dict[str, Any], store: Store, settings: ServiceSettings,
+          taxonomy: Taxonomy) -> dict[str, Any] | None:
+    """A version's live record (its predictions of incidents Mozilla tagged later, scored);
+    None when the store cannot be read: the card is still worth answering."""
     try:
         with store.session() as session:
             record = live_record(session=session, model_version=version, taxonomy=taxonomy,
                                  last_n=settings.live_window)
-        live = live_summary(record, card, margin=settings.live_margin)
     except StoreUnavailable:
-        pass
-    return ModelPublic(version=version, active=version == active.named(),
-                       serving=loaded is not None and loaded.version == version, card=card,
-                       live=live)
+        return None
+    return live_summary(record, card, margin=settings.live_margin)

@@ -23,7 +23,7 @@ class ModelPublic(BaseModel):
                     "`card`; GET /models/{version} answers 409 with the same sentence.")
     live: dict[str, Any] | None = Field(
         default=None,
-        description="GET /models/{version} only: the live record, i.e. the version's predictions of "
+        description="GET /models/{version} and /models/active: the live record, i.e. the version's predictions of "
                     "incidents Mozilla tagged later, scored over the last INCIDENTS_LIVE_WINDOW of "
                     "them (micro-F1, per-category and per-tag precision and recall, precision of "
                     "what was not sent to review, the card's held-out micro-F1 and the alarm); "

@@ -110,9 +110,9 @@ def test_read_model_live_record(client: TestClient, store: str, models_dir):
     assert live["tags"]["crl-failure"]["predicted"] == 1
     assert live["first_scored_at"] == "2025-03-01T12:00:00+00:00"
     assert live["alarm"] is None and live["min_scored"] == 20 and live["margin"] == 0.1
-    # Only one version's route reads the store; the lists leave it out.
+    # A version's routes read the store (the active one's too); the list leaves it out.
     assert client.get("/models").json()["data"][0]["live"] is None
-    assert client.get("/models/active").json()["live"] is None
+    assert client.get("/models/active").json()["live"] == live
 
 
 def test_read_model_live_record_alarm(client: TestClient, store: str):
