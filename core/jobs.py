@@ -24,8 +24,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from classifier import JobRunning
 
@@ -243,14 +244,38 @@ def get_job(*, url: str, job_id: str) -> Job | None:
     with session_scope(url) as session:
         # The lock first: a job records its end before giving its lock up, so when the lock is
         # gone the row read next holds the end of a job that ended.
-        lock = session.scalar(select(JobLockRow).where(
-            JobLockRow.job_id == job_id, JobLockRow.expires_at >= utcnow()))
-        held = lock is not None and not _holder_gone(lock)
+        held = _held(session, [job_id])
         row = session.scalar(select(JobRow).where(JobRow.id == job_id))
-        if row is None:
-            return None
-        job = Job.of(row)
-    if job.state in ("queued", "running") and not held:
-        job = replace(job, state="failed", status_code=500,
-                      error="the process running it stopped before it ended")
+        return None if row is None else _as_seen(Job.of(row), held)
+
+
+def list_jobs(*, url: str, kind: str | None = None, limit: int = 20,
+              offset: int = 0) -> tuple[list[Job], int]:
+    """Jobs newest first (of ``kind`` when given), each as :func:`get_job` reads it, and how
+    many there are in all."""
+    with session_scope(url) as session:
+        query = select(JobRow) if kind is None else select(JobRow).where(JobRow.kind == kind)
+        held = _held(session, None)  # before the rows, as get_job reads them
+        rows = session.scalars(query.order_by(JobRow.created_at.desc(), JobRow.id)
+                               .limit(limit).offset(offset)).all()
+        count = session.scalar(select(func.count()).select_from(query.subquery()))
+        return [_as_seen(Job.of(row), held) for row in rows], int(count or 0)
+
+
+def _held(session: Session, job_ids: list[str] | None) -> set[str]:
+    """The jobs (of ``job_ids``, or all) whose lock is held by a live process now."""
+    query = select(JobLockRow).where(JobLockRow.expires_at >= utcnow(),
+                                     JobLockRow.job_id.is_not(None))
+    if job_ids is not None:
+        query = query.where(JobLockRow.job_id.in_(job_ids))
+    return {lock.job_id for lock in session.scalars(query)
+            if lock.job_id is not None and not _holder_gone(lock)}
+
+
+def _as_seen(job: Job, held: set[str]) -> Job:
+    """A job that has not ended while no live lock names it any more (the process running it
+    died) reads as failed."""
+    if job.state in ("queued", "running") and job.id not in held:
+        return replace(job, state="failed", status_code=500,
+                       error="the process running it stopped before it ended")
     return job

@@ -40,7 +40,7 @@ from .incidents import (
     PredictionPublic,
     TagPublic,
 )
-from .jobs import JobPublic
+from .jobs import JobPublic, JobsPublic
 from .models import (
     ActivationPublic,
     ModelDecisionPublic,
@@ -82,6 +82,7 @@ __all__ = [
     "IncidentPublic",
     "IncidentsClassify",
     "JobPublic",
+    "JobsPublic",
     "LabelPublic",
     "LongText",
     "Message",

@@ -24,3 +24,8 @@ class JobPublic(BaseModel):
     status_code: int | None = Field(
         description="When it ended: the status its answer stands for (200; 409 too few incidents "
                     "to retrain, 502 Bugzilla kept failing, 500 an unexpected error).")
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic] = Field(description="One page of the jobs, newest first.")
+    count: int = Field(description="Jobs in all (of the kind asked for).")

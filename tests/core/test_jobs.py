@@ -15,7 +15,7 @@ from sqlalchemy import update
 from classifier import JobRunning
 from core.config import PROJECT_ROOT
 from core.db import session_scope, upgrade
-from core.jobs import JobLock, create_job, get_job, new_job_id, process_gone, update_job
+from core.jobs import JobLock, create_job, get_job, list_jobs, new_job_id, process_gone, update_job
 from core.tables import JobLockRow
 
 
@@ -156,3 +156,28 @@ def test_get_job_whose_process_was_killed_here_reads_failed_at_once(url: str) ->
     with session_scope(url) as session:
         session.execute(update(JobLockRow).values(pid=child.pid))
     assert get_job(url=url, job_id=job_id).state == "failed"  # type: ignore[union-attr]
+
+
+def test_list_jobs_newest_first_each_as_get_job_reads_it(url: str) -> None:
+    """The list: newest first, of one kind when asked, paged, with how many in all; a running
+    job whose lock is gone reads failed there too, one whose lock is held reads running."""
+    assert list_jobs(url=url) == ([], 0)
+    ids = []
+    for kind in ("sync", "retrain", "retrain"):
+        ids.append(new_job_id())
+        create_job(url=url, job_id=ids[-1], kind=kind, requested_by="alice")
+        time.sleep(0.01)  # distinct creation times
+    update_job(url=url, job_id=ids[0], state="succeeded", result={"new": 3}, status_code=200)
+    update_job(url=url, job_id=ids[1], state="running")  # no lock names it: its process died
+    update_job(url=url, job_id=ids[2], state="running")
+    lock = JobLock(url, "retrain", holder="alice", job_id=ids[2]).acquire(heartbeat=False)
+    try:
+        jobs, count = list_jobs(url=url)
+        assert count == 3 and [j.id for j in jobs] == ids[::-1]
+        assert [j.state for j in jobs] == ["running", "failed", "succeeded"]
+        assert jobs[1].error == "the process running it stopped before it ended"
+        assert jobs == [get_job(url=url, job_id=job_id) for job_id in ids[::-1]]
+        retrains, count = list_jobs(url=url, kind="retrain", limit=1, offset=1)
+        assert count == 2 and [j.id for j in retrains] == [ids[1]]
+    finally:
+        lock.release()

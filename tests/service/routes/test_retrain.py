@@ -47,6 +47,12 @@ def test_retrain_model_forced(retrain_client: TestClient, maintainer, settings):
     with session_scope(settings.database_url) as session:
         row = session.scalar(select(ModelDecisionRow))
         assert (row.id, row.challenger, row.requested_by) == (body["id"], "v2", "alice")
+    # The job is listed (to find it without its id), as GET /jobs/{id} answers it.
+    listed = retrain_client.get("/jobs").json()
+    assert listed["count"] == 1 and listed["data"] == [job]
+    assert retrain_client.get("/jobs", params={"kind": "sync"}).json() == {"data": [], "count": 0}
+    bad = retrain_client.get("/jobs", params={"kind": "dance"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "kind"]
 
 
 @SQLITE_ONLY
