@@ -10,7 +10,8 @@ turns the payload into a :class:`BugEvent`, and :func:`apply_event` applies it:
   bug, comment or attachment) is stored: other events are ignored, with the reason. What the
   store already holds of a bug made private goes: the bug with everything stored of it (its
   tags, predictions, live scores and corrections), and comment 0 made private blanks the stored
-  description (the bug is re-classified without it).
+  description (the bug is re-classified without it). A stored bug moved to another product or
+  component goes the same way: it is no incident any more.
 - An event older than what the store holds of the bug (the ``event.time`` of the last event
   applied, or Bugzilla's ``last_change_time`` that a sync or an event stored) is ignored:
   deliveries are repeated and can come out of order, and the newer one carried the bug's state.
@@ -120,6 +121,14 @@ class BugEvent:
         """The event makes private something the store may hold: the bug, or its comment 0."""
         return self.private == "bug" or (self.private == "comment" and self.comment_number == 0)
 
+    @property
+    def moved_out(self) -> bool:
+        """The event carries the bug's product and component, and they are another's: a bug the
+        store holds has left the incidents' component (a payload without them moves nothing)."""
+        return (self.kind is not None and not self.private and "product" in self.fields
+                and "component" in self.fields
+                and elsewhere(self.bug_id, self.fields["product"], self.fields["component"]) is not None)
+
     def ignored_because(self) -> str | None:
         """Why the store takes nothing of this event (None: it takes it, unless it is stale)."""
         if self.private and not self.hides:
@@ -176,10 +185,13 @@ def apply_event(*, session: Session, event: BugEvent, taxonomy: Taxonomy,
     """
     kind = event.kind
     reason = event.ignored_because()
+    if event.private == "bug":
+        return _forget(session, event, not_stored=f"bug {event.bug_id}: the bug is private, and "
+                       "nothing private is stored", removed=f"bug {event.bug_id} is private now")
+    if reason is not None and event.moved_out:
+        return _forget(session, event, not_stored=reason, removed=reason)
     if reason is not None:
         return HookOutcome(event.bug_id, kind, applied=False, reason=reason)
-    if event.private == "bug":
-        return _forget(session, event)
     for _ in range(2):
         outcome = _apply_once(session=session, event=event, taxonomy=taxonomy, model=model,
                               settings=settings, client=client)
@@ -245,23 +257,23 @@ def _claim(session: Session, event: BugEvent) -> bool:
     return cast(CursorResult, result).rowcount == 1
 
 
-def _forget(session: Session, event: BugEvent) -> HookOutcome:
-    """The bug made private: removed from the store with everything stored of it (the foreign
-    keys cascade to its tags, predictions, live scores and corrections), unless a newer event or
-    sync wrote it (it was made public again since)."""
+def _forget(session: Session, event: BugEvent, *, not_stored: str, removed: str) -> HookOutcome:
+    """The bug made private, or moved out of the incidents' component: removed from the store
+    with everything stored of it (the foreign keys cascade to its tags, predictions, live scores
+    and corrections), unless a newer event or sync wrote it (it was made public again, or moved
+    back, since). Ignored with ``not_stored`` when the store does not hold it; ``removed`` begins
+    the reason when it did."""
     stored = session.execute(select(IncidentRow.last_event_time, IncidentRow.last_change_time)
                              .where(IncidentRow.id == event.bug_id)).first()
     if stored is None:
-        return HookOutcome(event.bug_id, event.kind, applied=False,
-                           reason=f"bug {event.bug_id}: the bug is private, and nothing private is stored")
+        return HookOutcome(event.bug_id, event.kind, applied=False, reason=not_stored)
     result = session.execute(delete(IncidentRow).where(_not_newer(event))
                              .execution_options(synchronize_session=False))
     if cast(CursorResult, result).rowcount != 1:
         return _stale(event, max((t for t in stored if t is not None), default=None))
     return HookOutcome(event.bug_id, event.kind, applied=True, changed=("removed",),
-                       reason=f"bug {event.bug_id} is private now: removed from the store with its "
-                              "tags, predictions, live scores and corrections (nothing private is "
-                              "stored)")
+                       reason=f"{removed}: removed from the store with its tags, predictions, "
+                              "live scores and corrections")
 
 
 def _require_summary(event: BugEvent) -> str:

@@ -262,6 +262,39 @@ def test_bugzilla_hook_bug_made_private_is_removed(hooks: TestClient, settings, 
     assert again.status_code == 202 and "the bug is private" in again.json()["reason"]
 
 
+@pytest.mark.parametrize("moved", [{"product": "Firefox", "component": "General"},
+                                   {"component": "CA Certificate Root Inclusion Request"}])
+def test_bugzilla_hook_bug_moved_out_is_removed(hooks: TestClient, settings, maintainer, moved):
+    """A stored bug moved to another product or component is no incident any more: removed
+    with what is stored of it, and out of the briefing. A payload without its product and
+    component moves nothing."""
+    url = settings.database_url
+    assert hooks.post("/hooks/bugzilla", json=filed(), headers=AUTH).status_code == 200
+    partial = {k: v for k, v in webhook_bug(BUG, last_change_time="2025-03-05T10:00:00").items()
+               if k not in ("product", "component")}
+    kept = hooks.post("/hooks/bugzilla", json=webhook_payload(partial, at="2025-03-05T10:00:00"),
+                      headers=AUTH)
+    assert kept.status_code == 202 and stored(url)["incident"] is not None
+    move = webhook_payload(webhook_bug(BUG, last_change_time="2025-03-06T10:00:00", **moved),
+                           at="2025-03-06T10:00:00",
+                           changes=[(name, "old", value) for name, value in moved.items()])
+    response = hooks.post("/hooks/bugzilla", json=move, headers=AUTH)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["status"], answer["changed"]) == ("applied", ["removed"])
+    assert answer["reason"].endswith("not CA Program / CA Certificate Compliance: removed from "
+                                     "the store with its tags, predictions, live scores and "
+                                     "corrections")
+    assert stored(url) == {"incident": None, "tags": [], "predictions": [], "live": []}
+    assert hooks.get("/aggregate", params={"start": "2025-03-01", "end": "2025-03-31"}).json()[
+        "total"] == 0
+    # Moved back: stored and classified again, as a bug new to the store.
+    back = webhook_payload(webhook_bug(BUG, last_change_time="2025-03-07T10:00:00"),
+                           at="2025-03-07T10:00:00", comment=webhook_comment(0, REPORT))
+    assert hooks.post("/hooks/bugzilla", json=back, headers=AUTH).status_code == 200
+    assert stored(url)["incident"] is not None
+
+
 def test_bugzilla_hook_older_private_event_removes_nothing(hooks: TestClient, settings):
     """A bug made private, then public again: the older event, delivered late, is stale."""
     assert hooks.post("/hooks/bugzilla", json=filed(), headers=AUTH).status_code == 200
@@ -327,7 +360,7 @@ def test_bugzilla_hook_without_model(make_client, settings):
 
 def test_bugzilla_hook_counts_events(hooks: TestClient):
     hooks.post("/hooks/bugzilla", json=filed(), headers=AUTH)
-    hooks.post("/hooks/bugzilla", json=filed(product="Firefox"), headers=AUTH)
+    hooks.post("/hooks/bugzilla", json=filed(BUG + 1, product="Firefox"), headers=AUTH)
     text = hooks.get("/metrics").text
     assert 'incidents_webhook_events_total{event="create",outcome="applied"} 1.0' in text
     assert 'incidents_webhook_events_total{event="create",outcome="ignored"} 1.0' in text
