@@ -183,6 +183,11 @@ class CategoryCount:
     ca_counts: dict[str, int] = field(default_factory=dict)
 
 
+def incidents(n: int) -> str:
+    """``n`` incidents, in words: "1 incident", "2 incidents"."""
+    return f"{n} incident" if n == 1 else f"{n} incidents"
+
+
 @dataclass(frozen=True)
 class Briefing:
     """The briefing table of a period, with how each count was reached."""
@@ -208,6 +213,23 @@ class Briefing:
     @property
     def period(self) -> Period:
         return Period(self.start, self.end)
+
+    @property
+    def several_types(self) -> int:
+        """Incidents that count in more than one row."""
+        return sum(len(i.categories) > 1 for i in self.incidents.values())
+
+    @property
+    def reconciliation(self) -> str:
+        """How the rows, the total and the incidents in no row fit together (the report's and
+        the page's sentence)."""
+        if not self.total:
+            return "No incident was open in the period."
+        categorised = sum(bool(i.categories) for i in self.incidents.values())
+        return (f"The rows add up to {self.category_entries}: {incidents(categorised)} "
+                f"{'counts' if categorised == 1 else 'count'} in at least one row "
+                f"({self.several_types} of them in several), {self.uncategorised} in none; "
+                f"{self.total} in all.")
 
     @property
     def waiting_for_review(self) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from classifier import Taxonomy
 
-from .aggregate import DEFAULT_EXCLUDED_RESOLUTIONS, Briefing, Period, WindowRule, briefing
+from .aggregate import DEFAULT_EXCLUDED_RESOLUTIONS, Briefing, Period, WindowRule, briefing, incidents
 from .ca_names import CANames
 from .labels import LabelSource
 
@@ -80,24 +80,39 @@ class BriefingReport:
     @property
     def several_types(self) -> int:
         """Incidents that count in more than one row."""
-        return sum(len(i.categories) > 1 for i in self.current.incidents.values())
+        return self.current.several_types
 
     @property
     def note(self) -> str | None:
         """Why the rows add up to more than the total, when they do."""
         if self.category_entries <= self.total:
             return None
-        return (f"The rows add up to {self.category_entries}, more than the {self.total} incidents: "
-                f"{self.several_types} incidents have types of several categories and count in "
-                "each of their rows.")
+        several = self.several_types
+        return (f"The rows add up to {self.category_entries}, more than the "
+                f"{incidents(self.total)}: {incidents(several)} "
+                f"{'has' if several == 1 else 'have'} types of several categories and "
+                f"{'counts' if several == 1 else 'count'} in each of {'its' if several == 1 else 'their'} rows.")
 
     @property
     def reconciliation(self) -> str:
         """How the rows, the total and the incidents in no row fit together."""
-        categorised = len(self.categorised_ids)
-        return (f"The rows add up to {self.category_entries}: {categorised} incidents count in at "
-                f"least one row ({self.several_types} of them in several), "
-                f"{self.current.uncategorised} in none; {self.total} in all.")
+        return self.current.reconciliation
+
+    @property
+    def waiting_line(self) -> str:
+        """How many of the predicted labels wait for review, in words."""
+        predicted, waiting = self.current.sources.get(LabelSource.MODEL.value, 0), len(self.waiting_for_review)
+        if not predicted:
+            return "No label is a prediction, so none waits for a maintainer's review"
+        return (f"{waiting} of the {predicted} predicted label{'' if predicted == 1 else 's'} "
+                f"{'waits' if waiting == 1 else 'wait'} for a maintainer's review")
+
+    @property
+    def received_line(self) -> str:
+        """The incidents counted from when the store received them, in words."""
+        n = self.current.filed_when_received
+        return (f"{incidents(n)} {'has' if n == 1 else 'have'} no filing time in the store and "
+                f"{'counts' if n == 1 else 'count'} from when it was received")
 
     @property
     def chart_title(self) -> str:
@@ -203,7 +218,8 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
     current, previous = report.current, report.previous
     earlier = previous.period.words if previous is not None else None
     lines = [f"# CA incident briefing: {report.period.span}", ""]
-    lines.append(f"**{report.total} incidents** were open at some time between {report.period.words}"
+    lines.append(f"**{incidents(report.total)}** {'was' if report.total == 1 else 'were'} open at "
+                 f"some time between {report.period.words}"
                  + (f" ({report.previous_total} between {earlier}, the previous period of the same "
                     f"length; change {_signed(report.total - report.previous_total)})."
                     if previous is not None and report.previous_total is not None else "."))
@@ -221,7 +237,8 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
     if report.note:
         lines += [f"Note: {report.note}", ""]
     lines += [report.reconciliation, ""]
-    lines += ["## CAs and bugs per category", ""]
+    if any(row.incidents for row in report.rows):
+        lines += ["## CAs and bugs per category", ""]
     for row in report.rows:
         if not row.incidents:
             continue
@@ -232,9 +249,8 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
     for source, n in current.sources.items():
         lines.append(_row(SOURCE_WORDS[source], n))
     waiting = report.waiting_for_review
-    lines += ["", f"{len(waiting)} of the {current.sources[LabelSource.MODEL.value]} predicted labels "
-                  "still wait for a maintainer's review"
-                  + (f": {_bug_links(waiting, bugzilla_url)}." if waiting else "."), ""]
+    lines += ["", report.waiting_line + (f": {_bug_links(waiting, bugzilla_url)}." if waiting else "."),
+              ""]
     lines += ["## Left out of the rows", "",
               f"- Uncategorised (no type of a briefing row): {current.uncategorised} — "
               f"{_bug_links(current.uncategorised_ids, bugzilla_url)}"]
@@ -243,15 +259,17 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
                      f"{_bug_links(ids, bugzilla_url)}")
     if not current.excluded_ids:
         lines.append("- Excluded (resolved as not an incident of its own): 0")
-    lines += ["", "## Incidents per CA", "", "| CA | Incidents |", "|---|---:|"]
-    lines += [_row(ca, n) for ca, n in current.ca_counts.items()]
+    lines += ["", "## Incidents per CA", ""]
+    if current.ca_counts:
+        lines += ["| CA | Incidents |", "|---|---:|", *(_row(ca, n) for ca, n in current.ca_counts.items())]
+    else:
+        lines.append("None: no incident was open in the period.")
     lines += ["", "## How the incidents were placed in the period", "",
               "| Rule | Incidents | Meaning |", "|---|---:|---|"]
     lines += [_row(f"`{rule.value}`", current.rules[rule.value], rule.description) for rule in WindowRule]
     lines.append("")
     if current.filed_when_received:
-        lines += [f"{current.filed_when_received} incidents have no filing time in the store and count "
-                  f"from when it received them: {_bug_links(report.received_ids, bugzilla_url)}.", ""]
+        lines += [f"{report.received_line}: {_bug_links(report.received_ids, bugzilla_url)}.", ""]
     version = current.model_version or "none active"
     lines.append(f"Labels: correction, else Bugzilla's type tags, else a prediction (model {version}).")
     return "\n".join(lines) + "\n"

@@ -46,7 +46,7 @@ from core.store import MAX_BUG_ID, iter_incidents, row_incident
 from ..active_model import ActiveModel
 from ..auth import READERS, Maintainer, maintainer_of
 from ..config import ServiceSettings
-from ..deps import ActiveModelDep, SessionDep, SettingsDep, TaxonomyDep
+from ..deps import ActiveModelDep, SessionDep, SettingsDep, TaxonomyDep, get_ca_names
 from ..errors import without_paths
 from ..schemas import bug_id_of
 from .models import version_cards
@@ -240,10 +240,15 @@ def render_page(request: Request, *, session: Session, taxonomy: Taxonomy,
     """The whole page for ``period``, with ``outcome`` said at its top."""
     loaded = active.current()
     version = loaded.version if loaded is not None else active.named()
+    ca_names = get_ca_names(settings)  # the CAs named as /aggregate and the report name them
     table: Briefing = briefing(session=session, taxonomy=taxonomy, start=period.lower,
                                end=period.upper, active_version=version,
-                               excluded_resolutions=settings.briefing_excluded_resolutions)
-    items = review_queue(session=session, model_version=version, limit=limit) if version else []
+                               excluded_resolutions=settings.briefing_excluded_resolutions,
+                               ca_names=ca_names)
+    # The queue of the period shown: the predictions its briefing counts that wait for review.
+    items = review_queue(session=session, model_version=version, limit=limit, start=period.lower,
+                         end=period.upper, ca_names=ca_names,
+                         excluded_resolutions=settings.briefing_excluded_resolutions) if version else []
     context = {
         "period": period, "outcome": outcome, "briefing": table, "model_version": version,
         "serving_version": loaded.version if loaded is not None else None,

@@ -81,9 +81,25 @@ def test_report_note_when_rows_add_up_to_more(database_url: str, taxonomy: Taxon
                  "2023-03-10T00:00:00Z", taxonomy)])
         report = build_report(session=session, taxonomy=taxonomy, period=PERIOD, active_version=None)
     assert report.total == 1 and report.category_entries == 2
-    assert report.note == ("The rows add up to 2, more than the 1 incidents: 1 incidents have types of "
-                           "several categories and count in each of their rows.")
+    assert report.note == ("The rows add up to 2, more than the 1 incident: 1 incident has types of "
+                           "several categories and counts in each of its rows.")
+    assert report.reconciliation == ("The rows add up to 2: 1 incident counts in at least one row "
+                                     "(1 of them in several), 0 in none; 1 in all.")
     assert f"Note: {report.note}" in render_markdown(report)
+
+
+def test_render_markdown_of_an_empty_period(database_url: str, taxonomy: Taxonomy):
+    """A period with no incident reads as one: no "0 of the 0", no empty headings or tables."""
+    upgrade(database_url)
+    with session_scope(database_url) as session:
+        report = build_report(session=session, taxonomy=taxonomy, period=PERIOD, active_version=None)
+    text = render_markdown(report)
+    assert "**0 incidents** were open at some time between" in text
+    assert "No incident was open in the period." in text
+    assert "No label is a prediction, so none waits for a maintainer's review." in text
+    assert "## CAs and bugs per category" not in text
+    assert "## Incidents per CA\n\nNone: no incident was open in the period." in text
+    assert "0 of the 0" not in text and "0 incidents count" not in text
 
 
 def test_render_markdown(report: BriefingReport):
@@ -94,7 +110,7 @@ def test_render_markdown(report: BriefingReport):
     assert "![Chart based on 4 open incidents between March 1, 2023, and March 31, 2023](briefing.png)" in text
     assert "- CAs: Sectigo (2)" in text
     assert f"- Bugs: 1, 2 ([in Bugzilla]({bugzilla_list_url([1, 2], 'https://bugzilla.mozilla.org')}))" in text
-    assert "1 of the 1 predicted labels still wait for a maintainer's review" in text
+    assert "1 of the 1 predicted label waits for a maintainer's review" in text
     assert "Excluded, resolved DUPLICATE (not an incident of its own): 1" in text
     assert "| `last_comment` | 4 |" in text
 

@@ -154,12 +154,33 @@ def test_read_page_briefing_matches_aggregate(client: TestClient, queue):
     assert "2023-01-01 and 2023-06-30" in chart.attrs["alt"]
 
 
+def test_read_page_names_cas_by_the_ca_names_file(make_client, models_dir, queue, tmp_path):
+    """The page's CAs are the briefing's: a CA the names file merges is one CA there too (the
+    page named it as the summaries write it, where /aggregate merged it)."""
+    names = tmp_path / "ca_names.toml"
+    names.write_text('[[ca]]\nname = "Kestrel Group"\naliases = ["kestrel trust", "lumen ca"]\n',
+                     encoding="utf-8")
+    client = make_client(ca_names_file=names)
+    page = page_of(client.get("/", params=PERIOD))
+    body = client.get("/aggregate", params=PERIOD).json()
+    shown = {row.attrs["data-category"]: row.one("td", class_="cas").text.strip()
+             for row in page.one("table", id="briefing-table").iter("tr")
+             if row.attrs.get("data-category") not in (None, "total")}
+    for row in body["rows"]:
+        assert shown[row["category"]] == (", ".join(row["cas"]) or "–"), row
+    assert "Kestrel Group" in " ".join(shown.values()) and "Lumen CA" not in " ".join(shown.values())
+
+
 def test_read_page_review_queue(client: TestClient, settings, queue):
     page = page_of(client.get("/", params=PERIOD))
     with session_scope(settings.database_url) as session:
         expected = review_queue(session=session, model_version="v1", limit=20)
     assert review_ids(page) == [item.incident_id for item in expected]
     assert sorted(review_ids(page)) == queue
+    # The queue of the period shown: none of these incidents was open in 2019.
+    earlier = page_of(client.get("/", params={"start": "2019-01-01", "end": "2019-12-31"}))
+    assert review_ids(earlier) == []
+    assert "Nothing waits for review in the period shown" in earlier.one("section", id="review").text
     first = expected[0]
     article = page.one("article", id=f"bug-{first.incident_id}")
     link = article.one("h3").one("a")
