@@ -299,8 +299,13 @@ def _back(period: Period, anchor: str, **done: object) -> RedirectResponse:
 
 
 def _split_tags(text: str) -> list[str]:
-    """Tags as typed: separated by blanks or commas; "none" alone for no incident type."""
+    """Tags as typed: separated by blanks or commas; "none" alone for no incident type. A field
+    left empty is refused: it stored "no incident type", a verdict no one typed, which takes the
+    incident out of every row."""
     tags = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    if not tags:
+        raise InvalidIncident("tags: type the incident's type tags, or none for no incident type",
+                              field="tags")
     return [] if [t.lower() for t in tags] == ["none"] else tags
 
 

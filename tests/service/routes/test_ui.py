@@ -380,6 +380,9 @@ def test_correct_incident_from_page_refused_token(client: TestClient, settings, 
      "ca-revocation-delay, crl-failure, disclosure-failure, dv-misissuance, ev-misissuance, "
      "iv-misissuance, leaf-revocation-delay, ocsp-failure, ov-misissuance, policy-failure, "
      "smime-misissuance)."),
+    # Left empty: not "no incident type", which takes the incident out of every row unasked.
+    ({"tags": ""}, "Nothing stored: tags: type the incident's type tags, or none for no incident type."),
+    ({"tags": " , "}, "Nothing stored: tags: type the incident's type tags, or none for no incident type."),
     ({"bug_id": "99"}, "Nothing stored: bug_id: bug 99 is not in the store."),
     ({"bug_id": "12abc"}, "Nothing stored: bug_id: '12abc' is not a bug number."),
     ({"bug_id": "\u00b2"}, "Nothing stored: bug_id: '\u00b2' is not a bug number."),
