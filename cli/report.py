@@ -33,8 +33,9 @@ def report(
 ) -> None:
     """The briefing of the incidents open at some time between START and END.
 
-    The count per category (against the previous period of the same length), their CAs and
-    bugs, where the labels come from, and what is left out."""
+    The count per category against the previous period (a quarter's is the quarter before, a
+    year's the year before: as many calendar months; else the period of the same length before
+    it), their CAs and bugs, where the labels come from, and what is left out."""
     from core.aggregate import Period
     from core.ca_names import CANames
     from core.db import safe_url

@@ -87,6 +87,12 @@ def bounds(start: str | None, end: str | None) -> tuple[datetime | None, datetim
     return lower, upper
 
 
+def _months_before(moment: datetime, months: int) -> datetime:
+    """The first moment of the month ``months`` months before ``moment``'s (a month's start)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    return moment.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
 def _long_date(moment: datetime) -> str:
     return f"{moment:%B} {moment.day}, {moment.year}"
 
@@ -111,12 +117,42 @@ class Period:
         return cls(lower, upper)
 
     def previous(self) -> Period | None:
-        """The period of the same length just before this one (None before year 1)."""
+        """The period just before this one, of as many calendar months when this one is whole
+        months (a quarter's is the quarter before, a year's the year before: the periods earlier
+        briefings gave), else of the same length. None before year 1."""
         try:
             end = self.start - timedelta(microseconds=1)
+            months = self.calendar_months
+            if months:
+                return Period(_months_before(self.start, months), end)
             return Period(end - (self.end - self.start), end)
-        except OverflowError:
+        except (OverflowError, ValueError):
             return None
+
+    @property
+    def calendar_months(self) -> int:
+        """How many calendar months the period is, when it is whole months (from the first
+        moment of a month to the last of one), else 0."""
+        first = self.start == self.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        try:
+            after = self.end + timedelta(microseconds=1)
+        except OverflowError:  # the last moment of year 9999
+            return 0
+        last = after == after.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if not (first and last):
+            return 0
+        return (after.year - self.start.year) * 12 + after.month - self.start.month
+
+    @property
+    def previous_words(self) -> str:
+        """What :meth:`previous` is, in words: "the previous 6 calendar months", "the previous
+        period of the same length"."""
+        months = self.calendar_months
+        if months == 1:
+            return "the previous calendar month"
+        if months:
+            return f"the previous {months} calendar months"
+        return "the previous period of the same length"
 
     @property
     def words(self) -> str:

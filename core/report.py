@@ -3,9 +3,10 @@
 What Mozilla's maintainers bring to the CA/Browser Forum: the incidents open at some time in the
 period (:mod:`core.aggregate`'s rule) counted per briefing category, with the total of distinct
 incidents (one incident can count in several rows), the CAs and bugs of each row, the change from
-the previous period of the same length, where the labels come from (corrections, Bugzilla's tags,
-predictions, and how many predictions still wait for review), and what is left out: incidents in
-no row, and bugs resolved as not incidents of their own.
+the previous period (as many calendar months before, or of the same length), where the labels
+come from (corrections, Bugzilla's tags, predictions, and how many predictions still wait for
+review), and what is left out: incidents in no row, and bugs resolved as not incidents of their
+own.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class ReportRow:
 
 @dataclass(frozen=True)
 class BriefingReport:
-    """The briefing of a period, beside the previous period of the same length."""
+    """The briefing of a period, beside the previous period (``Period.previous``)."""
 
     current: Briefing
     previous: Briefing | None
@@ -160,7 +161,7 @@ def build_report(*, session: Session, taxonomy: Taxonomy, period: Period, active
                  excluded_resolutions: Sequence[str] = DEFAULT_EXCLUDED_RESOLUTIONS,
                  ca_names: CANames | None = None,
                  progress: Callable[[str], object] | None = None) -> BriefingReport:
-    """The briefing of ``period`` and of the period of the same length before it.
+    """The briefing of ``period`` and of the period before it (``Period.previous``).
 
     ``progress`` is told what is being counted (the CLI's status line).
     """
@@ -220,8 +221,8 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
     lines = [f"# CA incident briefing: {report.period.span}", ""]
     lines.append(f"**{incidents(report.total)}** {'was' if report.total == 1 else 'were'} open at "
                  f"some time between {report.period.words}"
-                 + (f" ({report.previous_total} between {earlier}, the previous period of the same "
-                    f"length; change {_signed(report.total - report.previous_total)})."
+                 + (f" ({report.previous_total} between {earlier}, {report.period.previous_words}; "
+                    f"change {_signed(report.total - report.previous_total)})."
                     if previous is not None and report.previous_total is not None else "."))
     lines.append("")
     if chart:

@@ -196,13 +196,28 @@ def test_period_bounds_and_previous():
     period = Period.parse("2023-01-01", "2023-06-30")
     assert period.start == datetime(2023, 1, 1, tzinfo=UTC)
     assert period.end == datetime(2023, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
-    previous = period.previous()
-    assert previous is not None
-    assert previous.end == period.start - timedelta(microseconds=1)
-    assert previous.end - previous.start == period.end - period.start
-    assert previous.start == datetime(2022, 7, 4, tzinfo=UTC)  # 181 days, as 2023's first half
+    # Whole calendar months: as many months before (the previous half year, not 181 days,
+    # which began on July 4 and did not match the half year's own briefing).
+    assert period.calendar_months == 6
+    assert period.previous() == Period.parse("2022-07-01", "2022-12-31")
+    assert period.previous_words == "the previous 6 calendar months"
+    assert Period.parse("2023-04-01", "2023-06-30").previous() == Period.parse("2023-01-01", "2023-03-31")
+    assert Period.parse("2024-01-01", "2024-12-31").previous() == Period.parse("2023-01-01", "2023-12-31")
+    assert Period.parse("2024-03-01", "2024-03-31").previous() == Period.parse("2024-02-01", "2024-02-29")
+    assert Period.parse("2024-03-01", "2024-03-31").previous_words == "the previous calendar month"
+    # Otherwise the same length just before.
+    odd = Period.parse("2023-01-15", "2023-02-14")
+    previous = odd.previous()
+    assert odd.calendar_months == 0 and previous is not None
+    assert previous.end == odd.start - timedelta(microseconds=1)
+    assert previous.end - previous.start == odd.end - odd.start
+    assert previous.start == datetime(2022, 12, 15, tzinfo=UTC)  # 31 days, as the period
+    assert odd.previous_words == "the previous period of the same length"
+    assert Period.parse("2023-01-01", "2023-06-30T12:00:00Z").calendar_months == 0
     assert period.words == "January 1, 2023, and June 30, 2023"
     assert Period.parse("0001-01-01", "2023-01-01").previous() is None
+    assert Period.parse("0001-01-01", "0001-12-31").previous() is None  # whole months, none before
+    assert Period.parse("9999-01-01", "9999-12-31").calendar_months == 0  # its end has no after
     assert period_bound("2023-01-01T12:00:00", "end", end=True) == datetime(2023, 1, 1, 12, tzinfo=UTC)
 
 

@@ -65,7 +65,7 @@ def test_build_report_rows_and_note(report: BriefingReport):
     assert rows["EV Misissuance"].previous == 0 and rows["EV Misissuance"].change == 2
     assert rows["CRL Failures"].incidents == 0 and rows["CRL Failures"].previous == 1
     assert report.previous_total == 1 and report.previous is not None
-    assert report.previous.period == Period.parse("2023-01-29", "2023-02-28")  # 31 days before
+    assert report.previous.period == Period.parse("2023-02-01", "2023-02-28")  # the month before
     assert report.several_types == 1 and report.note is None  # 4 rows for 4 incidents: no note
     assert report.source_ids == {"correction": (), "bugzilla": (1, 2), "model": (5,), "none": (4,)}
     assert report.waiting_for_review == (5,)
