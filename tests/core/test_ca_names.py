@@ -24,6 +24,8 @@ ALIASES = {
     "dhimyotis / certigna": "Certigna", "t-systems": "Telekom Security",
     "digicert / symantec": "DigiCert", "staat der nederlandend / pkioverheid": "PKIoverheid",
     "web.com": "Network Solutions", "docusign/keynectis": "DocuSign / Keynectis",
+    # One company, two names each (from a review of the 2022-2023 briefing).
+    "Taiwan-CA": "TWCA", "vikingcloud": "SecureTrust", "Sertifitseerimiskeskuse": "SK ID Solutions",
 }
 
 
