@@ -84,7 +84,9 @@ def aggregate_incidents(
     (`excluded` says how many; `INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS` changes the list).
     """
     if output == "csv":
-        name = f"briefing_{table.period.slug}.csv"
+        # Not the report's name (briefing_...csv): that CSV has the previous period, the
+        # uncategorised and excluded bugs and the ids too; this one is the table alone.
+        name = f"briefing-table_{table.period.slug}.csv"
         return Response(_csv(table), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return _public(table)

@@ -59,7 +59,10 @@ def test_aggregate_incidents_csv(client: TestClient, store, fixture_bugs, taxono
     response = client.get("/aggregate", params={**WINDOW_2019, "format": "csv"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    assert "briefing_2019-01-01_2019-12-31.csv" in response.headers["content-disposition"]
+    # Not the report CSV's name, which holds more (the previous period, the ids).
+    assert "briefing-table_2019-01-01_2019-12-31.csv" in response.headers["content-disposition"]
+    report = client.get("/report", params={**WINDOW_2019, "format": "csv"})
+    assert "briefing_2019-01-01_2019-12-31.csv" in report.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == ["category", "incidents", "from_correction", "from_bugzilla",
                              "from_model", "cas"]
