@@ -93,7 +93,7 @@ def _months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=index // 12, month=index % 12 + 1, day=1)
 
 
-def _long_date(moment: datetime) -> str:
+def long_date(moment: datetime) -> str:
     return f"{moment:%B} {moment.day}, {moment.year}"
 
 
@@ -157,12 +157,12 @@ class Period:
     @property
     def words(self) -> str:
         """``January 1, 2023, and June 30, 2023`` (the briefing's way)."""
-        return f"{_long_date(self.start)}, and {_long_date(self.end)}"
+        return f"{long_date(self.start)}, and {long_date(self.end)}"
 
     @property
     def span(self) -> str:
         """``January 1, 2023, to June 30, 2023``."""
-        return f"{_long_date(self.start)}, to {_long_date(self.end)}"
+        return f"{long_date(self.start)}, to {long_date(self.end)}"
 
     @property
     def slug(self) -> str:

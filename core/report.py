@@ -15,17 +15,28 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifier import Taxonomy
 
-from .aggregate import DEFAULT_EXCLUDED_RESOLUTIONS, Briefing, Period, WindowRule, briefing, incidents
+from .aggregate import (
+    DEFAULT_EXCLUDED_RESOLUTIONS,
+    Briefing,
+    Period,
+    WindowRule,
+    briefing,
+    incidents,
+    long_date,
+)
 from .ca_names import CANames
 from .labels import LabelSource
+from .tables import IncidentRow
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -61,6 +72,20 @@ class BriefingReport:
     current: Briefing
     previous: Briefing | None
     rows: list[ReportRow]
+    #: The newest change to a bug the store holds (Bugzilla's last_change_time): what the
+    #: figures reflect. None for a store without one.
+    as_of: datetime | None = None
+
+    @property
+    def as_of_line(self) -> str | None:
+        """When the data is from, and whether the period runs past it (its counts can grow)."""
+        if self.as_of is None:
+            return None
+        line = f"Data as of {long_date(self.as_of)}: the newest change to a bug in the store"
+        if self.period.end > self.as_of:
+            line += ("; the period ends after it, so its figures can still grow as incidents are "
+                     "filed and synced")
+        return line + "."
 
     @property
     def period(self) -> Period:
@@ -182,7 +207,12 @@ def build_report(*, session: Session, taxonomy: Taxonomy, period: Period, active
                       ca_ids=_ids_by_ca(current, row.incident_ids), sources=row.sources,
                       previous_ids=before[row.category].incident_ids if row.category in before else ())
             for row in current.rows]
-    return BriefingReport(current=current, previous=previous, rows=rows)
+    # A bug stored without its time of last change (a POST /classify) was changed when filed.
+    times = [session.scalar(select(func.max(column)))
+             for column in (IncidentRow.last_change_time, IncidentRow.creation_time)]
+    known = [t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in times if t is not None]
+    return BriefingReport(current=current, previous=previous, rows=rows,
+                          as_of=max(known) if known else None)
 
 
 def chart_title(table: Briefing) -> str:
@@ -225,6 +255,8 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
                     f"change {_signed(report.total - report.previous_total)})."
                     if previous is not None and report.previous_total is not None else "."))
     lines.append("")
+    if report.as_of_line:
+        lines += [report.as_of_line, ""]
     if chart:
         lines += [f"![{report.chart_title}]({chart})", ""]
     lines += ["| Category | Incidents | Previous period | Change |", "|---|---:|---:|---:|"]

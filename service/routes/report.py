@@ -27,7 +27,8 @@ def read_report(request: Request, period: PeriodDep, session: SessionDep, taxono
                 ) -> Response:
     """The briefing of the incidents open at some time between `start` and `end`: the table of
     counts per category with the total of distinct incidents, the previous period (as many
-    calendar months before for whole months, else the same length before), the chart, each category's CAs and bugs, where the labels come from (and how many
+    calendar months before for whole months, else the same length before), the date the data
+    is from, the chart, each category's CAs and bugs, where the labels come from (and how many
     predictions wait for review), and the incidents left out. In the page every count links to
     the list of its incidents (`GET /incidents?ids=...`)."""
     report = build_report(session=session, taxonomy=taxonomy, period=period,

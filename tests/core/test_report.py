@@ -8,7 +8,7 @@ import re
 import pytest
 
 from classifier import Taxonomy
-from core.aggregate import Period
+from core.aggregate import Period, long_date
 from core.bugzilla import BugRecord
 from core.ca_names import CANames
 from core.db import session_scope, upgrade
@@ -86,6 +86,24 @@ def test_report_note_when_rows_add_up_to_more(database_url: str, taxonomy: Taxon
     assert report.reconciliation == ("The rows add up to 2: 1 incident counts in at least one row "
                                      "(1 of them in several), 0 in none; 1 in all.")
     assert f"Note: {report.note}" in render_markdown(report)
+
+
+def test_report_says_when_its_data_is_from(report: BriefingReport, database_url: str,
+                                          taxonomy: Taxonomy):
+    """A briefing says the date of the newest change the store holds, and warns when the period
+    runs past it (a period in the future counted as if it were over)."""
+    assert report.as_of is not None
+    line = report.as_of_line
+    assert line is not None and line.startswith(f"Data as of {long_date(report.as_of)}: the newest "
+                                                "change to a bug in the store")
+    assert (report.period.end > report.as_of) == ("can still grow" in line)
+    assert line in render_markdown(report)
+    with session_scope(database_url) as session:
+        later = build_report(session=session, taxonomy=taxonomy, active_version=None,
+                             period=Period.parse("2099-01-01", "2099-03-31"))
+    assert later.as_of_line is not None and "the period ends after it, so its figures can still " \
+        "grow" in later.as_of_line
+    assert later.as_of_line in render_html(later, list_url=incident_list_url)
 
 
 def test_render_markdown_of_an_empty_period(database_url: str, taxonomy: Taxonomy):
