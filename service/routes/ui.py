@@ -101,6 +101,9 @@ class Period:
         return urlencode({k: v for k, v in values.items() if v is not None})
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def read_period(start: str | None, end: str | None, *, today: date | None = None
                 ) -> tuple[Period, str | None]:
     """The period asked for, or the last half year and why the asked one cannot be used."""
@@ -110,6 +113,10 @@ def read_period(start: str | None, end: str | None, *, today: date | None = None
     for name, value, fallback in (("start", start, default.start), ("end", end, default.end)):
         text = (value or "").strip()
         try:
+            # A calendar day as /aggregate and the report read one: Python would also take
+            # 20230101 and the week date 2023-W01-1 (its Monday).
+            if text and not _DAY.fullmatch(text):
+                raise ValueError(text)
             days[name] = date.fromisoformat(text) if text else fallback
         except ValueError:
             return default, f"{name}: {text[:40]!r} is not a day like 2024-01-31"
