@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from core.review import review_queue
 from core.tables import CorrectionRow
 from core.tokens import revoke_token
 from service.routes.ui import STYLESHEET, read_period
-from tests.fixtures import SQLITE_ONLY, UNTAGGED, add_review_queue, count_rows, second_version
+from tests.fixtures import SQLITE_ONLY, UNTAGGED, add_review_queue, count_rows, new_bug, second_version
 
 PERIOD = {"start": "2023-01-01", "end": "2023-06-30"}
 
@@ -588,3 +589,15 @@ def test_page_security_headers(client: TestClient):
     assert "script-src" not in policy  # no script at all
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "<script" not in response.text
+
+
+def test_read_page_says_which_incidents_count_from_when_received(client: TestClient, maintainer):
+    """A bug stored without a filing time is placed from when the store received it (the page
+    said it "cannot be placed in time", counting the whole store's)."""
+    bug = {k: v for k, v in new_bug(1_900_777).items() if k != "creation_time"}
+    assert client.post("/classify", json=bug, headers=maintainer).json()["stored"] is True
+    today = datetime.now(UTC).date().isoformat()
+    notes = page_of(client.get("/", params={"start": today, "end": today})).one("ul", class_="notes").text
+    assert "1 incident has no filing time in the store and counts from when it was received." in " ".join(notes.split())
+    earlier = page_of(client.get("/", params=PERIOD)).one("ul", class_="notes").text
+    assert "no filing time" not in earlier
