@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import getpass
 import io
+import json
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -209,6 +210,29 @@ def _is_terminal() -> bool:
 
 #: The --limit of a list shown newest first.
 NewestFirst = Annotated[int, typer.Option(min=1, help="How many, newest first.")]
+
+
+def print_listing(records: Sequence[dict[str, Any]], *, total: int, as_json: bool, empty: str,
+                  columns: Sequence[str], row: Callable[[dict[str, Any]], Sequence[str]],
+                  right: Collection[str] = ()) -> None:
+    """A list shown newest first: one JSON object a line (``as_json``), else ``empty`` when there
+    is nothing, else a table of ``columns`` (those in ``right`` aligned right), one ``row`` a
+    record, and how many of ``total`` were left out."""
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record))
+        return
+    if not records:
+        typer.echo(empty)
+        return
+    table = plain_table(header=True)
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left")
+    for record in records:
+        table.add_row(*row(record))
+    print_table(table)
+    if total > len(records):
+        typer.echo(f"({len(records)} of {total}; --limit shows more)")
 
 
 def print_table(table: Table) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli._shared import NewestFirst, cli_user, context, plain_table, print_table, reported_errors
+from cli._shared import NewestFirst, cli_user, context, plain_table, print_listing, print_table, reported_errors
 
 if TYPE_CHECKING:
     from cli._shared import Context
@@ -188,24 +188,13 @@ def models_history(
     active and what it replaced, who asked and why (retrainings' decisions: `models decisions`)."""
     with reported_errors():
         entries = context(invocation).registry.history()
-    shown = entries[::-1][:limit]
-    if as_json:
-        for entry in shown:
-            typer.echo(json.dumps(entry))
-        return
-    if not shown:
-        typer.echo("no promotion or rollback recorded; the first `incidents train` records one")
-        return
-    table = plain_table(header=True)
-    for name in ("time", "kind", "active", "was", "by", "why"):
-        table.add_column(name)
-    for entry in shown:
-        table.add_row(str(entry.get("at", ""))[:19], str(entry.get("kind", "")),
-                      str(entry.get("active", "")), str(entry.get("previous") or "-"),
-                      str(entry.get("by") or "-"), str(entry.get("reason") or ""))
-    print_table(table)
-    if len(entries) > len(shown):
-        typer.echo(f"({len(shown)} of {len(entries)}; --limit shows more)")
+    print_listing(
+        entries[::-1][:limit], total=len(entries), as_json=as_json,
+        empty="no promotion or rollback recorded; the first `incidents train` records one",
+        columns=("time", "kind", "active", "was", "by", "why"),
+        row=lambda entry: (str(entry.get("at", ""))[:19], str(entry.get("kind", "")),
+                           str(entry.get("active", "")), str(entry.get("previous") or "-"),
+                           str(entry.get("by") or "-"), str(entry.get("reason") or "")))
 
 
 def _size(n_bytes: int) -> str:

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cli._shared import NewestFirst, context, plain_table, print_table, reported_errors
+from cli._shared import NewestFirst, context, print_listing, reported_errors
 
 app = typer.Typer()
 
@@ -47,30 +46,22 @@ def nightly_runs(
         with context(invocation).reading() as session:  # a store never migrated holds none
             runs, count = ([], 0) if session is None else list_runs(session=session, limit=limit)
             records = [run_fields(run) for run in runs]
-    if as_json:
-        for record in records:
-            typer.echo(json.dumps(record))
-        return
-    if not records:
-        typer.echo("no nightly run recorded; `incidents nightly` records one each time")
-        return
-    table = plain_table(header=True)
-    for name in ("id", "started", "status", "source", "new", "updated", "new labels", "retrained",
-                 "relabelled", "why"):
-        table.add_column(name, justify="right" if name in ("id", "new", "updated", "new labels",
-                                                           "relabelled") else "left")
-    for r in records:
-        counts = r["sync_counts"] or {}
-        retrained = ("-" if r["retrained"] is None else
-                     f"decision {r['retrain_decision_id']}" if r["retrained"] else "no")
-        why = (f"failed at {r['failed_step']}: {r['error']}" if r["status"] == "failed"
-               else r["retrain_reason"] or "")
-        table.add_row(str(r["id"]), str(r["started_at"])[:19], r["status"], r["source"],
-                      _count(counts.get("new")), _count(counts.get("updated")),
-                      _count(r["new_labels"]), retrained, _count(r["relabel_changed"]), why)
-    print_table(table)
-    if count > len(records):
-        typer.echo(f"({len(records)} of {count}; --limit shows more)")
+    print_listing(records, total=count, as_json=as_json,
+                  empty="no nightly run recorded; `incidents nightly` records one each time",
+                  columns=("id", "started", "status", "source", "new", "updated", "new labels",
+                           "retrained", "relabelled", "why"),
+                  right=("id", "new", "updated", "new labels", "relabelled"), row=_run_row)
+
+
+def _run_row(r: dict[str, Any]) -> tuple[str, ...]:
+    counts = r["sync_counts"] or {}
+    retrained = ("-" if r["retrained"] is None else
+                 f"decision {r['retrain_decision_id']}" if r["retrained"] else "no")
+    why = (f"failed at {r['failed_step']}: {r['error']}" if r["status"] == "failed"
+           else r["retrain_reason"] or "")
+    return (str(r["id"]), str(r["started_at"])[:19], r["status"], r["source"],
+            _count(counts.get("new")), _count(counts.get("updated")), _count(r["new_labels"]),
+            retrained, _count(r["relabel_changed"]), why)
 
 
 def _count(value: object) -> str:
