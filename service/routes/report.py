@@ -42,8 +42,10 @@ def read_report(request: Request, period: PeriodDep, session: SessionDep, taxono
     root = request.scope.get("root_path", "")
     query = urlencode({"start": request.query_params["start"], "end": request.query_params["end"]})
     if output == "md":
-        return Response(render_markdown(report, bugzilla_url=settings.bugzilla_url,
-                                        chart=f"{root}/aggregate/chart.png?{query}"),
+        # The chart by its whole address: Markdown is pasted into a briefing document, where a
+        # path of this server's leads nowhere (the base URL holds the root path already).
+        chart = f"{str(request.base_url).rstrip('/')}/aggregate/chart.png?{query}"
+        return Response(render_markdown(report, bugzilla_url=settings.bugzilla_url, chart=chart),
                         media_type="text/markdown; charset=utf-8")
 
     def list_url(ids: Sequence[int]) -> str | None:
