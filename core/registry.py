@@ -84,6 +84,9 @@ class ModelRegistry:
             raise ModelNotFound(f"no model version {version!r} in {self.root}")
         try:
             card = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:  # there, but not to be opened (another user's file): damaged
+            raise ModelError(f"{version}/{CARD} cannot be read "
+                             f"({exc.strerror or type(exc).__name__})") from None
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ModelError(f"{version}/{CARD} is not a readable card ({exc})") from None
         if not isinstance(card, dict):

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Respon
 from classifier import ModelError, ModelNotFound, NotEnoughData, StoreUnavailable, Taxonomy
 from core.decisions import decision_as_dict, list_decisions
 from core.live import live_record, live_summary
-from core.registry import CARD, ModelRegistry
+from core.registry import ModelRegistry
 from training.retrain import retrain
 
 from ..auth import AUTH_ERRORS, READERS, MaintainerDep
@@ -62,16 +62,6 @@ def get_retrain() -> Retrain:
 RetrainDep = Annotated[Retrain, Depends(get_retrain)]
 
 
-def read_card(registry: ModelRegistry, version: str) -> dict[str, Any]:
-    """``version``'s card. ModelError (a 409) when it is there but cannot be read: not JSON (the
-    registry says so) or a file the service may not open, which would otherwise be a 500."""
-    try:
-        return registry.card(version)
-    except OSError as exc:
-        raise ModelError(f"{version}/{CARD} cannot be read "
-                         f"({exc.strerror or type(exc).__name__})") from exc
-
-
 def version_cards(registry: ModelRegistry) -> list[tuple[str, dict[str, Any] | None, str | None]]:
     """Every version, oldest first, with its card, or with None and why the card cannot be read
     (no path in it). A damaged card is listed, as `incidents models list` lists it: one bad file
@@ -80,7 +70,7 @@ def version_cards(registry: ModelRegistry) -> list[tuple[str, dict[str, Any] | N
     found: list[tuple[str, dict[str, Any] | None, str | None]] = []
     for version in registry.versions():
         try:
-            found.append((version, read_card(registry, version), None))
+            found.append((version, registry.card(version), None))
         except ModelNotFound:
             continue
         except ModelError as exc:
@@ -200,7 +190,7 @@ def read_model(version: Annotated[str, Path(pattern=r"^v\d{1,9}$", examples=["v1
     """One version's card, and its live record (`live`: its predictions of incidents Mozilla
     tagged later, scored; null when the store cannot be read). A version whose card cannot be
     read answers 409 naming the file and the problem: it is there (not a 404), but damaged."""
-    card = read_card(registry, version)
+    card = registry.card(version)  # ModelError (a 409) when it is there but cannot be read
     loaded = active.loaded
     return ModelPublic(version=version, active=version == active.named(),
                        serving=loaded is not None and loaded.version == version, card=card,
