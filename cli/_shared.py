@@ -210,6 +210,8 @@ def _is_terminal() -> bool:
 
 #: The --limit of a list shown newest first.
 NewestFirst = Annotated[int, typer.Option(min=1, help="How many, newest first.")]
+#: The --json of a list printed by :func:`print_listing`.
+JsonLines = Annotated[bool, typer.Option("--json", help="One JSON object a line, as recorded.")]
 
 
 def print_listing(records: Sequence[dict[str, Any]], *, total: int, as_json: bool, empty: str,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli._shared import NewestFirst, cli_user, context, plain_table, print_listing, print_table, reported_errors
+from cli._shared import JsonLines, NewestFirst, cli_user, context, plain_table, print_listing, print_table, reported_errors
 
 if TYPE_CHECKING:
     from cli._shared import Context
@@ -181,8 +181,7 @@ def models_rollback(invocation: typer.Context) -> None:
 def models_history(
     invocation: typer.Context,
     limit: NewestFirst = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line, as recorded.")
-                       ] = False,
+    as_json: JsonLines = False,
 ) -> None:
     """The promotions and rollbacks of models/history.jsonl, newest first: when, what became
     active and what it replaced, who asked and why (retrainings' decisions: `models decisions`)."""

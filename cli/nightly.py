@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from cli._shared import NewestFirst, context, print_listing, reported_errors
+from cli._shared import JsonLines, NewestFirst, context, print_listing, reported_errors
 
 app = typer.Typer()
 
@@ -35,8 +35,7 @@ def nightly(invocation: typer.Context) -> None:
 def nightly_runs(
     invocation: typer.Context,
     limit: NewestFirst = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line, as recorded.")
-                       ] = False,
+    as_json: JsonLines = False,
 ) -> None:
     """The recorded runs of `incidents nightly`, newest first: when, how it ended, what the sync
     brought, whether it retrained (and the decision) or why not, what the relabel changed."""
