@@ -208,8 +208,8 @@ def build_report(*, session: Session, taxonomy: Taxonomy, period: Period, active
                       previous_ids=before[row.category].incident_ids if row.category in before else ())
             for row in current.rows]
     # A bug stored without its time of last change (a POST /classify) was changed when filed.
-    times = [session.scalar(select(func.max(column)))
-             for column in (IncidentRow.last_change_time, IncidentRow.creation_time)]
+    times = session.execute(select(func.max(IncidentRow.last_change_time),
+                                   func.max(IncidentRow.creation_time))).one()
     known = [t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in times if t is not None]
     return BriefingReport(current=current, previous=previous, rows=rows,
                           as_of=max(known) if known else None)
