@@ -53,6 +53,15 @@ DEFAULT_EXCLUDED_RESOLUTIONS = ("DUPLICATE", "INVALID")
 _CALENDAR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:$|[T ])")
 
 
+def calendar_day(text: str) -> date:
+    """``text`` as a calendar day, ``2023-01-01`` only; ValueError otherwise. Python's own
+    reading also takes week dates (2023-W26, which as an end covered its Monday alone) and
+    days without dashes (20230101)."""
+    if len(text) != 10 or not _CALENDAR.match(text):
+        raise ValueError(text)
+    return date.fromisoformat(text)
+
+
 def period_bound(value: str, name: str, *, end: bool) -> datetime:
     """A bound of a period: a day (``2023-01-01``, UTC; as an end, the whole day) or a time
     (``2023-01-01T12:00:00Z``; without a zone, UTC). InvalidPeriod names ``name``."""
@@ -62,8 +71,7 @@ def period_bound(value: str, name: str, *, end: bool) -> datetime:
         if not _CALENDAR.match(value):
             raise ValueError(value)
         if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+            return datetime.combine(calendar_day(value), time.max if end else time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01 or a time like "

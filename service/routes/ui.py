@@ -35,7 +35,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, ModelError, ModelNotFound, Taxonomy
-from core.aggregate import Briefing, briefing
+from core.aggregate import Briefing, briefing, calendar_day
 from core.classification import explain_tags, record_correction
 from core.corrections import MAX_NOTE_CHARS, list_corrections
 from core.live import live_record, live_summary
@@ -101,9 +101,6 @@ class Period:
         return urlencode({k: v for k, v in values.items() if v is not None})
 
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def read_period(start: str | None, end: str | None, *, today: date | None = None
                 ) -> tuple[Period, str | None]:
     """The period asked for, or the last half year and why the asked one cannot be used."""
@@ -113,11 +110,8 @@ def read_period(start: str | None, end: str | None, *, today: date | None = None
     for name, value, fallback in (("start", start, default.start), ("end", end, default.end)):
         text = (value or "").strip()
         try:
-            # A calendar day as /aggregate and the report read one: Python would also take
-            # 20230101 and the week date 2023-W01-1 (its Monday).
-            if text and not _DAY.fullmatch(text):
-                raise ValueError(text)
-            days[name] = date.fromisoformat(text) if text else fallback
+            # A calendar day as /aggregate and the report read one.
+            days[name] = calendar_day(text) if text else fallback
         except ValueError:
             return default, f"{name}: {text[:40]!r} is not a day like 2024-01-31"
     if days["start"] > days["end"]:
