@@ -26,6 +26,7 @@ ALIASES = {
     "web.com": "Network Solutions", "docusign/keynectis": "DocuSign / Keynectis",
     # One company, two names each (from a review of the 2022-2023 briefing).
     "Taiwan-CA": "TWCA", "vikingcloud": "SecureTrust", "Sertifitseerimiskeskuse": "SK ID Solutions",
+    "DFN-PKI": "Telekom Security", "Microsoft DSRE PKI": "Microsoft PKI Services",
 }
 
 
