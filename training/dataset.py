@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from classifier import FEATURE_COLUMNS, FILED_COLUMN, incidents_frame
 from core.corrections import corrections_summary, latest_corrections
 from core.labels import labelled_incidents
+from core.tables import utcnow
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Dataset:
     created: np.ndarray  # datetime64[s], UTC
     # The corrections behind the labels (count and sha256), for the model card.
     corrections: dict[str, Any] = field(default_factory=lambda: corrections_summary([]))
+    # When the labels were read: a label stored after it is new to a model fitted on them,
+    # however long the fit took (``labels_as_of``).
+    as_of: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -34,7 +38,7 @@ class Dataset:
     def subset(self, mask: np.ndarray) -> Dataset:
         idx = np.flatnonzero(mask)
         return Dataset(self.ids[idx], self.X.iloc[idx].reset_index(drop=True),
-                       [self.y[i] for i in idx], self.created[idx])
+                       [self.y[i] for i in idx], self.created[idx], as_of=self.as_of)
 
     def split(self, cutoff: datetime, end: datetime | None = None) -> tuple[Dataset, Dataset]:
         """Incidents filed before ``cutoff``, and those filed from ``cutoff`` (to ``end``)."""
@@ -70,6 +74,7 @@ def load_dataset(*, session: Session, corrections_as_of: datetime | None = None,
     the Bugzilla tags of bugs first tagged by then: the labels a model trained at that time
     learned (as far as the store can tell: a bug Mozilla retagged has today's tags).
     """
+    as_of = corrections_as_of or utcnow()
     rows = [r for r in labelled_incidents(session=session, corrections_as_of=corrections_as_of,
                                           tags_as_of=tags_as_of)
             if r.creation_time is not None]
@@ -82,4 +87,20 @@ def load_dataset(*, session: Session, corrections_as_of: datetime | None = None,
         y=[r.tags for r in rows],
         created=created,
         corrections=corrections_summary(latest_corrections(session=session, as_of=corrections_as_of)),
+        as_of=as_of,
     )
+
+
+def labels_as_of(card: dict[str, Any] | None) -> datetime | None:
+    """When the labels the model of ``card`` learned were read (aware, UTC): its
+    ``training_data.labels_as_of``, or, on a card written before that was recorded, its
+    ``created_at`` (a label stored while such a version was fitted looks learned). None when
+    neither can be read."""
+    card = card or {}
+    for value in ((card.get("training_data") or {}).get("labels_as_of"), card.get("created_at")):
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            continue
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return None

@@ -40,6 +40,7 @@ from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
 from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, utcnow
 
+from .dataset import labels_as_of
 from .relabel import RelabelReport, relabel
 from .retrain import RetrainDecision, retrain
 
@@ -104,19 +105,21 @@ def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
     else by Mozilla's tags: ``core.labels``), those
 
     1. filed after the card's ``training_data.last_filed`` (the model cannot have seen them);
-    2. filed up to then whose latest correction was made after the card's ``created_at``;
+    2. filed up to then whose latest correction was stored after the card's labels were read
+       (``training.dataset.labels_as_of``: when training read them, not when it finished, so a
+       correction stored while the version was fitted is new to it);
     3. filed up to then, labelled by Mozilla's tags that first reached the store (``tags_known_at``)
-       after ``created_at``: old bugs tagged late. These count at most as many as the labelled
+       after that time: old bugs tagged late. These count at most as many as the labelled
        incidents filed up to ``last_filed`` now exceed the card's ``training_data.size``, so a
        store reloaded after training (where every tag looks new) counts none of them.
 
-    Without a card every labelled incident is new. A label that changes while a version is being
-    trained counts on neither side, and Mozilla's retagging of a tagged bug is not seen.
+    Without a card every labelled incident is new. Mozilla's retagging of a tagged bug is not
+    seen.
     """
     labels = incident_labels(session=session, incident_ids=select(IncidentRow.id),
                              active_version=None, predictions=False)
     training = (card or {}).get("training_data") or {}
-    created = _parse_time(card.get("created_at")) if card else None
+    created = labels_as_of(card) if card else None
     last_filed = _parse_time(training.get("last_filed"))
     corrected_at = {bug_id: at for bug_id, at in session.execute(
         select(CorrectionRow.incident_id, CorrectionRow.created_at)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ from core.pause import pause_at
 from core.registry import ModelRegistry
 from core.tables import ModelDecisionRow, utcnow
 
-from .dataset import Dataset, load_dataset
+from .dataset import Dataset, labels_as_of, load_dataset
 from .evaluate import predictions, score_predictions, score_prequential
 from .metrics import difference_interval, worse_in_resamples
 from .train import default_model, train_version
@@ -238,14 +238,14 @@ def _active_recipe_scores(active: Any, recipe: IncidentTypeClassifier, dataset: 
 
 def _learned(card: dict[str, Any], settings: Settings) -> Dataset:
     """The labelled incidents the model of ``card`` learned, as far as the store can tell: the
-    corrections stored before its card was written, and the Bugzilla tags of the bugs first
-    tagged by then (old bugs Mozilla tagged later are left out).
+    corrections stored before its labels were read (``labels_as_of``), and the Bugzilla tags of
+    the bugs first tagged by then (old bugs Mozilla tagged later are left out).
 
     A store loaded after the model was trained has every tag arriving after it; then the tags
     are taken as they are today. Of the two readings, the one whose size is nearer the card's
     training size is the store's history.
     """
-    created = _created(card)
+    created = labels_as_of(card)
     with session_scope(settings.database_url) as session:
         today = load_dataset(session=session, corrections_as_of=created)
         if created is None:
@@ -256,13 +256,6 @@ def _learned(card: dict[str, Any], settings: Settings) -> Dataset:
     except (KeyError, TypeError, ValueError):
         return today
     return then if abs(len(then) - size) <= abs(len(today) - size) else today
-
-
-def _created(card: dict[str, Any]) -> datetime | None:
-    try:
-        return datetime.fromisoformat(card["created_at"]).astimezone(UTC)
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _last_filed(card: dict[str, Any]) -> np.datetime64 | None:

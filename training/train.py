@@ -131,6 +131,8 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
             "size": len(dataset),
             "first_filed": str(dataset.created.min()),
             "last_filed": str(dataset.created.max()),
+            # When its labels were read: what is stored later is new to this version.
+            **({"labels_as_of": dataset.as_of.isoformat()} if dataset.as_of is not None else {}),
             "tag_counts": dataset.tag_counts(),
         },
         "corrections": dataset.corrections,

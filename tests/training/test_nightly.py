@@ -282,8 +282,18 @@ def test_new_label_count(store: str, models_dir: Path, taxonomy: Taxonomy,
     correct(1_500_002, ["ocsp-failure", "crl-failure"])
     correct(1_500_003, [])
     assert _count(store, card) == 2
-    # A correction older than the card does not count.
-    assert _count(store, {**card, "created_at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()}) == 0
+    # A correction stored before training read its labels does not count ...
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    read_later = {**card, "training_data": {**card["training_data"], "labels_as_of": later}}
+    assert _count(store, read_later) == 0
+    # ... and one stored while the version was being fitted (after its labels were read, before
+    # its card was written) does: the version never saw it.
+    assert card["training_data"]["labels_as_of"] < card["created_at"]
+    assert _count(store, {**card, "created_at": later}) == 2
+    # A card written before labels_as_of was recorded: its created_at stands in.
+    old_card = {**card, "created_at": later,
+                "training_data": {k: v for k, v in card["training_data"].items() if k != "labels_as_of"}}
+    assert _count(store, old_card) == 0
     # Old bugs Mozilla tagged after the card: counted as far as the labelled old bugs grew.
     bugs, _ = make_bugs()
     old = {**bugs["bugs"][0], "id": 1_550_001, "whiteboard": "[ca-compliance]"}

@@ -164,7 +164,7 @@ def test_retrain_active_recipe_leaves_out_old_bugs_tagged_after_it(
     late = [int(i) for i in dataset.ids[:14]]  # the oldest, all before the window
     path = models_dir / "v1" / "card.json"
     card = json.loads(path.read_text(encoding="utf-8"))
-    created = datetime.fromisoformat(card["created_at"])
+    created = datetime.fromisoformat(card["training_data"]["labels_as_of"])
     with session_scope(store) as session:
         session.execute(update(IncidentRow).values(tags_known_at=created - timedelta(days=1)))
         session.execute(update(IncidentRow).where(IncidentRow.id.in_(late))
