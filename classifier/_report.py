@@ -172,9 +172,11 @@ LEVEL_TAGS = frozenset(_LEVEL_TAGS.values())
 _MAX_HEADING = 160      # a heading (but a pasted v1 topic) is never longer
 _MAX_NAME = 120         # nor a field's name
 _MAX_CONTINUATION = 40  # lines of a field's value below its name
-_LEAD_STRIP = " \t*_~`#>|-+=/\u2022\u25aa\u25cf0123456789.)]([:"
+_LEAD_STRIP = " \t*_~`#>|-+=/\u2022\u25aa\u25cf\u2013\u20140123456789.)]([:"
 _TAG_START = re.compile(r"(?:</?[a-zA-Z][a-zA-Z0-9]{0,9}(?:\s[^<>]{0,80})?>\s*){1,8}")
 _BULLET = re.compile(r"[-*+\u2022\u25aa\u25cf]\s")
+#: What may open a field's line besides a bullet: a dash, or an item's number ("1.", "2)").
+_ITEM_MARK = re.compile(r"(?:[\u2013\u2014]|\d{1,2}[.)])\s+")
 _HTML_EDGE = re.compile(r"^(?:\s*</?[a-zA-Z][a-zA-Z0-9]{0,9}(?:\s[^<>]{0,80})?>)+|(?:</?[a-zA-Z][a-zA-Z0-9]{0,9}>\s*)+$")
 _NUMBERING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}|[ivxIVX]{1,4})\s{0,3}(?:[.)\]:/\u2013]|-{1,2})\s*(?=\S)"
                         r"|^\d{1,2}\s+(?=[A-Za-z])")
@@ -194,6 +196,18 @@ _DV = re.compile(r"\bdv\b|domain\W{0,2}valid|2\.23\.140\.1\.2\.1\b")
 _OV = re.compile(r"\bov\b|organi[sz]ation\W{0,2}valid|2\.23\.140\.1\.2\.2\b")
 _EV = re.compile(r"\bev\b|extended\W{0,2}valid|2\.23\.140\.1\.1\b")
 _IV = re.compile(r"\biv\b|individual\W{0,2}valid|2\.23\.140\.1\.2\.3\b")
+#: Where a list of certificate types breaks into clauses: a negation speaks for its clause only
+#: ("OV; EV and DV not affected", "OV (no EV certificates)").
+_CLAUSE = re.compile(r"[;()\[\]\n,]|\.\s|\b(?:but|while|whereas)\b")
+#: A clause that says certificate types were *not* affected: a negation before a type (within
+#: three words: "no EV", "not any DV", "neither TLS nor"), "not affected", "unaffected", or a type
+#: answered "none" or "N/A" ("S/MIME: none").
+_NEGATED = re.compile(
+    r"\b(?:no|not|non|neither|nor|excluding|except|without)\b(?:\W{1,3}\w{1,30}){0,3}?\W{1,3}"
+    r"(?:dv|ov|ev|iv|tls|ssl|s\W?mime|smime|domain|organi[sz]ation|extended|individual|mailbox"
+    r"|sponsor|server|e\W?mail|certificates?)\b"
+    r"|\b(?:not|n't|never)\W{1,3}(?:\w{1,30}\W{1,3}){0,2}?(?:affected|impacted|involved|concerned|in scope)\b"
+    r"|\bun(?:affected|impacted|involved)\b|\bout of scope\b|\bnone\b|:\W{0,3}(?:no|n\W?a)\W*$")
 
 
 @dataclass(frozen=True)
@@ -498,6 +512,7 @@ def _field(s: str) -> _Field | None:
             return None
         return name, cells[1].strip().strip("*_").strip()
     s = _BULLET.sub("", s, count=1).lstrip()
+    s = _ITEM_MARK.sub("", s, count=1).replace("\uff1a", ":")   # a full-width colon too
     head = s[:_MAX_NAME + 8]
     for sep in (":", "?"):
         at = head.find(sep)
@@ -513,6 +528,9 @@ def _field(s: str) -> _Field | None:
 
 def _field_name(raw: str) -> str | None:
     key = _norm(raw)
+    if key[:1].isdigit():               # numbered inside its markup: "**1. Affected ...**"
+        number, _, rest = key.partition(" ")
+        key = rest if number.isdigit() and len(number) <= 2 else key
     if not key or len(key) > _MAX_NAME:
         return None
     if key in _FIELD_NAMES:
@@ -566,11 +584,14 @@ def _certificate_types(value: str) -> frozenset[str]:
     "organization-validated" and "individual-validated" are S/MIME validation types as well as
     TLS ones: when the value names S/MIME (S/MIME, mailbox- or sponsor-validated, an S/MIME
     policy OID) and nothing of TLS, OV is not taken (the S/MIME type covers it) and IV is kept
-    beside SMIME.
+    beside SMIME. A clause that says some types were not affected ("OV; EV and DV not
+    affected", "S/MIME (no TLS certificates)") names none.
     """
     v = value[:2000].lower()
     if not v.strip() or _NA.match(v.strip()):
         return frozenset()
+    # What the value says was not affected is no type of it: only clauses without a negation count.
+    v = " ; ".join(c for c in _CLAUSE.split(v) if not _NEGATED.search(c))
     types = {name for name, pattern in (("DV", _DV), ("OV", _OV), ("EV", _EV), ("IV", _IV)) if pattern.search(v)}
     if _SMIME.search(v):
         types.add("SMIME")

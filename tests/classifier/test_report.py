@@ -422,6 +422,13 @@ def test_not_headings(line: str) -> None:
     "| **Relevant policies** | BR 4.9.1.1 |",
     "| Relevant policies | BR 4.9.1.1 |",
     "**Relevant policy(s):** BR 4.9.1.1",
+    "1. **Relevant policies:** BR 4.9.1.1",
+    "2) Relevant policies: BR 4.9.1.1",
+    "**3. Relevant policies:** BR 4.9.1.1",
+    "\u2013 **Relevant policies:** BR 4.9.1.1",
+    "\u2014 Relevant policies: BR 4.9.1.1",
+    "Relevant policies\uff1a BR 4.9.1.1",
+    "| 4. Relevant policies | BR 4.9.1.1 |",
 ])
 def test_field_forms(line: str) -> None:
     assert parse_report(line).fields == {"relevant_policies": "BR 4.9.1.1"}
@@ -475,6 +482,18 @@ def test_issuance_stopped_without_a_colon() -> None:
     ("S/MIME Organization-validated", {"SMIME"}),
     ("S/MIME Individual-validated", {"IV", "SMIME"}),
     ("OV TLS and S/MIME Sponsor-validated", {"OV", "SMIME"}),
+    # What the value says was not affected is not stated (an ML review found each given).
+    ("OV; EV and DV not affected", {"OV"}),
+    ("OV (no EV certificates affected)", {"OV"}),
+    ("S/MIME OV (no TLS certificates)", {"SMIME"}),
+    ("DV only; OV and EV unaffected", {"DV"}),
+    ("OV and EV, but not DV", {"OV", "EV"}),
+    ("No DV certificates, only OV", {"OV"}),
+    ("OV. Neither EV nor DV", {"OV"}),
+    ("TLS: DV, OV. S/MIME: none", {"DV", "OV"}),
+    ("S/MIME: N/A; TLS: EV", {"EV"}),
+    # A negation of something else leaves the types alone.
+    ("EV certificates that were not disclosed in time", {"EV"}),
 ])
 def test_certificate_types(value: str, types: set[str]) -> None:
     report = parse_report(f"**Affected certificate types:** {value}\n")
