@@ -237,6 +237,34 @@ class Decision:
     review_reason: str | None = None
 
 
+#: The explanation's term for what the report's affected-certificate-types field gave a level.
+REPORT_TERM = "[the report's affected certificate types]"
+
+
+@dataclass(frozen=True)
+class _ReportLevels:
+    """Tag probabilities after the report's certificate types settled the levels, with, per
+    incident, why the report and the text disagree (None when they do not) and what the report
+    raised each level tag by, in log-odds."""
+
+    proba: np.ndarray
+    conflicts: list[str | None]
+    pushes: list[dict[str, float]]
+
+
+def _cue_words(pattern: str, summary: str) -> str | None:
+    """The words of ``summary`` a cue matched, whole ("delayed", not the cue's "delay")."""
+    hit = re.search(pattern, summary, re.IGNORECASE)
+    if hit is None:
+        return None
+    start, end = hit.span()
+    while start > 0 and summary[start - 1].isalnum():
+        start -= 1
+    while end < len(summary) and summary[end].isalnum():
+        end += 1
+    return summary[start:end].lower()
+
+
 class TagPredictorMixin:
     """The multi-label side of an estimator fitted on one iterable of tag names an incident.
 
@@ -759,6 +787,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _proba_of(self, X: pd.DataFrame, Xt) -> np.ndarray:
         """:meth:`predict_proba` from the checked frame and its features."""
+        return self._scored(X, Xt).proba
+
+    def _unsettled_proba(self, X: pd.DataFrame, Xt) -> np.ndarray:
+        """:meth:`_proba_of` before the report's certificate types settle the levels."""
         n_tags = len(self.estimators_)
         proba = _tag_proba([*self.estimators_, *self._pool_estimators()], Xt, self._stacked())
         proba = _shifted(proba, self._prior_shift())
@@ -772,12 +804,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         if pool_proba.shape[1]:
             proba = _pooled(proba, pool_proba, self.thresholds_, self.pool_thresholds_,
                             list(self.pools_.values()))
-        # Artefacts written before the parameter existed did not use the evidence.
-        if getattr(self, "report_evidence", False):
-            proba = self._settled_by_report(X, proba)
         return proba
 
-    def _settled_by_report(self, X: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
+    def _settled_by_report(self, X: pd.DataFrame, proba: np.ndarray) -> _ReportLevels:
         """``proba`` with the validation-level tags settled where comment 0 states the affected
         certificate types.
 
@@ -788,13 +817,22 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         misissuance by the field alone. A chosen level scores what the model gives the
         likeliest level (at least its own threshold), so the confidence stays the model's: the
         report says which level, not whether the incident is a misissuance.
+
+        When the levels the model gives by itself are none of the stated ones (the summary
+        says OV, the field EV), the report still chooses, but the incident goes to review: the
+        text and the report disagree (``conflicts``). What the report raised is also kept apart
+        (``pushes``), so that an explanation can say the report, not the words, gave the tag.
+        Artefacts written before ``report_evidence`` existed do not use the evidence.
         """
+        nothing = _ReportLevels(proba, [None] * len(proba), [{}] * len(proba))
         columns = {tag: j for j, tag in enumerate(self.classes_) if tag in LEVEL_TAGS}
-        if not columns:
-            return proba
+        if not columns or not getattr(self, "report_evidence", False):
+            return nothing
         levels = np.array(list(columns.values()))
         thresholds = self.thresholds_[:proba.shape[1]]
         out = proba
+        conflicts: list[str | None] = [None] * len(proba)
+        pushes: list[dict[str, float]] = [{} for _ in range(len(proba))]
         for i, text in enumerate(X["description"]):
             stated = stated_level_tags(text)
             if stated is None:
@@ -808,7 +846,17 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                     out[i, j] = min(out[i, j], 0.02)
                 elif suspected:
                     out[i, j] = max(out[i, j], likeliest, thresholds[j])
-        return out
+                    push = float(_logit(np.array([out[i, j]]))[0] - _logit(np.array([proba[i, j]]))[0])
+                    if push > 0.005:
+                        pushes[i][tag] = round(push, 4)
+            own = [tag for tag, j in columns.items() if proba[i, j] >= thresholds[j]]
+            if own and not set(own) & stated:
+                read = max(own, key=lambda t: proba[i, columns[t]])
+                conflicts[i] = (f"the report's affected certificate types give "
+                                f"{', '.join(sorted(stated & set(columns))) or 'no level'}, but the text "
+                                f"reads as {read} ({proba[i, columns[read]]:.2f}, threshold "
+                                f"{thresholds[columns[read]]:.2f})")
+        return _ReportLevels(out, conflicts, pushes)
 
     @staticmethod
     def _suspects_level(proba: np.ndarray, thresholds: np.ndarray, levels: np.ndarray) -> bool:
@@ -859,27 +907,47 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def decide(self, X: pd.DataFrame) -> list[Decision]:
         """Tags, scores and the review flag of each incident of ``X``."""
-        return self.decide_proba(self.predict_proba(X))
+        return self.decide_with_proba(X)[1]
 
-    def decide_proba(self, proba: np.ndarray) -> list[Decision]:
-        """:meth:`decide` from probabilities already computed by :meth:`predict_proba`."""
+    def decide_with_proba(self, X: pd.DataFrame) -> tuple[np.ndarray, list[Decision]]:
+        """:meth:`predict_proba` and :meth:`decide` of ``X``, computing the features once."""
+        check_is_fitted(self, "estimators_")
+        X = check_frame(X)
+        levels = self._scored(X, self._features(X))
+        return levels.proba, self.decide_proba(levels.proba, conflicts=levels.conflicts)
+
+    def _scored(self, X: pd.DataFrame, Xt) -> _ReportLevels:
+        """The probabilities of the checked frame ``X`` with features ``Xt``, with what the
+        report's certificate types did to them."""
+        return self._settled_by_report(X, self._unsettled_proba(X, Xt))
+
+    def decide_proba(self, proba: np.ndarray,
+                     conflicts: Sequence[str | None] | None = None) -> list[Decision]:
+        """:meth:`decide` from probabilities already computed by :meth:`predict_proba`.
+
+        ``conflicts``: for each incident, why its report disagrees with its text (it then goes
+        to review for that reason), or None; :meth:`decide` computes them from the frame.
+        """
         check_is_fitted(self, "thresholds_")
         decided, fallback, confidence, sure = self._decide_arrays(proba)
+        conflicts = conflicts if conflicts is not None else [None] * len(proba)
         # Plain str and float, not numpy scalars: a Decision is pickled, stored and sent as JSON.
         classes = [str(t) for t in self.classes_]
         out = []
-        for row, p, values, s, c, f in zip(decided, proba.tolist(), proba, sure, confidence,
-                                           fallback, strict=True):
+        for row, p, values, s, c, f, conflict in zip(decided, proba.tolist(), proba, sure,
+                                                     confidence, fallback, conflicts, strict=True):
             # No tag passed its threshold: a person decides, even when the learned review
             # threshold is 0 (every out-of-fold incident met the precision target).
-            review = bool(f or not row.any() or c < self.review_threshold_)
+            review = bool(f or not row.any() or c < self.review_threshold_ or conflict)
+            reason = None
+            if review:
+                reason = conflict or self._review_reason(values, row, bool(f), float(c), s)
             out.append(Decision(
                 tags=tuple(t for t, on in zip(classes, row, strict=True) if on),
                 scores={t: round(v, 4) for t, v in zip(classes, p, strict=True)},
                 needs_review=review,
                 confidence=round(float(c), 4),
-                review_reason=self._review_reason(values, row, bool(f), float(c), s)
-                if review else None,
+                review_reason=reason,
             ))
         return out
 
@@ -912,7 +980,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        return self._explain_of(X, self._features(X), tags, top)
+        Xt = self._features(X)
+        return self._explain_of(X, Xt, tags, top, self._scored(X, Xt).pushes)
 
     def decide_and_explain(self, X: pd.DataFrame, top: int = 5
                            ) -> tuple[list[Decision], list[dict[str, list[tuple[str, float]]]]]:
@@ -920,10 +989,12 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
         Xt = self._features(X)
-        decisions = self.decide_proba(self._proba_of(X, Xt))
-        return decisions, self._explain_of(X, Xt, [d.tags for d in decisions], top)
+        levels = self._scored(X, Xt)
+        decisions = self.decide_proba(levels.proba, conflicts=levels.conflicts)
+        return decisions, self._explain_of(X, Xt, [d.tags for d in decisions], top, levels.pushes)
 
-    def _explain_of(self, X: pd.DataFrame, Xt, tags: Sequence[Iterable[str]], top: int
+    def _explain_of(self, X: pd.DataFrame, Xt, tags: Sequence[Iterable[str]], top: int,
+                    pushes: Sequence[dict[str, float]] | None = None
                     ) -> list[dict[str, list[tuple[str, float]]]]:
         Xt = sparse.csr_matrix(Xt)
         names, word = self._vocabulary()
@@ -938,8 +1009,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             summary = summaries[i]
             for tag in wanted:
                 if tag in self.cue_tags_:
-                    hit = re.search((self.cues or {})[tag], summary, re.IGNORECASE)
-                    explained[tag] = [(hit.group(0).lower(), self.cue_score)] if hit else []
+                    words = _cue_words((self.cues or {})[tag], summary)
+                    explained[tag] = [(words, self.cue_score)] if words else []
                     continue
                 if tag not in index:
                     continue
@@ -954,12 +1025,15 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                         break
                     block, phrase = names[col].split("__", 1)
                     if block == "summary_cues":
-                        hit = re.search((self.cues or {})[phrase], summary, re.IGNORECASE)
-                        phrase = hit.group(0).lower() if hit else phrase
+                        phrase = _cue_words((self.cues or {})[phrase], summary) or phrase
                     if all(w in ENGLISH_STOP_WORDS for w in phrase.split()):
                         continue  # "an", "for the": true pushes, but they tell a person nothing
                     best[phrase] = max(best.get(phrase, 0.0), round(float(value), 4))
                 explained[tag] = list(best.items())
+            # What the report's certificate types raised a tag by (in log-odds, as the words).
+            for tag, push in (pushes[i] if pushes is not None else {}).items():
+                if tag in explained:
+                    explained[tag].insert(0, (REPORT_TERM, push))
             out.append(explained)
         return out
 

@@ -72,6 +72,10 @@ def predictions(est: Any, test: Dataset) -> tuple[np.ndarray, list[tuple[str, ..
     """A fitted contender's probabilities on ``test`` (computed once), the tags it gives each
     incident, and which it sends to review (None for estimators that do not decide on review:
     those without ``decide_proba``)."""
+    if hasattr(est, "decide_with_proba"):
+        proba, decisions = est.decide_with_proba(test.X)
+        return (proba, [d.tags for d in decisions],
+                np.array([d.needs_review for d in decisions], dtype=bool))
     proba = est.predict_proba(test.X)
     if hasattr(est, "decide_proba"):
         decisions = est.decide_proba(proba)
@@ -126,8 +130,7 @@ def score_prequential(recipe: Any, dataset: Dataset, size: int, blocks: int, tax
         progress(f"block {number} of {len(starts)}: fitting on the {len(older)} incidents before it")
         fitted = clone(recipe).fit(older.X, older.y)
         block = dataset.subset((positions >= begin) & (positions < end))
-        proba = fitted.predict_proba(block.X)
-        decisions = fitted.decide_proba(proba)
+        proba, decisions = fitted.decide_with_proba(block.X)
         own = [str(c) for c in fitted.classes_]
         classes += [c for c in own if c not in classes]
         parts.append((own, proba, [d.tags for d in decisions], [d.needs_review for d in decisions]))

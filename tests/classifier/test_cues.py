@@ -117,6 +117,10 @@ def test_cue_only_tag_is_given_by_its_cue(cued: IncidentTypeClassifier) -> None:
     assert "smime-misissuance" not in second.tags
     assert cued.explain(X.iloc[[0]], [["smime-misissuance"]])[0] == {
         "smime-misissuance": [("smime", cued.cue_score)]}
+    # A cue that matched part of a word shows the whole word the summary wrote.
+    X = incidents_frame([Incident(summary="Acme: S/MIMEv3 certificates without mailbox validation")])
+    assert cued.explain(X, [["smime-misissuance"]])[0] == {
+        "smime-misissuance": [("s/mimev3", cued.cue_score)]}
 
 
 def test_exclusion_removes_the_excluded_tag(cued: IncidentTypeClassifier) -> None:

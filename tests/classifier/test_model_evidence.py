@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from classifier import FILED_COLUMN, Incident, IncidentTypeClassifier, Taxonomy, incidents_frame
-from classifier._model import _ages
+from classifier._model import REPORT_TERM, _ages
 
 MISISSUANCE = "Acme Trust: EV certificates with wrong jurisdiction fields"
 REVOCATION = "Acme Trust: Failure to revoke within 5 days"
@@ -76,6 +76,29 @@ def test_stated_certificate_types_rule_out_the_others(model: IncidentTypeClassif
     column = {t: j for j, t in enumerate(model.classes_)}
     assert proba[0, column["ev-misissuance"]] <= 0.02 < proba[1, column["ev-misissuance"]]
     assert "dv-misissuance" in model.decide(X)[0].tags
+
+
+def test_report_against_the_text_goes_to_review(model: IncidentTypeClassifier) -> None:
+    """The summary reads as an EV misissuance, the report says DV: the report chooses the level,
+    but a person looks, told why; and the explanation says the report gave the tag."""
+    X = _frame((MISISSUANCE, _report("DV")), (MISISSUANCE, _report("EV")), (MISISSUANCE, _report(None)))
+    decisions, explained = model.decide_and_explain(X)
+    disagreeing, agreeing, plain = decisions
+    assert "dv-misissuance" in disagreeing.tags and disagreeing.needs_review
+    assert disagreeing.review_reason is not None
+    assert disagreeing.review_reason.startswith(
+        "the report's affected certificate types give dv-misissuance, but the text reads as ev-misissuance (")
+    assert [d.needs_review for d in model.decide(X)] == [d.needs_review for d in decisions]
+    # Where the report agrees with the text, it is no reason to look.
+    assert "ev-misissuance" in agreeing.tags
+    assert agreeing.review_reason is None or "report" not in agreeing.review_reason
+    assert (agreeing.needs_review, agreeing.confidence) == (plain.needs_review, plain.confidence)
+    # The DV tag's first "word" is the report, by how much it raised the tag's log-odds.
+    term, push = explained[0]["dv-misissuance"][0]
+    assert term == REPORT_TERM and push > 1.0
+    assert all(term != REPORT_TERM for term, _ in explained[1]["ev-misissuance"])  # not raised
+    assert model.explain(X, [["dv-misissuance"]] * 3)[0]["dv-misissuance"] == explained[0]["dv-misissuance"]
+    assert not any(term == REPORT_TERM for terms in explained[2].values() for term, _ in terms)
 
 
 def test_stated_certificate_types_are_no_words_of_the_model(model: IncidentTypeClassifier) -> None:
