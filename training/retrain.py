@@ -288,12 +288,15 @@ def headline(scores: dict[str, Any] | None, test: Dataset, unseen: bool = False)
 
 
 def gate(challenger: dict[str, Any], active: dict[str, Any], tolerance: float,
-         worse_in: dict[str, float] | None = None, confidence: float = 0.0) -> tuple[bool, str]:
+         worse_in: dict[str, float] | None = None, confidence: float = 0.0,
+         better_in: dict[str, float] | None = None) -> tuple[bool, str]:
     """Whether the challenger is not worse than the active model on each headline figure.
 
     A figure below the active model's minus ``tolerance`` keeps the active model only when the
     challenger is lower in at least ``confidence`` of the paired resamples of the window
-    (``worse_in``, the share per figure; without it, always).
+    (``worse_in``, the share per figure; without it, always). ``better_in`` (the share where it
+    is higher) only completes the message: the rest are resamples where the two are the same,
+    which a window where they differ on a few incidents has many of.
     """
     worse: list[str] = []
     unsure: list[str] = []
@@ -307,8 +310,11 @@ def gate(challenger: dict[str, Any], active: dict[str, Any], tolerance: float,
         elif share >= confidence:
             worse.append(f"{text}, lower in {share:.0%} of resamples of the window")
         else:
+            higher = "" if better_in is None else (
+                f", higher in {better_in[name]:.0%}, the same in "
+                f"{max(0.0, 1 - share - better_in[name]):.0%}")
             unsure.append(f"{text} but lower in only {share:.0%} of resamples of the window "
-                          f"(fewer than {confidence:.0%})")
+                          f"(fewer than {confidence:.0%}{higher})")
     if worse:
         return False, "challenger is worse: " + "; ".join(worse)
     figures = ", ".join(f"{_said(name)} {challenger[name]:.4f} vs {active[name]:.4f}"
@@ -411,12 +417,17 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         shares = worse_in_resamples(*compared, resamples=GATE_RESAMPLES, seed=settings.random_state)
         worse_in = {f"category_{name}": share for name, share in shares.items()}
         challenger_metrics["worse_in_resamples"] = worse_in
+        # The same resamples the other way round: where the challenger is the higher one.
+        better_in = {f"category_{name}": share for name, share in worse_in_resamples(
+            compared[0], compared[2], compared[1], compared[3], resamples=GATE_RESAMPLES,
+            seed=settings.random_state).items()}
+        challenger_metrics["better_in_resamples"] = better_in
         # The same resamples as an interval: the challenger's F1 minus the active model's.
         challenger_metrics["lead_over_active"] = {
             f"category_{name}": interval for name, interval in difference_interval(
                 *compared, resamples=GATE_RESAMPLES, seed=settings.random_state).items()}
         promote, reason = gate(challenger_metrics, active_metrics, tolerance, worse_in,
-                               settings.retrain_gate_confidence)
+                               settings.retrain_gate_confidence, better_in)
     if force and not promote:
         reason = f"forced although {reason}"
     elif force:

@@ -63,6 +63,9 @@ def test_retrain_worse_challenger_not_promoted(settings: Settings, store: str, m
     assert row.challenger_metrics["holdout_size"] == row.active_metrics["holdout_size"]
     # Worse beyond doubt: lower in (nearly) every paired resample of the window, and said so.
     assert row.challenger_metrics["worse_in_resamples"]["category_micro_f1"] >= 0.9
+    worse, better = (row.challenger_metrics[k]["category_micro_f1"]
+                     for k in ("worse_in_resamples", "better_in_resamples"))
+    assert 0 <= better <= 1 - worse  # the other way round, from the same resamples
     assert "of resamples of the window" in decision.reason
     # The same resamples as an interval of the challenger's lead: below 0, and it holds the
     # difference of the two recorded figures.
@@ -455,6 +458,13 @@ def test_gate_keeps_the_active_model_only_on_a_measured_loss() -> None:
     assert passed
     assert reason.startswith("challenger is not measured worse: category micro-F1 0.7000 < 0.7500 "
                              "- 0.01 but lower in only 62% of resamples of the window (fewer than 90%)")
+    # Told how often it was higher: the rest are resamples where the two were the same.
+    passed, reason = gate(challenger, active, 0.01,
+                          {"category_micro_f1": 0.66, "category_macro_f1": 0.40}, 0.9,
+                          {"category_micro_f1": 0.0, "category_macro_f1": 0.30})
+    assert passed
+    assert "lower in only 66% of resamples of the window (fewer than 90%, higher in 0%, the same in 34%)" \
+        in reason
     # Without resamples (or at confidence 0) the point figures decide.
     assert not gate(challenger, active, 0.01)[0]
     assert not gate(challenger, active, 0.01, {"category_micro_f1": 0.0, "category_macro_f1": 0.0},
