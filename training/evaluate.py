@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
 from classifier import (
@@ -72,16 +73,21 @@ def predictions(est: Any, test: Dataset) -> tuple[np.ndarray, list[tuple[str, ..
     """A fitted contender's probabilities on ``test`` (computed once), the tags it gives each
     incident, and which it sends to review (None for estimators that do not decide on review:
     those without ``decide_proba``)."""
-    if hasattr(est, "decide_with_proba"):
-        proba, decisions = est.decide_with_proba(test.X)
-        return (proba, [d.tags for d in decisions],
-                np.array([d.needs_review for d in decisions], dtype=bool))
-    proba = est.predict_proba(test.X)
-    if hasattr(est, "decide_proba"):
-        decisions = est.decide_proba(proba)
+    proba, decisions = _decided(est, test.X)
+    if decisions is not None:
         return (proba, [d.tags for d in decisions],
                 np.array([d.needs_review for d in decisions], dtype=bool))
     return proba, [tuple(est.classes_[row]) for row in est.decide_indicators(proba)], None
+
+
+def _decided(est: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[Any] | None]:
+    """A fitted contender's probabilities of ``X`` and its decisions (None for one that does not
+    decide on review): through ``decide_with_proba`` where it has it, which also sees what the
+    frame's text says against the probabilities (a report contradicting it)."""
+    if hasattr(est, "decide_with_proba"):
+        return est.decide_with_proba(X)
+    proba = est.predict_proba(X)
+    return proba, est.decide_proba(proba) if hasattr(est, "decide_proba") else None
 
 
 def score_estimator(est: Any, test: Dataset, taxonomy: Taxonomy) -> dict[str, Any]:
@@ -130,7 +136,8 @@ def score_prequential(recipe: Any, dataset: Dataset, size: int, blocks: int, tax
         progress(f"block {number} of {len(starts)}: fitting on the {len(older)} incidents before it")
         fitted = clone(recipe).fit(older.X, older.y)
         block = dataset.subset((positions >= begin) & (positions < end))
-        proba, decisions = fitted.decide_with_proba(block.X)
+        proba, decisions = _decided(fitted, block.X)
+        assert decisions is not None  # noqa: S101 - a recipe of the product decides on review
         own = [str(c) for c in fitted.classes_]
         classes += [c for c in own if c not in classes]
         parts.append((own, proba, [d.tags for d in decisions], [d.needs_review for d in decisions]))
