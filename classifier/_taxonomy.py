@@ -17,7 +17,8 @@ _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 
 def read_toml(path: Path, *, error: type[IncidentError], kind: str) -> dict:
     """A maintainers' TOML data file (``kind`` says which, in errors) as a dict; ``error`` (one of
-    the project's exceptions) says, naming the file, when it is missing or is not TOML."""
+    the project's exceptions) says, naming the file, when it is missing, cannot be read or is not
+    TOML."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -26,6 +27,8 @@ def read_toml(path: Path, *, error: type[IncidentError], kind: str) -> dict:
         raise error(f"{path}: is a directory, not a {kind} file") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:  # not readable: permissions, an I/O error
+        raise error(f"{path}: cannot be read: {exc.strerror or exc}") from exc
 
 
 def _normalise(raw: str) -> str:

@@ -161,4 +161,6 @@ def current_ca_names(path: str | Path) -> CANames:
         stat = target.stat()
     except FileNotFoundError as exc:
         raise CANamesError(f"{target}: no such CA names file") from exc
+    except OSError as exc:
+        raise CANamesError(f"{target}: cannot be read: {exc.strerror or exc}") from exc
     return _load(str(target), stat.st_mtime_ns, stat.st_size)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from classifier import StoreUnavailable
+from core.ca_names import CANamesError, current_ca_names
 from core.live import live_alarm, live_record, scored_versions
 
 from ..deps import ActiveModelDep, LiveTaxonomyDep, MetricsDep, SettingsDep, StoreDep, no_model
@@ -31,6 +32,7 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
     """Ready to serve: a model version is loaded and the store answers (503 otherwise).
 
     Warnings need a maintainer but do not stop the service: a taxonomy edit that does not load,
+    a CA names file that does not load (the briefing's routes answer 503 meanwhile),
     an active version refused (a changed or truncated artefact; the version it had goes on
     answering), or the served version's live record alarming (its live category micro-F1, over at least 20
     scored incidents, below its held-out one by more than INCIDENTS_LIVE_MARGIN; the next
@@ -47,6 +49,11 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
         problems.append(str(exc))
     taxonomy.current()  # looks at the file if it is time to, so a broken edit shows here
     warnings = [f"taxonomy: {taxonomy.error}"] if taxonomy.error else []
+    try:  # the briefing's routes answer 503 while it does not load
+        current_ca_names(settings.ca_names_file)
+    except CANamesError as exc:
+        warnings.append(f"CA names: {exc}; /aggregate, /report and /review answer 503 until it "
+                        "is fixed")
     if loaded is not None and active.error:  # a newer active version was refused
         warnings.append(f"model: {active.error}")
     if loaded is not None and store_state == "ok":

@@ -69,6 +69,25 @@ def test_live_taxonomy_keeps_last_good_on_broken_edit(taxonomy_file: Path, caplo
     assert live.error is None
 
 
+def test_live_taxonomy_keeps_last_good_on_unreadable_edit(taxonomy_file: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the service may not read (an I/O error, a chmod 000) is a broken edit too: it used
+    to answer one 500 and then be ignored without a word in /ready."""
+    live = LiveTaxonomy(taxonomy_file, check_interval=0.0, clock=Clock())
+    before = live.current()
+    _write(taxonomy_file, DEFAULT_TAXONOMY_FILE.read_text(encoding="utf-8") + "\n", 2)
+    real = Path.read_text
+
+    def refuse(self: Path, *args, **kwargs) -> str:
+        if self == taxonomy_file:
+            raise OSError(5, "Input/output error", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    assert live.current() is before
+    assert live.error == f"{taxonomy_file}: cannot be read: Input/output error"
+
+
 def test_live_taxonomy_missing_file_at_start(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no such taxonomy file"):
         LiveTaxonomy(tmp_path / "absent.toml")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -212,3 +213,31 @@ def test_read_report_broken_ca_names_file(make_client, models_dir, tmp_path, sto
     response = client.get("/report", params=WINDOW)
     assert response.status_code == 503
     assert "'aliases' must be a list" in response.json()["detail"]
+    # /ready says so, while the service stays ready for everything else.
+    ready = client.get("/ready").json()
+    assert ready["ready"] is True
+    (warning,) = ready["warnings"]
+    assert warning.startswith("CA names: ") and "'aliases' must be a list" in warning
+    assert "answer 503 until it is fixed" in warning
+
+
+def test_read_report_unreadable_ca_names_file(make_client, models_dir, tmp_path, store,
+                                              monkeypatch: pytest.MonkeyPatch):
+    """A CA names file the service may not read is a 503 naming it, not a 500 (an operator's
+    review found an I/O error, as a chmod 000 file gives, answered 500 with a traceback)."""
+    unreadable = tmp_path / "ca_names.toml"
+    unreadable.write_text('[[ca]]\nname = "Sectigo"\n', encoding="utf-8")
+    real = Path.read_text
+
+    def refuse(self: Path, *args, **kwargs) -> str:
+        if self == unreadable:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    client = make_client(ca_names_file=unreadable)
+    for route in ("/report", "/aggregate"):
+        response = client.get(route, params=WINDOW)
+        assert response.status_code == 503
+        assert response.json()["detail"].endswith("ca_names.toml: cannot be read: Permission denied")
+    assert any("cannot be read" in w for w in client.get("/ready").json()["warnings"])
