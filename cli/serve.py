@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,6 +38,7 @@ def serve(
         # (A store that is down is not refused: the service starts, and /ready says so.)
         settings = ServiceSettings()
         Taxonomy.load(settings.taxonomy_file)
+        _check_metrics_folder(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         make_url(settings.database_url)
 
     def run() -> None:
@@ -62,3 +64,21 @@ def serve(
     with tempfile.TemporaryDirectory(prefix="incidents-metrics-") as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # the workers inherit it
         run()
+
+
+def _check_metrics_folder(folder: str | None) -> None:
+    """``PROMETHEUS_MULTIPROC_DIR``, when set, is a folder the workers can write their metrics
+    into: each worker writes there as it starts, and one that cannot dies with a traceback
+    (uvicorn then starts it again, for ever)."""
+    from classifier import IncidentError
+
+    if not folder:
+        return
+    path = Path(folder)
+    if not path.is_dir():
+        raise IncidentError(f"PROMETHEUS_MULTIPROC_DIR: {folder}: "
+                            f"{'not a folder' if path.exists() else 'no such folder'}; create it "
+                            "(and empty it between runs) or unset it")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise IncidentError(f"PROMETHEUS_MULTIPROC_DIR: {folder}: not writable")
+

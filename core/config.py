@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     bugzilla_timeout: float = Field(
         default=30.0, gt=0, le=3600, description="Seconds to wait to connect, and then for each read.")
     bugzilla_max_attempts: int = Field(
-        default=5, ge=1, description="Tries of one request before the sync stops.")
+        default=5, ge=1, le=100,
+        description="Tries of one request before the sync stops (at most 100: urllib3 retries by "
+                    "recursion, and about a thousand tries overflow its stack).")
     bugzilla_backoff: float = Field(
         default=1.0, ge=0, le=3600, description="Seconds before the first retry; doubled on each retry.")
     bugzilla_max_wait: float = Field(

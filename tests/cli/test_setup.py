@@ -188,6 +188,8 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     ("INCIDENTS_BUGZILLA_BACKOFF", "inf", "INCIDENTS_BUGZILLA_BACKOFF: Input should be a finite number"),
     ("INCIDENTS_BUGZILLA_TIMEOUT", "nan", "INCIDENTS_BUGZILLA_TIMEOUT: Input should be a finite number"),
     ("INCIDENTS_BUGZILLA_MAX_WAIT", "1e308", "INCIDENTS_BUGZILLA_MAX_WAIT: Input should be less than or equal to 3600"),
+    ("INCIDENTS_BUGZILLA_MAX_ATTEMPTS", "99999999999999999999",
+     "INCIDENTS_BUGZILLA_MAX_ATTEMPTS: Input should be less than or equal to 100"),
     # Below the fewest scored incidents the live alarm speaks on, it could never alarm.
     ("INCIDENTS_LIVE_WINDOW", "10", "INCIDENTS_LIVE_WINDOW: Input should be greater than or equal to 20"),
 ])
@@ -254,6 +256,29 @@ def test_serve_refuses_what_the_app_could_not_be_built_with(
     result = incidents.fails("serve", "--port", "0", says=(says,))
     assert len(result.stderr.strip().splitlines()) == 1
     assert started == []
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("folder", "says"), [("absent", "no such folder"), ("file", "not a folder")])
+def test_serve_refuses_a_metrics_folder_it_cannot_write(
+        incidents, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: str, folder: str,
+        says: str) -> None:
+    """PROMETHEUS_MULTIPROC_DIR naming no folder: one line before uvicorn starts. Each worker
+    died writing its metrics there, and uvicorn started them again for ever (operator review)."""
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / folder))
+    result = incidents.fails("serve", "--port", "0", "--workers", workers,
+                             says=(f"error: PROMETHEUS_MULTIPROC_DIR: {tmp_path / folder}: {says}",))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert started == []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # a folder: it starts
+    incidents("serve", "--port", "0", "--workers", workers)
+    assert len(started) == 1
 
 
 @SQLITE_ONLY
