@@ -5,8 +5,10 @@ The service looks at that file at most once every ``check_interval`` seconds, fr
 request comes first; when it names another version, that request loads it and swaps one
 reference. A request takes the reference once, at its start, and keeps that model to its end,
 so requests in flight finish on the version they began with while new ones get the new one;
-no lock is held while a request classifies. While one request loads a new version the others
-do not wait: they go on with the current one.
+no lock is held while a request classifies. A switch loads in a thread of its own: no request
+waits for it (not even the one that saw ACTIVE change, nor a readiness probe), they go on with
+the current version until the new one is loaded. (With ``check_interval`` 0, which reads ACTIVE
+at every request, the request that sees the change loads it before it goes on.)
 
 The first version loads in this process; every later one (``isolate_switches``) in a child
 process that hands the model back pickled, so that the loading's short-lived memory, some
@@ -21,6 +23,7 @@ says so for ``/ready``, naming the version but no server path (the log line has 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -77,6 +80,7 @@ class ActiveModel:
         self._checks = Throttled(self._follow, interval=check_interval, clock=clock)
         self._error: str | None = None  # the last switch's failure
         self._unreadable: str | None = None  # why the last look at ACTIVE read nothing
+        self._loading = threading.Lock()  # held while a version loads
 
     @property
     def unreadable(self) -> bool:
@@ -112,7 +116,8 @@ class ActiveModel:
     def refresh(self) -> LoadedModel | None:
         """Look at ACTIVE now and load what it names (waits for a load in progress)."""
         self._checks.now()
-        return self._loaded
+        with self._loading:  # a switch loading in the background ends first
+            return self._loaded
 
     def _follow(self) -> None:
         try:
@@ -132,8 +137,30 @@ class ActiveModel:
         if wanted == self._seen:
             return
         # Every load after the first ACTIVE read is a switch under way while requests run.
-        isolated = self.isolate_switches and self._seen is not _UNSEEN
+        switch = self._seen is not _UNSEEN
+        if switch and self.check_interval > 0:
+            if not self._loading.acquire(blocking=False):
+                return  # another version is loading: ACTIVE is looked at again after it
+            self._seen = wanted
+            try:
+                threading.Thread(target=self._switch_then_release, args=(wanted,), daemon=True,
+                                 name=f"model-load-{wanted}").start()
+            except BaseException:
+                self._loading.release()
+                raise
+            return
         self._seen = wanted
+        with self._loading:
+            self._switch(wanted, isolated=self.isolate_switches and switch)
+
+    def _switch_then_release(self, wanted: str | None) -> None:
+        try:
+            self._switch(wanted, isolated=self.isolate_switches)
+        finally:
+            self._loading.release()
+
+    def _switch(self, wanted: str | None, *, isolated: bool) -> None:
+        """Serve ``wanted`` (loading it), or say why it is not served."""
         previous = self._loaded.version if self._loaded is not None else None
         if wanted is not None and wanted == previous:
             self._error = None  # back to the version in service (a rollback after a failed load)
