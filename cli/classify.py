@@ -30,8 +30,9 @@ def classify(
     with reported_errors():
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
-        loaded = registry.load()
+        # The files first: a bad one is told in a moment, not after the model's seconds of loading.
         records = records_from_files(file, comments, taxonomy)
+        loaded = registry.load()
         incidents = [r.incident() for r in records]
         size = 256
         chunks = [incidents[i:i + size] for i in range(0, len(incidents), size)]

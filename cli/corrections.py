@@ -16,7 +16,8 @@ app = typer.Typer(help="Import and list maintainers' label corrections.", no_arg
 @app.command("import")
 def corrections_import(
     invocation: typer.Context,
-    file: Annotated[Path, typer.Argument(help='One JSON object a line: {"bug_id", "tags", "note"}.')],
+    file: Annotated[Path, typer.Argument(help='One JSON object a line: {"bug_id", "tags", "note"} (the other '
+                                             'fields of a `review --json` line are ignored).')],
     author: Annotated[str, typer.Option(help="The maintainer the corrections are from.")],
 ) -> None:
     """Store a file of corrections, all or nothing: every line is checked before any is stored.
@@ -36,7 +37,6 @@ def corrections_import(
         ctx = context(invocation)
         taxonomy, registry = ctx.taxonomy, ctx.registry
         active = registry.active_version()
-        loaded = registry.load() if active else None
         try:  # each named as `classify` names its bugs file
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -49,6 +49,8 @@ def corrections_import(
         with session_scope(ctx.writable_store()) as session:
             checked = parse_correction_lines(session=session, taxonomy=taxonomy,
                                              lines=jsonl_lines(text))
+            # Only now, the lines being good: a bad file is told without the model's seconds.
+            loaded = registry.load() if active and checked else None
             stored = 0
             for c in checked:
                 # Line by line, after storing the lines above: a line repeating the one that

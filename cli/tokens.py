@@ -71,7 +71,8 @@ def tokens_list(invocation: typer.Context) -> None:
 
 @app.command("revoke")
 def tokens_revoke(invocation: typer.Context, token: Annotated[str, typer.Argument(
-        help="A token id (see `tokens list`), or a name or prefix: all its active tokens.")]) -> None:
+        help="A token id (see `tokens list`), the token itself, a name (all its active tokens), "
+             "or the start of a prefix `tokens list` shows (6 characters or more, one token).")]) -> None:
     """Revoke a token: requests with it are refused from now on."""
     from core.db import session_scope
     from core.tokens import revoke_token

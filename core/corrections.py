@@ -226,6 +226,14 @@ def parse_correction_lines(*, session: Session, taxonomy: Taxonomy,
     return out
 
 
+#: The fields of a corrections file's line.
+CORRECTION_FIELDS = frozenset({"bug_id", "tags", "note"})
+#: The other fields of an ``incidents review --json`` line, which a corrections file may keep:
+#: they are ignored (its ``tags``, the model's, are the correction's, edited or not).
+REVIEW_FIELDS = frozenset({"ca", "ca_name", "confidence", "creation_time", "review_reason",
+                           "summary", "top_scores"})
+
+
 def _correction_line(*, session: Session, taxonomy: Taxonomy, line: str) -> CorrectionIn:
     """One line of a corrections file, checked; InvalidIncident saying what is wrong with it."""
     try:
@@ -238,9 +246,10 @@ def _correction_line(*, session: Session, taxonomy: Taxonomy, line: str) -> Corr
         raise InvalidIncident("not JSON (a number with too many digits to read)", field="line") from None
     if not isinstance(data, dict):
         raise InvalidIncident("not a JSON object", field="line")
-    extra = set(data) - {"bug_id", "tags", "note"}
-    if extra:
-        raise InvalidIncident(f"unknown field {sorted(extra)[0]}", field=sorted(extra)[0])
+    unknown = sorted(set(data) - CORRECTION_FIELDS - REVIEW_FIELDS)
+    if unknown:
+        fields = "field" if len(unknown) == 1 else "fields"
+        raise InvalidIncident(f"unknown {fields} {', '.join(unknown)}", field=unknown[0])
     for name in ("bug_id", "tags"):
         if name not in data:
             raise InvalidIncident(f"{name}: missing", field=name)

@@ -9,7 +9,7 @@ import re
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from classifier import InvalidInput, TokenNotFound
@@ -141,26 +141,29 @@ def list_tokens(*, session: Session, include_revoked: bool = True) -> list[ApiTo
     return list(session.scalars(query))
 
 
+#: The fewest leading characters of a shown prefix that ``revoke_token`` takes: the fixed
+#: ``inc_`` and two random ones.
+MIN_PREFIX_CHARS = 6
+
+
 def revoke_token(*, session: Session, token_id: int | None = None,
                  name_or_prefix: str | None = None, by: str | None = None) -> list[ApiTokenRow]:
-    """Revoke the token with ``token_id``, or every unrevoked token of a name or with a prefix;
-    ``by`` (who revoked it) is recorded.
+    """Revoke the token with ``token_id``, or the one ``name_or_prefix`` names (see
+    :func:`_named_tokens`); ``by`` (who revoked it) is recorded.
 
-    Returns the rows revoked now; raises TokenNotFound when nothing unrevoked matches.
+    Returns the rows revoked now; raises TokenNotFound when nothing unrevoked matches, and
+    InvalidInput, revoking nothing, for a prefix too short or of several tokens.
     """
     if (token_id is None) == (name_or_prefix is None):
         raise InvalidInput("give a token id or a name/prefix, not both", field="token")
-    query = select(ApiTokenRow).where(ApiTokenRow.revoked_at.is_(None))
+    query = select(ApiTokenRow).where(ApiTokenRow.revoked_at.is_(None)).order_by(ApiTokenRow.id)
     if token_id is not None:
         what = f"id {token_id}"
         if not 0 < token_id <= MAX_INTEGER:  # no token has it, and the store could not compare it
             raise TokenNotFound(f"no unrevoked token with {what}")
-        query = query.where(ApiTokenRow.id == token_id)
+        rows = list(session.scalars(query.where(ApiTokenRow.id == token_id)))
     else:
-        query = query.where(or_(ApiTokenRow.name == name_or_prefix,
-                                ApiTokenRow.prefix == name_or_prefix))
-        what = repr((name_or_prefix or "")[:40])
-    rows = list(session.scalars(query))
+        rows, what = _named_tokens(session, query, name_or_prefix or "")
     if not rows:
         raise TokenNotFound(f"no unrevoked token with {what}")
     now = utcnow()
@@ -169,3 +172,32 @@ def revoke_token(*, session: Session, token_id: int | None = None,
         row.revoked_by = by
     session.flush()
     return rows
+
+
+def _named_tokens(session: Session, query: Select[ApiTokenRow],
+                  given: str) -> tuple[list[ApiTokenRow], str]:
+    """The unrevoked tokens (of ``query``) ``given`` names, and how to name ``given`` in a
+    message: the token itself (by its sha256; a leaked token is revoked as it was found), else
+    every token of that name, else the one token whose shown prefix starts with it (at least
+    ``MIN_PREFIX_CHARS`` characters). InvalidInput names the tokens when it starts several."""
+    whole = given.startswith(TOKEN_PREFIX) and len(given) > SHOWN_CHARS
+    # A token is never repeated whole, in an error line either: its shown prefix says which.
+    what = repr(given[:SHOWN_CHARS] + "...") if whole else repr(given[:40])
+    if whole:
+        rows = list(session.scalars(query.where(ApiTokenRow.token_sha256 == token_sha256(given))))
+        if rows:
+            return rows, what
+    rows = list(session.scalars(query.where(ApiTokenRow.name == given)))
+    if rows or len(given) > SHOWN_CHARS:
+        return rows, what
+    # substr, not LIKE: "_" in "inc_" is a LIKE wildcard, and SQLite's LIKE ignores case.
+    rows = list(session.scalars(query.where(func.substr(ApiTokenRow.prefix, 1, len(given)) == given)))
+    if rows and len(given) < MIN_PREFIX_CHARS:
+        raise InvalidInput(f"token: {what} is too short for a prefix: give at least "
+                           f"{MIN_PREFIX_CHARS} characters of the one `tokens list` shows, or the "
+                           "token id", field="token")
+    if len(rows) > 1:
+        listed = ", ".join(f"id {r.id} ({r.name}, {r.prefix})" for r in rows)
+        raise InvalidInput(f"token: {what} is the start of {len(rows)} unrevoked tokens: {listed}; "
+                           "give more of the prefix, or the token id; none revoked", field="token")
+    return rows, what

@@ -224,3 +224,63 @@ def test_tokens_create_name_that_cannot_be_stored(incidents, settings: Settings,
     assert len(result.stderr.splitlines()) == 1
     with session_scope(store) as session:
         assert list_tokens(session=session) == []
+
+
+def test_tokens_revoke_the_token_itself(incidents, settings: Settings, store: str) -> None:
+    """A leaked token, passed whole, revokes it (found by its sha256), the holder's other
+    tokens left alone; the error lines never repeat it whole."""
+    leaked = incidents.ok("tokens", "create", "alice").stdout.strip()
+    other = incidents.ok("tokens", "create", "alice").stdout.strip()
+    result = incidents.ok("tokens", "revoke", leaked)
+    assert result.stdout.startswith("revoked token 1 (alice)") and len(result.stdout.splitlines()) == 1
+    with session_scope(store) as session:
+        assert verify_token(session=session, token=leaked) is None
+        assert verify_token(session=session, token=other) is not None
+    again = incidents.fails("tokens", "revoke", leaked,
+                            says=(f"no unrevoked token with '{leaked[:len(TOKEN_PREFIX) + 6]}...'",))
+    assert leaked not in again.stderr
+    unknown = leaked[:-1] + ("A" if leaked[-1] != "A" else "B")
+    assert unknown not in incidents.fails("tokens", "revoke", unknown, says=("no unrevoked token",)).stderr
+
+
+def _tokens_with_prefixes(store: str, *prefixes: str) -> None:
+    """Tokens of bob, carol, ... whose shown prefixes are ``prefixes`` (random ones would rarely
+    share their first characters)."""
+    with session_scope(store) as session:
+        for name, prefix in zip(["bob", "carol", "dave", "erin"][:len(prefixes)], prefixes, strict=True):
+            _, row = create_token(session=session, name=name)
+            row.prefix = prefix
+
+
+def test_tokens_revoke_by_the_start_of_a_prefix(incidents, settings: Settings, store: str) -> None:
+    """Six characters or more of a shown prefix revoke the one unrevoked token they start; those
+    of several are refused, naming each (id, name, prefix), and nothing is revoked."""
+    _tokens_with_prefixes(store, "inc_abCD12", "inc_abEF34", "inc_xyGH56")
+
+    def revoked() -> list[str]:
+        with session_scope(store) as session:
+            return [r.name for r in list_tokens(session=session) if r.revoked_at is not None]
+
+    result = incidents.fails("tokens", "revoke", "inc_ab", says=(
+        "error: token: 'inc_ab' is the start of 2 unrevoked tokens: id 1 (bob, inc_abCD12), "
+        "id 2 (carol, inc_abEF34); give more of the prefix, or the token id; none revoked",))
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+    assert revoked() == []
+    incidents.fails("tokens", "revoke", "inc_x", says=("error: token: 'inc_x' is too short for a prefix",))
+    incidents.fails("tokens", "revoke", "inc_AB", says=("no unrevoked token with 'inc_AB'",))  # case counts
+    assert revoked() == []
+    assert incidents.ok("tokens", "revoke", "inc_abE").stdout == "revoked token 2 (carol)\n"
+    # Carol's revoked, bob's is the only unrevoked one the start is of; the whole prefix works too.
+    assert incidents.ok("tokens", "revoke", "inc_ab").stdout == "revoked token 1 (bob)\n"
+    assert incidents.ok("tokens", "revoke", "inc_xyGH56").stdout == "revoked token 3 (dave)\n"
+    assert revoked() == ["bob", "carol", "dave"]
+
+
+def test_tokens_revoke_a_name_revokes_all_its_tokens(incidents, settings: Settings, store: str) -> None:
+    for _ in range(2):
+        incidents.ok("tokens", "create", "alice")
+    incidents.ok("tokens", "create", "bob")
+    assert incidents.ok("tokens", "revoke", "alice").stdout == ("revoked token 1 (alice)\n"
+                                                                "revoked token 2 (alice)\n")
+    with session_scope(store) as session:
+        assert [r.name for r in list_tokens(session=session, include_revoked=False)] == ["bob"]

@@ -18,7 +18,7 @@ from core.labels import corrected_labels
 from core.registry import ModelRegistry
 from core.store import save_prediction
 from core.tables import CorrectionRow
-from tests.fixtures import count_rows, run
+from tests.fixtures import add_review_queue, count_rows, run
 from training.dataset import load_dataset
 from training.train import train_version
 
@@ -319,3 +319,53 @@ def test_correction_repeated_at_once_is_stored_once(settings: Settings, store: s
     assert not thread.is_alive() and not failed, failed
     assert seen == [first]
     assert count_rows(settings, CorrectionRow) == 1
+
+
+def test_corrections_import_review_json_lines(incidents, settings: Settings, store: str,
+                                              models_dir: Path, tmp_path: Path) -> None:
+    """`incidents review --json` lines, their tags edited (or not), import as they are: the fields
+    review writes beside bug_id and tags are ignored (it was "unknown field ca")."""
+    add_review_queue(store, models_dir)
+    rows = [json.loads(line) for line in incidents.ok("review", "--json").stdout.splitlines()]
+    assert len(rows) == 4 and all(set(row) > {"bug_id", "tags", "ca", "summary"} for row in rows)
+    rows[0]["tags"] = ["crl-failure"]
+    rows[1]["tags"] = []
+    path = tmp_path / "review.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert incidents.ok("corrections", "import", path, "--author", "alice").stdout.startswith(
+        "stored 4 corrections")
+    with session_scope(store) as session:
+        assert corrected_labels(session=session, incident_ids=[row["bug_id"] for row in rows]) == {
+            row["bug_id"]: tuple(sorted(row["tags"])) for row in rows}
+
+
+def test_corrections_import_names_every_unknown_field(incidents, settings: Settings, store: str,
+                                                      tmp_path: Path) -> None:
+    """All of a line's unknown fields in one message, sorted (it named the first only, so a
+    line with seven took seven runs); the fields review --json writes are not among them."""
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"bug_id": BUG, "tags": [], "tagz": [], "summary": "x",
+                                "author": "bob"}) + "\n", encoding="utf-8")
+    result = incidents.fails("corrections", "import", path, "--author", "alice",
+                             says=("error: line 1: unknown fields author, tagz\n",))
+    assert len(result.stderr.splitlines()) == 1
+    path.write_text(json.dumps({"bug_id": BUG, "tags": [], "tagz": []}) + "\n", encoding="utf-8")
+    incidents.fails("corrections", "import", path, "--author", "alice",
+                    says=("error: line 1: unknown field tagz\n",))
+    assert count_rows(settings, CorrectionRow) == 0
+
+
+def test_corrections_import_bad_file_before_loading_the_model(
+        incidents, settings: Settings, store: str, models_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad line is told without the active model being loaded (it was loaded first, some 6 s
+    on the real one, to store the corrected incidents' predictions afterwards)."""
+    def load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded before the lines were checked")
+
+    monkeypatch.setattr(ModelRegistry, "load", load)
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"bug_id": 1500001, "tags": ["no-such-tag"]}\n', encoding="utf-8")
+    result = incidents.fails("corrections", "import", path, "--author", "alice", says=("line 1: tags",))
+    assert len(result.stderr.splitlines()) == 1
+    assert count_rows(settings, CorrectionRow) == 0
