@@ -83,6 +83,20 @@ TEMPLATES: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
+def refuse_reading(monkeypatch: pytest.MonkeyPatch, path: Path, errno: int = 13,
+                   why: str = "Permission denied") -> None:
+    """Make ``Path.read_text`` of ``path`` fail as a file the process may not read does (the
+    tests run as root, whom a chmod does not stop); other files read as usual."""
+    read_text = Path.read_text
+
+    def refused(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self == path:
+            raise PermissionError(errno, why, str(self)) if errno == 13 else OSError(errno, why, str(self))
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refused)
+
+
 def make_bugs(n_per_tag: int = 12, seed: int = 7, start_year: int = 2019) -> tuple[dict, dict]:
     """A ``bugs.json`` and a ``comments.json`` payload, in Bugzilla's REST shapes.
 

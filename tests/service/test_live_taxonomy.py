@@ -10,6 +10,7 @@ import pytest
 
 from classifier import DEFAULT_TAXONOMY_FILE
 from service.live_taxonomy import LiveTaxonomy
+from tests.fixtures import refuse_reading
 
 WINDOW_2019 = {"start": "2019-01-01", "end": "2019-12-31"}
 EV_TABLE = '[tags.ev-misissuance]\ncategories = ["EV Misissuance"]'
@@ -76,14 +77,7 @@ def test_live_taxonomy_keeps_last_good_on_unreadable_edit(taxonomy_file: Path,
     live = LiveTaxonomy(taxonomy_file, check_interval=0.0, clock=Clock())
     before = live.current()
     _write(taxonomy_file, DEFAULT_TAXONOMY_FILE.read_text(encoding="utf-8") + "\n", 2)
-    real = Path.read_text
-
-    def refuse(self: Path, *args, **kwargs) -> str:
-        if self == taxonomy_file:
-            raise OSError(5, "Input/output error", str(self))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "read_text", refuse)
+    refuse_reading(monkeypatch, taxonomy_file, 5, "Input/output error")
     assert live.current() is before
     assert live.error == f"{taxonomy_file}: cannot be read: Input/output error"
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from core.registry import ACTIVE, ARTEFACT, ModelRegistry
-from tests.fixtures import SQLITE_ONLY, add_live_scores, new_bug, second_version
+from tests.fixtures import SQLITE_ONLY, add_live_scores, new_bug, refuse_reading, second_version
 
 
 def test_read_models(client: TestClient, models_dir):
@@ -252,15 +251,7 @@ def test_read_models_started_with_the_active_card_damaged(make_client, models_di
 def test_read_model_whose_card_cannot_be_opened(client: TestClient, models_dir, monkeypatch):
     """A card the service may not open (copied in by another user) is damaged too, not a 500."""
     second_version(models_dir)
-    read_text = Path.read_text
-    refused_card = models_dir / "v2" / "card.json"
-
-    def refused(self: Path, *args, **kwargs) -> str:
-        if self == refused_card:  # as for another user's file: the tests run as root
-            raise PermissionError(13, "Permission denied", str(self))
-        return read_text(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "read_text", refused)
+    refuse_reading(monkeypatch, models_dir / "v2" / "card.json")  # as another user's file
     says = "v2/card.json cannot be read (Permission denied)"
     assert [m["damaged"] for m in client.get("/models").json()["data"]] == [None, says]
     response = client.get("/models/v2")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fixtures import CAS, new_bug
+from tests.fixtures import CAS, new_bug, refuse_reading
 
 WINDOW = {"start": "2019-01-01", "end": "2019-12-31"}
 PREVIOUS = {"start": "2018-01-01", "end": "2018-12-31"}  # 2019 has 365 days, as 2018
@@ -227,14 +226,7 @@ def test_read_report_unreadable_ca_names_file(make_client, models_dir, tmp_path,
     review found an I/O error, as a chmod 000 file gives, answered 500 with a traceback)."""
     unreadable = tmp_path / "ca_names.toml"
     unreadable.write_text('[[ca]]\nname = "Sectigo"\n', encoding="utf-8")
-    real = Path.read_text
-
-    def refuse(self: Path, *args, **kwargs) -> str:
-        if self == unreadable:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "read_text", refuse)
+    refuse_reading(monkeypatch, unreadable)
     client = make_client(ca_names_file=unreadable)
     for route in ("/report", "/aggregate"):
         response = client.get(route, params=WINDOW)
