@@ -105,6 +105,16 @@ def long_date(moment: datetime) -> str:
     return f"{moment:%B} {moment.day}, {moment.year}"
 
 
+def _bound_words(moment: datetime, *, end: bool) -> str:
+    """A period's bound in words: its day, with the time (UTC) when the bound is not the day's
+    first moment (a start) or last (an end): "January 1, 2023, 10:00 UTC"."""
+    edge = time.max if end else time.min
+    if moment.timetz().replace(tzinfo=None) == edge:
+        return long_date(moment)
+    shown = f"{moment:%H:%M:%S}" if moment.second or moment.microsecond else f"{moment:%H:%M}"
+    return f"{long_date(moment)}, {shown} UTC"
+
+
 @dataclass(frozen=True)
 class Period:
     """A period of time, both ends included, as aware UTC datetimes."""
@@ -165,12 +175,12 @@ class Period:
     @property
     def words(self) -> str:
         """``January 1, 2023, and June 30, 2023`` (the briefing's way)."""
-        return f"{long_date(self.start)}, and {long_date(self.end)}"
+        return f"{_bound_words(self.start, end=False)}, and {_bound_words(self.end, end=True)}"
 
     @property
     def span(self) -> str:
         """``January 1, 2023, to June 30, 2023``."""
-        return f"{long_date(self.start)}, to {long_date(self.end)}"
+        return f"{_bound_words(self.start, end=False)}, to {_bound_words(self.end, end=True)}"
 
     @property
     def slug(self) -> str:

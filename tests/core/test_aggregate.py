@@ -215,6 +215,11 @@ def test_period_bounds_and_previous():
     assert odd.previous_words == "the previous period of the same length"
     assert Period.parse("2023-01-01", "2023-06-30T12:00:00Z").calendar_months == 0
     assert period.words == "January 1, 2023, and June 30, 2023"
+    # A bound inside a day shows its time: the previous period of "from 10:00 on January 1" ends
+    # on January 1 too, and read as if both held the whole day (operator review).
+    timed = Period.parse("2023-01-01T10:00:00Z", "2023-03-31")
+    assert timed.words == "January 1, 2023, 10:00 UTC, and March 31, 2023"
+    assert timed.previous().span == "October 3, 2022, 20:00 UTC, to January 1, 2023, 09:59:59 UTC"
     assert Period.parse("0001-01-01", "2023-01-01").previous() is None
     assert Period.parse("0001-01-01", "0001-12-31").previous() is None  # whole months, none before
     assert Period.parse("9999-01-01", "9999-12-31").calendar_months == 0  # its end has no after
