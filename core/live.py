@@ -170,9 +170,15 @@ def live_alarm(record: LiveRecord, card: dict[str, Any], *, margin: float,
     if held_out is None or live is None or record.scored < min_scored:
         return None
     if live < held_out - margin - 1e-12:
+        # How many incidents the card's figure rests on: a retrained version's is the gate's
+        # window (some 30), a figure as noisy as the live one.
+        try:
+            on = f" (on {int(card['metrics']['test_size'])} incidents)"
+        except (KeyError, TypeError, ValueError):
+            on = ""
         return (f"{record.model_version}'s live category micro-F1 {live:.3f} over its last "
-                f"{record.scored} scored incidents is below its held-out {held_out:.3f} by more "
-                f"than {margin:g}")
+                f"{record.scored} scored incidents is below its held-out {held_out:.3f}{on} by "
+                f"more than {margin:g}")
     return None
 
 

@@ -216,6 +216,7 @@ def test_ready_warns_when_the_live_record_is_low(client: TestClient, store: str)
     (warning,) = response.json()["warnings"]
     assert warning.startswith("live record: v1's live category micro-F1 0.000 over its last 44 scored "
                               "incidents is below its held-out 0.")
+    assert " incidents) by more than 0.1" in warning  # the held-out figure's own size
     assert warning.endswith("by more than 0.1; the next `incidents nightly` retrains")
 
 
