@@ -53,13 +53,21 @@ def dispose_engines() -> None:
         engines = list(_engines.values())
         _engines.clear()
     for engine in engines:
-        retired = engine.pool
-        # Listened to before dispose, which hands the pool's listeners on to the new, empty pool
-        # it gives the engine: whoever still holds the forgotten engine (a session opened before
-        # this call) gets a working connection, closed when given back, not pooled where no one
-        # would ever dispose of it.
-        event.listen(retired, "checkin", _close_on_checkin)
-        engine.dispose()  # closes what is checked in
+        retire_engine(engine)
+
+
+def retire_engine(engine: Engine) -> None:
+    """Close ``engine``'s pooled connections, and each one checked out now when it is given back.
+
+    A plain ``engine.dispose()`` leaves a connection checked out at that moment (a job's thread
+    mid-work) to be given back to the discarded pool, where nothing closes it: the garbage
+    collector does, later, and psycopg warns of it then, wherever that happens.
+    """
+    # Listened to before dispose, which hands the pool's listeners on to the new, empty pool it
+    # gives the engine: whoever still holds the engine (a session opened before this call) gets
+    # a working connection, closed when given back, not pooled where no one would dispose of it.
+    event.listen(engine.pool, "checkin", _close_on_checkin)
+    engine.dispose()  # closes what is checked in
 
 
 def _close_on_checkin(_dbapi_connection, record) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from classifier import StoreUnavailable
-from core.db import get_engine, upgrade
+from core.db import get_engine, retire_engine, upgrade
 
 logger = logging.getLogger("service.store")
 
@@ -74,4 +74,4 @@ class Store:
             engine = get_engine(self.url)
         except StoreUnavailable:  # it never opened (a SQLite folder that does not exist)
             return
-        engine.dispose()
+        retire_engine(engine)  # a job's thread may still hold one of its connections

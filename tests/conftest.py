@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select, text
 from classifier import Taxonomy
 from core.classification import correct_incident
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.db import get_engine, session_scope, upgrade
+from core.db import get_engine, retire_engine, session_scope, upgrade
 from core.registry import ModelRegistry
 from core.tables import IncidentRow, IncidentTagRow
 from tests.fixtures import BAD_SNAPSHOTS, Incidents, end_background_jobs, write_snapshot
@@ -248,4 +248,4 @@ def sync_settings(settings: Settings, standin: BugzillaStandIn,
     get_settings.cache_clear()
     # Close the pooled connections now: an engine dropped later from get_engine's cache would
     # leave them to the garbage collector (a ResourceWarning, an error under filterwarnings).
-    get_engine(settings.database_url).dispose()
+    retire_engine(get_engine(settings.database_url))

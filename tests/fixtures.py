@@ -565,16 +565,21 @@ def finished_job(client: Any, started: Any, within: float = 120) -> dict[str, An
     return job
 
 
-def end_background_jobs(*, collect: bool = True, timeout: float = 120.0) -> None:
-    """Wait for the jobs a test started (service/jobs.py runs each in a thread of its own)
-    and close every pooled connection, so none outlives its database: a job still holding a
-    connection when its engine is disposed checks it into a discarded pool, where it is
-    garbage-collected open, and psycopg's warning then fails whichever test runs at the time."""
+def join_background_jobs(timeout: float = 120.0) -> None:
+    """Wait for the jobs a test started (service/jobs.py runs each in a thread of its own)."""
     for thread in threading.enumerate():
         # Not a lock's heartbeat (the prefixes overlap): it ends with its lock's release.
         if (thread.name.startswith(JOB_THREAD_PREFIX)
                 and not thread.name.startswith(HEARTBEAT_THREAD_PREFIX)):
             thread.join(timeout=timeout)
+
+
+def end_background_jobs(*, collect: bool = True, timeout: float = 120.0) -> None:
+    """Wait for the jobs a test started and close every pooled connection, so none outlives its
+    database: a job still holding a connection when its engine is disposed checks it into a
+    discarded pool, where it is garbage-collected open, and psycopg's warning then fails
+    whichever test runs at the time."""
+    join_background_jobs(timeout)
     dispose_engines()
     if collect:  # what the test left unreachable is closed now, inside that test's teardown
         gc.collect()
