@@ -121,7 +121,8 @@ def models_list(invocation: typer.Context) -> None:
             typer.echo(f"note: {exc}; none is marked active", err=True)
             active = None
         if not versions:
-            typer.echo(f"no model versions in {registry.root}; run `incidents train`")
+            missing = "" if registry.root.is_dir() else " (no such folder: is INCIDENTS_MODELS_DIR the service's?)"
+            typer.echo(f"no model versions in {registry.root}{missing}; run `incidents train`")
             return
         if active is not None and active not in versions:
             typer.echo(f"note: ACTIVE names {active!r}, which is not a version here, so none is "

@@ -40,9 +40,12 @@ def token_expiry(*, expires_in: str | None = None, expires: str | None = None,
     if expires_in is not None:
         match = _DURATION.fullmatch(expires_in.strip().lower())
         count = match.group(1).lstrip("0") if match else ""
-        if match is None or not count:
+        if match is None:
             raise InvalidInput(f"expires-in: {expires_in[:40]!r} is not a duration such as 12h, "
                                "90d or 8w", field="expires-in")
+        if not count:
+            raise InvalidInput(f"expires-in: {expires_in[:40]!r} must be more than zero",
+                               field="expires-in")
         try:  # past what a datetime holds (the year 9999); ten digits are past any timedelta
             if len(count) > 9:
                 raise OverflowError

@@ -80,9 +80,15 @@ def test_promote_model_empty_name(incidents, models_dir: Path) -> None:
 
 
 def test_list_models_none(incidents, settings) -> None:
+    Path(settings.models_dir).mkdir(parents=True, exist_ok=True)
     result = incidents.ok("models", "list")
     assert result.stdout.strip() == (f"no model versions in {settings.models_dir}; "
                                      "run `incidents train`")
+    # A folder that does not exist is most often a setting that is not the service's.
+    shutil.rmtree(settings.models_dir)
+    result = incidents.ok("models", "list")
+    assert result.stdout.strip() == (f"no model versions in {settings.models_dir} (no such folder: "
+                                     "is INCIDENTS_MODELS_DIR the service's?); run `incidents train`")
 
 
 def test_show_model(incidents, models_dir: Path) -> None:

@@ -119,9 +119,12 @@ def test_token_expiry_durations_and_dates() -> None:
     assert token_expiry(expires_in=" 12H ", now=now) == now + timedelta(hours=12)
     assert token_expiry(expires_in="2w", now=now) == now + timedelta(weeks=2)
     assert token_expiry(expires="2027-01-31", now=now) == datetime(2027, 2, 1, tzinfo=UTC)
-    for bad in ("90", "0d", "d", "-1d", "1y", "1.5d"):
+    for bad in ("90", "d", "-1d", "1y", "1.5d"):
         with pytest.raises(InvalidInput, match="expires-in: .* is not a duration"):
             token_expiry(expires_in=bad, now=now)
+    for zero in ("0d", "000h"):  # a duration, but one that expires as it is made
+        with pytest.raises(InvalidInput, match=f"expires-in: '{zero}' must be more than zero"):
+            token_expiry(expires_in=zero, now=now)
     with pytest.raises(InvalidInput, match="expires: '31/01/2027' is not a date YYYY-MM-DD"):
         token_expiry(expires="31/01/2027", now=now)
     with pytest.raises(InvalidInput, match="expires: 2026-11-26 is already past"):
