@@ -20,8 +20,9 @@ before its start. Which rule placed it in time (one an incident, checked in this
 A bug stored without a filing time is taken as filed when the store received it (``synced_at``),
 and the answer says how many were (``filed_when_received``). Bugs resolved as not being incidents
 of their own (``DUPLICATE``: the incident is counted once, under the bug it duplicates;
-``INVALID``: no incident) are left out by default (the setting ``briefing_excluded_resolutions``);
-the answer says which, per resolution.
+``INVALID``: no incident) are left out by default (the setting ``briefing_excluded_resolutions``),
+and so are tracking bugs (a summary that begins ``[meta]``); the answer says which, per
+resolution (``META`` for the tracking bugs).
 
 Which label an incident counts with is :mod:`core.labels`'s rule (correction > Bugzilla tags >
 prediction), the same one training data uses; which CA, :mod:`core.ca_names`'s table.
@@ -47,6 +48,22 @@ from .tables import IncidentRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
 DEFAULT_EXCLUDED_RESOLUTIONS = ("DUPLICATE", "INVALID")
+#: The ``excluded`` key of tracking bugs: a summary that begins ``[meta]`` (Bugzilla's mark of
+#: a bug that tracks others, such as 1029147 "[meta] Bug for Tracking BR Compliance Issues"),
+#: which is no incident whatever its resolution.
+TRACKING = "META"
+
+
+def is_tracking_bug(summary: str | None) -> bool:
+    """Whether a summary marks a tracking bug (``[meta] ...``, in any case)."""
+    return (summary or "")[:6].lower() == "[meta]"
+
+
+def excluded_words(key: str) -> str:
+    """Why the bugs of an ``excluded`` key are left out, in the briefing's words."""
+    if key == TRACKING:
+        return "[meta] tracking bugs"
+    return f"resolved {key}"
 
 
 #: A day, or a day and a time (``T`` or a blank between them).
@@ -330,9 +347,11 @@ def open_in_window(start: datetime, end: datetime) -> Select:
 
 
 def excluded_resolution(resolutions: Sequence[str]) -> ColumnElement[bool]:
-    """A closed bug resolved as one of ``resolutions`` (case-insensitive): not an incident of its own."""
-    return and_(not_(_is_open()), func.upper(func.coalesce(IncidentRow.resolution, ""))
-                .in_([r.upper() for r in resolutions]))
+    """A bug that is not an incident of its own: a closed one resolved as one of
+    ``resolutions`` (case-insensitive), or a tracking bug (:func:`is_tracking_bug`)."""
+    resolved = and_(not_(_is_open()), func.upper(func.coalesce(IncidentRow.resolution, ""))
+                    .in_([r.upper() for r in resolutions]))
+    return or_(resolved, func.lower(func.substr(IncidentRow.summary, 1, 6)) == "[meta]")
 
 
 def rule_of(row: IncidentRow) -> WindowRule:
@@ -378,6 +397,9 @@ def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: date
         resolution = (row.resolution or "").upper()
         if resolution in left_out and (row.status or "").upper() not in OPEN_STATUSES:
             excluded.setdefault(resolution, []).append(row.id)
+            continue
+        if is_tracking_bug(row.summary):
+            excluded.setdefault(TRACKING, []).append(row.id)
             continue
         label = labels.get(row.id, Label(LabelSource.NONE))
         counted[row.id] = OpenIncident(

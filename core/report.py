@@ -31,6 +31,7 @@ from .aggregate import (
     Period,
     WindowRule,
     briefing,
+    excluded_words,
     incidents,
     long_date,
 )
@@ -288,10 +289,10 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
               f"- Uncategorised (no type of a briefing row): {current.uncategorised} — "
               f"{_bug_links(current.uncategorised_ids, bugzilla_url)}"]
     for resolution, ids in current.excluded_ids.items():
-        lines.append(f"- Excluded, resolved {resolution} (not an incident of its own): {len(ids)} — "
-                     f"{_bug_links(ids, bugzilla_url)}")
+        lines.append(f"- Excluded, {excluded_words(resolution)} (not an incident of its own): "
+                     f"{len(ids)} — {_bug_links(ids, bugzilla_url)}")
     if not current.excluded_ids:
-        lines.append("- Excluded (resolved as not an incident of its own): 0")
+        lines.append("- Excluded (resolved as not an incident of its own, or a tracking bug): 0")
     lines += ["", "## Incidents per CA", ""]
     if current.ca_counts:
         lines += ["| CA | Incidents |", "|---|---:|", *(_row(ca, n) for ca, n in current.ca_counts.items())]
@@ -391,7 +392,7 @@ def render_csv(report: BriefingReport) -> str:
     write("entries", "Category entries (sum of the category rows)", entries,
           previous.category_entries if previous else None)
     for resolution in sorted({*current.excluded_ids, *(previous.excluded_ids if previous else {})}):
-        write("excluded", f"Excluded: {resolution}", current.excluded_ids.get(resolution, ()),
+        write("excluded", f"Excluded: {excluded_words(resolution)}", current.excluded_ids.get(resolution, ()),
               previous.excluded.get(resolution, 0) if previous else None, counted=False)
     excluded = [i for ids in current.excluded_ids.values() for i in ids]
     write("bugs", "Bugs open in the period (incidents and excluded)", [*report.all_ids, *excluded],

@@ -48,7 +48,8 @@ class BriefingPublic(BaseModel):
     excluded: dict[str, int] = Field(
         default_factory=dict,
         description="Bugs of the period left out per resolution (DUPLICATE, INVALID by default: "
-                    "not incidents of their own).")
+                    "not incidents of their own), and as META the tracking bugs (a summary "
+                    "beginning [meta]).")
     excluded_ids: dict[str, list[int]] = Field(default_factory=dict,
                                                description="Their bug ids, per resolution.")
     uncategorised_ids: list[int] = Field(default_factory=list,

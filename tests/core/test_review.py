@@ -42,6 +42,7 @@ QUEUE = {
          "commented": "2019-02-01T00:00:00Z"}, [(V1, True, 0.50)]),  # in, closed in 2019
     10: ({"summary": "Sectigo: CRL late", "whiteboard": "[ca-compliance]"},
          [(V1, True, 0.40), ("v0", True, 0.01)]),                  # meta tags only: in
+    11: ({"summary": "[meta] Acme Trust: tracking bug"}, [(V1, True, 0.01)]),  # tracks others: out
 }
 
 
