@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from classifier import Taxonomy
+from classifier import ModelNotFound, Taxonomy
 from core.bugzilla import sync_from_bugzilla, sync_snapshot
 from core.config import Settings
 from core.corrections import latest_correction_ids
@@ -38,7 +38,7 @@ from core.jobs import JobLock, describe_holder
 from core.labels import LabelSource, incident_labels
 from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
-from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, utcnow
+from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, PredictionRow, utcnow
 
 from .dataset import labels_as_of
 from .relabel import RelabelReport, relabel
@@ -192,6 +192,8 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
             alarm = live_alarm(record, registry.card(active), margin=settings.live_margin)
     threshold = settings.nightly_min_new_labels
     if active is None:
+        if not versions:
+            _refuse_a_stranger_models_folder(settings, registry)
         return RetrainDue(True, "no model is active", new_labels, alarm)
     new_to = newest if newest == active else f"{newest}, the newest version, while {active} is active"
     are_new = (f"{new_labels} labelled incident is new" if new_labels == 1
@@ -209,6 +211,22 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     return RetrainDue(False, f"{are_new} to {new_to} (fewer than {threshold}) and {whose} live "
                              "record does not alarm",
                       new_labels, alarm)
+
+
+def _refuse_a_stranger_models_folder(settings: Settings, registry: ModelRegistry) -> None:
+    """ModelNotFound when the models folder holds no version but the store holds predictions:
+    the store was labelled by models kept elsewhere, so this folder is most likely not the
+    service's (a cron line without its INCIDENTS_MODELS_DIR), and a nightly would train a new
+    v1 there and relabel every incident with it. ``incidents train`` starts afresh on purpose."""
+    with session_scope(settings.database_url) as session:
+        made_by = session.scalars(select(PredictionRow.model_version).distinct()
+                                  .order_by(PredictionRow.model_version).limit(4)).all()
+    if made_by:
+        versions = ", ".join(made_by[:3]) + (", ..." if len(made_by) > 3 else "")
+        raise ModelNotFound(
+            f"the models folder {registry.root} holds no version, but the store holds "
+            f"predictions of {versions}: INCIDENTS_MODELS_DIR is likely not the service's; set it "
+            "to the service's, or run `incidents train` to start a new first version on purpose")
 
 
 def list_runs(*, session: Session, limit: int) -> tuple[list[NightlyRunRow], int]:

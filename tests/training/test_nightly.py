@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 import training.nightly
-from classifier import BugzillaUnavailable, JobRunning, Taxonomy
+from classifier import BugzillaUnavailable, JobRunning, ModelNotFound, Taxonomy
 from core.bugzilla import BugRecord
 from core.config import Settings
 from core.db import session_scope
@@ -313,3 +313,23 @@ def test_new_label_count(store: str, models_dir: Path, taxonomy: Taxonomy,
         session.execute(update(IncidentRow).where(IncidentRow.id != 1_550_001)
                         .values(tags_known_at=datetime(2020, 1, 1, tzinfo=UTC)))
     assert _count(store, {**card, "training_data": {**card["training_data"], "size": 47}}) == 3
+
+
+def test_nightly_refuses_a_models_folder_that_is_not_the_stores(
+        nightly_settings: Settings, store: str, tmp_path: Path, taxonomy: Taxonomy) -> None:
+    """The store holds predictions, the models folder no version: a cron line without the
+    service's INCIDENTS_MODELS_DIR. The nightly trained a new v1 there and relabelled every
+    incident with it (operator review); it now stops at the retrain step, saying why."""
+    from core.store import save_prediction
+
+    with session_scope(store) as session:
+        save_prediction(session=session, incident_id=1_500_001, model_version="v7", tags=[],
+                        scores={}, needs_review=True, confidence=0.0)
+    stranger = nightly_settings.model_copy(update={"models_dir": tmp_path / "elsewhere"})
+    registry = ModelRegistry(stranger.models_dir)
+    with pytest.raises(ModelNotFound, match="holds no version, but the store holds predictions of v7: "
+                                            "INCIDENTS_MODELS_DIR is likely not the service's"):
+        nightly(settings=stranger, taxonomy=taxonomy, registry=registry)
+    assert registry.versions() == []
+    (run,) = _runs(stranger)
+    assert (run.status, run.failed_step) == ("failed", "retrain")
