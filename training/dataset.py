@@ -97,10 +97,14 @@ def labels_as_of(card: dict[str, Any] | None) -> datetime | None:
     ``created_at`` (a label stored while such a version was fitted looks learned). None when
     neither can be read."""
     card = card or {}
-    for value in ((card.get("training_data") or {}).get("labels_as_of"), card.get("created_at")):
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            continue
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return None
+    return (card_time((card.get("training_data") or {}).get("labels_as_of"))
+            or card_time(card.get("created_at")))
+
+
+def card_time(value: Any) -> datetime | None:
+    """A time a model card records (ISO 8601), aware and in UTC; None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -40,7 +40,7 @@ from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
 from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, PredictionRow, utcnow
 
-from .dataset import labels_as_of
+from .dataset import card_time, labels_as_of
 from .relabel import RelabelReport, relabel
 from .retrain import RetrainDecision, retrain
 
@@ -90,14 +90,6 @@ class NightlyReport:
         return f"retrained, {self.retrain_reason}; decision {d.id}, {outcome}: {d.reason}"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except (TypeError, ValueError):
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
     """How many labelled incidents the model of ``card`` did not learn as they are labelled now.
 
@@ -120,7 +112,7 @@ def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
                              active_version=None, predictions=False)
     training = (card or {}).get("training_data") or {}
     created = labels_as_of(card) if card else None
-    last_filed = _parse_time(training.get("last_filed"))
+    last_filed = card_time(training.get("last_filed"))
     corrected_at = {bug_id: at for bug_id, at in session.execute(
         select(CorrectionRow.incident_id, CorrectionRow.created_at)
         .where(CorrectionRow.id.in_(latest_correction_ids())))}
