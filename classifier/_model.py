@@ -824,32 +824,32 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         (``pushes``), so that an explanation can say the report, not the words, gave the tag.
         Artefacts written before ``report_evidence`` existed do not use the evidence.
         """
-        nothing = _ReportLevels(proba, [None] * len(proba), [{}] * len(proba))
+        conflicts: list[str | None] = [None] * len(proba)
+        pushes: list[dict[str, float]] = [{} for _ in range(len(proba))]
         columns = {tag: j for j, tag in enumerate(self.classes_) if tag in LEVEL_TAGS}
         if not columns or not getattr(self, "report_evidence", False):
-            return nothing
+            return _ReportLevels(proba, conflicts, pushes)
         levels = np.array(list(columns.values()))
         thresholds = self.thresholds_[:proba.shape[1]]
         out = proba
-        conflicts: list[str | None] = [None] * len(proba)
-        pushes: list[dict[str, float]] = [{} for _ in range(len(proba))]
         for i, text in enumerate(X["description"]):
             stated = stated_level_tags(text)
             if stated is None:
                 continue
             if out is proba:
                 out = proba.copy()
-            suspected = self._suspects_level(proba[i], thresholds, levels)
+            # The levels the model alone gives (each passes its threshold). The fallback's pick
+            # is not one: it is a guess sent to review, and a stated type would make it a decision.
+            own = [tag for tag, j in columns.items() if proba[i, j] >= thresholds[j]]
             likeliest = proba[i, levels].max()
             for tag, j in columns.items():
                 if tag not in stated:
                     out[i, j] = min(out[i, j], 0.02)
-                elif suspected:
+                elif own:
                     out[i, j] = max(out[i, j], likeliest, thresholds[j])
                     push = float(_logit(np.array([out[i, j]]))[0] - _logit(np.array([proba[i, j]]))[0])
                     if push > 0.005:
                         pushes[i][tag] = round(push, 4)
-            own = [tag for tag, j in columns.items() if proba[i, j] >= thresholds[j]]
             if own and not set(own) & stated:
                 read = max(own, key=lambda t: proba[i, columns[t]])
                 conflicts[i] = (f"the report's affected certificate types give "
@@ -857,13 +857,6 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                                 f"reads as {read} ({proba[i, columns[read]]:.2f}, threshold "
                                 f"{thresholds[columns[read]]:.2f})")
         return _ReportLevels(out, conflicts, pushes)
-
-    @staticmethod
-    def _suspects_level(proba: np.ndarray, thresholds: np.ndarray, levels: np.ndarray) -> bool:
-        """Whether the model alone gives one incident a validation-level tag (one passes its
-        threshold). The fallback's pick is not enough: it is a guess sent to review, and a
-        stated type would turn it into a decision."""
-        return bool((proba[levels] >= thresholds[levels]).any())
 
     def _decide_arrays(self, proba: np.ndarray, thresholds: np.ndarray | None = None,
                        classes: np.ndarray | None = None):
