@@ -52,11 +52,14 @@ DEFAULT_EXCLUDED_RESOLUTIONS = ("DUPLICATE", "INVALID")
 #: a bug that tracks others, such as 1029147 "[meta] Bug for Tracking BR Compliance Issues"),
 #: which is no incident whatever its resolution.
 TRACKING = "META"
+#: How a tracking bug's summary begins (in any case).
+TRACKING_MARK = "[meta]"
 
 
 def is_tracking_bug(summary: str | None) -> bool:
-    """Whether a summary marks a tracking bug (``[meta] ...``, in any case)."""
-    return (summary or "")[:6].lower() == "[meta]"
+    """Whether a summary marks a tracking bug (``[meta] ...``, in any case); in SQL,
+    :func:`excluded_resolution`."""
+    return (summary or "")[:len(TRACKING_MARK)].lower() == TRACKING_MARK
 
 
 def excluded_words(key: str) -> str:
@@ -351,7 +354,8 @@ def excluded_resolution(resolutions: Sequence[str]) -> ColumnElement[bool]:
     ``resolutions`` (case-insensitive), or a tracking bug (:func:`is_tracking_bug`)."""
     resolved = and_(not_(_is_open()), func.upper(func.coalesce(IncidentRow.resolution, ""))
                     .in_([r.upper() for r in resolutions]))
-    return or_(resolved, func.lower(func.substr(IncidentRow.summary, 1, 6)) == "[meta]")
+    tracking = func.lower(func.substr(IncidentRow.summary, 1, len(TRACKING_MARK))) == TRACKING_MARK
+    return or_(resolved, tracking)
 
 
 def rule_of(row: IncidentRow) -> WindowRule:
