@@ -193,12 +193,27 @@ def worse_in_resamples(truth: Sequence[Sequence[str]], first: Sequence[Sequence[
     Keys ``micro_f1`` and ``macro_f1``; F1 as :func:`label_scores` computes it (macro over the
     labels a resample supports). Nothing to resample gives 0.0.
     """
+    return lower_and_higher_in_resamples(truth, first, second, labels, resamples=resamples,
+                                         seed=seed)[0]
+
+
+def lower_and_higher_in_resamples(truth: Sequence[Sequence[str]], first: Sequence[Sequence[str]],
+                                  second: Sequence[Sequence[str]], labels: Sequence[str], *,
+                                  resamples: int = 1000, seed: int = 0
+                                  ) -> tuple[dict[str, float], dict[str, float]]:
+    """:func:`worse_in_resamples`, and from the same resamples the share in which ``first`` is
+    higher: the rest are resamples in which the two are the same."""
     if not len(truth):
-        return {"micro_f1": 0.0, "macro_f1": 0.0}
+        zero = {"micro_f1": 0.0, "macro_f1": 0.0}
+        return zero, dict(zero)
     (micro_a, macro_a), (micro_b, macro_b) = _resampled_f1(truth, [first, second], labels,
                                                            resamples, seed)
-    return {"micro_f1": round(float(np.mean(micro_a < micro_b - 1e-12)), 4),
-            "macro_f1": round(float(np.mean(macro_a < macro_b - 1e-12)), 4)}
+
+    def share(below: np.ndarray, above: np.ndarray) -> float:
+        return round(float(np.mean(below < above - 1e-12)), 4)
+
+    return ({"micro_f1": share(micro_a, micro_b), "macro_f1": share(macro_a, macro_b)},
+            {"micro_f1": share(micro_b, micro_a), "macro_f1": share(macro_b, macro_a)})
 
 
 def difference_interval(truth: Sequence[Sequence[str]], first: Sequence[Sequence[str]],

@@ -57,7 +57,7 @@ from core.tables import ModelDecisionRow, utcnow
 
 from .dataset import Dataset, labels_as_of, load_dataset
 from .evaluate import predictions, score_predictions, score_prequential
-from .metrics import difference_interval, worse_in_resamples
+from .metrics import difference_interval, lower_and_higher_in_resamples
 from .train import default_model, train_version
 
 _HEADLINE = ("category_micro_f1", "category_macro_f1")
@@ -414,13 +414,11 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                     [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
                     [taxonomy.categories_of(t) for t in active_tags],
                     list(taxonomy.categories))
-        shares = worse_in_resamples(*compared, resamples=GATE_RESAMPLES, seed=settings.random_state)
-        worse_in = {f"category_{name}": share for name, share in shares.items()}
+        lower, higher = lower_and_higher_in_resamples(*compared, resamples=GATE_RESAMPLES,
+                                                      seed=settings.random_state)
+        worse_in = {f"category_{name}": share for name, share in lower.items()}
+        better_in = {f"category_{name}": share for name, share in higher.items()}
         challenger_metrics["worse_in_resamples"] = worse_in
-        # The same resamples the other way round: where the challenger is the higher one.
-        better_in = {f"category_{name}": share for name, share in worse_in_resamples(
-            compared[0], compared[2], compared[1], compared[3], resamples=GATE_RESAMPLES,
-            seed=settings.random_state).items()}
         challenger_metrics["better_in_resamples"] = better_in
         # The same resamples as an interval: the challenger's F1 minus the active model's.
         challenger_metrics["lead_over_active"] = {

@@ -25,6 +25,7 @@ from training.metrics import (
     confusions,
     difference_interval,
     label_scores,
+    lower_and_higher_in_resamples,
     worse_in_resamples,
 )
 
@@ -264,6 +265,12 @@ def test_worse_in_resamples() -> None:
     assert got["micro_f1"] == pytest.approx(1 - (19 / 20) ** 20, abs=0.03)
     assert got == worse_in_resamples(truth, one_off, right, labels, resamples=4000, seed=3)
     assert worse_in_resamples([], [], [], labels) == {"micro_f1": 0.0, "macro_f1": 0.0}
+    # The higher share comes from the same resamples: never higher, and it is the lower share
+    # of the two the other way round.
+    lower, higher = lower_and_higher_in_resamples(truth, one_off, right, labels, resamples=4000, seed=3)
+    assert lower == got and higher == {"micro_f1": 0.0, "macro_f1": 0.0}
+    assert lower_and_higher_in_resamples(truth, right, one_off, labels, resamples=4000, seed=3) == (
+        higher, got)
 
 
 def test_difference_interval() -> None:
