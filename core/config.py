@@ -15,6 +15,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Most processes INCIDENTS_N_JOBS asks for: far above this machine's cores, and far below what
 #: makes joblib fail (a million workers) or the machine swap.
 MAX_N_JOBS = 64
+#: The resolutions bugzilla.mozilla.org knows; an excluded one must be among them.
+BUGZILLA_RESOLUTIONS = frozenset({"FIXED", "INVALID", "WONTFIX", "INACTIVE", "DUPLICATE", "WORKSFORME",
+                                  "INCOMPLETE", "SUPPORT", "EXPIRED", "MOVED"})
 
 
 class Settings(BaseSettings):
@@ -178,6 +181,16 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http://)")
         return value
+
+    @field_validator("briefing_excluded_resolutions")
+    @classmethod
+    def _resolutions(cls, value: list[str]) -> list[str]:
+        # A misspelt resolution matched nothing and silently counted those bugs as incidents.
+        unknown = [name for name in value if name.strip().upper() not in BUGZILLA_RESOLUTIONS]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} is not a Bugzilla resolution "
+                             f"(one of {', '.join(sorted(BUGZILLA_RESOLUTIONS))})")
+        return [name.strip().upper() for name in value]
 
     @field_validator("bugzilla_api_key")
     @classmethod

@@ -179,6 +179,10 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
      'INCIDENTS_EVAL_CUTOFFS: not a JSON list; write it as ["first", "second"]'),
     ("INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS", "DUPLICATE",
      'INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS: not a JSON list'),
+    # A misspelt resolution matched no bug, and the INVALID ones counted in the briefing.
+    ("INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS", '["DUPLICATE", "INVALLID"]',
+     "INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS: Value error, 'INVALLID' is not a Bugzilla resolution "
+     "(one of DUPLICATE, EXPIRED, FIXED,"),
     # Named by the variable, before any work (it was "cutoff:" or "eval_cutoffs:" after loading).
     ("INCIDENTS_EVAL_CUTOFF", "last-year",
      "INCIDENTS_EVAL_CUTOFF: Value error, 'last-year' is not a date like 2023-01-01"),
@@ -201,6 +205,12 @@ def test_bad_setting_is_one_line_from_the_callback(incidents, bad_setting, setti
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
     assert not Path(settings.database_url.split("///", 1)[1]).exists()
+
+
+def test_excluded_resolutions_are_read_in_bugzillas_case() -> None:
+    """Bugzilla writes resolutions in capitals; " invalid" is INVALID, not a bug of no resolution."""
+    assert Settings(briefing_excluded_resolutions=["duplicate", " invalid"]).briefing_excluded_resolutions \
+        == ["DUPLICATE", "INVALID"]
 
 
 @pytest.mark.parametrize("value", [-1, 1, 2, 64])
