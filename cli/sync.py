@@ -47,17 +47,9 @@ def sync(
 @app.command("db-upgrade")
 def db_upgrade(invocation: typer.Context) -> None:
     """Bring the store's schema to the newest migration."""
-    from core.db import safe_url, store_revisions
+    from core.db import safe_url, upgrade
 
     with reported_errors():
-        ctx = context(invocation)
-        url = ctx.settings.database_url
-        before = ", ".join(sorted(store_revisions(url)))
-        ctx.writable_store()
-        after = ", ".join(sorted(store_revisions(url)))
-    if not before:
-        typer.echo(f"store at {safe_url(url)} created at migration {after}")
-    elif before == after:
-        typer.echo(f"store at {safe_url(url)} is up to date (migration {after})")
-    else:
-        typer.echo(f"store at {safe_url(url)} migrated from {before} to {after}")
+        url = context(invocation).settings.database_url
+        done = upgrade(url)
+    typer.echo(f"store at {safe_url(url)} {done}")

@@ -125,28 +125,38 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the store at ``url`` to ``revision`` (the newest by default).
+def upgrade(url: str, revision: str = "head") -> str:
+    """Bring the store at ``url`` to ``revision`` (the newest by default); what was done, in
+    words ("created at migration 0012", "is up to date (migration 0012)", "migrated from ...").
 
     StoreUnavailable when the store is at a migration this code does not have (a newer version
     of the project migrated it: this one must not write to it).
     """
     cfg = alembic_config(url)
-    unknown = unknown_revisions(url)
+    before = store_revisions(url)
+    unknown = before - _known_revisions(cfg)
     if unknown:
         raise StoreUnavailable(newer_store(url, unknown))
     with get_engine(url).begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+    was, now = (", ".join(sorted(revisions)) for revisions in (before, store_revisions(url)))
+    if not was:
+        return f"created at migration {now}"
+    if was == now:
+        return f"is up to date (migration {now})"
+    return f"migrated from {was} to {now}"
 
 
 def unknown_revisions(url: str) -> set[str]:
     """The store's migrations that this code's migrations folder does not hold."""
+    return store_revisions(url) - _known_revisions(alembic_config(url))
+
+
+def _known_revisions(cfg: Config) -> set[str]:
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(alembic_config(url))
-    known = {revision.revision for revision in script.walk_revisions()}
-    return store_revisions(url) - known
+    return {revision.revision for revision in ScriptDirectory.from_config(cfg).walk_revisions()}
 
 
 def newer_store(url: str, unknown: set[str]) -> str:

@@ -39,12 +39,15 @@ class Store:
             if self._migrated:
                 return
             try:
-                upgrade(self.url)
+                done = upgrade(self.url)
             except OperationalError as exc:
                 logger.error("store unreachable, migrations not applied: %s", exc.orig or exc)
                 raise StoreUnavailable("the store is unreachable; see the service log") from exc
+            except StoreUnavailable as exc:  # a SQLite folder that does not exist, a newer store
+                logger.error("store not usable: %s", exc)
+                raise
             self._migrated = True
-            logger.info("store migrated to the newest schema")
+            logger.info("store %s", done)
 
     def _migrate_first(self, _session: Session, transaction: SessionTransaction) -> None:
         # A session's transaction begins with its first query: the store is migrated then, so

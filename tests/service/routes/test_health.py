@@ -78,12 +78,14 @@ def test_ready_store_unreachable(service_settings, models_dir):
                                                 "end": "2019-12-31"}).status_code == 503
 
 
-def test_ready_store_folder_missing(service_settings, models_dir, tmp_path):
+def test_ready_store_folder_missing(service_settings, models_dir, tmp_path, caplog):
     """A SQLite store in a folder that does not exist: not ready, saying so; no folder made."""
     missing = tmp_path / "incidnets"
     settings = service_settings.model_copy(update={
         "database_url": f"sqlite:///{missing / 'store.db'}"})
-    with TestClient(create_app(settings)) as client:
+    with caplog.at_level("INFO", logger="service"), TestClient(create_app(settings)) as client:
+        # The log says why too, where it said only "starting without a store".
+        assert f"store not usable: the SQLite store's folder {missing} does not exist" in caplog.text
         response = client.get("/ready")
         assert response.status_code == 503
         assert response.json()["store"] == "unreachable"
@@ -96,13 +98,22 @@ def test_ready_store_folder_missing(service_settings, models_dir, tmp_path):
     assert not missing.exists()
 
 
-def test_start_migrates_a_fresh_store(service_settings, models_dir):
+def test_start_migrates_a_fresh_store(service_settings, models_dir, caplog):
     engine = get_engine(service_settings.database_url)
     assert "incidents" not in inspect(engine).get_table_names()
-    with TestClient(create_app(service_settings)) as client:
-        assert client.get("/ready").status_code == 200
-    assert {"incidents", "incident_tags", "predictions"} <= set(
-        inspect(engine).get_table_names())
+    with caplog.at_level("INFO", logger="service.store"):
+        with TestClient(create_app(service_settings)) as client:
+            assert client.get("/ready").status_code == 200
+        assert {"incidents", "incident_tags", "predictions"} <= set(
+            inspect(engine).get_table_names())
+        [created] = [r.getMessage() for r in caplog.records if r.name == "service.store"]
+        assert created.startswith("store created at migration ")
+        caplog.clear()
+        # Every worker of every later start logged "store migrated" though nothing was.
+        with TestClient(create_app(service_settings)):
+            pass
+        [current] = [r.getMessage() for r in caplog.records if r.name == "service.store"]
+        assert current == created.replace("created at migration", "is up to date (migration") + ")"
 
 
 def test_request_id_echoed(client: TestClient):
