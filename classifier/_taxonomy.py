@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,13 @@ class Taxonomy:
                 except (TypeError, re.error) as exc:
                     raise TaxonomyError(f"{source}: tag {name!r} cue is not a regular "
                                         f"expression: {exc}") from exc
+                control = sorted({c for c in cue if unicodedata.category(c) == "Cc"})
+                if control:
+                    # TOML reads "\b" in double quotes as a backspace: a cue that never matches.
+                    raise TaxonomyError(
+                        f"{source}: tag {name!r} cue holds the control character(s) "
+                        f"{', '.join(repr(c) for c in control)}; write the pattern in single "
+                        "quotes ('\\bsct'), where TOML keeps backslashes as they are")
                 cues[canonical] = cue
             if "excludes" in spec:
                 excludes[canonical] = tuple(_normalise(t) for t in _strings(

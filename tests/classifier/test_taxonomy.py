@@ -127,6 +127,9 @@ def test_load_taxonomy_maintainers_mapping(tmp_path: Path, taxonomy: Taxonomy) -
     ('meta = ["x"]\n[categories]\norder = ["A"]\n[tags.x]\ncategories = ["A"]\n', "[meta]"),
     ('[categories]\norder = ["A"]\n[tags.x]\ncategories = ["A"]\n[meta]\naliases = ["y"]\n',
      "[meta]"),
+    # In double quotes TOML reads \b as a backspace: the cue loaded and never matched.
+    ('[categories]\norder = ["A"]\n[tags.x]\ncategories = ["A"]\ncue = "\\bsct"\n',
+     "cue holds the control character(s) '\\x08'; write the pattern in single quotes"),
 ])
 def test_load_taxonomy_malformed(tmp_path: Path, content: str, problem: str) -> None:
     path = tmp_path / "taxonomy.toml"
