@@ -32,6 +32,7 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
     """Ready to serve: a model version is loaded and the store answers (503 otherwise).
 
     Warnings need a maintainer but do not stop the service: a taxonomy edit that does not load,
+    or that took out tags the served model gives,
     a CA names file that does not load (the briefing's routes answer 503 meanwhile),
     an active version refused (a changed or truncated artefact; the version it had goes on
     answering), or the served version's live record alarming (its live category micro-F1, over at least 20
@@ -56,6 +57,13 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
                         "is fixed")
     if loaded is not None and active.error:  # a newer active version was refused
         warnings.append(f"model: {active.error}")
+    if loaded is not None:
+        untaxed = sorted(set(getattr(loaded.model, "classes_", ())) - set(taxonomy.current().type_tags))
+        if untaxed:  # a taxonomy edit took out tags the served model still gives
+            warnings.append(
+                f"taxonomy: model {loaded.version} gives tags the taxonomy does not have "
+                f"({', '.join(untaxed)}): they count in no briefing row and corrections cannot "
+                "name them; put them back, or train on the taxonomy (`incidents retrain`)")
     if loaded is not None and store_state == "ok":
         try:
             with store.session() as session:

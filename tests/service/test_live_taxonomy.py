@@ -105,3 +105,19 @@ def test_aggregate_follows_taxonomy_edit(make_client, models_dir, store, taxonom
     ready = client.get("/ready").json()
     assert ready["ready"] is True
     assert len(ready["warnings"]) == 1 and "not valid TOML" in ready["warnings"][0]
+
+
+def test_ready_warns_when_the_model_gives_a_tag_the_taxonomy_dropped(make_client, models_dir, store,
+                                                                     taxonomy_file: Path):
+    """The model goes on giving a tag an edit took out: /classify stores it, a correction may not
+    name it, and the briefing counts it nowhere. /ready said nothing."""
+    client = make_client(taxonomy_file=taxonomy_file)
+    assert client.get("/ready").json()["warnings"] == []
+    text = taxonomy_file.read_text(encoding="utf-8")
+    start = text.index("[tags.crl-failure]")
+    _write(taxonomy_file, text[:start] + text[text.index("[tags.", start + 1):], 2)
+    ready = client.get("/ready").json()
+    assert ready["ready"] is True
+    [warning] = ready["warnings"]
+    assert warning.startswith("taxonomy: model v1 gives tags the taxonomy does not have (crl-failure)")
+    assert "`incidents retrain`" in warning
