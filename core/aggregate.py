@@ -30,11 +30,10 @@ prediction), the same one training data uses; which CA, :mod:`core.ca_names`'s t
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
@@ -44,6 +43,7 @@ from classifier import InvalidPeriod, Taxonomy
 
 from .ca_names import CANames, shown_ca_names
 from .labels import Label, LabelSource, incident_labels
+from .moments import calendar_day, calendar_moment
 from .tables import IncidentRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
@@ -69,30 +69,13 @@ def excluded_words(key: str) -> str:
     return f"resolved {key}"
 
 
-#: A day, or a day and a time (``T`` or a blank between them).
-_CALENDAR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:$|[T ])")
-
-
-def calendar_day(text: str) -> date:
-    """``text`` as a calendar day, ``2023-01-01`` only; ValueError otherwise. Python's own
-    reading also takes week dates (2023-W26, which as an end covered its Monday alone) and
-    days without dashes (20230101)."""
-    if len(text) != 10 or not _CALENDAR.match(text):
-        raise ValueError(text)
-    return date.fromisoformat(text)
-
-
 def period_bound(value: str, name: str, *, end: bool) -> datetime:
     """A bound of a period: a day (``2023-01-01``, UTC; as an end, the whole day) or a time
     (``2023-01-01T12:00:00Z``; without a zone, UTC). InvalidPeriod names ``name``."""
     try:
-        # Calendar dates only: Python also reads week dates (2023-W26, which as an end covered
-        # its Monday alone) and ones without dashes (20230101).
-        if not _CALENDAR.match(value):
-            raise ValueError(value)
         if len(value) == 10:
             return datetime.combine(calendar_day(value), time.max if end else time.min, tzinfo=UTC)
-        moment = datetime.fromisoformat(value)
+        moment = calendar_moment(value)
     except ValueError:
         raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01 or a time like "
                             "2023-01-01T12:00:00Z", field=name) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .live import LIVE_MIN_SCORED
+from .moments import calendar_moment
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Most processes INCIDENTS_N_JOBS asks for: far above this machine's cores, and far below what
@@ -169,7 +169,7 @@ class Settings(BaseSettings):
         # Checked here so that a bad one is named by its variable, before any work.
         for day in [value] if isinstance(value, str) else value:
             try:
-                datetime.fromisoformat(day)
+                calendar_moment(day)
             except ValueError:
                 raise ValueError(f"{day!r} is not a date like 2023-01-01") from None
         return value

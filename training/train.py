@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from classifier import IncidentTypeClassifier, InvalidPeriod, NotEnoughData, Taxonomy, file_sha256
 from core.config import Settings
+from core.moments import calendar_moment
 from core.registry import ModelRegistry
 
 from .dataset import Dataset
@@ -32,9 +33,10 @@ def library_versions() -> dict[str, str]:
 
 
 def parse_day(value: str, name: str = "date") -> datetime:
-    """``YYYY-MM-DD`` (or a full ISO time) as an aware UTC datetime; InvalidPeriod names the field."""
+    """``YYYY-MM-DD`` (its first instant) or an ISO time on a calendar day, as an aware UTC
+    datetime; InvalidPeriod names the field (``core.moments``: no week dates)."""
     try:
-        moment = datetime.fromisoformat(value)
+        moment = calendar_moment(value)
     except ValueError as exc:
         raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01", field=name) from exc
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

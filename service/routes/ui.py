@@ -35,10 +35,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, ModelError, ModelNotFound, Taxonomy
-from core.aggregate import Briefing, briefing, calendar_day
+from core.aggregate import Briefing, briefing
 from core.classification import explain_tags, record_correction
 from core.corrections import MAX_NOTE_CHARS, list_corrections
 from core.live import live_record, live_summary
+from core.moments import calendar_day
 from core.registry import LoadedModel
 from core.review import ReviewItem, review_queue
 from core.store import MAX_BUG_ID, iter_incidents, row_incident

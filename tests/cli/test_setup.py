@@ -186,6 +186,8 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     # Named by the variable, before any work (it was "cutoff:" or "eval_cutoffs:" after loading).
     ("INCIDENTS_EVAL_CUTOFF", "last-year",
      "INCIDENTS_EVAL_CUTOFF: Value error, 'last-year' is not a date like 2023-01-01"),
+    ("INCIDENTS_EVAL_CUTOFF", "2023-W26",
+     "INCIDENTS_EVAL_CUTOFF: Value error, '2023-W26' is not a date like 2023-01-01"),
     ("INCIDENTS_EVAL_CUTOFFS", '["2021-01-01", "2020-13-01"]',
      "INCIDENTS_EVAL_CUTOFFS: Value error, '2020-13-01' is not a date like 2023-01-01"),
     # inf waited for ever, or overflowed a timestamp after a sync's first failure.

@@ -198,6 +198,10 @@ def test_evaluate_report_with_baselines(incidents, store: str) -> None:
     (["--cutoff", "2023-02-30"], "cutoff: '2023-02-30' is not a date"),
     (["--cutoff", "2021-01-01", "--end", "soon"], "end: 'soon' is not a date"),
     (["--cutoff", "2021-01-01", "--end", "2020-06-01"], "end: 2020-06-01 is not after the cutoff"),
+    # Python reads week dates and undashed days; `report --start` refused them, evaluate read
+    # 2023-W26 as June 26.
+    (["--cutoff", "2023-W26"], "cutoff: '2023-W26' is not a date like 2023-01-01"),
+    (["--cutoff", "2021-01-01", "--end", "20220101"], "end: '20220101' is not a date like 2023-01-01"),
 ])
 def test_evaluate_bad_date(incidents, store: str, args: list[str], says: str) -> None:
     incidents.fails("evaluate", *args, says=(says,))
