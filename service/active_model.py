@@ -16,8 +16,10 @@ eight times the model's size, does not interleave with the requests served meanw
 in the server's heap after the switch.
 
 A version that fails to load (tampered artefact, missing file) is logged and the current model
-stays in service; the same ACTIVE content is not retried until it changes again. ``error`` then
-says so for ``/ready``, naming the version but no server path (the log line has the details).
+stays in service; the same version is tried again ``retry_after`` seconds later (and at once when
+ACTIVE changes), so that a worker started while the artefact was bad, serving no model, comes
+back once it is mended, without a restart. ``error`` says so for ``/ready`` meanwhile, naming
+the version but no server path (the log line has the details).
 """
 
 from __future__ import annotations
@@ -65,15 +67,19 @@ class ActiveModel:
     on_change : called with ``(previous_version, new_version, ok)`` after each switch attempt.
     clock : monotonic clock, replaceable in tests.
     isolate_switches : load every version after the first in a child process.
+    retry_after : seconds after a failed load before the same version is tried again.
     """
 
     def __init__(self, registry: ModelRegistry, *, check_interval: float = 1.0,
                  on_change: Callable[[str | None, str | None, bool], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 isolate_switches: bool = True) -> None:
+                 isolate_switches: bool = True, retry_after: float = 30.0) -> None:
         self.registry = registry
         self.check_interval = check_interval
         self.isolate_switches = isolate_switches
+        self.retry_after = retry_after
+        self._clock = clock
+        self._failed: tuple[str, float] | None = None  # the version that failed to load, when
         self._on_change = on_change
         self._loaded: LoadedModel | None = None
         self._seen: object = _UNSEEN
@@ -134,7 +140,7 @@ class ActiveModel:
                 self._unreadable = f"the active version could not be read ({type(exc).__name__})"
             return
         self._unreadable = None
-        if wanted == self._seen:
+        if wanted == self._seen and not self._retry_due(wanted):
             return
         # Every load after the first ACTIVE read is a switch under way while requests run.
         switch = self._seen is not _UNSEEN
@@ -153,6 +159,12 @@ class ActiveModel:
         with self._loading:
             self._switch(wanted, isolated=self.isolate_switches and switch)
 
+    def _retry_due(self, wanted: str | None) -> bool:
+        """Whether ``wanted`` failed to load and is to be tried again now."""
+        failed = self._failed
+        return (failed is not None and failed[0] == wanted
+                and self._clock() - failed[1] >= self.retry_after)
+
     def _switch_then_release(self, wanted: str | None) -> None:
         try:
             self._switch(wanted, isolated=self.isolate_switches)
@@ -162,6 +174,7 @@ class ActiveModel:
     def _switch(self, wanted: str | None, *, isolated: bool) -> None:
         """Serve ``wanted`` (loading it), or say why it is not served."""
         previous = self._loaded.version if self._loaded is not None else None
+        self._failed = None
         if wanted is not None and wanted == previous:
             self._error = None  # back to the version in service (a rollback after a failed load)
             return
@@ -177,8 +190,9 @@ class ActiveModel:
         except Exception as exc:  # noqa: BLE001 - a bad version must not take the service down
             self._error = (f"active version {wanted} could not be loaded: {_why_not_loaded(exc)}; "
                           f"serving {previous or 'no model'}")
-            logger.error("active version %s could not be loaded: %s; still serving %s", wanted,
-                         exc, previous or "no model")
+            self._failed = (wanted, self._clock())
+            logger.error("active version %s could not be loaded: %s; still serving %s; trying "
+                         "again in %g s", wanted, exc, previous or "no model", self.retry_after)
             self._notify(previous, wanted, False)
             return
         self._serve(loaded)

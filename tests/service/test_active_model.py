@@ -118,6 +118,25 @@ def test_switches_load_in_a_loader_process(models_dir: Path, taxonomy: Taxonomy,
     assert classify(switched, [INCIDENT], taxonomy) == classify(here, [INCIDENT], taxonomy)
 
 
+def test_a_failed_load_is_tried_again_later(models_dir: Path):
+    """A worker that started while the artefact was bad served no model until restarted, even
+    after the file was mended (an operator's review: /ready flapped 200 / 503 between workers)."""
+    artefact = models_dir / "v1" / "model.skops"
+    good = artefact.read_bytes()
+    artefact.write_bytes(good[:-7] + b"tamper!")
+    now = [100.0]
+    active = ActiveModel(ModelRegistry(models_dir), check_interval=0, clock=lambda: now[0],
+                         retry_after=30.0)
+    assert active.current() is None
+    assert active.error.startswith("active version v1 could not be loaded: its artefact was changed")
+    artefact.write_bytes(good)
+    now[0] = 129.9
+    assert active.current() is None  # not before retry_after
+    now[0] = 130.0
+    assert active.current().version == "v1"
+    assert active.error is None
+
+
 def test_no_active_version(tmp_path: Path):
     active = ActiveModel(ModelRegistry(tmp_path / "models"), check_interval=0)
     assert active.current() is None
