@@ -1,8 +1,11 @@
-"""`python -m benchmarks [replay|speed] [options]`: every benchmark in turn, or the one named.
+"""`python -m benchmarks [replay|speed|soak] [options]`: every benchmark in turn, or the one named.
 
 replay: the replay of corrections and gated retraining, quarter by quarter (benchmarks/replay.py).
 speed: model, HTTP and nightly relabel speed (benchmarks/speed.py).
-Options after a name go to that benchmark (`python -m benchmarks replay --last-year 2022`).
+soak: many clients against a real `incidents serve` with a promotion half-way: errors, memory
+and every stored answer checked (benchmarks/soak.py).
+Options after a name go to that benchmark (`python -m benchmarks replay --since 2022-01-01`;
+`python -m benchmarks speed --help`).
 """
 
 import importlib

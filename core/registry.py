@@ -54,14 +54,28 @@ def _make_folder_aside(folder: Path, prefix: str) -> Path:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` whole; on failure (a full disk) nothing is left beside it
+    and the OSError names the file, where it said only "[Errno 28] No space left on device"."""
     tmp = aside_of(path)
     # Not mkstemp, whose 0600 would stay on the file renamed into place (ACTIVE): the umask's.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
+        raise
+    # The rename is durable once the folder's entry is (a crash could otherwise undo it).
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 class ModelRegistry:

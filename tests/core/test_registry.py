@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -106,6 +107,25 @@ def test_promote_version_switches_active(registry: ModelRegistry, model) -> None
     history = registry.history()
     assert [(h["kind"], h["active"], h["previous"]) for h in history] == [
         ("promote", "v1", None), ("promote", "v2", "v1")]
+    assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]
+
+
+def test_promote_on_a_full_disk_leaves_nothing_aside(registry: ModelRegistry, model,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk left an empty `.ACTIVE.<random>` behind, and the CLI said only "[Errno 28]"."""
+    from cli._shared import _os_error
+
+    create(registry, model, 2)
+    registry.promote("v1")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("core.registry.os.fsync", full)
+    with pytest.raises(OSError) as info:
+        registry.promote("v2")
+    assert _os_error(info.value) == f"cannot write in {registry.root}: No space left on device"
+    assert registry.active_version() == "v1"
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]
 
 
