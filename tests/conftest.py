@@ -24,6 +24,14 @@ REAL_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "bugzilla"
 POSTGRES_URL = os.environ.get("INCIDENTS_TEST_POSTGRES_URL")
 
 
+def pytest_report_header() -> str:
+    """Said once at the top, as skip reasons are not listed one by one (``-rfEX``)."""
+    if POSTGRES_URL:
+        return "PostgreSQL tests: on (INCIDENTS_TEST_POSTGRES_URL)"
+    return ("PostgreSQL tests: skipped, INCIDENTS_TEST_POSTGRES_URL is not set (`make test` sets it; "
+            "see the README's \"Running part of the tests\")")
+
+
 @pytest.fixture(autouse=True)
 def _close_engines() -> Iterator[None]:
     """End background jobs and close pooled connections after each test."""
