@@ -39,12 +39,11 @@ def nightly_runs(
 ) -> None:
     """The recorded runs of `incidents nightly`, newest first: when, how it ended, what the sync
     brought, whether it retrained (and the decision) or why not, what the relabel changed."""
-    from training.nightly import list_runs, run_fields
+    from training.nightly import list_runs
 
     with reported_errors():
         with context(invocation).reading() as session:  # a store never migrated holds none
-            runs, count = ([], 0) if session is None else list_runs(session=session, limit=limit)
-            records = [run_fields(run) for run in runs]
+            records, count = ([], 0) if session is None else list_runs(session=session, limit=limit)
     print_listing(records, total=count, as_json=as_json,
                   empty="no nightly run recorded; `incidents nightly` records one each time",
                   columns=("id", "started", "status", "source", "new", "updated", "new labels",
@@ -57,7 +56,7 @@ def _run_row(r: dict[str, Any]) -> tuple[str, ...]:
     retrained = ("-" if r["retrained"] is None else
                  f"decision {r['retrain_decision_id']}" if r["retrained"] else "no")
     why = (f"failed at {r['failed_step']}: {r['error']}" if r["status"] == "failed"
-           else r["retrain_reason"] or "")
+           else r["error"] if r["status"] == "interrupted" else r["retrain_reason"] or "")
     return (str(r["id"]), str(r["started_at"])[:19], r["status"], r["source"],
             _count(counts.get("new")), _count(counts.get("updated")), _count(r["new_labels"]),
             retrained, _count(r["relabel_changed"]), why)

@@ -43,7 +43,8 @@ DEFAULT_TTL = 60.0
 HEARTBEAT_THREAD_PREFIX = "job-lock-"
 
 #: The kinds of job that take the lock, and how a message names one.
-KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "a relabelling"}
+KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "a relabelling",
+         "nightly": "a nightly run"}
 
 STATES = ("queued", "running", "succeeded", "failed")
 
@@ -270,6 +271,12 @@ def _held(session: Session, job_ids: list[str] | None) -> set[str]:
         query = query.where(JobLockRow.job_id.in_(job_ids))
     return {lock.job_id for lock in session.scalars(query)
             if lock.job_id is not None and not _holder_gone(lock)}
+
+
+def held_alive(session: Session, kind: str) -> bool:
+    """Whether a live process holds the lock of ``kind`` now."""
+    lock = session.get(JobLockRow, kind)
+    return lock is not None and lock.expires_at >= utcnow() and not _holder_gone(lock)
 
 
 def _as_seen(job: Job, held: set[str]) -> Job:

@@ -243,7 +243,7 @@ class NightlyRunRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16))  # running | finished | failed
+    status: Mapped[str] = mapped_column(String(16))  # running | finished | failed | interrupted
     source: Mapped[str] = mapped_column(String(16))  # bugzilla | snapshot
     sync_summary: Mapped[str | None] = mapped_column(Text)
     sync_counts: Mapped[dict | None] = mapped_column(JSON)

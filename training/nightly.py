@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from classifier import ModelNotFound, Taxonomy
@@ -34,7 +34,7 @@ from core.bugzilla import sync_from_bugzilla, sync_snapshot
 from core.config import Settings
 from core.corrections import latest_correction_ids
 from core.db import session_scope
-from core.jobs import JobLock, describe_holder
+from core.jobs import JobLock, describe_holder, held_alive
 from core.labels import LabelSource, incident_labels
 from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
@@ -221,10 +221,23 @@ def _refuse_a_stranger_models_folder(settings: Settings, registry: ModelRegistry
             "to the service's, or run `incidents train` to start a new first version on purpose")
 
 
-def list_runs(*, session: Session, limit: int) -> tuple[list[NightlyRunRow], int]:
-    """The newest ``limit`` nightly runs, newest first, and how many there are in all."""
-    rows = session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id.desc()).limit(limit))
-    return list(rows), int(session.scalar(select(func.count()).select_from(NightlyRunRow)) or 0)
+#: Why a run recorded as running is not: it ended without recording how.
+INTERRUPTED = "it stopped without recording how it ended: its process was killed, or its machine stopped"
+
+
+def list_runs(*, session: Session, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``limit`` nightly runs, newest first (:func:`run_fields`), and how many there
+    are in all. A run recorded as running while no live process holds the nightly lock (or one
+    older than the run that holds it) reads as ``interrupted``, as the next run records it."""
+    rows = list(session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id.desc()).limit(limit)))
+    newest_running = max((r.id for r in session.scalars(
+        select(NightlyRunRow).where(NightlyRunRow.status == "running"))), default=None)
+    live = newest_running if held_alive(session, "nightly") else None
+    fields = [run_fields(row) for row in rows]
+    for run in fields:
+        if run["status"] == "running" and run["id"] != live:
+            run.update(status="interrupted", error=INTERRUPTED)
+    return fields, int(session.scalar(select(func.count()).select_from(NightlyRunRow)) or 0)
 
 
 def run_fields(run: NightlyRunRow) -> dict[str, Any]:
@@ -272,13 +285,27 @@ def nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
     must be migrated first (``core.db.upgrade``). A failing step is recorded (``failed``, its
     step, its error) and its exception raised again.
     """
-    say = progress or (lambda _: None)
+    # One run at a time (a second is refused, naming the first); runs still recorded as running
+    # then are ones whose process died, and are recorded as interrupted.
+    with _lock(settings.database_url, "nightly"):
+        return _nightly(settings=settings, taxonomy=taxonomy, registry=registry,
+                        say=progress or (lambda _: None))
+
+
+def _nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
+             say: Callable[[str], object]) -> NightlyReport:
     url = settings.database_url
     with session_scope(url) as session:
+        dead = session.execute(update(NightlyRunRow).where(NightlyRunRow.status == "running")
+                               .values(status="interrupted", error=INTERRUPTED))
         run = NightlyRunRow(started_at=utcnow(), status="running", source=settings.nightly_source)
         session.add(run)
         session.flush()
         report = NightlyReport(run.id, settings.nightly_source)
+    interrupted = dead.rowcount  # type: ignore[attr-defined]
+    if interrupted:
+        say(f"{interrupted} earlier nightly run(s) recorded as running had stopped: recorded as "
+            "interrupted")
     say(f"nightly run {report.run_id}: sync from {settings.nightly_source}, retrain when due, relabel")
     step = "sync"
     try:

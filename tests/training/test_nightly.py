@@ -15,6 +15,7 @@ from classifier import BugzillaUnavailable, JobRunning, ModelNotFound, Taxonomy
 from core.bugzilla import BugRecord
 from core.config import Settings
 from core.db import session_scope
+from core.jobs import JobLock
 from core.registry import ModelRegistry
 from core.store import upsert_bugs
 from core.tables import IncidentRow, LiveScoreRow, ModelDecisionRow, NightlyRunRow, RelabelRunRow
@@ -245,6 +246,36 @@ def test_failing_retrain_is_recorded(nightly_settings: Settings, store: str, mod
     assert run.retrained is False and run.retrain_decision_id is None and run.relabel_run_id is None
     assert run.retrain_reason == "34 labelled incidents are new to v1 (at least 30)"
     assert run.error == "a retraining is already running, started by alice via the API"
+
+
+def test_a_killed_run_reads_as_interrupted_and_one_run_at_a_time(
+        nightly_settings: Settings, store: str, models_dir: Path, taxonomy: Taxonomy) -> None:
+    """A run killed midway stayed "running" for ever; two runs at once each failed at a step."""
+    url = nightly_settings.database_url
+    registry = ModelRegistry(models_dir)
+    with session_scope(url) as session:  # what a run killed at its retrain step leaves
+        session.add(NightlyRunRow(started_at=datetime(2026, 1, 1, tzinfo=UTC), status="running",
+                                  source="snapshot"))
+    with session_scope(url) as session:
+        [killed] = training.nightly.list_runs(session=session, limit=5)[0]
+    assert (killed["status"], killed["error"]) == ("interrupted", training.nightly.INTERRUPTED)
+
+    with JobLock(url, "nightly", holder="bob via incidents nightly"):
+        with session_scope(url) as session:
+            session.add(NightlyRunRow(started_at=datetime(2026, 1, 2, tzinfo=UTC), status="running",
+                                      source="snapshot"))
+        with session_scope(url) as session:
+            live, dead = training.nightly.list_runs(session=session, limit=5)[0]
+        assert (live["status"], dead["status"]) == ("running", "interrupted")  # bob's is the newest
+        with pytest.raises(JobRunning, match="a nightly run is already running, started by bob"):
+            nightly(settings=nightly_settings, taxonomy=taxonomy, registry=registry)
+    assert len(_runs(nightly_settings)) == 2  # the refused one recorded nothing
+
+    lines: list[str] = []
+    nightly(settings=nightly_settings, taxonomy=taxonomy, registry=registry, progress=lines.append)
+    assert lines[0] == ("2 earlier nightly run(s) recorded as running had stopped: recorded as "
+                        "interrupted")
+    assert [r.status for r in _runs(nightly_settings)] == ["interrupted", "interrupted", "finished"]
 
 
 def test_retrain_line_of_a_superseded_challenger() -> None:
