@@ -267,6 +267,20 @@ class Briefing:
     uncategorised_ids: tuple[int, ...] = ()
     filed_when_received: int = 0
     ca_counts: dict[str, int] = field(default_factory=dict)
+    #: Of the incidents counted with a prediction, how many each model version labelled, most
+    #: first: more than one while a relabel with the active version is under way, or before it.
+    model_versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def predicted_by(self) -> str:
+        """Which models the counted predictions come from, in words (the report's footnote)."""
+        active = self.model_version or "none active"
+        others = [v for v in self.model_versions if v != self.model_version]
+        if not others:
+            return f"model {active}"
+        versions = " and ".join(f"{v} for {self.model_versions[v]:,}" for v in self.model_versions)
+        return (f"models {versions}: not every incident is labelled by the active version "
+                f"({active}) yet; `incidents relabel` does it")
 
     @property
     def period(self) -> Period:
@@ -431,6 +445,8 @@ def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: date
     ]
     rules = Counter(i.rule for i in counted.values())
     sources = Counter(i.label.source for i in counted.values())
+    versions = Counter(i.label.model_version for i in counted.values()
+                       if i.label.source is LabelSource.MODEL and i.label.model_version)
     return Briefing(
         start=period.start, end=period.end, model_version=active_version, rows=table,
         total=len(counted), category_entries=sum(r.incidents for r in table),
@@ -444,4 +460,5 @@ def briefing(*, session: Session, taxonomy: Taxonomy, start: datetime, end: date
         uncategorised_ids=tuple(i for i, incident in counted.items() if not incident.categories),
         filed_when_received=sum(i.filed_when_received for i in counted.values()),
         ca_counts=_ca_counts(list(counted.values())),
+        model_versions=dict(sorted(versions.items(), key=lambda kv: (-kv[1], kv[0]))),
     )

@@ -304,8 +304,7 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
     lines.append("")
     if current.filed_when_received:
         lines += [f"{report.received_line}: {_bug_links(report.received_ids, bugzilla_url)}.", ""]
-    version = current.model_version or "none active"
-    lines.append(f"Labels: correction, else Bugzilla's type tags, else a prediction (model {version}).")
+    lines.append(f"Labels: correction, else Bugzilla's type tags, else a prediction ({current.predicted_by}).")
     return "\n".join(lines) + "\n"
 
 

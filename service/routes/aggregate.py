@@ -23,7 +23,8 @@ router = APIRouter(prefix="/aggregate", tags=["aggregate"], dependencies=[READER
 
 def _public(table: Briefing) -> BriefingPublic:
     return BriefingPublic(
-        start=table.start, end=table.end, model_version=table.model_version, total=table.total,
+        start=table.start, end=table.end, model_version=table.model_version,
+        model_versions=table.model_versions, total=table.total,
         category_entries=table.category_entries, uncategorised=table.uncategorised,
         rows=[CategoryRowPublic(category=r.category, incidents=r.incidents, cas=list(r.cas),
                                 sources=r.sources, incident_ids=list(r.incident_ids),

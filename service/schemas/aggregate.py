@@ -32,6 +32,11 @@ class BriefingPublic(BaseModel):
     end: datetime
     model_version: str | None = Field(description="The active version whose predictions are "
                                                   "preferred.")
+    model_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Of the incidents counted with a prediction, how many each model version "
+                    "labelled, most first: more than one while a relabel with the active version "
+                    "is under way (or before it runs), when the table mixes two models' labels.")
     total: int = Field(description="Distinct incidents open in the window.")
     category_entries: int = Field(description="Sum of the rows.")
     uncategorised: int = Field(description="Open incidents whose label is in no row.")

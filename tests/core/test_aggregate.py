@@ -14,7 +14,7 @@ from core.aggregate import Briefing, Period, WindowRule, bounds, briefing, exclu
 from core.bugzilla import BugRecord
 from core.ca_names import CANames
 from core.db import session_scope, upgrade
-from core.store import upsert_bugs
+from core.store import save_prediction, upsert_bugs
 from core.tables import IncidentRow
 
 START, END = "2023-03-01", "2023-03-31"
@@ -154,6 +154,31 @@ def test_briefing_merges_ca_aliases(url: str, taxonomy: Taxonomy):
     plain = count(url, taxonomy)
     assert plain.ca_counts == {"D-TRUST": 3, "Comodo": 1, "Comodo/cPanel": 1, "Sectigo": 1,
                                "(no CA named)": 1}
+
+
+def test_briefing_says_when_its_predictions_are_of_two_models(url: str, taxonomy: Taxonomy):
+    """During a relabel after a promotion the table mixed v1's and v2's labels and named v2 alone."""
+    store(url, *(bug(i, status="NEW", whiteboard="", taxonomy=taxonomy) for i in (1, 2, 3)))
+    with session_scope(url) as session:
+        for incident_id, version in ((1, "v1"), (2, "v1"), (3, "v1"), (3, "v2")):
+            save_prediction(session=session, incident_id=incident_id, model_version=version,
+                            tags=["crl-failure"], scores={"crl-failure": 0.9}, needs_review=False,
+                            confidence=0.9)
+    with session_scope(url) as session:
+        mixed = briefing(session=session, taxonomy=taxonomy, start=Period.parse(START, END).start,
+                         end=Period.parse(START, END).end, active_version="v2")
+    assert mixed.model_versions == {"v1": 2, "v2": 1}
+    assert mixed.predicted_by == ("models v1 for 2 and v2 for 1: not every incident is labelled "
+                                  "by the active version (v2) yet; `incidents relabel` does it")
+    with session_scope(url) as session:
+        for incident_id in (1, 2):
+            save_prediction(session=session, incident_id=incident_id, model_version="v2",
+                            tags=["crl-failure"], scores={"crl-failure": 0.9}, needs_review=False,
+                            confidence=0.9)
+    with session_scope(url) as session:
+        relabelled = briefing(session=session, taxonomy=taxonomy, start=Period.parse(START, END).start,
+                              end=Period.parse(START, END).end, active_version="v2")
+    assert relabelled.model_versions == {"v2": 3} and relabelled.predicted_by == "model v2"
 
 
 def test_briefing_rows_and_total(url: str, taxonomy: Taxonomy):
