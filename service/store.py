@@ -8,13 +8,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from classifier import StoreUnavailable
 from core.db import get_engine, retire_engine, upgrade
 
 logger = logging.getLogger("service.store")
+
+
+def _lost_tables(exc: OperationalError | ProgrammingError) -> bool:
+    """Whether ``exc`` is a query on a table the store does not have (PostgreSQL's SQLSTATE
+    42P01, SQLite's "no such table")."""
+    return (getattr(exc.orig, "sqlstate", None) == "42P01"
+            or str(exc.orig).startswith("no such table"))
 
 
 class Store:
@@ -63,7 +70,17 @@ class Store:
         with self._sessions(bind=get_engine(self.url)) as session:
             try:
                 yield session
-            except OperationalError as exc:
+            except (OperationalError, ProgrammingError) as exc:
+                if _lost_tables(exc):
+                    # The database was dropped and made again (an empty one back from a restore):
+                    # migrate at the next call, as at startup, rather than fail every call.
+                    self._migrated = False
+                    logger.error("store has lost its tables (%s); migrating again at the next "
+                                 "call", exc.orig or exc)
+                    raise StoreUnavailable("the store has lost its tables; they are made again "
+                                           "at the next call") from exc
+                if isinstance(exc, ProgrammingError):
+                    raise
                 logger.error("store error: %s", exc.orig or exc)
                 raise StoreUnavailable("the store is unreachable; see the service log") from exc
 

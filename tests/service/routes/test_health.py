@@ -6,9 +6,10 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from core.db import get_engine
+from core.tables import Base
 from service.app import create_app
 from tests.fixtures import add_live_scores, new_bug
 
@@ -114,6 +115,23 @@ def test_start_migrates_a_fresh_store(service_settings, models_dir, caplog):
             pass
         [current] = [r.getMessage() for r in caplog.records if r.name == "service.store"]
         assert current == created.replace("created at migration", "is up to date (migration") + ")"
+
+
+def test_store_that_lost_its_tables_is_migrated_again(client: TestClient, service_settings):
+    """A database dropped and made again empty (restored from a dump later) answered 500 on
+    every call, "relation api_tokens does not exist", until the service was restarted."""
+    engine = get_engine(service_settings.database_url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE alembic_version"))
+    period = {"start": "2019-01-01", "end": "2019-12-31"}
+    lost = client.get("/aggregate", params=period)
+    assert lost.status_code == 503
+    assert lost.json()["detail"] == "the store has lost its tables; they are made again at the next call"
+    again = client.get("/aggregate", params=period)
+    assert again.status_code == 200 and again.json()["total"] == 0
+    assert client.get("/ready").status_code == 200
+    assert {"incidents", "predictions"} <= set(inspect(engine).get_table_names())
 
 
 def test_request_id_echoed(client: TestClient):
