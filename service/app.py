@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib import metadata
 
 from fastapi import FastAPI
@@ -64,10 +65,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # This frame lives as long as the service: holding the first model here would keep it in
     # memory after a promotion replaces it.
     del loaded
+    follower = (asyncio.create_task(_follow(app, settings.model_check_interval))
+                if settings.model_check_interval > 0 else None)
     try:
         yield
     finally:
+        if follower is not None:
+            follower.cancel()
+            with suppress(asyncio.CancelledError):
+                await follower
         app.state.store.close()
+
+
+async def _follow(app: FastAPI, interval: float) -> None:
+    """Look at ACTIVE and the taxonomy file every ``interval`` seconds, requests or not: an idle
+    worker took a promotion up only with its next request (and loaded it then)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(app.state.active_model.current)
+            await run_in_threadpool(app.state.taxonomy.current)
+        except Exception:  # noqa: BLE001 - each look logs its own failure; the next one retries
+            logger.exception("looking at the models folder or the taxonomy failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

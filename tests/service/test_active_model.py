@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,21 @@ def test_active_not_text_is_not_ready(make_client, models_dir: Path):
     assert client.get("/models").status_code == 200
     assert client.get("/health").status_code == 200
     assert client.post("/classify", json={"summary": "Nimbus: OCSP down"}).status_code == 503
+
+
+@SQLITE_ONLY
+def test_an_idle_worker_follows_a_promotion(make_client, models_dir: Path):
+    """A worker took a promotion up only with its next request, and loaded it then: one left
+    idle served the old version to its first caller (an operator's review: 20 s after a
+    promotion, with no traffic, every worker still served v1)."""
+    active = make_client(model_check_interval=0.05).app.state.active_model
+    assert active.loaded.version == "v1"
+    version = second_version(models_dir)
+    ModelRegistry(models_dir).promote(version)
+    deadline = time.monotonic() + 60
+    while active.loaded.version != version:  # no request is made
+        assert time.monotonic() < deadline, active.error
+        time.sleep(0.05)
 
 
 def test_ready_names_a_models_folder_that_is_a_file(make_client, tmp_path: Path):
