@@ -83,7 +83,9 @@ async def _follow(app: FastAPI, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(app.state.active_model.current)
+            loaded = await run_in_threadpool(app.state.active_model.current)
+            app.state.metrics.worker_observed(model_loaded=loaded is not None)
+            del loaded  # not held across the sleep: a promotion frees the old model
             await run_in_threadpool(app.state.taxonomy.current)
         except Exception:  # noqa: BLE001 - each look logs its own failure; the next one retries
             logger.exception("looking at the models folder or the taxonomy failed")

@@ -79,6 +79,15 @@ def configure_logging(level: str = "INFO") -> None:
         logger.addHandler(handler)
 
 
+def resident_memory_bytes() -> int | None:
+    """This process's resident memory (Linux's ``/proc/self/statm``); None elsewhere."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Metrics:
     """The service's Prometheus metrics, in a registry of their own (one per app).
 
@@ -126,6 +135,28 @@ class Metrics:
             "incidents_live_scored", "Scored incidents the live micro-F1 of a model version is "
             "computed over (at most INCIDENTS_LIVE_WINDOW).", ["version"], registry=self.registry,
             multiprocess_mode="livemostrecent")
+
+        # The worker's own state, set each time it looks at ACTIVE (every
+        # INCIDENTS_MODEL_CHECK_INTERVAL) and when /metrics is asked: under several workers, the
+        # lowest of the live ones, so that one worker serving no model shows.
+        self.model_loaded = Gauge(
+            "incidents_model_loaded", "1 when the worker serves a model version, 0 when it serves "
+            "none (the lowest over the workers).", registry=self.registry,
+            multiprocess_mode="livemin")
+        self.store_reachable = Gauge(
+            "incidents_store_reachable", "1 when the store answered the last /metrics, 0 when it "
+            "did not.", registry=self.registry, multiprocess_mode="livemostrecent")
+        self.resident_memory = Gauge(
+            "incidents_worker_resident_memory_bytes", "Resident memory of the worker (one series "
+            "a worker process under several).", registry=self.registry,
+            multiprocess_mode="liveall")
+
+    def worker_observed(self, *, model_loaded: bool) -> None:
+        """Set the worker's own gauges: whether it serves a model, and its resident memory."""
+        self.model_loaded.set(1 if model_loaded else 0)
+        rss = resident_memory_bytes()
+        if rss is not None:
+            self.resident_memory.set(rss)
 
     def model_changed(self, previous: str | None, new: str | None, ok: bool) -> None:
         self.model_loads.labels(outcome="loaded" if ok else "failed").inc()

@@ -86,9 +86,11 @@ def ready(active: ActiveModelDep, taxonomy: LiveTaxonomyDep, store: StoreDep,
 @router.get("/metrics", response_class=Response, responses={
     200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
 def metrics(metrics: MetricsDep, store: StoreDep, settings: SettingsDep,
-            taxonomy: LiveTaxonomyDep) -> Response:
-    """Prometheus metrics: requests, latency, classifications, model loads (of every worker), and
-    each model version's live record (micro-F1 and scored incidents, read from the store now)."""
+            taxonomy: LiveTaxonomyDep, active: ActiveModelDep) -> Response:
+    """Prometheus metrics: requests, latency, classifications, model loads (of every worker),
+    whether every worker serves a model and its memory, whether the store answers, and each
+    model version's live record (micro-F1 and scored incidents, read from the store now)."""
+    metrics.worker_observed(model_loaded=active.loaded is not None)
     try:
         with store.session() as session:
             current = taxonomy.current()
@@ -96,6 +98,8 @@ def metrics(metrics: MetricsDep, store: StoreDep, settings: SettingsDep,
                 live_record(session=session, model_version=version, taxonomy=current,
                             last_n=settings.live_window)
                 for version in scored_versions(session=session)])
+        metrics.store_reachable.set(1)
     except StoreUnavailable:
+        metrics.store_reachable.set(0)
         logger.warning("/metrics without the live record: the store is unreachable")
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

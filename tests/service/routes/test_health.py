@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -193,6 +194,22 @@ def test_metrics(client: TestClient):
             'status="404"} 1.0') in text
     assert 'incidents_classified_total{model_version="v1"} 1.0' in text
     assert "incidents_http_request_duration_seconds_bucket" in text
+    # What an on-call person needs first: every worker has a model, the store answers, memory.
+    assert "\nincidents_model_loaded 1.0\n" in text and "\nincidents_store_reachable 1.0\n" in text
+    [rss] = re.findall(r"\nincidents_worker_resident_memory_bytes (\S+)\n", text)
+    assert float(rss) > 50e6
+
+
+def test_metrics_say_no_model(client_without_model: TestClient):
+    assert "\nincidents_model_loaded 0.0\n" in client_without_model.get("/metrics").text
+
+
+def test_metrics_say_no_store(service_settings, models_dir):
+    down = service_settings.model_copy(update={
+        "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"})
+    with TestClient(create_app(down)) as client:
+        text = client.get("/metrics").text
+    assert "\nincidents_store_reachable 0.0\n" in text and "\nincidents_model_loaded 1.0\n" in text
 
 
 def test_metrics_of_two_apps_apart(client: TestClient, make_client):
