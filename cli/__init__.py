@@ -26,7 +26,7 @@ class _RootGroup(TyperGroup):
 
 
 app = typer.Typer(cls=_RootGroup, help="Classify Mozilla CA-compliance incidents.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 
 
 @app.callback()
