@@ -68,8 +68,11 @@ def train(
                                           registry=registry, year_cutoffs=cutoffs, progress=status,
                                           by=cli_user())
     m = card["metrics"]["contenders"]
+    never = [t for t in taxonomy.type_tags if t not in set(card["labels"])]
+    unlearned = (f"; never given, seen fewer than {card['params']['min_support']} times and no cue: "
+                 f"{', '.join(never)}" if never else "")
     typer.echo(f"wrote {version} ({card['training_data']['size']} incidents, "
-               f"{len(card['labels'])} tags) in {registry.root / version}")
+               f"{len(card['labels'])} tags{unlearned}) in {registry.root / version}")
     typer.echo(f"  held-out category micro-F1 {m['model']['category_micro_f1']:.3f} "
                f"macro-F1 {m['model']['category_macro_f1']:.3f} "
                f"(tfidf+logreg {m['tfidf+logreg']['category_micro_f1']:.3f} / "

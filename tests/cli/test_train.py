@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from classifier import file_sha256
+from classifier import Taxonomy, file_sha256
 from cli._shared import cli_user
 from core.config import Settings
 from core.registry import ModelRegistry
@@ -23,6 +23,11 @@ def test_train_first_version(incidents, store: str, settings: Settings,
     result = incidents.ok("train", "--if-no-active")
     folder = settings.models_dir / "v1"
     assert "wrote v1 (48 incidents, " in result.stdout
+    # It said "16 tags" beside the taxonomy's 17, and not which one is never given or why.
+    taxonomy = Taxonomy.load()
+    never = [t for t in taxonomy.type_tags if t not in taxonomy.cues and t not in FIXTURE_TAGS]
+    assert never and f"; never given, seen fewer than 5 times and no cue: {', '.join(never)}) in " \
+        in result.stdout
     assert "active version: v1" in result.stdout
     assert sorted(p.name for p in settings.models_dir.iterdir()) == ["ACTIVE", "history.jsonl",
                                                                      "v1"]
