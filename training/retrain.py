@@ -65,7 +65,7 @@ _HEADLINE = ("category_micro_f1", "category_macro_f1")
 GATE_RESAMPLES = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RetrainDecision:
     """What a retraining did and why; ``id`` is its row in ``model_decisions``."""
 
@@ -360,9 +360,11 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                                        promoted=False, forced=False, tolerance=tolerance,
                                        reason=reason, challenger_metrics=metrics,
                                        active_metrics=None, requested_by=requested_by)
-        return RetrainDecision(decision_id, None, active_before, active_before, False, False,
-                               tolerance, reason, metrics, None, requested_by,
-                               "none: nothing new to learn")
+        return RetrainDecision(id=decision_id, challenger=None, active_before=active_before,
+                               active_after=active_before, promoted=False, forced=False,
+                               tolerance=tolerance, reason=reason, challenger_metrics=metrics,
+                               active_metrics=None, requested_by=requested_by,
+                               window="none: nothing new to learn")
     window = holdout_window(dataset, settings.retrain_holdout_fraction,
                             _last_filed(active_model.card) if active_model else None,
                             min_size=settings.retrain_min_holdout, active=active_before)
@@ -463,9 +465,11 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
             described += (f"; {active_before} may have learned {'some' if window.unseen else 'all'} "
                           f"of them, where its own answers would be its training data's: its recipe "
                           f"predicted them the same way, fitted on the labels {active_before} learned")
-    return RetrainDecision(decision_id, version, active_before, registry.active_version(), promoted,
-                           force, tolerance, reason, challenger_metrics, active_metrics, requested_by,
-                           described, superseded)
+    return RetrainDecision(id=decision_id, challenger=version, active_before=active_before,
+                           active_after=registry.active_version(), promoted=promoted, forced=force,
+                           tolerance=tolerance, reason=reason, challenger_metrics=challenger_metrics,
+                           active_metrics=active_metrics, requested_by=requested_by,
+                           window=described, superseded=superseded)
 
 
 def _record_decision(settings: Settings, **fields: Any) -> int:

@@ -281,9 +281,12 @@ def test_a_killed_run_reads_as_interrupted_and_one_run_at_a_time(
 def test_retrain_line_of_a_superseded_challenger() -> None:
     """A challenger refused because another version was promoted while it trained: the line
     names the version now active, not the one it was compared with."""
-    decision = RetrainDecision(7, "v3", "v1", "v2", False, False, 0.0,
-                               "refused: not promoting v3: it was to replace v1, but v2 became "
-                               "active meanwhile", {}, None, "nightly", "", superseded=True)
+    decision = RetrainDecision(id=7, challenger="v3", active_before="v1", active_after="v2",
+                               promoted=False, forced=False, tolerance=0.0,
+                               reason="refused: not promoting v3: it was to replace v1, but v2 "
+                                      "became active meanwhile",
+                               challenger_metrics={}, active_metrics=None, requested_by="nightly",
+                               superseded=True)
     report = training.nightly.NightlyReport(1, "snapshot", retrained=True,
                                             retrain_reason="due", decision=decision)
     assert report.retrain_line() == (
