@@ -141,11 +141,15 @@ def shown_ca_names(*, session: Session, ca_names: CANames | None, stored: Iterab
     """How each of the ``stored`` CA names is shown: the CA names file's name, else the form most
     of the store's incidents of that name write (the newest of equally common ones)."""
     names = set(stored)
+    catalogue = ca_names or CANames()
+    # Only a name the file does not list needs the summaries (its most written form): showing
+    # one DigiCert bug read the summaries of all its thousands.
+    unlisted = {name for name in names if name and catalogue.listed(name) is None}
     rows = session.execute(select(IncidentRow.ca_name, IncidentRow.summary)
-                           .where(IncidentRow.ca_name.in_(names)).order_by(IncidentRow.id.desc()))
-    pairs = [(ca_name, ca_written_in_summary(summary)) for ca_name, summary in rows]
-    shown = (ca_names or CANames()).display_names(pairs)
-    return {name: shown.get(name, NO_CA if not name else name) for name in names}
+                           .where(IncidentRow.ca_name.in_(unlisted)).order_by(IncidentRow.id.desc())
+                           ) if unlisted else ()
+    shown = catalogue.display_names((ca_name, ca_written_in_summary(summary)) for ca_name, summary in rows)
+    return {name: (catalogue.listed(name) or shown.get(name, name)) if name else NO_CA for name in names}
 
 
 @lru_cache(maxsize=8)
