@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from joblib import effective_n_jobs
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
@@ -74,6 +74,11 @@ def _open_run(*, session: Session, version: str, taxonomy: Taxonomy) -> tuple[Re
                          .order_by(RelabelRunRow.id.desc()).limit(1))
     if run is not None:
         return run, True
+    # Another version's unfinished run (the active version changed before it was resumed) will
+    # not be resumed: it said "running" for ever.
+    session.execute(update(RelabelRunRow).where(RelabelRunRow.status == "running",
+                                                RelabelRunRow.model_version != version)
+                    .values(status="abandoned"))
     total = session.scalar(select(func.count()).select_from(IncidentRow)) or 0
     run = RelabelRunRow(model_version=version, status="running", started_at=utcnow(), total=total,
                         done=0, changed=0, last_incident_id=None,

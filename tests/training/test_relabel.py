@@ -15,7 +15,7 @@ from core.db import session_scope
 from core.registry import ModelRegistry
 from core.store import save_prediction
 from core.tables import IncidentRow, PredictionRow, RelabelRunRow
-from tests.fixtures import run
+from tests.fixtures import run, second_version
 from training.relabel import relabel
 
 
@@ -145,6 +145,24 @@ def test_relabel_killed_midway_then_rerun_equals_clean_run(
     resumed = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
     assert resumed.resumed
     assert _state(chunked) == clean
+
+
+def test_an_unfinished_run_of_another_version_is_abandoned(chunked: Settings, store: str,
+                                                          models_dir: Path, taxonomy: Taxonomy) -> None:
+    """Killed midway, then v2 promoted: v1's run said "running" for ever."""
+    registry = ModelRegistry(models_dir)
+
+    def die(done: int) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        relabel(settings=chunked, taxonomy=taxonomy, registry=registry, after_chunk=die)
+    registry.promote(second_version(models_dir))
+    report = relabel(settings=chunked, taxonomy=taxonomy, registry=registry)
+    assert not report.resumed and report.model_version == "v2"
+    with session_scope(chunked.database_url) as session:
+        runs = [(r.model_version, r.status) for r in session.scalars(select(RelabelRunRow).order_by(RelabelRunRow.id))]
+    assert runs == [("v1", "abandoned"), ("v2", "finished")]
 
 
 def test_relabel_in_child_processes_equals_relabel_in_process(
