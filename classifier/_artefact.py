@@ -113,7 +113,9 @@ def load_artefact_isolated(path: str | Path, expected_sha256: str | None = None,
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-m", "classifier._load_child", str(path)]
+    # -P: `-m` would put the working directory first on the child's path, so a json.py beside
+    # wherever the service was started would run at every promotion, and its output be unpickled.
+    command = [sys.executable, "-P", "-m", "classifier._load_child", str(path)]
     if expected_sha256 is not None:
         command.append(expected_sha256)
     try:

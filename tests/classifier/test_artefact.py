@@ -187,6 +187,19 @@ def test_load_artefact_isolated_round_trip(saved: Path, model: IncidentTypeClass
         X.iloc[:3], [list(model.classes_)] * 3)
 
 
+def test_load_artefact_isolated_runs_nothing_from_the_working_directory(
+        tmp_path: Path, saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m` puts the working directory first on the path: a json.py there ran in the
+    loader at every promotion (a security review), and what it printed was unpickled."""
+    planted = tmp_path / "cwd"
+    planted.mkdir()
+    ran = tmp_path / "ran"
+    (planted / "json.py").write_text(f"open({str(ran)!r}, 'w').write('ran')\n", encoding="utf-8")
+    monkeypatch.chdir(planted)
+    assert isinstance(load_artefact_isolated(saved, file_sha256(saved)), IncidentTypeClassifier)
+    assert not ran.exists()
+
+
 def test_load_artefact_isolated_refuses_what_load_artefact_refuses(tmp_path: Path,
                                                                    saved: Path) -> None:
     """Each refusal comes back as the same exception, with the loader's message."""
