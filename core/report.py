@@ -358,14 +358,30 @@ def _source_counts(table: Briefing, ids: Iterable[int]) -> list[int]:
     return [sum(s is source for s in sources) for source in LabelSource]
 
 
+#: How a cell starts that a spreadsheet reads as a formula (OWASP's CSV injection list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """``value``, with a text cell a spreadsheet would run as a formula made text (a leading
+    apostrophe): a CA name is what a bug's summary writes before its colon, and anyone can file
+    one starting ``=HYPERLINK(...)``."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """``rows`` as CSV, every text cell made safe to open in a spreadsheet."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([spreadsheet_cell(c) for c in row] for row in rows)
+    return out.getvalue()
+
+
 def render_csv(report: BriefingReport) -> str:
     """The report as CSV: the categories, then the uncategorised, the distinct totals, the rows'
     sum and the excluded bugs, each with the period, the previous period's figure, the label
     sources and the bug ids, so that every total can be checked from the rows above it."""
     current, previous = report.current, report.previous
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows: list[list[object]] = [list(CSV_COLUMNS)]
     stamp = [current.start.isoformat(), current.end.isoformat()]
     waiting = set(report.waiting_for_review)
 
@@ -373,10 +389,10 @@ def render_csv(report: BriefingReport) -> str:
               n: int | None = None, cas: str = "") -> None:
         count = len(ids) if n is None else n
         sources = _source_counts(current, ids) if counted else ["", "", "", ""]
-        writer.writerow([*stamp, kind, name, count, "" if before is None else before,
-                         "" if before is None else count - before, *sources,
-                         sum(i in waiting for i in ids) if counted else "", cas,
-                         " ".join(str(i) for i in ids)])
+        rows.append([*stamp, kind, name, count, "" if before is None else before,
+                     "" if before is None else count - before, *sources,
+                     sum(i in waiting for i in ids) if counted else "", cas,
+                     " ".join(str(i) for i in ids)])
 
     for row in report.rows:
         write("category", row.category, row.incident_ids, row.previous,
@@ -396,7 +412,7 @@ def render_csv(report: BriefingReport) -> str:
     excluded = [i for ids in current.excluded_ids.values() for i in ids]
     write("bugs", "Bugs open in the period (incidents and excluded)", [*report.all_ids, *excluded],
           previous.total + sum(previous.excluded.values()) if previous else None, counted=False)
-    return out.getvalue()
+    return csv_text(rows)
 
 
 # -- the chart --------------------------------------------------------------------------------

