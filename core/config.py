@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -180,6 +181,10 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http://)")
+        if "@" in urlsplit(value).netloc:
+            # It is shown in error messages (GET /jobs answers them to anyone) and report links.
+            raise ValueError("must not hold a user name or password; Bugzilla takes an API key "
+                             "(INCIDENTS_BUGZILLA_API_KEY)")
         return value
 
     @field_validator("briefing_excluded_resolutions")

@@ -49,6 +49,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Each record on one line: whatever a message quotes (a webhook's name, a path) cannot
+    end it and forge the next; a traceback, added after, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
 
@@ -75,7 +83,7 @@ def configure_logging(level: str = "INFO") -> None:
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.addFilter(RequestIdFilter())
-        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        handler.setFormatter(_OneLineFormatter(_LOG_FORMAT))
         logger.addHandler(handler)
 
 

@@ -175,6 +175,9 @@ def bad_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     ("INCIDENTS_N_JOBS", "1000000", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
     ("INCIDENTS_N_JOBS", "-2", "INCIDENTS_N_JOBS: Value error, must be -1 (every core) or 1 to 64"),
     ("INCIDENTS_BUGZILLA_URL", "ftp://example.org", "INCIDENTS_BUGZILLA_URL: Value error, must start with https://"),
+    # Shown in sync errors, which GET /jobs answers to anyone, and in the report's links.
+    ("INCIDENTS_BUGZILLA_URL", "https://bzuser:s3cret@bugzilla.example.org",
+     "INCIDENTS_BUGZILLA_URL: Value error, must not hold a user name or password"),
     ("INCIDENTS_EVAL_CUTOFFS", "2021-01-01",
      'INCIDENTS_EVAL_CUTOFFS: not a JSON list; write it as ["first", "second"]'),
     ("INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS", "DUPLICATE",
@@ -205,7 +208,7 @@ def test_bad_setting_is_one_line_from_the_callback(incidents, bad_setting, setti
     bad_setting(name, value)
     result = incidents.fails(*args, says=("error: settings: ", says))
     assert len(result.stderr.strip().splitlines()) == 1
-    assert result.stdout == ""
+    assert result.stdout == "" and "s3cret" not in result.stderr  # a value is never echoed
     assert not Path(settings.database_url.split("///", 1)[1]).exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy import inspect, text
 from core.db import get_engine
 from core.tables import Base
 from service.app import create_app
+from service.observability import configure_logging
 from tests.fixtures import add_live_scores, new_bug
 
 
@@ -169,6 +171,28 @@ def test_request_path_cannot_forge_a_log_line(client: TestClient, caplog):
     [line] = [r.getMessage() for r in caplog.records if r.name == "service.access"]
     assert line.startswith("GET /nothing\\n2026-12-07 11:00:00,000 ERROR fake\\u2028x 404 ")
     assert "\n" not in line and "\u2028" not in line
+
+
+def test_no_logged_value_can_forge_a_line() -> None:
+    """A webhook's name (its sender's to choose) was logged raw: a security review wrote a
+    made-up "bug 1 corrected from the page by mallory" line into the service log."""
+    configure_logging("INFO")
+    [handler] = [h for h in logging.getLogger("service").handlers if type(h).__name__ == "_StderrHandler"]
+    forged = "x\n2026-12-07 22:40:00,000 INFO service.ui [-] bug 1 corrected by mallory"
+
+    def record(exc_info=None) -> logging.LogRecord:
+        made = logging.LogRecord("service.hooks", logging.INFO, __file__, 1, "webhook %s (%d): ok",
+                                 (forged, 7), exc_info)
+        made.request_id = "-"
+        return made
+
+    line = handler.format(record())
+    assert "\n" not in line and "x\\n2026-12-07 22:40:00,000 INFO service.ui" in line
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        with_traceback = handler.format(record(sys.exc_info()))
+    assert with_traceback.count("\n") >= 3 and with_traceback.endswith("ValueError: boom")
 
 
 def test_made_up_methods_are_counted_as_one(client: TestClient):
