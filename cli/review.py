@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli._shared import context, fail, reported_errors
+from core.text import printable
 
 app = typer.Typer()
 
@@ -66,5 +67,5 @@ def review(
                "sure first")
     for item in items:
         typer.echo(f"{item.incident_id}  {item.confidence:.2f}  {', '.join(item.tags) or '-'}  "
-                   f"{item.summary}")
+                   f"{printable(item.summary)}")  # a summary's ESC sequences drive the terminal
         typer.echo(f"    why: {item.review_reason or 'flagged before reasons were stored'}")

@@ -18,6 +18,7 @@ from cli._shared import (
     print_table,
     reported_errors,
 )
+from core.text import printable
 
 if TYPE_CHECKING:
     from training.dataset import Dataset
@@ -219,7 +220,7 @@ def audit_labels(
     typer.echo("Training incidents whose tags the model doubts most (out-of-fold; a maintainer "
                "decides, nothing is dropped):")
     for r in rows:
-        typer.echo(f"\n  bug {r['id']} ({r['disagreement']:.2f}): {r['summary'][:90]}")
+        typer.echo(f"\n  bug {r['id']} ({r['disagreement']:.2f}): {printable(r['summary'][:90])}")
         typer.echo(f"    tagged   {', '.join(r['tags'])}")
         for tag, p in r["doubted"].items():
             typer.echo(f"    doubts   {tag} (p={p:.2f})")

@@ -38,6 +38,7 @@ from .aggregate import (
 from .ca_names import CANames
 from .labels import LabelSource
 from .tables import IncidentRow
+from .text import markdown_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -241,7 +242,7 @@ def _row(*cells: object) -> str:
 
 
 def _cas_text(ca_counts: dict[str, int]) -> str:
-    return ", ".join(f"{ca} ({n})" for ca, n in ca_counts.items()) or "none"
+    return ", ".join(f"{markdown_text(ca)} ({n})" for ca, n in ca_counts.items()) or "none"
 
 
 def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugzilla.mozilla.org",
@@ -295,7 +296,7 @@ def render_markdown(report: BriefingReport, *, bugzilla_url: str = "https://bugz
         lines.append("- Excluded (resolved as not an incident of its own, or a tracking bug): 0")
     lines += ["", "## Incidents per CA", ""]
     if current.ca_counts:
-        lines += ["| CA | Incidents |", "|---|---:|", *(_row(ca, n) for ca, n in current.ca_counts.items())]
+        lines += ["| CA | Incidents |", "|---|---:|", *(_row(markdown_text(ca), n) for ca, n in current.ca_counts.items())]
     else:
         lines.append("None: no incident was open in the period.")
     lines += ["", "## How the incidents were placed in the period", "",

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.text import printable
+
 if TYPE_CHECKING:
     from core.live import LiveRecord
 
@@ -31,13 +33,6 @@ access_logger = logging.getLogger("service.access")
 #: Methods counted by name on /metrics; any other is "other" (each name a client makes up would
 #: be a new series for the life of the process).
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-#: Characters that would end or forge a log line (a path is decoded: %0a is a line break).
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """``text`` for one log line: control characters and line separators escaped."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class RequestIdFilter(logging.Filter):

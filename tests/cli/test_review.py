@@ -38,6 +38,21 @@ def test_review_lists_the_queue_with_why(incidents: Incidents, settings: Setting
     assert all(i.review_reason for i in expected)
 
 
+def test_review_escapes_what_would_drive_the_terminal(incidents: Incidents, settings: Settings,
+                                                      queue) -> None:
+    """A summary's escape sequences (clear the screen, set the title) were echoed raw."""
+    from sqlalchemy import update
+
+    from core.tables import IncidentRow
+
+    with session_scope(settings.database_url) as session:
+        session.execute(update(IncidentRow).where(IncidentRow.id == queue[0])
+                        .values(summary="Evil\x1b[2J\x1b]0;owned\x07 CA: audit late"))
+    out = incidents.ok("review").stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Evil\\x1b[2J\\x1b]0;owned\\x07 CA: audit late" in out
+
+
 def test_review_json_limit_and_filters(incidents: Incidents, settings: Settings, queue) -> None:
     expected = _expected(settings)
     rows = [json.loads(line) for line in incidents.ok("review", "--json").stdout.splitlines()]

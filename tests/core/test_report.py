@@ -174,3 +174,18 @@ def test_render_chart(report: BriefingReport, fmt, magic):
         assert "Chart based on 4 open incidents between March 1, 2023, and March 31, 2023" in text
         for category in ("EV Misissuance", "Leaf Revocation Delays", "Audit Delays and Findings"):
             assert category in text
+
+
+def test_markdown_shows_a_ca_name_as_written(database_url: str, taxonomy: Taxonomy):
+    """A CA name is what a bug's summary writes before its colon: a security review's HTML and
+    terminal escapes went into the Markdown as they were, which is pasted into documents."""
+    upgrade(database_url)
+    hostile = "<img src=x onerror=alert(1)> *bold* \x1b]0;owned\x07"  # no colon: all of it the CA
+    with session_scope(database_url) as session:
+        upsert_bugs(session=session, records=[_bug(9, f"{hostile}: EV misissued", "[ev-misissuance]",
+                                                   "2023-03-10T00:00:00Z", taxonomy)])
+        text = render_markdown(build_report(session=session, taxonomy=taxonomy, period=PERIOD,
+                                            active_version=None))
+    assert not re.search(r"(?<!\\)[<>*]", text.split("## CAs and bugs", 1)[1]) and "\x1b" not in text
+    shown = r"\<img src=x onerror=alert(1)\> \*bold\* \\x1b\]0;owned\\x07"
+    assert f"- CAs: {shown} (1)" in text and f"| {shown} | 1 |" in text
