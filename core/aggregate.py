@@ -44,7 +44,7 @@ from classifier import InvalidPeriod, Taxonomy
 
 from .ca_names import CANames, shown_ca_names
 from .labels import Label, LabelSource, incident_labels
-from .moments import calendar_day, calendar_moment
+from .moments import as_utc, calendar_day, calendar_moment
 from .tables import IncidentRow
 
 OPEN_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED")
@@ -81,7 +81,7 @@ def period_bound(value: str, name: str, *, end: bool) -> datetime:
         raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01 or a time like "
                             "2023-01-01T12:00:00Z", field=name) from None
     try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return as_utc(moment)
     except OverflowError:
         raise InvalidPeriod(f"{name}: {value!r} is out of range once converted to UTC",
                             field=name) from None

@@ -6,10 +6,16 @@ every command, setting and route reads through here so that all refuse them alik
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 #: A day, or a day and a time (``T`` or a blank between them).
 _CALENDAR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:$|[T ])")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` aware and in UTC: a naive one is taken as UTC already (the store, Bugzilla and
+    the cards write UTC), an aware one is converted."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def calendar_day(text: str) -> date:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from classifier import FEATURE_COLUMNS, FILED_COLUMN, incidents_frame
 from core.corrections import corrections_summary, latest_corrections
 from core.labels import labelled_incidents
+from core.moments import as_utc
 from core.tables import utcnow
 
 
@@ -107,4 +108,4 @@ def card_time(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)

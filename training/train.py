@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from classifier import IncidentTypeClassifier, InvalidPeriod, NotEnoughData, Taxonomy, file_sha256
 from core.config import Settings
-from core.moments import calendar_moment
+from core.moments import as_utc, calendar_moment
 from core.registry import ModelRegistry
 
 from .dataset import Dataset
@@ -39,7 +39,7 @@ def parse_day(value: str, name: str = "date") -> datetime:
         moment = calendar_moment(value)
     except ValueError as exc:
         raise InvalidPeriod(f"{name}: {value!r} is not a date like 2023-01-01", field=name) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def default_model(settings: Settings, taxonomy: Taxonomy) -> IncidentTypeClassifier:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from classifier import Incident, InvalidIncident, Taxonomy, WhiteboardTags
 
+from ..moments import as_utc
 from ..store import checked_bug_id
 from ..text import unstorable
 
@@ -27,7 +28,7 @@ def parse_time(value: Any, field: str) -> datetime | None:
     else:
         raise InvalidIncident(f"{field}: expected an ISO 8601 string, got {type(value).__name__}",
                               field=field)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 #: Longest value the store keeps of each short field (its column's size).

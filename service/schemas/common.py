@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt, ValidationInfo
 
+from core.moments import as_utc
 from core.store import MAX_BUG_ID
 
 from ..config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, MAX_WHITEBOARD_CHARS
@@ -40,7 +41,7 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
     except OverflowError:
         raise ValueError("is out of range once converted to UTC") from None
 
