@@ -230,8 +230,8 @@ def list_runs(*, session: Session, limit: int) -> tuple[list[dict[str, Any]], in
     are in all. A run recorded as running while no live process holds the nightly lock (or one
     older than the run that holds it) reads as ``interrupted``, as the next run records it."""
     rows = list(session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id.desc()).limit(limit)))
-    newest_running = max((r.id for r in session.scalars(
-        select(NightlyRunRow).where(NightlyRunRow.status == "running"))), default=None)
+    newest_running = session.scalar(select(func.max(NightlyRunRow.id))
+                                    .where(NightlyRunRow.status == "running"))
     live = newest_running if held_alive(session, "nightly") else None
     fields = [run_fields(row) for row in rows]
     for run in fields:
