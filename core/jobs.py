@@ -134,8 +134,11 @@ class JobLock:
         with session_scope(self.url) as session:
             # A claim whose holder stopped beating is taken over: deleted, then claimed anew
             # below, where the primary key lets one claimant's insert win.
-            session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
-                                                     JobLockRow.expires_at < now))
+            lapsed = session.execute(
+                delete(JobLockRow).where(JobLockRow.kind == self.kind, JobLockRow.expires_at < now)
+                .returning(JobLockRow.job_id)).first()
+            if lapsed is not None:
+                _record_orphan(session, lapsed.job_id)
             session.add(JobLockRow(kind=self.kind, owner=self.owner, holder=self.holder,
                                    job_id=self.job_id, acquired_at=now,
                                    expires_at=now + timedelta(seconds=self.ttl),
@@ -151,6 +154,7 @@ class JobLock:
                 return False
             logger.warning("%s was claimed by %s, whose process is gone: taking it over",
                            KINDS[self.kind], row.holder)
+            _record_orphan(session, row.job_id)
             session.execute(delete(JobLockRow).where(JobLockRow.kind == self.kind,
                                                      JobLockRow.owner == row.owner))
             return True
@@ -279,10 +283,24 @@ def held_alive(session: Session, kind: str) -> bool:
     return lock is not None and lock.expires_at >= utcnow() and not _holder_gone(lock)
 
 
+#: What a job whose process died before it ended reads as, and is recorded as once its lock is
+#: taken over.
+ORPHANED: dict[str, Any] = {"state": "failed", "status_code": 500,
+                            "error": "the process running it stopped before it ended"}
+
+
 def _as_seen(job: Job, held: set[str]) -> Job:
     """A job that has not ended while no live lock names it any more (the process running it
     died) reads as failed."""
     if job.state in ("queued", "running") and job.id not in held:
-        return replace(job, state="failed", status_code=500,
-                       error="the process running it stopped before it ended")
+        return replace(job, **ORPHANED)
     return job
+
+
+def _record_orphan(session: Session, job_id: str | None) -> None:
+    """Record as failed the job of a claim being taken over, when it had not ended: its process
+    died (or stopped beating) with it, so the row would otherwise stay ``running`` for ever."""
+    if job_id is not None:
+        session.execute(update(JobRow)
+                        .where(JobRow.id == job_id, JobRow.state.in_(("queued", "running")))
+                        .values(finished_at=utcnow(), **ORPHANED))

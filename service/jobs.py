@@ -4,7 +4,8 @@ A route claims the store's lock of its kind (409 naming the running job when it 
 records a queued job and answers 202 with its id at once; a thread of the server process runs the
 work, writes its progress and its end (result, or error and the status it stands for) to the
 ``jobs`` table, then gives the lock up. The job outlives the request; it does not outlive the
-process (a job whose process died reads as failed: its lock is no longer held).
+process (a job whose process died reads as failed: its lock is no longer held; the next claimant
+of the lock writes it so).
 """
 
 from __future__ import annotations

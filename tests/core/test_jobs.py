@@ -16,7 +16,7 @@ from classifier import JobRunning
 from core.config import PROJECT_ROOT
 from core.db import session_scope, upgrade
 from core.jobs import JobLock, create_job, get_job, list_jobs, new_job_id, process_gone, update_job
-from core.tables import JobLockRow
+from core.tables import JobLockRow, JobRow
 
 
 @pytest.fixture
@@ -156,6 +156,45 @@ def test_get_job_whose_process_was_killed_here_reads_failed_at_once(url: str) ->
     with session_scope(url) as session:
         session.execute(update(JobLockRow).values(pid=child.pid))
     assert get_job(url=url, job_id=job_id).state == "failed"  # type: ignore[union-attr]
+
+
+def _stored_job(url: str, job_id: str) -> JobRow:
+    with session_scope(url) as session:
+        row = session.get(JobRow, job_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+@pytest.mark.parametrize("how", ["process gone", "claim lapsed"])
+def test_job_of_a_lock_taken_over_is_recorded_failed(url: str, how: str) -> None:
+    """The row of a job whose process died is written as failed when the next claimant takes
+    its lock over, so the table itself stops saying ``running``; a job that had ended, or another
+    kind's, is left as it is."""
+    orphan, ended, other = new_job_id(), new_job_id(), new_job_id()
+    for job_id, kind in ((orphan, "relabel"), (ended, "relabel"), (other, "sync")):
+        create_job(url=url, job_id=job_id, kind=kind, requested_by="alice")
+        update_job(url=url, job_id=job_id, state="running")
+    update_job(url=url, job_id=ended, state="succeeded", status_code=200)
+    JobLock(url, "sync", holder="alice", job_id=other, ttl=60).acquire(heartbeat=False)
+    JobLock(url, "relabel", holder="alice", job_id=orphan,
+            ttl=60 if how == "process gone" else 0.2).acquire(heartbeat=False)
+    if how == "process gone":
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        with session_scope(url) as session:
+            session.execute(update(JobLockRow).where(JobLockRow.kind == "relabel")
+                            .values(pid=child.pid))
+    else:
+        time.sleep(0.4)
+    assert _stored_job(url, orphan).state == "running"
+    JobLock(url, "relabel", holder="bob").acquire(heartbeat=False).release()
+    row = _stored_job(url, orphan)
+    assert (row.state, row.status_code, row.error) == (
+        "failed", 500, "the process running it stopped before it ended")
+    assert row.finished_at is not None
+    assert _stored_job(url, ended).state == "succeeded"
+    assert _stored_job(url, other).state == "running"
 
 
 def test_list_jobs_newest_first_each_as_get_job_reads_it(url: str) -> None:
