@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -271,18 +272,36 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-class StatusLine:
-    """A status line on stderr while a long command works (`train`, `retrain`, `report`), from its first second: a spinner,
-    what it is doing and the time so far. Drawn only on a terminal (like tqdm's ``disable=None``);
-    elsewhere it says nothing, so pipes and logs get the command's output alone."""
+def stamped(line: str) -> str:
+    """A line of a run's log: the UTC time it was written, then ``line``."""
+    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}"
 
-    def __init__(self, first: str) -> None:
-        self.first = first
+
+class StatusLine:
+    """A status line on stderr while a long command works (`train`, `retrain`, `report`), from
+    its first second: a spinner, what it is doing and the time so far, drawn on a terminal.
+
+    Elsewhere (a pipe, cron, a CI log) it says nothing, so the command's output comes alone;
+    with ``log`` (the commands that run for minutes) it writes each step as a timestamped line on
+    stderr instead, so a log shows how far a run got and where its time went.
+    """
+
+    def __init__(self, first: str, *, log: bool = False) -> None:
+        self.first, self.log = first, log
         self._progress: Any = None
         self._task: Any = None
+        self._last: str | None = None
+
+    def _log_line(self, message: str) -> None:
+        if message != self._last:
+            self._last = message
+            typer.echo(stamped(message), err=True)
 
     def __enter__(self) -> Callable[[str], None]:
         if not _stderr_is_terminal():
+            if self.log:
+                self._log_line(self.first)
+                return self._log_line
             return lambda _message: None
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

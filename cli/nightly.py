@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from cli._shared import JsonLines, NewestFirst, context, print_listing, reported_errors
+from cli._shared import JsonLines, NewestFirst, context, print_listing, reported_errors, stamped
 
 app = typer.Typer()
 
@@ -28,7 +28,8 @@ def nightly(invocation: typer.Context) -> None:
         ctx = context(invocation)
         settings, taxonomy, registry = ctx.settings, ctx.taxonomy, ctx.registry
         ctx.writable_store()
-        run_nightly(settings=settings, taxonomy=taxonomy, registry=registry, progress=typer.echo)
+        run_nightly(settings=settings, taxonomy=taxonomy, registry=registry,
+                    progress=lambda line: typer.echo(stamped(line)))
 
 
 @app.command("nightly-runs")

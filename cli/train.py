@@ -62,7 +62,7 @@ def train(
             typer.echo(f"{registry.active_version()} is active in {registry.root}; not training")
             return
         cutoffs = [parse_day(c, "eval_cutoffs") for c in settings.eval_cutoffs] if years else []
-        with StatusLine("loading labelled incidents from the store") as status:
+        with StatusLine("loading labelled incidents from the store", log=True) as status:
             with session_scope(ctx.writable_store()) as session:
                 dataset = load_dataset(session=session)
             version, card = train_version(dataset, settings=settings, taxonomy=taxonomy,
@@ -249,7 +249,7 @@ def retrain(
         requested_by = (maintainer_name(requested_by, "--requested-by") if requested_by is not None
                         else cli_user())
         with ctx.job_lock("retrain", requested_by), \
-                StatusLine("loading labelled incidents from the store") as status:
+                StatusLine("loading labelled incidents from the store", log=True) as status:
             d = run_retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=force,
                             requested_by=requested_by, progress=status)
     c, a = d.challenger_metrics, d.active_metrics

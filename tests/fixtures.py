@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -194,6 +195,15 @@ def second_version(models_dir: Path) -> str:
     return registry.create(loaded.model, card)
 
 
+#: A line a long command writes on stderr off a terminal: the UTC time, then the step.
+STAMPED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+
+
+def unstamped(stderr: str) -> list[str]:
+    """What a command said on stderr besides its timestamped step lines."""
+    return [line for line in stderr.splitlines() if not STAMPED.match(line)]
+
+
 # -- the `incidents` command, run in-process with the test's settings ---------------------------
 class Incidents:
     """The ``incidents`` command line, run in-process with the test's settings."""
@@ -210,12 +220,14 @@ class Incidents:
         return result
 
     def fails(self, *args: object, says: tuple[str, ...] = ()) -> Result:
-        """Run a command that must stop with one error line: no crash, no traceback."""
+        """Run a command that must stop with one error line: no crash, no traceback. A long
+        command's timestamped step lines (``StatusLine(log=True)``) may come before it."""
         result = self(*args)
         assert result.exit_code != 0, result.output
         assert isinstance(result.exception, SystemExit), repr(result.exception)
         assert "Traceback" not in result.output
-        assert result.stderr.startswith("error: "), result.stderr
+        said = unstamped(result.stderr)
+        assert said and said[0].startswith("error: "), result.stderr
         for phrase in says:
             assert phrase in result.stderr
         return result

@@ -1,4 +1,4 @@
-"""`incidents nightly` (one line a step, the run id) and `incidents models live [VERSION]`."""
+"""`incidents nightly` (one timestamped line a step, the run id) and `incidents models live [VERSION]`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.tables import NightlyRunRow
-from tests.fixtures import Incidents, add_live_scores, make_bugs, write_snapshot
+from tests.fixtures import STAMPED, Incidents, add_live_scores, make_bugs, write_snapshot
 
 
 @pytest.fixture
@@ -22,6 +22,13 @@ def from_snapshot(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settin
     return get_settings()
 
 
+def _steps(stdout: str) -> list[str]:
+    """The run's lines without the UTC time each starts with (checked here)."""
+    lines = stdout.splitlines()
+    assert all(STAMPED.match(line) for line in lines), lines
+    return [line[21:] for line in lines]
+
+
 def _runs(settings: Settings) -> list[NightlyRunRow]:
     with session_scope(settings.database_url) as session:
         return list(session.scalars(select(NightlyRunRow).order_by(NightlyRunRow.id)))
@@ -29,7 +36,7 @@ def _runs(settings: Settings) -> list[NightlyRunRow]:
 
 def test_nightly_prints_a_line_a_step(incidents: Incidents, from_snapshot: Settings, store: str,
                                       models_dir: Path) -> None:
-    lines = incidents.ok("nightly").stdout.splitlines()
+    lines = _steps(incidents.ok("nightly").stdout)
     (run,) = _runs(from_snapshot)
     assert lines[0] == f"nightly run {run.id}: sync from snapshot, retrain when due, relabel"
     assert lines[1].startswith("sync: synced 48 bugs from ") and lines[1].endswith(
@@ -44,7 +51,7 @@ def test_nightly_prints_a_line_a_step(incidents: Incidents, from_snapshot: Setti
 
 def test_nightly_on_a_fresh_store(incidents: Incidents, from_snapshot: Settings) -> None:
     """A writing command: a store never migrated is migrated; with no model, one is trained."""
-    lines = incidents.ok("nightly").stdout.splitlines()
+    lines = _steps(incidents.ok("nightly").stdout)
     assert lines[1].endswith("48 new, 0 updated, 0 unchanged")
     assert lines[2].startswith("retrain: retrained, no model is active; decision 1, promoted v1 (was none)")
     assert lines[3].startswith("relabel: relabelled 48 of 48 incidents with v1")
@@ -62,7 +69,7 @@ def test_nightly_failing_retrain_exits_1(incidents: Incidents, from_snapshot: Se
     (run,) = _runs(from_snapshot)
     assert (run.status, run.failed_step, run.new_labels) == ("failed", "retrain", 0)
     assert run.error is not None and run.error in result.stderr
-    assert result.stdout.splitlines()[-1] == f"nightly run {run.id} failed at retrain"
+    assert _steps(result.stdout)[-1] == f"nightly run {run.id} failed at retrain"
 
 
 def test_nightly_failing_sync_exits_1(incidents: Incidents, settings: Settings, store: str,
@@ -71,7 +78,7 @@ def test_nightly_failing_sync_exits_1(incidents: Incidents, settings: Settings, 
     assert len(result.stderr.strip().splitlines()) == 1
     (run,) = _runs(settings)
     assert run.status == "failed" and run.failed_step == "sync" and run.error in result.stderr
-    assert result.stdout.splitlines() == [
+    assert _steps(result.stdout) == [
         f"nightly run {run.id}: sync from bugzilla, retrain when due, relabel",
         f"nightly run {run.id} failed at sync"]
 

@@ -9,7 +9,7 @@ import typer
 
 from cli._shared import reported_errors
 from core.config import get_settings
-from tests.fixtures import write_snapshot
+from tests.fixtures import unstamped, write_snapshot
 
 UNREACHABLE = "postgresql+psycopg://nobody:s3cret@127.0.0.1:9/nothing"  # nothing listens on 9
 
@@ -47,7 +47,7 @@ def test_unreachable_store_is_one_line(incidents, unreachable_store, tmp_path, a
                              says=("store (postgresql+psycopg://nobody:***@127.0.0.1:9/nothing)",
                                    "connection failed"))
     assert "s3cret" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(unstamped(result.stderr)) == 1
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -79,7 +79,7 @@ def test_store_driver_not_installed(incidents, settings, monkeypatch, tmp_path, 
     finally:
         get_settings.cache_clear()
     assert "s3cret" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(unstamped(result.stderr)) == 1
 
 
 def test_overflow_is_one_line_as_a_last_resort(capsys: pytest.CaptureFixture[str]) -> None:

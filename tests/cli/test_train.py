@@ -11,7 +11,7 @@ from classifier import Taxonomy, file_sha256
 from cli._shared import cli_user
 from core.config import Settings
 from core.registry import ModelRegistry
-from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
+from tests.fixtures import SQLITE_ONLY, STAMPED, make_bugs, write_snapshot
 
 FIXTURE_TAGS = {"crl-failure", "ev-misissuance", "leaf-revocation-delay", "ocsp-failure"}
 CONTENDERS = {"model", "tfidf+logreg", "keyword-rules", "most-frequent-tag"}
@@ -107,6 +107,13 @@ def test_train_second_version_not_active(incidents, store: str, models_dir: Path
 def test_train_no_years(incidents, store: str, settings: Settings) -> None:
     result = incidents.ok("train", "--no-years")
     assert "Briefing categories" not in result.stdout
+    # Off a terminal (cron, CI) each step is a timestamped line on stderr, from the first one:
+    # a run of many minutes had said nothing until it ended.
+    steps = result.stderr.splitlines()
+    assert all(STAMPED.match(line) for line in steps), steps
+    assert steps[0].endswith(" loading labelled incidents from the store")
+    assert any(line.endswith(" evaluating model (step 1 of 5)") for line in steps), steps
+    assert len(steps) == len({line[21:] for line in steps})  # a step is said once
     card = ModelRegistry(settings.models_dir).card("v1")
     assert "metrics_by_year" not in card
     assert set(card["metrics"]["contenders"]) == CONTENDERS

@@ -24,6 +24,7 @@ from tests.fixtures import (
     run,
     second_version,
     settings_comparing_on_ten,  # noqa: F401  (the `settings` of these tests)
+    unstamped,
 )
 from training.dataset import Dataset, load_dataset
 from training.retrain import gate, holdout_split, holdout_window, retrain
@@ -381,7 +382,8 @@ def test_retrain_cli_too_few_to_compare(settings: Settings, store: str, models_d
         "INCIDENTS_RETRAIN_MIN_HOLDOUT=30 to compare on, and as many older ones to fit on)",
         "kept v1 active; v2 stays a candidate: too few labelled incidents to compare (48 < 60: "
         "INCIDENTS_RETRAIN_MIN_HOLDOUT=30 to compare on, and as many older ones to fit on)"]
-    assert result.stderr == ""  # no terminal: no status line
+    assert unstamped(result.stderr) == []  # no terminal: timestamped step lines only
+    assert result.stderr.splitlines()[0].endswith("Z loading labelled incidents from the store")
     assert ModelRegistry(models_dir).active_version() == "v1"
 
 
@@ -427,8 +429,8 @@ def test_retrain_cli_refuses_to_promote_over_a_version_promoted_meanwhile(
     get_settings.cache_clear()
     result = run("retrain", "--force")
     assert result.exit_code == 1, result.output
-    assert result.stderr.strip() == ("error: v3 was not promoted: v2 became active while it "
-                                     "trained; `incidents retrain` again compares with it")
+    assert unstamped(result.stderr) == ["error: v3 was not promoted: v2 became active while it "
+                                        "trained; `incidents retrain` again compares with it"]
     assert result.stdout.splitlines()[-1] == (
         "kept v2 active; v3 stays a candidate: refused: not promoting v3: it was to replace v1, "
         "but v2 became active meanwhile; compare v3 with v2 (`incidents retrain` again) or "
