@@ -182,9 +182,7 @@ def holdout_split(dataset: Dataset, fraction: float,
     window = holdout_window(dataset, fraction, active_last_filed, min_size=min_size)
     if not window.compared:
         raise NotEnoughData(window.too_few())
-    mask = np.zeros(len(dataset), dtype=bool)
-    mask[len(dataset) - window.size:] = True
-    return dataset.subset(~mask), dataset.subset(mask)
+    return _split_newest(dataset, window.size)
 
 
 def _iso(moment: Any) -> str:
@@ -339,6 +337,12 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
     ``model`` is the challenger's recipe (the shipped one by default). With ``force`` the
     challenger is promoted whatever its figures (or when there are too few incidents to compare),
     and the decision says so. ``progress`` is told what is being done, from the first step on.
+
+    The steps: nothing new to learn decides at once (:func:`_nothing_new_decision`); else the
+    window is cut (:func:`holdout_window`), the challenger's recipe predicts it as it would have
+    lived it, the active model is judged on the same incidents (:func:`_judged_against_active`),
+    the challenger is fitted on every labelled incident, and promoted when the gate (or
+    ``force``) says so.
     """
     note = progress or (lambda _: None)
     recipe = model if model is not None else default_model(settings, taxonomy)
@@ -350,31 +354,15 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         raise NotEnoughData("the store holds fewer than 2 labelled incidents; run `incidents sync` first")
     active_before = registry.active_version()
     active_model = registry.load(active_before) if active_before else None
-    if active_model is not None and not force and _nothing_new(active_model, recipe, dataset):
-        reason = (f"nothing new to learn: {active_before} has the challenger's recipe and learned "
-                  f"the store's {len(dataset)} labelled incidents and their tags as they are now; "
-                  f"nothing was fitted")
-        empty = dataset.subset(np.zeros(len(dataset), dtype=bool))
-        metrics = headline(None, empty)
-        decision_id = _record_decision(settings, challenger=None, active_before=active_before,
-                                       promoted=False, forced=False, tolerance=tolerance,
-                                       reason=reason, challenger_metrics=metrics,
-                                       active_metrics=None, requested_by=requested_by)
-        return RetrainDecision(id=decision_id, challenger=None, active_before=active_before,
-                               active_after=active_before, promoted=False, forced=False,
-                               tolerance=tolerance, reason=reason, challenger_metrics=metrics,
-                               active_metrics=None, requested_by=requested_by,
-                               window="none: nothing new to learn")
+    if active_before and active_model is not None and not force \
+            and _nothing_new(active_model, recipe, dataset):
+        return _nothing_new_decision(settings, dataset, active_before, requested_by)
     window = holdout_window(dataset, settings.retrain_holdout_fraction,
                             _last_filed(active_model.card) if active_model else None,
                             min_size=settings.retrain_min_holdout, active=active_before)
-    mask = np.zeros(len(dataset), dtype=bool)
-    if window.compared:
-        mask[len(dataset) - window.size:] = True  # the dataset is oldest first
-    train, test = dataset.subset(~mask), dataset.subset(mask)
+    train, test = _split_newest(dataset, window.size if window.compared else 0)
 
     challenger_scores: dict[str, Any] | None = None
-    contenders: dict[str, Any] = {}
     not_compared = window.too_few()
     if window.compared:
         try:
@@ -384,54 +372,24 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
         except NotEnoughData as exc:
             window = replace(window, size=0, first=None, last=None)
             not_compared = f"the challenger cannot be fitted on the {len(train)} older incidents ({exc})"
-            train, test = dataset, dataset.subset(np.zeros(len(dataset), dtype=bool))
-        else:
-            contenders["model"] = challenger_scores
+            train, test = _split_newest(dataset, 0)
     challenger_metrics = headline(challenger_scores, test, window.all_unseen)
+    contenders: dict[str, Any] = {}
+    active_metrics: dict[str, Any] | None = None
     if challenger_scores is not None:
         challenger_metrics["holdout_blocks"] = challenger_scores["blocks"]
-    active_metrics: dict[str, Any] | None = None
+        contenders["model"] = challenger_scores
     if active_before is None or active_model is None:
         promote, reason = True, "no model was active"
     elif challenger_scores is None:
         promote, reason = False, not_compared
     else:
-        active_scores = None if window.all_unseen else _active_recipe_scores(
-            active_model, recipe, dataset, window.size, settings, taxonomy, challenger_scores,
-            progress=lambda message: note(f"active {active_before}'s recipe: {message}"))
-        if active_scores is None:
-            note(f"evaluating the active {active_before} on the same {len(test)} incidents")
-            # One prediction of the window by the active model: scored, and compared in resamples.
-            proba, active_tags, review = predictions(active_model.model, test)
-            active_scores = score_predictions(
-                test, active_tags, proba, list(active_model.model.classes_), taxonomy, review)
-        else:
-            active_tags = active_scores["predicted"]
+        active_scores, active_metrics, promote, reason = _judged_against_active(
+            active_model, active_before, recipe, dataset, test, window, challenger_scores,
+            challenger_metrics, settings=settings, taxonomy=taxonomy, note=note)
         contenders[f"active {active_before}"] = active_scores
-        active_metrics = headline(active_scores, test, window.all_unseen)
-        if "blocks" in active_scores:
-            active_metrics["holdout_blocks"] = active_scores["blocks"]
-            active_metrics["scored_as"] = "recipe"
-        compared = ([taxonomy.categories_of(t) for t in test.y],
-                    [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
-                    [taxonomy.categories_of(t) for t in active_tags],
-                    list(taxonomy.categories))
-        lower, higher = lower_and_higher_in_resamples(*compared, resamples=GATE_RESAMPLES,
-                                                      seed=settings.random_state)
-        worse_in = {f"category_{name}": share for name, share in lower.items()}
-        better_in = {f"category_{name}": share for name, share in higher.items()}
-        challenger_metrics["worse_in_resamples"] = worse_in
-        challenger_metrics["better_in_resamples"] = better_in
-        # The same resamples as an interval: the challenger's F1 minus the active model's.
-        challenger_metrics["lead_over_active"] = {
-            f"category_{name}": interval for name, interval in difference_interval(
-                *compared, resamples=GATE_RESAMPLES, seed=settings.random_state).items()}
-        promote, reason = gate(challenger_metrics, active_metrics, tolerance, worse_in,
-                               settings.retrain_gate_confidence, better_in)
-    if force and not promote:
-        reason = f"forced although {reason}"
-    elif force:
-        reason = f"forced; {reason}"
+    if force:
+        reason = f"forced although {reason}" if not promote else f"forced; {reason}"
     # The card's metrics: the comparison when there was one, else the time split of `train`.
     report = None if challenger_scores is None else {
         "cutoff": challenger_metrics["holdout_from"], "end": None, "train_size": len(train),
@@ -455,21 +413,97 @@ def retrain(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry, 
                                    promoted=promoted, forced=force, tolerance=tolerance,
                                    reason=reason, challenger_metrics=challenger_metrics,
                                    active_metrics=active_metrics, requested_by=requested_by)
-    described = f"none: {not_compared}"
-    if challenger_scores is not None:
-        described = window.describe()
-        if challenger_scores["blocks"] > 1:
-            described += (f"; the challenger predicted them in {challenger_scores['blocks']} "
-                          f"blocks by filing time, each fitted on every incident filed before it")
-        if active_metrics is not None and active_metrics.get("scored_as") == "recipe":
-            described += (f"; {active_before} may have learned {'some' if window.unseen else 'all'} "
-                          f"of them, where its own answers would be its training data's: its recipe "
-                          f"predicted them the same way, fitted on the labels {active_before} learned")
     return RetrainDecision(id=decision_id, challenger=version, active_before=active_before,
                            active_after=registry.active_version(), promoted=promoted, forced=force,
                            tolerance=tolerance, reason=reason, challenger_metrics=challenger_metrics,
                            active_metrics=active_metrics, requested_by=requested_by,
-                           window=described, superseded=superseded)
+                           window=_described(window, not_compared, challenger_scores,
+                                             active_metrics, active_before),
+                           superseded=superseded)
+
+
+def _split_newest(dataset: Dataset, size: int) -> tuple[Dataset, Dataset]:
+    """The incidents but the newest ``size`` (the dataset is oldest first), and those."""
+    mask = np.zeros(len(dataset), dtype=bool)
+    if size:
+        mask[len(dataset) - size:] = True
+    return dataset.subset(~mask), dataset.subset(mask)
+
+
+def _nothing_new_decision(settings: Settings, dataset: Dataset, active: str,
+                          requested_by: str | None) -> RetrainDecision:
+    """The decision, recorded, when the active model already has the recipe and learned the
+    store's labelled incidents (``dataset``) as they are: nothing is fitted."""
+    reason = (f"nothing new to learn: {active} has the challenger's recipe and learned "
+              f"the store's {len(dataset)} labelled incidents and their tags as they are now; "
+              f"nothing was fitted")
+    fields: dict[str, Any] = {
+        "challenger": None, "active_before": active, "promoted": False, "forced": False,
+        "tolerance": settings.retrain_tolerance, "reason": reason, "active_metrics": None,
+        "requested_by": requested_by,
+        "challenger_metrics": headline(None, _split_newest(dataset, 0)[1])}
+    decision_id = _record_decision(settings, **fields)
+    return RetrainDecision(id=decision_id, active_after=active, window="none: nothing new to learn",
+                           **fields)
+
+
+def _judged_against_active(
+        active_model: Any, active: str, recipe: IncidentTypeClassifier, dataset: Dataset,
+        test: Dataset, window: HoldoutWindow, challenger_scores: dict[str, Any],
+        challenger_metrics: dict[str, Any], *, settings: Settings, taxonomy: Taxonomy,
+        note: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Any], bool, str]:
+    """The active model scored on the window the challenger was (its recipe refitted as the
+    challenger was when it may have learned the window, else its own answers), the paired
+    resamples of the two (added to ``challenger_metrics``) and the gate's verdict: the active
+    model's scores and figures, whether to promote, and why."""
+    active_scores = None if window.all_unseen else _active_recipe_scores(
+        active_model, recipe, dataset, window.size, settings, taxonomy, challenger_scores,
+        progress=lambda message: note(f"active {active}'s recipe: {message}"))
+    if active_scores is None:
+        note(f"evaluating the active {active} on the same {len(test)} incidents")
+        # One prediction of the window by the active model: scored, and compared in resamples.
+        proba, active_tags, review = predictions(active_model.model, test)
+        active_scores = score_predictions(
+            test, active_tags, proba, list(active_model.model.classes_), taxonomy, review)
+    else:
+        active_tags = active_scores["predicted"]
+    active_metrics = headline(active_scores, test, window.all_unseen)
+    if "blocks" in active_scores:
+        active_metrics["holdout_blocks"] = active_scores["blocks"]
+        active_metrics["scored_as"] = "recipe"
+    compared = ([taxonomy.categories_of(t) for t in test.y],
+                [taxonomy.categories_of(t) for t in challenger_scores["predicted"]],
+                [taxonomy.categories_of(t) for t in active_tags],
+                list(taxonomy.categories))
+    lower, higher = lower_and_higher_in_resamples(*compared, resamples=GATE_RESAMPLES,
+                                                  seed=settings.random_state)
+    worse_in = {f"category_{name}": share for name, share in lower.items()}
+    better_in = {f"category_{name}": share for name, share in higher.items()}
+    challenger_metrics["worse_in_resamples"] = worse_in
+    challenger_metrics["better_in_resamples"] = better_in
+    # The same resamples as an interval: the challenger's F1 minus the active model's.
+    challenger_metrics["lead_over_active"] = {
+        f"category_{name}": interval for name, interval in difference_interval(
+            *compared, resamples=GATE_RESAMPLES, seed=settings.random_state).items()}
+    promote, reason = gate(challenger_metrics, active_metrics, settings.retrain_tolerance,
+                           worse_in, settings.retrain_gate_confidence, better_in)
+    return active_scores, active_metrics, promote, reason
+
+
+def _described(window: HoldoutWindow, not_compared: str, challenger_scores: dict[str, Any] | None,
+               active_metrics: dict[str, Any] | None, active: str | None) -> str:
+    """The comparison window in words, as `retrain` answers it."""
+    if challenger_scores is None:
+        return f"none: {not_compared}"
+    described = window.describe()
+    if challenger_scores["blocks"] > 1:
+        described += (f"; the challenger predicted them in {challenger_scores['blocks']} "
+                      f"blocks by filing time, each fitted on every incident filed before it")
+    if active_metrics is not None and active_metrics.get("scored_as") == "recipe":
+        described += (f"; {active} may have learned {'some' if window.unseen else 'all'} "
+                      f"of them, where its own answers would be its training data's: its recipe "
+                      f"predicted them the same way, fitted on the labels {active} learned")
+    return described
 
 
 def _record_decision(settings: Settings, **fields: Any) -> int:
