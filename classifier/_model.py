@@ -34,6 +34,9 @@ from ._report import LEVEL_TAGS, stated_level_tags, without_certificate_types, w
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
 _WORD_BLOCKS = ("summary_words", "description_words", "summary_cues")
+#: A word for ``min_known_share``: two or more letters of any script (digits, serial numbers and
+#: fingerprints are not words a text is known by).
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
 _TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9/_-]+\b"
 
 
@@ -425,6 +428,14 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         or v3), its headings and field names are taken out before its words become features,
         and the fields' values stay (see :func:`classifier.without_template`): they are the
         same in every such report, and older incidents used those words in free text.
+    min_known_share : float or None, default=0.5
+        An incident whose text is mostly words the model never learned (another language,
+        junk, a kind of incident it has not seen) goes to review, saying so, and gets no
+        fallback guess: its answer would rest on the few words it knows ("zzqx: crl" gave a
+        CRL failure at 0.96, unreviewed). The share is of the letters of the summary and comment
+        0 (as the features read them) in words of the fitted vocabulary; digits are left out.
+        On the snapshot, models fitted on 643 or more incidents found no later incident below
+        0.57. None: no such rule (what a model written before it does).
     pools : dict of str to list of str or None, default=None
         Name → tags that count together (the taxonomy's briefing rows of several tags, such as
         audit-delay and audit-finding). Each pool whose tags have ``min_support`` incidents
@@ -501,6 +512,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         "recent_prior_years": [Interval(Real, 0, None, closed="neither"), None],
         "recent_prior_shift": [Interval(Real, 0, None, closed="left")],
         "recent_prior_strength": [Interval(Real, 0, None, closed="left")],
+        "min_known_share": [Interval(Real, 0, 1, closed="both"), None],
     }
 
     def __init__(self, C: float = 10.0, min_support: int = 5, n_folds: int = 5,
@@ -513,7 +525,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                  recency_half_life: float | None = None, report_evidence: bool = True,
                  pools: dict[str, list[str]] | None = None, strip_template: bool = True,
                  recent_prior_years: float | None = 2.0, recent_prior_shift: float = 0.5,
-                 recent_prior_strength: float = 30.0) -> None:
+                 recent_prior_strength: float = 30.0,
+                 min_known_share: float | None = 0.5) -> None:
         self.C = C
         self.min_support = min_support
         self.n_folds = n_folds
@@ -535,6 +548,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         self.recent_prior_years = recent_prior_years
         self.recent_prior_shift = recent_prior_shift
         self.recent_prior_strength = recent_prior_strength
+        self.min_known_share = min_known_share
 
     # -- fitting -----------------------------------------------------------------------------
     def _base(self) -> CalibratedClassifierCV:
@@ -629,6 +643,40 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             names = features.get_feature_names_out()
             return names, np.array([n.split("__", 1)[0] in _WORD_BLOCKS for n in names], dtype=bool)
         return self._derived("vocabulary", self.features_, build)
+
+    def _known_words(self) -> frozenset[str]:
+        """The words (runs of two or more letters, lower case) of the word blocks' vocabularies."""
+        def build(features):
+            vocabulary: set[str] = set()
+            for name in ("summary_words", "description_words"):
+                block = features.named_transformers_.get(name)
+                for term in getattr(block, "vocabulary_", {}):
+                    if " " not in term:  # unigrams: a bigram's words are unigrams too
+                        vocabulary.update(_LETTERS.findall(term.lower()))
+            return frozenset(vocabulary)
+        return self._derived("known_words", self.features_, build)
+
+    def known_shares(self, X: pd.DataFrame) -> np.ndarray:
+        """For each incident of ``X``, the share of the letters of its summary and comment 0 (as
+        the features read them) in words the model learned (see ``min_known_share``); 0 for a
+        text without a word."""
+        check_is_fitted(self, "features_")
+        X = self._for_words(check_frame(X))
+        known = self._known_words()
+        shares = []
+        for summary, description in zip(X["summary"], X["description"], strict=True):
+            words = _LETTERS.findall(f"{summary} {description}".lower())
+            letters = sum(map(len, words))
+            shares.append(sum(len(w) for w in words if w in known) / letters if letters else 0.0)
+        return np.array(shares, dtype=float)
+
+    def _unfamiliar(self, X: pd.DataFrame) -> list[float | None]:
+        """For each incident of the checked frame ``X``, its known share when it is below
+        ``min_known_share`` (it then goes to review), else None."""
+        bar = getattr(self, "min_known_share", None)  # artefacts written before it: no rule
+        if bar is None:
+            return [None] * len(X)
+        return [float(share) if share < bar else None for share in self.known_shares(X)]
 
     def _features(self, X: pd.DataFrame):
         """``features_.transform(X)``, the same matrix without ColumnTransformer's per-call
@@ -907,34 +955,44 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
         levels = self._scored(X, self._features(X))
-        return levels.proba, self.decide_proba(levels.proba, conflicts=levels.conflicts)
+        return levels.proba, self.decide_proba(levels.proba, conflicts=levels.conflicts,
+                                               unfamiliar=self._unfamiliar(X))
 
     def _scored(self, X: pd.DataFrame, Xt) -> _ReportLevels:
         """The probabilities of the checked frame ``X`` with features ``Xt``, with what the
         report's certificate types did to them."""
         return self._settled_by_report(X, self._unsettled_proba(X, Xt))
 
-    def decide_proba(self, proba: np.ndarray,
-                     conflicts: Sequence[str | None] | None = None) -> list[Decision]:
+    def decide_proba(self, proba: np.ndarray, conflicts: Sequence[str | None] | None = None,
+                     unfamiliar: Sequence[float | None] | None = None) -> list[Decision]:
         """:meth:`decide` from probabilities already computed by :meth:`predict_proba`.
 
         ``conflicts``: for each incident, why its report disagrees with its text (it then goes
-        to review for that reason), or None; :meth:`decide` computes them from the frame.
+        to review for that reason), or None. ``unfamiliar``: for each incident, its share of
+        known words when that is below ``min_known_share`` (it then goes to review, without a
+        fallback guess), or None. :meth:`decide` computes both from the frame.
         """
         check_is_fitted(self, "thresholds_")
         decided, fallback, confidence, sure = self._decide_arrays(proba)
         conflicts = conflicts if conflicts is not None else [None] * len(proba)
+        unfamiliar = unfamiliar if unfamiliar is not None else [None] * len(proba)
         # Plain str and float, not numpy scalars: a Decision is pickled, stored and sent as JSON.
         classes = [str(t) for t in self.classes_]
         out = []
-        for row, p, values, s, c, f, conflict in zip(decided, proba.tolist(), proba, sure,
-                                                     confidence, fallback, conflicts, strict=True):
+        for row, p, values, s, c, f, conflict, known in zip(
+                decided, proba.tolist(), proba, sure, confidence, fallback, conflicts, unfamiliar,
+                strict=True):
+            if known is not None and f:
+                row = np.zeros_like(row)  # no guess from a text the model cannot read
             # No tag passed its threshold: a person decides, even when the learned review
             # threshold is 0 (every out-of-fold incident met the precision target).
-            review = bool(f or not row.any() or c < self.review_threshold_ or conflict)
+            review = bool(f or not row.any() or c < self.review_threshold_ or conflict
+                          or known is not None)
             reason = None
             if review:
-                reason = conflict or self._review_reason(values, row, bool(f), float(c), s)
+                reason = conflict or (self._unfamiliar_reason(known, values, row)
+                                      if known is not None else
+                                      self._review_reason(values, row, bool(f), float(c), s))
             out.append(Decision(
                 tags=tuple(t for t, on in zip(classes, row, strict=True) if on),
                 scores={t: round(v, 4) for t, v in zip(classes, p, strict=True)},
@@ -943,6 +1001,15 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                 review_reason=reason,
             ))
         return out
+
+    def _unfamiliar_reason(self, known: float, proba: np.ndarray, decided: np.ndarray) -> str:
+        """Why an incident whose text the model mostly does not know goes to review."""
+        said = (f"only {known:.0%} of its words are words the model learned (the bar is "
+                f"{self.min_known_share:.0%}): another language, or something it has not seen")
+        given = [f"{self.classes_[j]} ({proba[j]:.2f})" for j in np.flatnonzero(decided)]
+        if given:
+            return f"{said}; it gives {', '.join(given)} from the words it knows"
+        return f"{said}; no type is guessed"
 
     def _review_reason(self, proba: np.ndarray, decided: np.ndarray, fallback: bool,
                        confidence: float, sure: np.ndarray) -> str:
@@ -983,7 +1050,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         X = check_frame(X)
         Xt = self._features(X)
         levels = self._scored(X, Xt)
-        decisions = self.decide_proba(levels.proba, conflicts=levels.conflicts)
+        decisions = self.decide_proba(levels.proba, conflicts=levels.conflicts,
+                                      unfamiliar=self._unfamiliar(X))
         return decisions, self._explain_of(X, Xt, [d.tags for d in decisions], top, levels.pushes)
 
     def _explain_of(self, X: pd.DataFrame, Xt, tags: Sequence[Iterable[str]], top: int,

@@ -162,7 +162,7 @@ def test_save_artefact_leaves_out_prediction_cache(tmp_path: Path, model: Incide
     used.decide(X.iloc[:3])
     used.explain(X.iloc[:1], [list(used.classes_)])
     assert set(used.__dict__["_derived_cache"]) == {"stacked", "vocabulary", "coef", "feature_blocks",
-                                                    "prior_shift"}
+                                                    "prior_shift", "known_words"}
     sha = save_artefact(used, tmp_path / "model.skops")
     assert "_derived_cache" in used.__dict__
     with zipfile.ZipFile(tmp_path / "model.skops") as archive:

@@ -91,8 +91,9 @@ def test_decide_model_clear_incident(fitted) -> None:
 
 def test_decide_model_no_tag_needs_review(fitted, unlike) -> None:
     model, _, _ = fitted
-    # fallback_ratio only acts when deciding, so a copy without it shows the bare thresholds.
-    strict = copy.deepcopy(model).set_params(fallback_ratio=None)
+    # fallback_ratio only acts when deciding, so a copy without it shows the bare thresholds
+    # (and without min_known_share, which would say its words are unknown first).
+    strict = copy.deepcopy(model).set_params(fallback_ratio=None, min_known_share=None)
     (decision,) = strict.decide(unlike)
     assert decision.tags == ()
     assert decision.needs_review is True
@@ -106,6 +107,7 @@ def test_decide_model_no_tag_needs_review(fitted, unlike) -> None:
 
 def test_decide_model_fallback_tag_needs_review(fitted, unlike) -> None:
     model, _, _ = fitted
+    model = copy.deepcopy(model).set_params(min_known_share=None)  # the fallback alone
     proba = model.predict_proba(unlike)[0]
     assert np.all(proba < model.thresholds_)
     (decision,) = model.decide(unlike)
@@ -117,6 +119,59 @@ def test_decide_model_fallback_tag_needs_review(fitted, unlike) -> None:
     assert decision.review_reason == (
         f"no type reached its threshold; {best} is the closest guess "
         f"({proba[j]:.2f}, threshold {model.thresholds_[j]:.2f})")
+
+
+def test_known_shares_count_the_letters_of_learned_words(fitted, unlike) -> None:
+    """The share of the letters of summary and comment 0 in words of the fitted vocabulary:
+    digits (serials, fingerprints) are no words, any script's letters are."""
+    model, X, _ = fitted
+    known = model._known_words()
+    assert {"ocsp", "crl"} <= known
+    frame = incidents_frame([
+        Incident(summary="OCSP CRL"),                                   # every word learned
+        Incident(summary="OCSP 1234 0x5f3b2a9c", description="CRL"),    # digits are no words
+        Incident(summary="OCSP quux"),                                  # 4 of 8 letters
+        Incident(summary="OCSP 証明書"),                                 # 4 of 7: CJK counts too
+        Incident(summary="1234"),                                       # no word at all
+    ])
+    assert model.known_shares(frame) == pytest.approx([1.0, 1.0, 0.5, 4 / 7, 0.0])
+    assert model.known_shares(unlike) == pytest.approx([0.0])
+
+
+def test_decide_text_the_model_cannot_read_goes_to_review_without_a_guess(fitted, unlike) -> None:
+    """A text of words it never learned (junk, another language) was given the fallback's
+    guess; now no type is guessed and the reason says why."""
+    model, _, _ = fitted
+    (decision,) = model.decide(unlike)
+    assert (decision.tags, decision.needs_review, decision.confidence) == ((), True, 0.0)
+    assert decision.review_reason == (
+        "only 0% of its words are words the model learned (the bar is 50%): another language, "
+        "or something it has not seen; no type is guessed")
+    (old,) = copy.deepcopy(model).set_params(min_known_share=None).decide(unlike)
+    assert len(old.tags) == 1  # the fallback's guess, which the rule takes away
+
+
+def test_decide_few_known_words_keeps_the_tags_they_give_but_sends_to_review(fitted) -> None:
+    """"zzqx: crl" gave a CRL failure, sure and unreviewed, from its one known word: the tags
+    the known words give are kept, and a person looks."""
+    model, X, _ = fitted
+    # A training incident's text with more letters of words it never saw than of its own: the
+    # features (unknown words add nothing) are the training incident's.
+    frame = incidents_frame([Incident(
+        summary=X["summary"][0],
+        description=f"{X['description'][0]} {'Lorem ipsum dolor sit amet consectetur elit ' * 8}")])
+    assert model.known_shares(frame)[0] < 0.5
+    (lax,) = copy.deepcopy(model).set_params(min_known_share=None).decide(frame)
+    (decision,) = model.decide(frame)
+    assert lax.tags and not lax.needs_review
+    assert decision.tags == lax.tags and decision.needs_review
+    assert decision.review_reason is not None and decision.review_reason.startswith("only ")
+    assert decision.review_reason.endswith(" from the words it knows")
+    assert all(f"{tag} (" in decision.review_reason for tag in decision.tags)
+    # A model written before the rule existed (no attribute) decides as it did.
+    old = copy.deepcopy(model)
+    del old.min_known_share
+    assert old.decide(frame) == [lax]
 
 
 @pytest.mark.parametrize(("proba", "least_sure"), [
