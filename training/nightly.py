@@ -7,7 +7,8 @@
 2. **retrain** through the gate (``training.retrain.retrain``, requested by ``nightly``) when
    no model is active, or when at least ``INCIDENTS_NIGHTLY_MIN_NEW_LABELS`` labelled incidents
    are new to the newest version (:func:`new_label_count`; the active one unless a challenger was
-   kept or a maintainer rolled back), or when the active model's live record alarms
+   kept or a maintainer rolled back), when the recipe is not the newest version's (a taxonomy
+   edit: :func:`recipe_changes`), or when the active model's live record alarms
    (``core.live.live_alarm``; :func:`retrain_due`); otherwise the run records why not.
 3. **relabel** every stored incident with the (possibly new) active model
    (``training.relabel.relabel``; resumable).
@@ -20,6 +21,7 @@ the step and the error, and the error is raised again.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from classifier import ModelNotFound, Taxonomy
+from classifier import IncidentTypeClassifier, ModelNotFound, Taxonomy
 from core.bugzilla import sync_from_bugzilla, sync_snapshot
 from core.config import Settings
 from core.corrections import latest_correction_ids
@@ -43,6 +45,7 @@ from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, PredictionRow
 from .dataset import card_time, labels_as_of
 from .relabel import RelabelReport, relabel
 from .retrain import RetrainDecision, retrain
+from .train import default_model
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +162,14 @@ class RetrainDue:
     live_alarm: str | None = None
 
 
-def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry) -> RetrainDue:
+def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
+                recipe: IncidentTypeClassifier | None = None) -> RetrainDue:
     """The nightly loop's rule: retrain when no model is active, when at least
-    ``nightly_min_new_labels`` labelled incidents are new to the newest version, or when the
-    active model's live record alarms. The deployment replay (``training.replay``) follows the
-    same rule.
+    ``nightly_min_new_labels`` labelled incidents are new to the newest version, when the
+    newest version's recipe is not ``recipe`` (the shipped one with the taxonomy's cues,
+    exclusions and pools by default: a cue or a new tag edited into the taxonomy is tried by
+    the next run, not left until enough labels arrive), or when the active model's live record
+    alarms. The deployment replay (``training.replay``) follows the same rule.
 
     New labels are counted against the newest version trained (usually the active one), not the
     active one: after the gate kept a challenger, or a maintainer rolled back to an older version,
@@ -192,6 +198,9 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
                else f"{new_labels} labelled incidents are new")
     if new_labels >= threshold:
         return RetrainDue(True, f"{are_new} to {new_to} (at least {threshold})", new_labels, alarm)
+    changed = recipe_changes(card, recipe if recipe is not None else default_model(settings, taxonomy))
+    if changed:
+        return RetrainDue(True, f"the recipe is not {newest}'s: {changed}", new_labels, alarm)
     if alarm is not None and new_labels > 0:
         return RetrainDue(True, f"live record alarm: {alarm}", new_labels, alarm)
     if alarm is not None:
@@ -203,6 +212,27 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     return RetrainDue(False, f"{are_new} to {new_to} (fewer than {threshold}) and {whose} live "
                              "record does not alarm",
                       new_labels, alarm)
+
+
+def recipe_changes(card: dict[str, Any] | None, recipe: IncidentTypeClassifier) -> str | None:
+    """What of ``recipe``'s parameters differ from those the card's version was trained with, in
+    words (a cue, an exclusion or a pool by its tag or name); None when none do (``n_jobs``, how
+    fast and not what, aside), or when the card records none."""
+    trained = (card or {}).get("params")
+    if not isinstance(trained, dict):
+        return None
+    wanted = json.loads(json.dumps(recipe.get_params(deep=False), default=str))
+    changes = []
+    for name in sorted(wanted):
+        was, now = trained.get(name), wanted[name]
+        if name == "n_jobs" or was == now:
+            continue
+        if isinstance(was, dict) and isinstance(now, dict):
+            keys = sorted(k for k in {*was, *now} if was.get(k) != now.get(k))
+            changes.append(f"{name} of {', '.join(keys)}")
+        else:
+            changes.append(f"{name} {was!r} → {now!r}" if name in trained else f"{name} (new)")
+    return "; ".join(changes) or None
 
 
 def _refuse_a_stranger_models_folder(settings: Settings, registry: ModelRegistry) -> None:

@@ -227,7 +227,7 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
             # The quarter's tags become known, as the sync brings them; then the product's loop.
             with session_scope(local.database_url) as session:
                 upsert_bugs(session=session, records=filed)
-            due = retrain_due(settings=local, taxonomy=taxonomy, registry=registry)
+            due = retrain_due(settings=local, taxonomy=taxonomy, registry=registry, recipe=recipe)
             if due.due:
                 decision = retrain(settings=local, taxonomy=taxonomy, registry=registry,
                                    model=recipe, requested_by="replay")

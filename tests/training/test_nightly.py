@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from tests.fixtures import SQLITE_ONLY, make_bugs, write_snapshot
 from tests.standin import BugzillaStandIn
 from training.nightly import new_label_count, nightly
 from training.retrain import RetrainDecision
+from training.train import default_model
 
 
 @pytest.fixture
@@ -107,6 +109,28 @@ def test_few_new_labels_no_retrain(nightly_settings: Settings, store: str, model
     assert again.sync_counts is not None and again.sync_counts["unchanged"] == 48 + new
     assert again.retrained is False and again.relabel is not None and again.relabel.run_id != report.relabel.run_id
     assert [r.status for r in _runs(nightly_settings)] == ["finished", "finished"]
+
+
+def test_a_taxonomy_edit_is_tried_by_the_next_run(nightly_settings: Settings, store: str,
+                                                 models_dir: Path, taxonomy: Taxonomy) -> None:
+    """A cue edited into the taxonomy changes the recipe: the next run retrains through the
+    gate with no new label (it waited for 30 before), and the run after does not again."""
+    edited = dataclasses.replace(taxonomy, cues={**taxonomy.cues, "crl-failure": r"\bcrl\b|revocation list"})
+    assert training.nightly.recipe_changes(ModelRegistry(models_dir).card("v1"),
+                                           default_model(nightly_settings, taxonomy)) is None
+    report = nightly(settings=nightly_settings, taxonomy=edited, registry=ModelRegistry(models_dir))
+    assert report.new_labels == 0 and report.retrained
+    assert report.retrain_reason == "the recipe is not v1's: cues of crl-failure"
+    (decision,) = _decisions(nightly_settings)
+    assert decision.challenger == "v2" and decision.requested_by == "nightly"
+    again = nightly(settings=nightly_settings, taxonomy=edited, registry=ModelRegistry(models_dir))
+    assert again.retrained is False and len(_decisions(nightly_settings)) == 1
+    # Any parameter, named with its values; one the card does not know is new.
+    card = {"params": {"C": 10.0, "cues": {"a": "x"}}}
+    changed = training.nightly.recipe_changes(card, default_model(nightly_settings, taxonomy).set_params(C=3.0))
+    assert changed is not None and changed.startswith("C 10.0 → 3.0; ")
+    assert "min_support (new)" in changed and "n_jobs" not in changed
+    assert training.nightly.recipe_changes({}, default_model(nightly_settings, taxonomy)) is None
 
 
 @SQLITE_ONLY
