@@ -21,7 +21,8 @@ def nightly(invocation: typer.Context) -> None:
     kept out or a rollback, what it learned is not new again), when the recipe is not the newest
     version's (a taxonomy edit of cues, exclusions or pools), or when the active model's live
     record alarms and some label is new to the newest version. Prints one line a step, each
-    starting with its UTC time; the run is recorded in the store (nightly_runs). A failing step is recorded and stops the run (exit 1).
+    starting with its UTC time; the run is recorded in the store (nightly_runs). A failing step
+    is recorded and stops the run (exit 1).
     """
     from training.nightly import nightly as run_nightly
 
