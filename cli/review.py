@@ -24,10 +24,12 @@ def review(
     ca: Annotated[str | None, typer.Option(help="Only this CA's incidents, by any of its names.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
 ) -> None:
-    """The incidents the active model flagged for review, least sure first.
+    """The incidents a model flagged for review, least sure first.
 
-    Those labelled by the model alone (no correction, no Bugzilla type tags): each one's
-    confidence, tags and why it waits. Correct them with `incidents corrections import`."""
+    Those labelled by a model alone (no correction, no Bugzilla type tags), with the prediction
+    the briefing counts: the active version's, or an older one's until it has classified the
+    incident. Each one's confidence, tags and why it waits. Correct them with `incidents
+    corrections import`."""
     from core.aggregate import bounds
     from core.ca_names import CANames
     from core.review import review_count, review_queue, stored_names_of
@@ -59,13 +61,18 @@ def review(
             typer.echo(json.dumps({
                 "bug_id": item.incident_id, "confidence": item.confidence, "tags": list(item.tags),
                 "review_reason": item.review_reason, "top_scores": item.top_scores,
+                "model_version": item.model_version,
                 "ca": item.ca, "ca_name": item.ca_name, "summary": item.summary,
                 "creation_time": item.creation_time.isoformat() if item.creation_time else None}))
         return
     shown = f", the first {len(items)} below" if len(items) < count else ""
-    typer.echo(f"{count} incidents labelled by {version} alone wait for review{shown}; least "
-               "sure first")
+    older = sorted({item.model_version for item in items} - {version})
+    by = (f"{version} alone" if not older else
+          f"a model alone ({version}, and {', '.join(older)} where {version} has not classified "
+          f"them yet: `incidents relabel`)")
+    typer.echo(f"{count} incidents labelled by {by} wait for review{shown}; least sure first")
     for item in items:
+        whose = f"  [{item.model_version}]" if item.model_version != version else ""
         typer.echo(f"{item.incident_id}  {item.confidence:.2f}  {', '.join(item.tags) or '-'}  "
-                   f"{printable(item.summary)}")  # a summary's ESC sequences drive the terminal
+                   f"{printable(item.summary)}{whose}")  # a summary's ESC sequences drive the terminal
         typer.echo(f"    why: {item.review_reason or 'flagged before reasons were stored'}")

@@ -30,12 +30,13 @@ def read_review_queue(
                                     "its names in the CA names file (`Sectigo` also finds `Comodo`).")]
     = None,
 ) -> ReviewPublic:
-    """The incidents whose label comes from the active model (no correction, no Bugzilla type
-    tags), not resolved DUPLICATE or INVALID (`INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS`), that it
-    flagged for review: least sure first. A correction of each takes it off the queue and teaches
-    the next model the most. `count` is the whole queue with these filters; `data` one page of
-    it. Filled as soon as the active version has classified the stored incidents (`make run` and
-    `incidents nightly` run `incidents relabel`)."""
+    """The incidents whose label comes from a model (no correction, no Bugzilla type tags), not
+    resolved DUPLICATE or INVALID (`INCIDENTS_BRIEFING_EXCLUDED_RESOLUTIONS`), whose prediction
+    was flagged for review: least sure first. The prediction is the one the briefing counts: the
+    active version's, or the latest where it has not classified the incident yet (right after a
+    promotion, until `incidents relabel` or the nightly run; each item's `model_version` says
+    whose). A correction of each takes it off the queue and teaches the next model the most.
+    `count` is the whole queue with these filters; `data` one page of it."""
     lower, upper = bounds(start, end)  # start after end: 422 naming start
     if active_version is None:
         return ReviewPublic(data=[], count=0, model_version=None)
@@ -47,7 +48,7 @@ def read_review_queue(
                              needs_review=i.needs_review, confidence=i.confidence,
                              top_scores=i.top_scores, ca=i.ca, ca_name=i.ca_name,
                              creation_time=i.creation_time,
-                             review_reason=i.review_reason)
+                             review_reason=i.review_reason, model_version=i.model_version)
             for i in items]
     return ReviewPublic(data=data, count=review_count(session=session, model_version=active_version,
                                                       **filters),

@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field
 class ReviewItemPublic(BaseModel):
     id: int
     summary: str
-    tags: list[str] = Field(description="The active model's predicted tags.")
+    tags: list[str] = Field(description="The predicted tags.")
+    model_version: str = Field("", description="The version that predicted them: the active one, "
+                                               "or an older one where it has not classified the "
+                                               "incident yet.")
     needs_review: bool
     review_reason: str | None = Field(
         None, description="Why a person should look: no type reached its threshold (and the "

@@ -37,12 +37,14 @@ QUEUE = {
     5: ({"resolution": "DUPLICATE"}, [(V1, True, 0.05)]),         # not an incident of its own
     6: ({"resolution": "invalid"}, [(V1, True, 0.05)]),
     7: ({}, [(V1, False, 0.20)]),                                  # not flagged
-    8: ({}, [("v0", True, 0.05)]),                                 # another version's
+    8: ({}, [("v0", True, 0.04)]),                                 # v1 has not classified it: in, as v0's
     9: ({"summary": "Comodo: CRL expired", "filed": "2019-01-01T00:00:00Z",
          "commented": "2019-02-01T00:00:00Z"}, [(V1, True, 0.50)]),  # in, closed in 2019
     10: ({"summary": "Sectigo: CRL late", "whiteboard": "[ca-compliance]"},
          [(V1, True, 0.40), ("v0", True, 0.01)]),                  # meta tags only: in
     11: ({"summary": "[meta] Acme Trust: tracking bug"}, [(V1, True, 0.01)]),  # tracks others: out
+    12: ({}, [("v0", True, 0.01), (V1, False, 0.90)]),            # v1's is shown, not flagged: out
+    13: ({}, [("v0", True, 0.01), ("v0b", False, 0.90)]),         # the latest is shown: out
 }
 
 
@@ -71,25 +73,29 @@ def count(url: str, **options) -> int:
 
 
 def test_review_queue_holds_the_work_left(queue_store: str):
-    assert ids(queue_store) == [2, 1, 10, 9]
-    assert count(queue_store) == 4
+    assert ids(queue_store) == [8, 2, 1, 10, 9]
+    assert count(queue_store) == 5
     with session_scope(queue_store) as session:
-        first = review_queue(session=session, model_version=V1, limit=1)[0]
+        older, first = review_queue(session=session, model_version=V1, limit=2)
+    # The prediction the briefing counts: v1's where it made one (bugs 10 and 12), else the
+    # latest (8, 13). It was v1's only, so a promotion emptied the queue until a relabel.
+    assert (older.model_version, older.confidence, first.model_version) == ("v0", 0.04, V1)
     assert first.needs_review and first.confidence == 0.10 and first.ca_name == "acme trust"
     assert list(first.top_scores) == ["ocsp-failure", "crl-failure"]
     assert first.creation_time == datetime(2023, 3, 1, tzinfo=UTC)
 
 
 def test_review_queue_pages_and_counts_the_whole(queue_store: str):
-    assert ids(queue_store, limit=2) == [2, 1]
-    assert ids(queue_store, limit=2, offset=2) == [10, 9]
-    assert ids(queue_store, limit=2, offset=4) == []
-    assert count(queue_store) == 4  # the total, whatever the page
+    assert ids(queue_store, limit=2) == [8, 2]
+    assert ids(queue_store, limit=2, offset=2) == [1, 10]
+    assert ids(queue_store, limit=2, offset=4) == [9]
+    assert ids(queue_store, limit=2, offset=6) == []
+    assert count(queue_store) == 5  # the total, whatever the page
 
 
 def test_review_queue_by_period(queue_store: str):
     march = {"start": datetime(2023, 3, 1, tzinfo=UTC), "end": datetime(2023, 3, 31, tzinfo=UTC)}
-    assert ids(queue_store, **march) == [2, 1, 10] and count(queue_store, **march) == 3
+    assert ids(queue_store, **march) == [8, 2, 1, 10] and count(queue_store, **march) == 4
     assert ids(queue_store, end=datetime(2019, 12, 31, tzinfo=UTC)) == [9]
     assert ids(queue_store, start=datetime(2023, 4, 1, tzinfo=UTC)) == []
 
@@ -99,10 +105,10 @@ def test_review_queue_by_ca_across_aliases(queue_store: str):
     assert ids(queue_store, ca="Sectigo", ca_names=names) == [10, 9]  # Comodo is Sectigo
     assert count(queue_store, ca="comodo", ca_names=names) == 2
     assert ids(queue_store, ca="Sectigo") == [10]  # without the file, only the name itself
-    assert ids(queue_store, ca="ACME TRUST", ca_names=names) == [2, 1]
+    assert ids(queue_store, ca="ACME TRUST", ca_names=names) == [8, 2, 1]
     assert ids(queue_store, ca="Nobody CA", ca_names=names) == [] and count(queue_store, ca="Nobody CA") == 0
 
 
 def test_review_queue_excluded_resolutions(queue_store: str):
-    assert ids(queue_store, excluded_resolutions=["DUPLICATE"]) == [6, 2, 1, 10, 9]
-    assert ids(queue_store, excluded_resolutions=[]) == [5, 6, 2, 1, 10, 9]
+    assert ids(queue_store, excluded_resolutions=["DUPLICATE"]) == [8, 6, 2, 1, 10, 9]
+    assert ids(queue_store, excluded_resolutions=[]) == [8, 5, 6, 2, 1, 10, 9]
