@@ -8,7 +8,7 @@ answers) all use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -57,6 +57,28 @@ def corrected_labels(*, session: Session, incident_ids: Select | Iterable[int],
                            .where(CorrectionRow.id.in_(latest_correction_ids(as_of)),
                                   CorrectionRow.incident_id.in_(ids)))
     return {bug_id: tuple(tags) for bug_id, tags in rows}
+
+
+def corrections_against_bugzilla(*, session: Session, incident_ids: Iterable[int],
+                                 since: datetime | None,
+                                 categories_of: Callable[[Iterable[str]], Iterable[str]]) -> list[int]:
+    """Of ``incident_ids``, those whose latest correction (stored after ``since``, when given)
+    puts them in other briefing rows (``categories_of`` a tag list) than Mozilla's own type tags
+    in Bugzilla do, in id order. Incidents Mozilla has not typed are not among them: nothing
+    independent says their correction is wrong."""
+    ids = list(incident_ids)
+    query = (select(CorrectionRow.incident_id, CorrectionRow.tags)
+             .where(CorrectionRow.id.in_(latest_correction_ids()), CorrectionRow.incident_id.in_(ids)))
+    if since is not None:
+        query = query.where(CorrectionRow.created_at > since)
+    corrected: dict[int, list[str]] = {i: list(tags) for i, tags in session.execute(query)}
+    mozilla: dict[int, list[str]] = {}
+    for incident_id, tag in session.execute(
+            select(IncidentTagRow.incident_id, IncidentTagRow.tag)
+            .where(IncidentTagRow.kind == "type", IncidentTagRow.incident_id.in_(list(corrected)))):
+        mozilla.setdefault(incident_id, []).append(tag)
+    return sorted(i for i, tags in corrected.items()
+                  if i in mozilla and set(categories_of(tags)) != set(categories_of(mozilla[i])))
 
 
 class ShownPrediction(NamedTuple):

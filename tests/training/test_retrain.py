@@ -44,6 +44,48 @@ def _decisions(settings: Settings) -> list[ModelDecisionRow]:
         return list(session.scalars(select(ModelDecisionRow).order_by(ModelDecisionRow.id)))
 
 
+def _window(settings: Settings) -> Dataset:
+    with session_scope(settings.database_url) as session:
+        return holdout_split(load_dataset(session=session), settings.retrain_holdout_fraction,
+                             min_size=settings.retrain_min_holdout)[1]
+
+
+@SQLITE_ONLY
+def test_retrain_holds_a_challenger_scored_on_corrections_that_contradict_mozilla(
+        settings: Settings, store: str, models_dir: Path, taxonomy: Taxonomy,
+        correct: Callable[..., int]) -> None:
+    """The window's labels are what both models are scored on: wrong corrections there were the
+    truth, and the challenger, fitted with the earlier of them, was promoted (a triager's 45
+    incidents corrected to audit-delay: "0.3235 vs 0.0667"). Corrections made since the active
+    model that contradict Mozilla's own tags on a tenth or more of the window hold it."""
+    window = _window(settings)
+    for bug_id, tags in zip(window.ids, window.y, strict=True):
+        correct(int(bug_id), [SWAPPED[t] for t in tags])
+    registry = ModelRegistry(models_dir)
+    decision = retrain(settings=settings, taxonomy=taxonomy, registry=registry)
+    assert not decision.promoted and registry.active_version() == "v1"
+    assert decision.reason.startswith(
+        f"held: {len(window)} of the {len(window)} incidents compared on carry corrections made "
+        "since v1 that put them in other briefing rows than Mozilla's tags in Bugzilla (bugs ")
+    assert "(the gate had said: challenger is not" in decision.reason
+    assert decision.challenger_metrics["contradicted_corrections"] == sorted(int(i) for i in window.ids)
+    forced = retrain(settings=settings, taxonomy=taxonomy, registry=registry, force=True)
+    assert forced.promoted and forced.reason.startswith("forced although held: ")
+
+
+@SQLITE_ONLY
+def test_retrain_corrections_that_agree_with_mozilla_do_not_hold(
+        settings: Settings, store: str, models_dir: Path, taxonomy: Taxonomy,
+        correct: Callable[..., int]) -> None:
+    """Corrections restating Mozilla's rows, or fewer than five contradicting ones, are no reason
+    to doubt the window."""
+    window = _window(settings)
+    for n, (bug_id, tags) in enumerate(zip(window.ids, window.y, strict=True)):
+        correct(int(bug_id), [SWAPPED[t] for t in tags] if n < 4 else list(tags))
+    decision = retrain(settings=settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert not decision.reason.startswith("held") and "contradicted_corrections" not in decision.challenger_metrics
+
+
 @SQLITE_ONLY
 def test_retrain_worse_challenger_not_promoted(settings: Settings, store: str, models_dir: Path,
                                                taxonomy: Taxonomy, correct: Callable[..., int]) -> None:
