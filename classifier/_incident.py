@@ -49,11 +49,17 @@ class Incident:
         return reporter_kind(self.creator_domain, self.ca_name)
 
 
+#: The colon after a summary's CA: ASCII, or full width (U+FF1A).
+_COLON = re.compile("[:\uff1a]")
+
+
 def ca_written_in_summary(summary: str) -> str:
     """The CA named before the first colon of a summary, as written (``"D-TRUST: ..."`` →
-    ``"D-TRUST"``), without bracketed words; ``""`` when the summary names none."""
-    head, sep, _ = summary.partition(":")
-    if not sep or len(head) > 60:
+    ``"D-TRUST"``), without bracketed words; ``""`` when the summary names none. A full-width
+    colon (``"某CA：..."``, as Chinese and Japanese text writes it) is a colon too."""
+    parts = _COLON.split(summary, maxsplit=1)
+    head = parts[0]
+    if len(parts) == 1 or len(head) > 60:
         return ""
     return " ".join(re.sub(r"\[[^\]]*\]", " ", head).split())
 

@@ -1019,16 +1019,18 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         if fallback or not decided.any():
             j = int((proba / thresholds).argmax())  # the fallback's own pick
             tag, p, t = self.classes_[j], proba[j], thresholds[j]
+            score, bar = _apart(p, t)
             if fallback:
                 return (f"no type reached its threshold; {tag} is the closest guess "
-                        f"({p:.2f}, threshold {t:.2f})")
-            return f"no type came near its threshold (the closest, {tag}: {p:.2f}, threshold {t:.2f})"
+                        f"({score}, threshold {bar})")
+            return f"no type came near its threshold (the closest, {tag}: {score}, threshold {bar})"
         j = int(sure.argmin())
         tag, p, t = self.classes_[j], proba[j], thresholds[j]
         answer = "gives" if decided[j] else "does not give"
-        return (f"confidence {confidence:.2f} is below the review bar "
-                f"{self.review_threshold_:.2f}; least sure: it {answer} {tag} at {p:.2f} "
-                f"(threshold {t:.2f})")
+        said, review_bar = _apart(confidence, self.review_threshold_)
+        score, bar = _apart(p, t)
+        return (f"confidence {said} is below the review bar {review_bar}; least sure: it "
+                f"{answer} {tag} at {score} (threshold {bar})")
 
     def explain(self, X: pd.DataFrame, tags: Sequence[Iterable[str]], top: int = 5
                 ) -> list[dict[str, list[tuple[str, float]]]]:
@@ -1123,6 +1125,15 @@ def _pooled(proba: np.ndarray, pool_proba: np.ndarray, thresholds: np.ndarray,
         tags[on, best] = np.maximum(tags[on, best], np.maximum(pool[on], thresholds[cols_][best]))
         out[:, cols_] = tags
     return out
+
+
+def _apart(value: float, bar: float) -> tuple[str, str]:
+    """``value`` and ``bar`` with two decimals, or as many more (up to four) as tell them apart:
+    "confidence 0.45 is below the review bar 0.45" read as a contradiction (0.4475, 0.4525)."""
+    for digits in (2, 3):
+        if f"{value:.{digits}f}" != f"{bar:.{digits}f}":
+            return f"{value:.{digits}f}", f"{bar:.{digits}f}"
+    return f"{value:.4f}", f"{bar:.4f}"
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ def test_create_incident_empty_summary(summary) -> None:
     ("[Sectigo] Sectigo: OCSP outage", "sectigo"),
     ("OCSP responder down for an hour", ""),
     ("A" * 61 + ": too long to be a CA name", ""),
+    ("某CA：证书吊销延迟", "某ca"),  # a full-width colon (it gave "(no CA named)")
+    ("Acme：late revocation: of 3 certificates", "acme"),  # the first colon, whichever
 ])
 def test_ca_name_from_summary(summary: str, ca: str) -> None:
     assert ca_name_from_summary(summary) == ca

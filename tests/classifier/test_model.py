@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from classifier import Decision, Incident, IncidentTypeClassifier, incidents_frame
+from classifier._model import _apart
 
 FIXTURE_TAGS = ["crl-failure", "ev-misissuance", "leaf-revocation-delay", "ocsp-failure"]
 RARE_TAG = "audit-delay"  # given to 4 incidents, under the default min_support of 5
@@ -192,6 +193,20 @@ def test_decide_proba_review_reason_names_the_least_sure_answer(fitted, proba, l
     strict.review_threshold_ = 0.0  # the same answers, sure enough: no reason
     (sure,) = strict.decide_proba(np.array([proba]))
     assert (sure.needs_review, sure.review_reason) == (False, None)
+
+
+def test_review_reason_tells_a_score_from_its_bar(fitted) -> None:
+    """"confidence 0.45 is below the review bar 0.45" (0.4475 and 0.4525) read as a
+    contradiction: as many decimals as tell the two apart."""
+    model, _, _ = fitted
+    strict = copy.deepcopy(model)
+    strict.thresholds_ = np.array([0.4, 0.5, 0.5, 0.5])
+    strict.review_threshold_ = 0.4525
+    (decision,) = strict.decide_proba(np.array([[0.4475 / 0.98 ** 3, 0.02, 0.02, 0.02]]))
+    assert decision.review_reason == (
+        f"confidence 0.448 is below the review bar 0.453; least sure: it gives "
+        f"{strict.classes_[0]} at 0.48 (threshold 0.40)")
+    assert _apart(0.31, 0.44) == ("0.31", "0.44") and _apart(0.44751, 0.44749) == ("0.448", "0.447")
 
 
 def test_explain_model_words_from_text(fitted) -> None:
