@@ -55,8 +55,14 @@ async def _classify(bugs: Sequence[IncidentClassify], *, loaded: LoadedModel, ta
     results = await batcher.classify(sent, loaded=loaded, taxonomy=taxonomy, explain=explain)
     return [ClassificationPublic.model_validate(
         {**result.as_dict(), "id": bug.id,
-         "stored": stores and bug.id is not None and result.not_stored_because is None})
+         "stored": stores and bug.id is not None and result.not_stored_because is None,
+         **({} if stores or bug.id is None else {"not_stored_because": NO_TOKEN})})
         for bug, result in zip(bugs, results, strict=True)]
+
+
+#: Why a bug with an id was classified and not stored: storing needs a maintainer's token.
+NO_TOKEN = ("the request carries no maintainer's token: a bug is stored (with its whiteboard, "
+            "which is training data) only when a maintainer sends it")
 
 
 _EXPLAIN = Query(description="Also answer the words behind each predicted tag (`explanation`); "

@@ -32,10 +32,11 @@ class ClassificationPublic(BaseModel):
                                      "id and, on POST /classify, the request a maintainer's "
                                      "token.")
     not_stored_because: str | None = Field(
-        None, description="Why a bug that would have been stored was not: it is in another "
-                          "product or component than CA Program / CA Certificate Compliance, or "
-                          "the store holds a newer copy of it (its `last_change_time` is later "
-                          "than the one sent), which is kept as it is.")
+        None, description="Why a bug with an id was not stored: the request carries no "
+                          "maintainer's token, the bug is in another product or component than "
+                          "CA Program / CA Certificate Compliance, or the store holds a newer "
+                          "copy of it (its `last_change_time` is later than the one sent), which "
+                          "is kept as it is.")
 
 
 class ClassificationsPublic(BaseModel):

@@ -305,15 +305,17 @@ def test_classify_incident_anonymous_changes_nothing_stored(client: TestClient, 
     assert response.status_code == 200
     body = response.json()
     assert body["stored"] is False and body["id"] == bug["id"]
+    # It said why not (it answered null, as for a bug that was stored).
+    assert body["not_stored_because"].startswith("the request carries no maintainer's token")
     assert body == {**client.post("/classify", json=without(_rewritten(bug), "id")).json(),
-                    "id": bug["id"]}
+                    "id": bug["id"], "not_stored_because": body["not_stored_because"]}
     assert client.get(f"/incidents/{bug['id']}").json() == incident
     assert store_rows() == before
     assert _count(service_settings.database_url, PredictionRow) == 0
 
     stored = client.post("/classify", json=_rewritten(bug), headers=maintainer)
     assert stored.status_code == 200
-    assert stored.json() == {**body, "stored": True}
+    assert stored.json() == {**body, "stored": True, "not_stored_because": None}
     after = client.get(f"/incidents/{bug['id']}").json()
     assert after["summary"] == REWRITTEN_SUMMARY and after["bugzilla_tags"] == ["crl-failure"]
     assert len(after["predictions"]) == 1
