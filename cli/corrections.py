@@ -38,7 +38,7 @@ def corrections_import(
         taxonomy, registry = ctx.taxonomy, ctx.registry
         active = registry.active_version()
         try:  # each named as `classify` names its bugs file
-            text = file.read_text(encoding="utf-8")
+            text = file.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no JSON
         except FileNotFoundError:
             raise InvalidIncident(f"{file}: no such file", field="file") from None
         except IsADirectoryError:

@@ -230,8 +230,8 @@ def parse_correction_lines(*, session: Session, taxonomy: Taxonomy,
 CORRECTION_FIELDS = frozenset({"bug_id", "tags", "note"})
 #: The other fields of an ``incidents review --json`` line, which a corrections file may keep:
 #: they are ignored (its ``tags``, the model's, are the correction's, edited or not).
-REVIEW_FIELDS = frozenset({"ca", "ca_name", "confidence", "creation_time", "review_reason",
-                           "summary", "top_scores"})
+REVIEW_FIELDS = frozenset({"ca", "ca_name", "confidence", "creation_time", "model_version",
+                           "review_reason", "summary", "top_scores"})
 
 
 def _correction_line(*, session: Session, taxonomy: Taxonomy, line: str) -> CorrectionIn:

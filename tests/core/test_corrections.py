@@ -331,7 +331,8 @@ def test_corrections_import_review_json_lines(incidents, settings: Settings, sto
     rows[0]["tags"] = ["crl-failure"]
     rows[1]["tags"] = []
     path = tmp_path / "review.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    # Written with a byte order mark, as Windows editors save UTF-8 (it was "line 1: not JSON").
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8-sig")
     assert incidents.ok("corrections", "import", path, "--author", "alice").stdout.startswith(
         "stored 4 corrections")
     with session_scope(store) as session:
