@@ -88,15 +88,18 @@ def check_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags:
                      note: Any = "") -> CorrectionIn:
     """A correction checked against the store and the taxonomy; InvalidIncident names the field.
 
-    ``tags`` are type tags of the taxonomy (aliases are accepted and made canonical); an empty
-    list is a verdict too: the incident has no incident type.
+    ``tags`` are type tags of the taxonomy (aliases, and a tag in brackets as a whiteboard writes
+    it, are accepted and made canonical); an empty list is a verdict too: the incident has no
+    incident type.
     """
     checked_bug_id(bug_id, "bug_id")
     if session.get(IncidentRow, bug_id) is None:
         raise InvalidIncident(f"bug_id: bug {bug_id} is not in the store", field="bug_id")
     if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
         raise InvalidIncident("tags: must be a list of type tags (empty for none)", field="tags")
-    canonical = sorted({taxonomy.canonical(t) for t in tags})
+    # "[dv-misissuance]", as the whiteboard writes it, is the tag dv-misissuance.
+    canonical = sorted({taxonomy.canonical(t.strip().removeprefix("[").removesuffix("]"))
+                        for t in tags})
     unknown = [t for t in canonical if t not in taxonomy.tag_categories]
     if unknown:
         are = "is not a type tag" if len(unknown) == 1 else "are not type tags"

@@ -12,7 +12,7 @@ import pytest
 from classifier import InvalidIncident, Taxonomy
 from core.classification import correct_incident
 from core.config import Settings
-from core.corrections import MAX_NOTE_CHARS, corrections_of, list_corrections
+from core.corrections import MAX_NOTE_CHARS, check_correction, corrections_of, list_corrections
 from core.db import session_scope
 from core.labels import corrected_labels
 from core.registry import ModelRegistry
@@ -35,6 +35,14 @@ def test_add_correction_unknown_tag_or_bug(settings: Settings, store: str, taxon
             correct_incident(session=session, taxonomy=taxonomy, bug_id=42, tags=[], author="a")
         assert bad_bug.value.field == "bug_id"
     assert count_rows(settings, CorrectionRow) == 0
+
+
+def test_check_correction_reads_a_tag_as_the_whiteboard_writes_it(store: str, taxonomy: Taxonomy) -> None:
+    """"[dv-misissuance]" was refused (422) though it is how the whiteboard writes the tag."""
+    with session_scope(store) as session:
+        checked = check_correction(session=session, taxonomy=taxonomy, bug_id=BUG,
+                                   tags=["[dv-misissuance]", " [OCSP-Failure] "])
+    assert checked.tags == ("dv-misissuance", "ocsp-failure")
 
 
 @pytest.mark.parametrize(("note", "says"), [
