@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt, ValidationInfo
 
+from core.config import BUGZILLA_RESOLUTIONS
 from core.moments import as_utc
 from core.store import MAX_BUG_ID
 
@@ -50,11 +51,18 @@ def _utc(value: datetime | None) -> datetime | None:
 CLOCK_SLACK = timedelta(days=1)
 
 
+#: Before any Bugzilla time: Bugzilla began in 1998.
+BUGZILLA_BEGAN = datetime(1998, 1, 1, tzinfo=UTC)
+
+
 def _happened(value: datetime | None) -> datetime | None:
-    """A Bugzilla time is of something that has happened: a filing time in 9999 was stored and
-    made the bug the newest labelled incident of every retraining's comparison window."""
+    """A Bugzilla time is of something that has happened, since Bugzilla began: a filing time in
+    9999 was stored and made the bug the newest labelled incident of every retraining's
+    comparison window, and one in year 1 a briefing of "January 1, 1"."""
     if value is not None and value > datetime.now(UTC) + CLOCK_SLACK:
         raise ValueError("is in the future: a Bugzilla time is of something that has happened")
+    if value is not None and value < BUGZILLA_BEGAN:
+        raise ValueError("is before 1998, when Bugzilla began: not a Bugzilla time")
     return value
 
 
@@ -102,6 +110,44 @@ def _address_domain(value: str) -> str:
     takes it: it is what is kept of the address, and the model reads it."""
     if "@" in value and not _DOMAIN.fullmatch(value.rsplit("@", 1)[1]):
         raise ValueError("the part after @ must be a domain name (letters, digits, dots, hyphens)")
+    return value
+
+
+#: Bugzilla's bug statuses; the first four are open (a bug with no resolution).
+BUGZILLA_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED", "RESOLVED", "VERIFIED", "CLOSED")
+OPEN_STATUSES = frozenset(BUGZILLA_STATUSES[:4])
+
+
+def _status(value: str) -> str:
+    """A Bugzilla status (any case, written upper case), or "" for none."""
+    if value and value.upper() not in BUGZILLA_STATUSES:
+        raise ValueError(f"{value!r} is not a Bugzilla status (one of {', '.join(BUGZILLA_STATUSES)})")
+    return value.upper()
+
+
+def _resolution(value: str) -> str:
+    """A Bugzilla resolution (any case, written upper case), or "" for an open bug's."""
+    if value and value.upper() not in BUGZILLA_RESOLUTIONS:
+        raise ValueError(f"{value!r} is not a Bugzilla resolution (one of "
+                         f"{', '.join(sorted(BUGZILLA_RESOLUTIONS))}, or empty for an open bug)")
+    return value.upper()
+
+
+#: A bug's status and resolution as a client sends them (a sync stores what Bugzilla says).
+Status = Annotated[str, Field(max_length=64, examples=["RESOLVED"]), AfterValidator(_status)]
+Resolution = Annotated[str, Field(max_length=64, examples=["FIXED"]), AfterValidator(_resolution)]
+
+
+def resolution_agrees(value: str | None, info: ValidationInfo) -> str | None:
+    """An open bug has no resolution and a closed one has one, when both are sent (a field
+    validator of ``resolution`` in a model whose ``status`` comes first)."""
+    status = info.data.get("status")
+    if value is None or not status:
+        return value
+    if status in OPEN_STATUSES and value:
+        raise ValueError(f"a {status} bug has no resolution (send \"\")")
+    if status not in OPEN_STATUSES and not value:
+        raise ValueError(f"a {status} bug has a resolution (FIXED, INVALID, DUPLICATE, ...)")
     return value
 
 

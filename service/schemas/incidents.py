@@ -13,7 +13,21 @@ from classifier import Incident, Taxonomy, WhiteboardTags
 from core.bugzilla import BugRecord, comment_zero, last_comment_time, whiteboard_tags
 
 from ..config import MAX_BATCH, MAX_COMMENTS
-from .common import Address, BugId, BugzillaTime, Code, Domain, LongText, Name, Summary, Whiteboard, not_before_creation
+from .common import (
+    Address,
+    BugId,
+    BugzillaTime,
+    Code,
+    Domain,
+    LongText,
+    Name,
+    Resolution,
+    Status,
+    Summary,
+    Whiteboard,
+    not_before_creation,
+    resolution_agrees,
+)
 from .corrections import CorrectionPublic
 
 # -- examples (written by hand in the shape of the March 2026 snapshot; not real bugs) --------
@@ -93,6 +107,10 @@ class IncidentClassify(IncidentBase):
 
     id: BugId | None = Field(default=None, description="Bugzilla bug id: when given, the bug and "
                                                        "its prediction are stored.")
+    status: Status | None = Field(default=None, description="A Bugzilla status (UNCONFIRMED, NEW, "
+                                  "ASSIGNED, REOPENED, RESOLVED, VERIFIED, CLOSED).")
+    resolution: Resolution | None = Field(default=None, description="A Bugzilla resolution, "
+                                          "empty for an open bug; none for a RESOLVED one.")
     description: LongText | None = Field(
         default=None, description="Comment 0. Takes precedence over `comments`.")
     comments: list[BugzillaComment] | None = Field(
@@ -110,6 +128,7 @@ class IncidentClassify(IncidentBase):
                                                   description="When the bug was last resolved.")
 
     _later_times = field_validator("last_change_time", "cf_last_resolved")(not_before_creation)
+    _resolution_agrees = field_validator("resolution")(resolution_agrees)
 
     def description_text(self) -> str:
         """``description``, else comment 0 of ``comments`` when it is public: a private one is

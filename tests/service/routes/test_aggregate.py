@@ -89,7 +89,7 @@ def test_aggregate_incidents_window_rules(client: TestClient, maintainer_no_bugs
                    whiteboard="[crl-failure]"),                     # resolved before it
         3: new_bug(3, creation_time="2018-06-01T00:00:00Z", status="NEW", resolution=""),
         4: new_bug(4, creation_time="2018-06-01T00:00:00Z"),         # closed, no resolution time
-        5: new_bug(5, creation_time="2020-01-01T00:00:00Z", status="ASSIGNED"),  # filed after
+        5: new_bug(5, creation_time="2020-01-01T00:00:00Z", status="ASSIGNED", resolution=""),  # filed after
         6: new_bug(6, creation_time="2019-12-31T23:00:00Z"),         # the last day counts whole
         7: new_bug(7, creation_time=None),                           # undated: filed when received
         8: {**new_bug(8, creation_time="2018-06-01T00:00:00Z"), "comments": comments},  # last comment

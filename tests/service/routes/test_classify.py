@@ -448,6 +448,16 @@ BAD_BODIES = {
     # Its domain is what is kept and read: it was stored as "évil domain/<x>".
     "creator's domain not a domain": (json.dumps(new_bug(BUG_ID, creator="a@Évil Domain/<x>")),
                                       422, ["body", "creator"]),
+    # Stored as sent, they were (a triager's review): WEIRD, BOGUS, NEW and FIXED, year 1.
+    "status not Bugzilla's": (json.dumps(new_bug(BUG_ID, status="WEIRD")), 422, ["body", "status"]),
+    "resolution not Bugzilla's": (json.dumps(new_bug(BUG_ID, resolution="BOGUS")), 422,
+                                  ["body", "resolution"]),
+    "open and resolved": (json.dumps(new_bug(BUG_ID, status="NEW", resolution="FIXED")), 422,
+                          ["body", "resolution"]),
+    "resolved without a resolution": (json.dumps(new_bug(BUG_ID, resolution="")), 422,
+                                      ["body", "resolution"]),
+    "filed before Bugzilla": (json.dumps(new_bug(BUG_ID, creation_time="0001-01-01T00:00:00Z")),
+                              422, ["body", "creation_time"]),
 }
 
 
@@ -460,6 +470,19 @@ def test_classify_incident_bad_input(client: TestClient, service_settings, maint
     errors = response.json()["detail"]
     assert any(e["loc"][:len(loc)] == loc and e["msg"] for e in errors), errors
     assert _stored(service_settings.database_url) == (0, 0)
+
+
+def test_classify_incident_status_and_resolution_written_as_bugzilla_does(
+        client: TestClient, service_settings, maintainer_no_bugs):
+    """Any case is read, and stored upper case; an open bug with an empty resolution is fine."""
+    response = client.post("/classify", json=new_bug(BUG_ID, status="resolved", resolution="fixed"),
+                           headers=maintainer_no_bugs)
+    assert response.status_code == 200, response.text
+    incident = client.get(f"/incidents/{BUG_ID}").json()
+    assert (incident["status"], incident["resolution"]) == ("RESOLVED", "FIXED")
+    reopened = client.post("/classify", json=new_bug(BUG_ID, status="REOPENED", resolution=""),
+                           headers=maintainer_no_bugs)
+    assert reopened.status_code == 200, reopened.text
 
 
 def test_classify_incident_not_json(client: TestClient, service_settings, maintainer_no_bugs):
