@@ -66,6 +66,7 @@ def reported_errors() -> Iterator[None]:
     from classifier import IncidentError
     from core.config import get_settings
     from core.db import safe_url
+    from core.text import first_line
 
     try:
         yield
@@ -80,9 +81,7 @@ def reported_errors() -> Iterator[None]:
     except OSError as exc:
         raise fail(_os_error(exc)) from None
     except SQLAlchemyError as exc:  # the store is unreachable, refuses us, or the URL is wrong
-        cause = getattr(exc, "orig", None) or exc
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise fail(f"store ({safe_url(get_settings().database_url)}): {first}") from None
+        raise fail(f"store ({safe_url(get_settings().database_url)}): {first_line(exc)}") from None
     except OverflowError as exc:  # a last resort: a number no check bounded (SQLite's 64 bits, a date)
         raise fail(f"a value out of range: {exc}") from None
 

@@ -91,13 +91,13 @@ def _recorded_decisions(ctx: Context, versions: list[str]) -> dict[str, ModelDec
 
     from classifier import IncidentError
     from core.decisions import decisions_of
+    from core.text import first_line
 
     try:
         with ctx.reading() as session:
             return {} if session is None else decisions_of(session=session, versions=versions)
     except (IncidentError, SQLAlchemyError) as exc:
-        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        typer.echo(f"note: retraining decisions not shown: {first}", err=True)
+        typer.echo(f"note: retraining decisions not shown: {first_line(exc)}", err=True)
         return {}
 
 

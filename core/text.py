@@ -44,3 +44,11 @@ def markdown_text(text: str) -> str:
     HTML characters escaped, control characters too. Anyone can file a bug, and a briefing's
     Markdown is pasted into documents that render HTML."""
     return _MARKUP.sub(r"\\\1", printable(text))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (of the database's own error when SQLAlchemy wraps
+    one: ``orig``), or its type's name when it says nothing: what a one-line message quotes."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__

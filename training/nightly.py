@@ -41,6 +41,7 @@ from core.labels import LabelSource, incident_labels
 from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
 from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, PredictionRow, utcnow
+from core.text import first_line
 
 from .dataset import card_time, labels_as_of
 from .relabel import RelabelReport, relabel
@@ -296,9 +297,6 @@ def _record(url: str, run_id: int, **values: Any) -> None:
             setattr(run, name, value)
 
 
-def _message(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _lock(url: str, kind: str) -> JobLock:
@@ -371,7 +369,7 @@ def _nightly(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegistry,
                 relabel_changed=report.relabel.changed)
         say(f"relabel: {report.relabel.summary()} (relabel run {report.relabel.run_id})")
     except BaseException as exc:
-        report.status, report.failed_step, report.error = "failed", step, _message(exc)
+        report.status, report.failed_step, report.error = "failed", step, first_line(exc)
         if step == "retrain" and report.retrained and report.decision is None:
             report.retrained = False  # it was due, and failed before it decided anything
         try:
