@@ -47,6 +47,8 @@ KINDS = {"retrain": "a retraining", "sync": "a sync from Bugzilla", "relabel": "
          "nightly": "a nightly run"}
 
 STATES = ("queued", "running", "succeeded", "failed")
+#: The states of a job that has not ended.
+UNFINISHED = STATES[:2]
 
 
 def _host_key() -> str | None:
@@ -292,7 +294,7 @@ ORPHANED: dict[str, Any] = {"state": "failed", "status_code": 500,
 def _as_seen(job: Job, held: set[str]) -> Job:
     """A job that has not ended while no live lock names it any more (the process running it
     died) reads as failed."""
-    if job.state in ("queued", "running") and job.id not in held:
+    if job.state in UNFINISHED and job.id not in held:
         return replace(job, **ORPHANED)
     return job
 
@@ -302,5 +304,5 @@ def _record_orphan(session: Session, job_id: str | None) -> None:
     died (or stopped beating) with it, so the row would otherwise stay ``running`` for ever."""
     if job_id is not None:
         session.execute(update(JobRow)
-                        .where(JobRow.id == job_id, JobRow.state.in_(("queued", "running")))
+                        .where(JobRow.id == job_id, JobRow.state.in_(UNFINISHED))
                         .values(finished_at=utcnow(), **ORPHANED))
