@@ -19,6 +19,7 @@ from core.registry import ModelRegistry
 from . import auth, errors
 from .active_model import ActiveModel
 from .batching import ClassifyBatcher
+from .briefing_slots import BriefingSlots
 from .config import MAX_DESCRIPTION_CHARS, MAX_SUMMARY_CHARS, ServiceSettings
 from .live_taxonomy import LiveTaxonomy
 from .observability import BodyLimitMiddleware, HeadAsGetMiddleware, Metrics, RequestContextMiddleware, configure_logging
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                       check_interval=settings.model_check_interval)
     app.state.metrics = metrics
     app.state.store = Store(settings.database_url)
+    app.state.briefing_slots = BriefingSlots(settings.briefing_concurrency)
     app.state.batcher = ClassifyBatcher(store=app.state.store, metrics=metrics)
     app.state.active_model = ActiveModel(ModelRegistry(settings.models_dir),
                                          check_interval=settings.model_check_interval,

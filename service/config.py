@@ -57,6 +57,11 @@ class ServiceSettings(Settings):
                     "as the X-Api-Key header (or as the password of HTTP basic auth); "
                     f"{WEBHOOK_SECRET_CHARS[0]} to {WEBHOOK_SECRET_CHARS[1]} characters. Unset, the "
                     "route answers 404.")
+    briefing_concurrency: int = Field(
+        default=2, ge=1, le=64,
+        description="Briefings (GET /aggregate, its charts, /report, the page) a worker counts at "
+                    "once; each holds its period's incidents in memory. Others wait up to 20 s, "
+                    "then are answered 503 with Retry-After.")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
                            description="Level of the service's request and model logs.")
 

@@ -54,6 +54,17 @@ def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session
         yield session
 
 
+def briefing_slot(request: Request) -> Iterator[None]:
+    """A slot to count a briefing in (:class:`BriefingSlots`), held until the route returns: a
+    route that counts one depends on it before it reads the store."""
+    with request.app.state.briefing_slots.held():
+        yield
+
+
+#: A briefing slot held for the request (declared before the session's dependencies).
+BriefingSlotDep = Annotated[None, Depends(briefing_slot)]
+
+
 async def get_active_model(request: Request) -> ActiveModel:
     return request.app.state.active_model
 

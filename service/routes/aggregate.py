@@ -13,7 +13,7 @@ from core.labels import LabelSource
 from core.report import CHART_MEDIA_TYPES, ChartFormat, csv_text, render_chart
 
 from ..auth import READERS
-from ..deps import ActiveVersionDep, CANamesDep, PeriodDep, SessionDep, SettingsDep, TaxonomyDep
+from ..deps import ActiveVersionDep, BriefingSlotDep, CANamesDep, PeriodDep, SessionDep, SettingsDep, TaxonomyDep
 from ..schemas import BriefingPublic, CategoryRowPublic, WindowRulePublic
 
 router = APIRouter(prefix="/aggregate", tags=["aggregate"], dependencies=[READERS])
@@ -34,9 +34,10 @@ def _public(table: Briefing) -> BriefingPublic:
         uncategorised_ids=list(table.uncategorised_ids), ca_counts=table.ca_counts)
 
 
-def count_open(period: PeriodDep, session: SessionDep, taxonomy: TaxonomyDep,
+def count_open(_slot: BriefingSlotDep, period: PeriodDep, session: SessionDep, taxonomy: TaxonomyDep,
                active_version: ActiveVersionDep, settings: SettingsDep, ca_names: CANamesDep) -> Briefing:
-    """The briefing of the request's period (a dependency of every route that shows it)."""
+    """The briefing of the request's period (a dependency of every route that shows it),
+    counted in one of the worker's briefing slots."""
     return briefing(session=session, taxonomy=taxonomy, start=period.start, end=period.end,
                     active_version=active_version,
                     excluded_resolutions=settings.briefing_excluded_resolutions, ca_names=ca_names)

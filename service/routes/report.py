@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from core.report import build_report, incident_list_url, render_csv, render_html, render_markdown
 
 from ..auth import READERS
-from ..deps import ActiveVersionDep, CANamesDep, PeriodDep, SessionDep, SettingsDep, TaxonomyDep
+from ..deps import ActiveVersionDep, BriefingSlotDep, CANamesDep, PeriodDep, SessionDep, SettingsDep, TaxonomyDep
 
 router = APIRouter(prefix="/report", tags=["report"], dependencies=[READERS])
 
@@ -20,7 +20,8 @@ router = APIRouter(prefix="/report", tags=["report"], dependencies=[READERS])
 @router.get("", response_class=HTMLResponse, responses={
     200: {"content": {"text/html": {}, "text/markdown": {}, "text/csv": {}},
           "description": "The briefing: an HTML page by default."}})
-def read_report(request: Request, period: PeriodDep, session: SessionDep, taxonomy: TaxonomyDep,
+def read_report(request: Request, _slot: BriefingSlotDep, period: PeriodDep, session: SessionDep,
+                taxonomy: TaxonomyDep,
                 active_version: ActiveVersionDep, settings: SettingsDep, ca_names: CANamesDep,
                 output: Annotated[Literal["html", "md", "csv"], Query(
                     alias="format", description="`html` (a page), `md` (Markdown) or `csv`.")] = "html",

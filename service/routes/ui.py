@@ -243,10 +243,11 @@ def render_page(request: Request, *, session: Session, taxonomy: Taxonomy,
     loaded = active.current()
     version = loaded.version if loaded is not None else active.named()
     ca_names = get_ca_names(settings)  # the CAs named as /aggregate and the report name them
-    table: Briefing = briefing(session=session, taxonomy=taxonomy, start=period.lower,
-                               end=period.upper, active_version=version,
-                               excluded_resolutions=settings.briefing_excluded_resolutions,
-                               ca_names=ca_names)
+    with request.app.state.briefing_slots.held():
+        table: Briefing = briefing(session=session, taxonomy=taxonomy, start=period.lower,
+                                   end=period.upper, active_version=version,
+                                   excluded_resolutions=settings.briefing_excluded_resolutions,
+                                   ca_names=ca_names)
     # The queue of the period shown: the predictions its briefing counts that wait for review.
     items = review_queue(session=session, model_version=version, limit=limit, start=period.lower,
                          end=period.upper, ca_names=ca_names,

@@ -13,6 +13,7 @@ from classifier import ca_written_in_summary
 from core.bugzilla import BugRecord
 from core.db import session_scope
 from core.store import save_prediction, upsert_bugs
+from service.briefing_slots import BriefingSlots
 from tests.fixtures import new_bug
 
 WINDOW_2019 = {"start": "2019-01-01", "end": "2019-12-31"}
@@ -260,3 +261,23 @@ def test_aggregate_incidents_excluded_resolutions_setting(make_client, models_di
     body = client.get("/aggregate", params=WINDOW_2019).json()
     assert body["total"] == 4
     assert body["excluded"] == {"WONTFIX": 1}
+
+
+def test_briefings_counted_at_once_are_bounded(client: TestClient, store):
+    """Each briefing holds its period's incidents in memory, and nothing bounded how many a
+    worker counted at once: past INCIDENTS_BRIEFING_CONCURRENCY, one waits, then is told to
+    come back (503, Retry-After) before it reads anything."""
+    assert client.app.state.briefing_slots.n == 2  # type: ignore[attr-defined]  # the default
+    slots = BriefingSlots(1, wait=0.05)
+    client.app.state.briefing_slots = slots  # type: ignore[attr-defined]
+    routes = [("/aggregate", {}), ("/aggregate/chart.svg", {}), ("/report", {"format": "csv"}),
+              ("/", {})]
+    with slots.held():  # one briefing being counted
+        for path, extra in routes:
+            busy = client.get(path, params={**WINDOW_2019, **extra})
+            assert busy.status_code == 503, (path, busy.text)
+            assert busy.headers["Retry-After"] == "5"
+            assert "1 briefings are being counted in this worker (INCIDENTS_BRIEFING_CONCURRENCY)" \
+                in busy.text
+    for path, extra in routes:  # the slot is free again, and each route gave its own back
+        assert client.get(path, params={**WINDOW_2019, **extra}).status_code == 200, path
