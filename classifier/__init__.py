@@ -2,6 +2,7 @@
 
 from ._artefact import TRUSTED_TYPES, file_sha256, load_artefact, load_artefact_isolated, save_artefact
 from ._baselines import KeywordTagger, MostFrequentTag, TfidfLogisticBaseline, WordCharTfidfBaseline
+from ._ccadb_report import IncidentReport, level_evidence, parse_report, without_template
 from ._exceptions import (
     ActiveChanged,
     AlreadyActive,
@@ -32,7 +33,6 @@ from ._incident import (
     reporter_kind,
 )
 from ._model import Decision, IncidentTypeClassifier
-from ._report import IncidentReport, level_evidence, parse_report, without_template
 from ._taxonomy import DEFAULT_TAXONOMY_FILE, Taxonomy, WhiteboardTags, read_toml
 
 __all__ = [

@@ -27,10 +27,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
+from ._ccadb_report import LEVEL_TAGS, stated_level_tags, without_certificate_types, without_template
 from ._counting import FastTfidf
 from ._exceptions import NotEnoughData
 from ._incident import FEATURE_COLUMNS, FILED_COLUMN
-from ._report import LEVEL_TAGS, stated_level_tags, without_certificate_types, without_template
 
 # Word features are the ones an explanation can show a person; char n-grams are not.
 _WORD_BLOCKS = ("summary_words", "description_words", "summary_cues")

@@ -11,7 +11,7 @@ import pytest
 
 import classifier
 from classifier import IncidentReport, level_evidence, parse_report
-from classifier._report import _FIELD_NAMES, stated_level_tags, without_certificate_types, without_template
+from classifier._ccadb_report import _FIELD_NAMES, stated_level_tags, without_certificate_types, without_template
 
 # Fixture reports written for these tests (no real bug's text), one per template version.
 
@@ -257,7 +257,7 @@ Could the CA look into this?
 def test_exports() -> None:
     for name in ("IncidentReport", "parse_report", "level_evidence"):
         assert name in classifier.__all__
-        assert getattr(classifier, name).__module__ == "classifier._report"
+        assert getattr(classifier, name).__module__ == "classifier._ccadb_report"
 
 
 def test_report_is_frozen() -> None:
