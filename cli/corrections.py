@@ -26,8 +26,7 @@ def corrections_import(
     skipped: importing a file again (say, after an interrupted run), or a line twice in it,
     stores nothing twice."""
     from classifier import InvalidIncident
-    from core.classification import record_correction
-    from core.corrections import jsonl_lines, parse_correction_lines
+    from core.corrections import jsonl_lines, parse_correction_lines, record_correction
     from core.db import session_scope
     from core.pause import pause_at
     from core.tokens import maintainer_name

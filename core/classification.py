@@ -6,22 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from classifier import Incident, Taxonomy, incidents_frame
 
-from .corrections import (
-    Corrected,
-    ModelSaid,
-    add_correction,
-    check_correction,
-    counting_repeat,
-    lock_incident,
-)
 from .registry import LoadedModel
-from .store import NewPrediction, row_incident
-from .tables import CorrectionRow, IncidentRow, PredictionRow
+from .store import NewPrediction
 
 
 @dataclass(frozen=True)
@@ -98,63 +86,3 @@ def explain_tags(loaded: LoadedModel, incidents: Sequence[Incident],
     reasons = loaded.model.explain(incidents_frame(incidents), [list(t) for t in tags],
                                    top=top_words)
     return [_terms(why) for why in reasons]
-
-
-def model_said(*, session: Session, bug_id: int, active_version: str | None,
-               loaded: LoadedModel | None, taxonomy: Taxonomy) -> ModelSaid | None:
-    """What ``active_version`` says of a stored incident: its stored prediction, else (when that
-    version is ``loaded``) its answer now; None when neither is to be had."""
-    if active_version is None:
-        return None
-    row = session.scalar(select(PredictionRow).where(PredictionRow.incident_id == bug_id,
-                                                     PredictionRow.model_version == active_version))
-    if row is not None:
-        return ModelSaid(active_version, list(row.tags), dict(row.scores))
-    incident = session.get(IncidentRow, bug_id)
-    if loaded is None or loaded.version != active_version or incident is None:
-        return None
-    result = classify(loaded, [row_incident(incident)], taxonomy)[0]
-    return ModelSaid(active_version, list(result.tags), dict(result.scores))
-
-
-def correct_incident(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags: Any,
-                     note: Any = "", author: str, token_id: int | None = None,
-                     active_version: str | None = None,
-                     loaded: LoadedModel | None = None) -> CorrectionRow:
-    """The correction that counts for the bug after :func:`record_correction`: the one it
-    stored, or the same one by the same author that already counted (nothing stored)."""
-    return record_correction(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
-                             note=note, author=author, token_id=token_id,
-                             active_version=active_version, loaded=loaded).row
-
-
-def record_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags: Any,
-                      note: Any = "", author: str, token_id: int | None = None,
-                      active_version: str | None = None,
-                      loaded: LoadedModel | None = None) -> Corrected:
-    """Check and store a maintainer's correction with what the active model said of the incident
-    then: its stored prediction, else, when the active model is ``loaded``, its answer now.
-
-    Nothing is stored twice (``stored`` False, the row that counts given back) when the
-    correction that counts for the bug is already this one by ``author``
-    (:func:`core.corrections.counting_repeat`, the rule of `corrections import`, the API and the
-    page alike). The rule is asked again with the incident locked (:func:`lock_incident`, held
-    until the caller's transaction ends), so two identical corrections at once store one.
-    InvalidIncident names the field of a bad correction; the caller's transaction commits.
-    """
-    if loaded is not None and active_version is None:
-        active_version = loaded.version
-    checked = check_correction(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
-                               note=note)
-    # Asked first without the lock: a repeat takes no lock and asks no model.
-    repeat = counting_repeat(session=session, correction=checked, author=author)
-    if repeat is not None:
-        return Corrected(repeat, stored=False)
-    said = model_said(session=session, bug_id=checked.bug_id, active_version=active_version,
-                      loaded=loaded, taxonomy=taxonomy)
-    lock_incident(session=session, bug_id=checked.bug_id)
-    repeat = counting_repeat(session=session, correction=checked, author=author)
-    if repeat is not None:  # stored by another transaction since the first look
-        return Corrected(repeat, stored=False)
-    return Corrected(add_correction(session=session, correction=checked, author=author,
-                                    token_id=token_id, model_said=said), stored=True)

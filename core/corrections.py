@@ -1,8 +1,9 @@
 """Maintainers' corrections of incident labels: stored, superseded, listed, and used as labels.
 
 Corrections are never updated or deleted: a later correction of the same incident supersedes
-the earlier one (the latest by id counts), and the history stays. Plain store functions: no
-model is run here (:func:`core.classification.correct_incident` asks it). They are read by the
+the earlier one (the latest by id counts), and the history stays. :func:`record_correction`
+checks one, asks the active model what it said of the incident, and stores it with that (the
+one path of the CLI, the API and the page). They are read by the
 incident view (``GET /incidents/{id}``), the briefing table (``GET /aggregate``, where a correction
 outranks every other label) and training (a corrected incident is trained on its corrected tags).
 """
@@ -21,8 +22,10 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, Taxonomy
 
-from .store import checked_bug_id
-from .tables import CorrectionRow, IncidentRow, utcnow
+from .classification import classify
+from .registry import LoadedModel
+from .store import checked_bug_id, row_incident
+from .tables import CorrectionRow, IncidentRow, PredictionRow, utcnow
 from .text import NOT_UNICODE, is_unicode
 
 #: Longest note a correction takes, from the API, the page or a corrections file.
@@ -130,8 +133,8 @@ class ModelSaid:
 def add_correction(*, session: Session, correction: CorrectionIn, author: str,
                    token_id: int | None = None, model_said: ModelSaid | None = None) -> CorrectionRow:
     """Store a checked correction, with what the active model said of the incident then (if
-    known); the caller's transaction commits. :func:`core.classification.correct_incident`
-    checks, asks the model and stores in one call."""
+    known); the caller's transaction commits. :func:`record_correction` checks, asks the
+    model and stores in one call."""
     row = CorrectionRow(incident_id=correction.bug_id, tags=list(correction.tags),
                         note=correction.note, author=author, token_id=token_id, created_at=utcnow(),
                         model_version=model_said.version if model_said else None,
@@ -258,3 +261,63 @@ def _correction_line(*, session: Session, taxonomy: Taxonomy, line: str) -> Corr
             raise InvalidIncident(f"{name}: missing", field=name)
     return check_correction(session=session, taxonomy=taxonomy, bug_id=data["bug_id"],
                             tags=data["tags"], note=data.get("note", ""))
+
+
+def model_said(*, session: Session, bug_id: int, active_version: str | None,
+               loaded: LoadedModel | None, taxonomy: Taxonomy) -> ModelSaid | None:
+    """What ``active_version`` says of a stored incident: its stored prediction, else (when that
+    version is ``loaded``) its answer now; None when neither is to be had."""
+    if active_version is None:
+        return None
+    row = session.scalar(select(PredictionRow).where(PredictionRow.incident_id == bug_id,
+                                                     PredictionRow.model_version == active_version))
+    if row is not None:
+        return ModelSaid(active_version, list(row.tags), dict(row.scores))
+    incident = session.get(IncidentRow, bug_id)
+    if loaded is None or loaded.version != active_version or incident is None:
+        return None
+    result = classify(loaded, [row_incident(incident)], taxonomy)[0]
+    return ModelSaid(active_version, list(result.tags), dict(result.scores))
+
+
+def correct_incident(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags: Any,
+                     note: Any = "", author: str, token_id: int | None = None,
+                     active_version: str | None = None,
+                     loaded: LoadedModel | None = None) -> CorrectionRow:
+    """The correction that counts for the bug after :func:`record_correction`: the one it
+    stored, or the same one by the same author that already counted (nothing stored)."""
+    return record_correction(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
+                             note=note, author=author, token_id=token_id,
+                             active_version=active_version, loaded=loaded).row
+
+
+def record_correction(*, session: Session, taxonomy: Taxonomy, bug_id: Any, tags: Any,
+                      note: Any = "", author: str, token_id: int | None = None,
+                      active_version: str | None = None,
+                      loaded: LoadedModel | None = None) -> Corrected:
+    """Check and store a maintainer's correction with what the active model said of the incident
+    then: its stored prediction, else, when the active model is ``loaded``, its answer now.
+
+    Nothing is stored twice (``stored`` False, the row that counts given back) when the
+    correction that counts for the bug is already this one by ``author``
+    (:func:`core.corrections.counting_repeat`, the rule of `corrections import`, the API and the
+    page alike). The rule is asked again with the incident locked (:func:`lock_incident`, held
+    until the caller's transaction ends), so two identical corrections at once store one.
+    InvalidIncident names the field of a bad correction; the caller's transaction commits.
+    """
+    if loaded is not None and active_version is None:
+        active_version = loaded.version
+    checked = check_correction(session=session, taxonomy=taxonomy, bug_id=bug_id, tags=tags,
+                               note=note)
+    # Asked first without the lock: a repeat takes no lock and asks no model.
+    repeat = counting_repeat(session=session, correction=checked, author=author)
+    if repeat is not None:
+        return Corrected(repeat, stored=False)
+    said = model_said(session=session, bug_id=checked.bug_id, active_version=active_version,
+                      loaded=loaded, taxonomy=taxonomy)
+    lock_incident(session=session, bug_id=checked.bug_id)
+    repeat = counting_repeat(session=session, correction=checked, author=author)
+    if repeat is not None:  # stored by another transaction since the first look
+        return Corrected(repeat, stored=False)
+    return Corrected(add_correction(session=session, correction=checked, author=author,
+                                    token_id=token_id, model_said=said), stored=True)

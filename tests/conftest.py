@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from classifier import Taxonomy
-from core.classification import correct_incident
 from core.config import PROJECT_ROOT, Settings, get_settings
+from core.corrections import correct_incident
 from core.db import get_engine, retire_engine, session_scope, upgrade
 from core.registry import ModelRegistry
 from core.tables import IncidentRow, IncidentTagRow

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from classifier import Taxonomy
-from core.classification import record_correction
-from core.corrections import list_corrections
+from core.corrections import list_corrections, record_correction
 from core.store import MAX_BUG_ID
 from core.tables import CorrectionRow
 

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 
 from classifier import InvalidIncident, ModelError, ModelNotFound, Taxonomy
 from core.aggregate import Briefing, briefing
-from core.classification import explain_tags, record_correction
-from core.corrections import MAX_NOTE_CHARS, list_corrections
+from core.classification import explain_tags
+from core.corrections import MAX_NOTE_CHARS, list_corrections, record_correction
 from core.live import live_record, live_summary
 from core.moments import calendar_day
 from core.registry import LoadedModel

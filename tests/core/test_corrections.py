@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from classifier import InvalidIncident, Taxonomy
-from core.classification import correct_incident
 from core.config import Settings
-from core.corrections import MAX_NOTE_CHARS, check_correction, corrections_of, list_corrections
+from core.corrections import MAX_NOTE_CHARS, check_correction, correct_incident, corrections_of, list_corrections
 from core.db import session_scope
 from core.labels import corrected_labels
 from core.registry import ModelRegistry
@@ -278,7 +277,7 @@ def test_correction_repeated_is_stored_once(settings: Settings, store: str, taxo
     """The correction that counts, sent again by its author (the same tags, aliases and order
     aside, and note, blanks aside), stores nothing and gives that one back (each was stored
     again); another author, another note or going back to earlier tags is a verdict of its own."""
-    from core.classification import record_correction
+    from core.corrections import record_correction
 
     first = correct(BUG, ["crl-failure", "ocsp-failure"], note="seen")
     assert correct(BUG, ["ocsp-failure", "crl-failure"], note=" seen ") == first

@@ -10,7 +10,7 @@ import pytest
 from classifier import Taxonomy
 from core.bugzilla import BugRecord
 from core.ca_names import CANames
-from core.classification import correct_incident
+from core.corrections import correct_incident
 from core.db import session_scope, upgrade
 from core.review import review_count, review_queue
 from core.store import save_prediction, upsert_bugs
