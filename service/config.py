@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -57,6 +59,11 @@ class ServiceSettings(Settings):
                     "as the X-Api-Key header (or as the password of HTTP basic auth); "
                     f"{WEBHOOK_SECRET_CHARS[0]} to {WEBHOOK_SECRET_CHARS[1]} characters. Unset, the "
                     "route answers 404.")
+    public_url: str | None = Field(
+        default=None,
+        description="The service's address as its readers reach it (https://incidents.example.org, "
+                    "with any path it is served under): the Markdown briefing links its chart "
+                    "there. Unset, the request's own address is used, Host header included.")
     briefing_concurrency: int = Field(
         default=2, ge=1, le=64,
         description="Briefings (GET /aggregate, its charts, /report, the page) a worker counts at "
@@ -69,6 +76,17 @@ class ServiceSettings(Settings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+            raise ValueError("must be an http(s) address without a user name or password")
+        return value
 
     @field_validator("webhook_secret")
     @classmethod

@@ -44,8 +44,10 @@ def read_report(request: Request, _slot: BriefingSlotDep, period: PeriodDep, ses
     query = urlencode({"start": request.query_params["start"], "end": request.query_params["end"]})
     if output == "md":
         # The chart by its whole address: Markdown is pasted into a briefing document, where a
-        # path of this server's leads nowhere (the base URL holds the root path already).
-        chart = f"{str(request.base_url).rstrip('/')}/aggregate/chart.png?{query}"
+        # path of this server's leads nowhere. INCIDENTS_PUBLIC_URL when set: the request's own
+        # address comes from its Host header, which any client writes.
+        base = (settings.public_url or str(request.base_url)).rstrip("/")
+        chart = f"{base}/aggregate/chart.png?{query}"
         return Response(render_markdown(report, bugzilla_url=settings.bugzilla_url, chart=chart),
                         media_type="text/markdown; charset=utf-8")
 

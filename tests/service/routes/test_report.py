@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from service.config import ServiceSettings
 from tests.fixtures import CAS, new_bug, refuse_reading
 
 WINDOW = {"start": "2019-01-01", "end": "2019-12-31"}
@@ -174,6 +176,26 @@ def test_read_report_markdown(client: TestClient, store):
     # The chart by its whole address: pasted into a document, the Markdown still shows it.
     assert "![Chart based on 12 open incidents" in text
     assert "](http://testserver/aggregate/chart.png?start=2019-01-01&end=2019-12-31)" in text
+
+
+def test_read_report_markdown_links_the_chart_at_the_public_url(make_client, store):
+    """The link's host came from the request's Host header, which any client writes (a triager
+    sent "evil.example" and got a briefing linking there); INCIDENTS_PUBLIC_URL names it."""
+    forged = {"Host": "evil.example"}
+    params = {**WINDOW, "format": "md"}
+    assert "](http://evil.example/aggregate/chart.png?" in make_client().get(
+        "/report", params=params, headers=forged).text
+    public = make_client(public_url="https://incidents.example.org/ca/")
+    text = public.get("/report", params=params, headers=forged).text
+    assert "](https://incidents.example.org/ca/aggregate/chart.png?start=2019-01-01&end=2019-12-31)" in text
+    assert "evil.example" not in text
+
+
+@pytest.mark.parametrize("url", ["ftp://incidents.example.org", "https://alice:pw@incidents.example.org",
+                                 "incidents.example.org"])
+def test_public_url_must_be_an_http_address(url: str):
+    with pytest.raises(ValidationError, match="public_url"):
+        ServiceSettings(public_url=url)
 
 
 def test_read_report_whole_range_has_no_previous_period(client: TestClient, store):
