@@ -19,8 +19,9 @@ def nightly(invocation: typer.Context) -> None:
     Retrains when no model is active, when at least INCIDENTS_NIGHTLY_MIN_NEW_LABELS labelled
     incidents are new to the newest version (usually the active one: after a challenger was
     kept out or a rollback, what it learned is not new again), when the recipe is not the newest
-    version's (a taxonomy edit of cues, exclusions or pools), or when the active model's live
-    record alarms and some label is new to the newest version. Prints one line a step, each
+    version's (a taxonomy edit of cues, exclusions or pools), when a tag it had too few
+    incidents of to learn has enough now, or when the active model's live record alarms and
+    some label is new to the newest version. Prints one line a step, each
     starting with its UTC time; the run is recorded in the store (nightly_runs). A failing step
     is recorded and stops the run (exit 1).
     """

@@ -143,6 +143,26 @@ def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
     return after + corrected + min(tagged_late, grown)
 
 
+def newly_learnable(*, session: Session, card: dict[str, Any] | None) -> dict[str, int]:
+    """The tags that have enough labelled incidents to be learned now (the card's
+    ``min_support``) and had too few when the model of ``card`` was trained (its
+    ``training_data.tag_counts``), with how many they have: a new kind of incident that
+    maintainers have labelled enough of. Empty without a card that records both."""
+    training = (card or {}).get("training_data") or {}
+    learned_from = training.get("tag_counts")
+    min_support = ((card or {}).get("params") or {}).get("min_support")
+    if not isinstance(learned_from, dict) or not isinstance(min_support, int):
+        return {}
+    counts: dict[str, int] = {}
+    labels = incident_labels(session=session, incident_ids=select(IncidentRow.id).where(
+        IncidentRow.creation_time.is_not(None)), active_version=None, predictions=False)
+    for label in labels.values():
+        for tag in label.tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    return {tag: n for tag, n in sorted(counts.items())
+            if n >= min_support and int(learned_from.get(tag, 0)) < min_support}
+
+
 def _sync(settings: Settings, taxonomy: Taxonomy) -> tuple[str, dict[str, Any]]:
     if settings.nightly_source == "snapshot":
         folder = settings.snapshot_dir
@@ -169,8 +189,10 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     ``nightly_min_new_labels`` labelled incidents are new to the newest version, when the
     newest version's recipe is not ``recipe`` (the shipped one with the taxonomy's cues,
     exclusions and pools by default: a cue or a new tag edited into the taxonomy is tried by
-    the next run, not left until enough labels arrive), or when the active model's live record
-    alarms. The deployment replay (``training.replay``) follows the same rule.
+    the next run, not left until enough labels arrive), when a tag the newest version had too
+    few incidents of to learn has enough now (:func:`newly_learnable`: a new kind of incident
+    is learned once maintainers labelled ``min_support`` of it), or when the active model's
+    live record alarms. The deployment replay (``training.replay``) follows the same rule.
 
     New labels are counted against the newest version trained (usually the active one), not the
     active one: after the gate kept a challenger, or a maintainer rolled back to an older version,
@@ -185,6 +207,7 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     alarm = None
     with session_scope(settings.database_url) as session:
         new_labels = new_label_count(session=session, card=card)
+        learnable = newly_learnable(session=session, card=card)
         if active is not None:
             record = live_record(session=session, model_version=active, taxonomy=taxonomy,
                                  last_n=settings.live_window)
@@ -202,6 +225,10 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     changed = recipe_changes(card, recipe if recipe is not None else default_model(settings, taxonomy))
     if changed:
         return RetrainDue(True, f"the recipe is not {newest}'s: {changed}", new_labels, alarm)
+    if learnable:
+        tags = ", ".join(f"{tag} ({n})" for tag, n in learnable.items())
+        return RetrainDue(True, f"enough labelled incidents to learn a tag {newest} had too few of: "
+                                f"{tags}", new_labels, alarm)
     if alarm is not None and new_labels > 0:
         return RetrainDue(True, f"live record alarm: {alarm}", new_labels, alarm)
     if alarm is not None:

@@ -133,6 +133,31 @@ def test_a_taxonomy_edit_is_tried_by_the_next_run(nightly_settings: Settings, st
     assert training.nightly.recipe_changes({}, default_model(nightly_settings, taxonomy)) is None
 
 
+def test_a_tag_labelled_enough_to_learn_retrains(nightly_settings: Settings, store: str,
+                                                 models_dir: Path, taxonomy: Taxonomy,
+                                                 correct: Callable[..., int]) -> None:
+    """A kind of incident v1 never learned (too few labelled) that maintainers have now
+    labelled min_support times is learned by the next run, not after 30 new labels."""
+    card = ModelRegistry(models_dir).card("v1")
+    assert "policy-failure" not in card["training_data"]["tag_counts"]
+    with session_scope(store) as session:
+        ids = list(session.scalars(select(IncidentRow.id).order_by(IncidentRow.id).limit(5)))
+    for bug_id in ids[:4]:
+        correct(bug_id, ["policy-failure"])
+    with session_scope(store) as session:
+        assert training.nightly.newly_learnable(session=session, card=card) == {}
+    quiet = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert quiet.retrained is False and quiet.new_labels == 4
+    correct(ids[4], ["policy-failure"])
+    report = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert report.retrained and report.new_labels == 5
+    assert report.retrain_reason == ("enough labelled incidents to learn a tag v1 had too few of: "
+                                     "policy-failure (5)")
+    assert "policy-failure" in ModelRegistry(models_dir).card("v2")["labels"]
+    again = nightly(settings=nightly_settings, taxonomy=taxonomy, registry=ModelRegistry(models_dir))
+    assert again.retrained is False  # v2 learned it
+
+
 @SQLITE_ONLY
 def _alarm(store: str, version: str = "v1") -> None:
     """25 of ``version``'s predictions scored wrong against tags that came later: its live record
