@@ -62,6 +62,18 @@ def corrections_import(
         pause_at("corrections:committed")
     skipped = f" ({len(checked) - stored} already stored)" if stored < len(checked) else ""
     typer.echo(f"stored {stored} corrections from {file} by {author}{skipped}")
+    # A file is a sequence of verdicts, the last counting; one bug given different tags on two
+    # lines is more often a slip than a change of mind, so it is said.
+    last: dict[int, tuple[str, ...]] = {}
+    changed: set[int] = set()
+    for c in checked:
+        if c.bug_id in last and last[c.bug_id] != c.tags:
+            changed.add(c.bug_id)
+        last[c.bug_id] = c.tags
+    for bug_id in sorted(changed):
+        tags = ", ".join(last[bug_id]) or "no incident type"
+        typer.echo(f"note: bug {bug_id} is given different tags on several lines; the last "
+                   f"counts ({tags})", err=True)
 
 
 @app.command("list")

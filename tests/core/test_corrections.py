@@ -261,12 +261,16 @@ def test_corrections_import_line_twice_stores_it_once(incidents, settings: Setti
     twice.write_text(f"{crl}\n{crl}\n", encoding="utf-8")
     result = incidents.ok("corrections", "import", twice, "--author", "alice")
     assert result.stdout == f"stored 1 corrections from {twice} by alice (1 already stored)\n"
+    assert result.stderr == ""  # the same tags twice: nothing to say
     assert count_rows(settings, CorrectionRow) == 1
 
     back = tmp_path / "back.jsonl"
     back.write_text(f"{crl}\n{ocsp}\n{crl}\n{crl}\n", encoding="utf-8")
     result = incidents.ok("corrections", "import", back, "--author", "alice")
     assert result.stdout == f"stored 2 corrections from {back} by alice (2 already stored)\n"
+    # Said, not refused: the last line counts, and a slip shows (a triager's review).
+    assert result.stderr == (f"note: bug {BUG} is given different tags on several lines; the "
+                             "last counts (crl-failure)\n")
     with session_scope(store) as session:
         assert [c.tags for c in corrections_of(session=session, incident_id=BUG)] == [
             ("crl-failure",), ("ocsp-failure",), ("crl-failure",)]
