@@ -661,25 +661,34 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         the features read them) in words the model learned (see ``min_known_share``); 0 for a
         text without a word."""
         check_is_fitted(self, "features_")
-        X = self._for_words(check_frame(X))
+        return self._known_shares(self._for_words(check_frame(X)))
+
+    def _known_shares(self, words: pd.DataFrame) -> np.ndarray:
+        """:meth:`known_shares` of a frame as the features read it (:meth:`_for_words`)."""
         known = self._known_words()
         shares = []
-        for summary, description in zip(X["summary"], X["description"], strict=True):
-            words = _LETTERS.findall(f"{summary} {description}".lower())
-            letters = sum(map(len, words))
-            shares.append(sum(len(w) for w in words if w in known) / letters if letters else 0.0)
+        for summary, description in zip(words["summary"], words["description"], strict=True):
+            found = _LETTERS.findall(f"{summary} {description}".lower())
+            letters = sum(map(len, found))
+            shares.append(sum(len(w) for w in found if w in known) / letters if letters else 0.0)
         return np.array(shares, dtype=float)
 
-    def _unfamiliar(self, X: pd.DataFrame) -> list[float | None]:
-        """For each incident of the checked frame ``X``, its known share when it is below
-        ``min_known_share`` (it then goes to review), else None."""
+    def _unfamiliar(self, words: pd.DataFrame) -> list[float | None]:
+        """For each incident of ``words`` (a frame as the features read it), its known share
+        when it is below ``min_known_share`` (it then goes to review), else None."""
         bar = getattr(self, "min_known_share", None)  # artefacts written before it: no rule
         if bar is None:
-            return [None] * len(X)
-        return [float(share) if share < bar else None for share in self.known_shares(X)]
+            return [None] * len(words)
+        return [float(share) if share < bar else None for share in self._known_shares(words)]
 
     def _features(self, X: pd.DataFrame):
-        """``features_.transform(X)``, the same matrix without ColumnTransformer's per-call
+        """``features_.transform(X)`` of the checked frame ``X`` (:meth:`_features_of` of it as
+        the features read it)."""
+        return self._features_of(self._for_words(X))
+
+    def _features_of(self, X: pd.DataFrame):
+        """``features_.transform`` of a frame already as the features read it
+        (:meth:`_for_words`), the same matrix without ColumnTransformer's per-call
         machinery (a joblib dispatch and output checks: ~2 ms, most of a single incident's cost).
 
         Each block's transformer is called on its columns and the blocks are stacked, as
@@ -693,7 +702,6 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                     isinstance(t, str) or not len(np.atleast_1d(columns)) for t, columns in blocks):
                 return None
             return [_block_of(t, columns) for t, columns in blocks]
-        X = self._for_words(X)
         blocks = self._derived("feature_blocks", self.features_, build)
         if blocks is None:
             return self.features_.transform(X)
@@ -954,9 +962,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """:meth:`predict_proba` and :meth:`decide` of ``X``, computing the features once."""
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        levels = self._scored(X, self._features(X))
+        words = self._for_words(X)  # once: the features and the known words read it alike
+        levels = self._scored(X, self._features_of(words))
         return levels.proba, self.decide_proba(levels.proba, conflicts=levels.conflicts,
-                                               unfamiliar=self._unfamiliar(X))
+                                               unfamiliar=self._unfamiliar(words))
 
     def _scored(self, X: pd.DataFrame, Xt) -> _ReportLevels:
         """The probabilities of the checked frame ``X`` with features ``Xt``, with what the
@@ -1050,10 +1059,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         """:meth:`decide`, and :meth:`explain` of the tags decided, computing the features once."""
         check_is_fitted(self, "estimators_")
         X = check_frame(X)
-        Xt = self._features(X)
+        words = self._for_words(X)  # once: the features and the known words read it alike
+        Xt = self._features_of(words)
         levels = self._scored(X, Xt)
         decisions = self.decide_proba(levels.proba, conflicts=levels.conflicts,
-                                      unfamiliar=self._unfamiliar(X))
+                                      unfamiliar=self._unfamiliar(words))
         return decisions, self._explain_of(X, Xt, [d.tags for d in decisions], top, levels.pushes)
 
     def _explain_of(self, X: pd.DataFrame, Xt, tags: Sequence[Iterable[str]], top: int,
