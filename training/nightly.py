@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,7 @@ from core.config import Settings
 from core.corrections import latest_correction_ids
 from core.db import session_scope
 from core.jobs import JobLock, describe_holder, held_alive
-from core.labels import LabelSource, incident_labels
+from core.labels import Label, LabelSource, incident_labels
 from core.live import live_alarm, live_record
 from core.registry import ModelRegistry
 from core.tables import CorrectionRow, IncidentRow, NightlyRunRow, PredictionRow, utcnow
@@ -94,7 +94,14 @@ class NightlyReport:
         return f"retrained, {self.retrain_reason}; decision {d.id}, {outcome}: {d.reason}"
 
 
-def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
+def _store_labels(session: Session) -> dict[int, Label]:
+    """Every incident's label as training would take it now (correction, else Mozilla's tags)."""
+    return incident_labels(session=session, incident_ids=select(IncidentRow.id),
+                           active_version=None, predictions=False)
+
+
+def new_label_count(*, session: Session, card: dict[str, Any] | None,
+                    labels: Mapping[int, Label] | None = None) -> int:
     """How many labelled incidents the model of ``card`` did not learn as they are labelled now.
 
     Of the incidents training would take now (dated, with a type tag by their latest correction,
@@ -110,10 +117,9 @@ def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
        store reloaded after training (where every tag looks new) counts none of them.
 
     Without a card every labelled incident is new. Mozilla's retagging of a tagged bug is not
-    seen.
+    seen. ``labels``: the store's labels (:func:`_store_labels`), when the caller read them.
     """
-    labels = incident_labels(session=session, incident_ids=select(IncidentRow.id),
-                             active_version=None, predictions=False)
+    labels = _store_labels(session) if labels is None else labels
     training = (card or {}).get("training_data") or {}
     created = labels_as_of(card) if card else None
     last_filed = card_time(training.get("last_filed"))
@@ -143,20 +149,24 @@ def new_label_count(*, session: Session, card: dict[str, Any] | None) -> int:
     return after + corrected + min(tagged_late, grown)
 
 
-def newly_learnable(*, session: Session, card: dict[str, Any] | None) -> dict[str, int]:
+def newly_learnable(*, session: Session, card: dict[str, Any] | None,
+                    labels: Mapping[int, Label] | None = None) -> dict[str, int]:
     """The tags that have enough labelled incidents to be learned now (the card's
     ``min_support``) and had too few when the model of ``card`` was trained (its
     ``training_data.tag_counts``), with how many they have: a new kind of incident that
-    maintainers have labelled enough of. Empty without a card that records both."""
+    maintainers have labelled enough of. Empty without a card that records both. ``labels``:
+    the store's labels (:func:`_store_labels`), when the caller read them."""
     training = (card or {}).get("training_data") or {}
     learned_from = training.get("tag_counts")
     min_support = ((card or {}).get("params") or {}).get("min_support")
     if not isinstance(learned_from, dict) or not isinstance(min_support, int):
         return {}
+    labels = _store_labels(session) if labels is None else labels
+    undated = set(session.scalars(select(IncidentRow.id).where(IncidentRow.creation_time.is_(None))))
     counts: dict[str, int] = {}
-    labels = incident_labels(session=session, incident_ids=select(IncidentRow.id).where(
-        IncidentRow.creation_time.is_not(None)), active_version=None, predictions=False)
-    for label in labels.values():
+    for bug_id, label in labels.items():
+        if bug_id in undated:  # training leaves undated incidents out
+            continue
         for tag in label.tags:
             counts[tag] = counts.get(tag, 0) + 1
     return {tag: n for tag, n in sorted(counts.items())
@@ -206,8 +216,9 @@ def retrain_due(*, settings: Settings, taxonomy: Taxonomy, registry: ModelRegist
     card = registry.card(newest) if newest else None
     alarm = None
     with session_scope(settings.database_url) as session:
-        new_labels = new_label_count(session=session, card=card)
-        learnable = newly_learnable(session=session, card=card)
+        labels = _store_labels(session)  # read once for both
+        new_labels = new_label_count(session=session, card=card, labels=labels)
+        learnable = newly_learnable(session=session, card=card, labels=labels)
         if active is not None:
             record = live_record(session=session, model_version=active, taxonomy=taxonomy,
                                  last_n=settings.live_window)
@@ -322,8 +333,6 @@ def _record(url: str, run_id: int, **values: Any) -> None:
             raise LookupError(f"nightly run {run_id} vanished from the store")
         for name, value in values.items():
             setattr(run, name, value)
-
-
 
 
 def _lock(url: str, kind: str) -> JobLock:
