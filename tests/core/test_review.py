@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from classifier import Taxonomy
 from core.bugzilla import BugRecord
 from core.ca_names import CANames
 from core.corrections import correct_incident
 from core.db import session_scope, upgrade
-from core.review import review_count, review_queue
+from core.labels import shown_predictions
+from core.review import review_count, review_queue, shown_prediction_ids
 from core.store import save_prediction, upsert_bugs
+from core.tables import PredictionRow
 
 V1 = "v1"
 
@@ -112,3 +115,16 @@ def test_review_queue_by_ca_across_aliases(queue_store: str):
 def test_review_queue_excluded_resolutions(queue_store: str):
     assert ids(queue_store, excluded_resolutions=["DUPLICATE"]) == [8, 6, 2, 1, 10, 9]
     assert ids(queue_store, excluded_resolutions=[]) == [8, 5, 6, 2, 1, 10, 9]
+
+
+@pytest.mark.parametrize("active", [V1, "v0", None])
+def test_shown_prediction_ids_pick_what_the_briefing_shows(queue_store: str, active: str | None):
+    """The queue's rule in SQL (shown_prediction_ids) and the briefing's in Python
+    (core.labels.shown_predictions) are the same rule: the same prediction of each incident."""
+    with session_scope(queue_store) as session:
+        in_sql = {(p.incident_id, p.model_version) for p in session.scalars(
+            select(PredictionRow).where(PredictionRow.id.in_(shown_prediction_ids(active))))}
+        in_python = {(bug_id, shown.model_version) for bug_id, shown in shown_predictions(
+            session=session, incident_ids=[bug_id for bug_id, _ in in_sql] + list(QUEUE),
+            active_version=active).items()}
+    assert in_sql == in_python and len(in_sql) == len(QUEUE)
