@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt, ValidationInfo
 
+from core.aggregate import OPEN_STATUSES
 from core.config import BUGZILLA_RESOLUTIONS
 from core.moments import as_utc
 from core.store import MAX_BUG_ID
@@ -113,9 +114,9 @@ def _address_domain(value: str) -> str:
     return value
 
 
-#: Bugzilla's bug statuses; the first four are open (a bug with no resolution).
-BUGZILLA_STATUSES = ("UNCONFIRMED", "NEW", "ASSIGNED", "REOPENED", "RESOLVED", "VERIFIED", "CLOSED")
-OPEN_STATUSES = frozenset(BUGZILLA_STATUSES[:4])
+#: Bugzilla's bug statuses: the open ones (a bug with no resolution, as the briefing reads
+#: them), then the closed ones.
+BUGZILLA_STATUSES = (*OPEN_STATUSES, "RESOLVED", "VERIFIED", "CLOSED")
 
 
 def _status(value: str) -> str:

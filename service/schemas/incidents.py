@@ -109,8 +109,8 @@ class IncidentClassify(IncidentBase):
                                                        "its prediction are stored.")
     status: Status | None = Field(default=None, description="A Bugzilla status (UNCONFIRMED, NEW, "
                                   "ASSIGNED, REOPENED, RESOLVED, VERIFIED, CLOSED).")
-    resolution: Resolution | None = Field(default=None, description="A Bugzilla resolution, "
-                                          "empty for an open bug; none for a RESOLVED one.")
+    resolution: Resolution | None = Field(default=None, description="A Bugzilla resolution "
+                                          "(FIXED, INVALID, DUPLICATE, ...), empty for an open bug.")
     description: LongText | None = Field(
         default=None, description="Comment 0. Takes precedence over `comments`.")
     comments: list[BugzillaComment] | None = Field(
