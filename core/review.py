@@ -5,9 +5,10 @@ corrected it, Mozilla gave it no type tag in Bugzilla), the prediction it is sho
 active version's if it made one, else the latest stored: the briefing's rule,
 :func:`core.labels.shown_predictions`) was flagged for review (``needs_review``), and the bug is
 an incident of its own (not resolved as one of the excluded resolutions, DUPLICATE and INVALID
-by default). Right after a promotion, before a relabel, the queue is the older versions'. Least sure first. It can be
-narrowed to the incidents open in a period (the briefing's rule, :mod:`core.aggregate`) and to
-one CA (any of its names in the CA names file, :mod:`core.ca_names`).
+by default). Right after a promotion, before a relabel, the queue is the older versions'.
+Least sure first. It can be narrowed to the incidents open in a period (the briefing's rule,
+:mod:`core.aggregate`) and to one CA (any of its names in the CA names file,
+:mod:`core.ca_names`).
 """
 
 from __future__ import annotations
