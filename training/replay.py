@@ -19,7 +19,8 @@ micro- and macro-F1, the share sent to review and the precision of the labels no
 (the product's), the briefing-table error: the sum over categories of
 ``|predicted count - true count|`` over the period's incidents, and how honest the tag
 probabilities of the product and of the frozen model were (expected calibration error and Brier
-score over every scored incident and every tag the answering model has).
+score over every scored incident and every tag the answering model has), and how honest their
+confidences were (the same over every scored incident given one: was each of its answers right?).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Answers:
     # One (probability, outcome) pair an incident and a tag of the model that answered it.
     probability: list[float] = field(default_factory=list)
     outcome: list[int] = field(default_factory=list)
+    # One (confidence, outcome) pair an incident given a confidence (above 0): whether every
+    # yes and no of the model that answered it was right.
+    confidence: list[float] = field(default_factory=list)
+    wholly_right: list[int] = field(default_factory=list)
 
     def extend(self, other: Answers) -> None:
         self.truth += other.truth
@@ -99,6 +104,8 @@ class Answers:
         self.review += other.review
         self.probability += other.probability
         self.outcome += other.outcome
+        self.confidence += other.confidence
+        self.wholly_right += other.wholly_right
 
     def add_scores(self, scores: Sequence[dict[str, float]], tags: Sequence[Sequence[str]]) -> None:
         """The pairs of each incident's tag probabilities (``scores``) and its true ``tags``."""
@@ -106,6 +113,14 @@ class Answers:
             for tag, p in given.items():
                 self.probability.append(p)
                 self.outcome.append(int(tag in true))
+
+    def add_confidences(self, results: Sequence[Any], tags: Sequence[Sequence[str]]) -> None:
+        """The pairs of each classification's confidence and whether its tags are the true
+        ``tags`` among those the model has (its scores' keys); none for a confidence of 0."""
+        for result, true in zip(results, tags, strict=True):
+            if result.confidence > 0:
+                self.confidence.append(result.confidence)
+                self.wholly_right.append(int(set(result.tags) == set(true) & set(result.scores)))
 
 
 def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> dict[str, Any]:
@@ -130,6 +145,11 @@ def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> di
     if answers.probability:
         out["tag_ece"] = calibration_of_pairs(answers.probability, answers.outcome)["ece"]
         out["tag_brier"] = brier_of_pairs(answers.probability, answers.outcome)
+    if answers.confidence:
+        out["confidence_ece"] = calibration_of_pairs(answers.confidence, answers.wholly_right)["ece"]
+        out["confidence_brier"] = brier_of_pairs(answers.confidence, answers.wholly_right)
+        out["mean_confidence"] = round(sum(answers.confidence) / len(answers.confidence), 4)
+        out["wholly_right"] = round(sum(answers.wholly_right) / len(answers.wholly_right), 4)
     return out
 
 
@@ -156,6 +176,7 @@ def _product_answers(loaded: LoadedModel, records: Sequence[BugRecord], taxonomy
                       [tuple(results[i].categories) for i in scored],
                       [results[i].needs_review for i in scored])
     answers.add_scores([results[i].scores for i in scored], [records[i].tags.types for i in scored])
+    answers.add_confidences([results[i] for i in scored], [records[i].tags.types for i in scored])
     return answers, results
 
 
@@ -299,6 +320,18 @@ def render(report: dict[str, Any]) -> str:
             cells = [format_lead(against[other][key]) for other in ("frozen", "baseline")
                      for key in ("micro_f1", "macro_f1")]
             lines.append(f"{period:<8}  {cells[0]:<27} {cells[1]:<27}  {cells[2]:<27} {cells[3]}")
+    periods = [*report["years"], {"period": "overall", **report["overall"]}]
+    if any("confidence_ece" in r["product"] for r in periods):
+        lines += ["", "Confidence of the incidents given one (above 0): its mean, the share whose "
+                  "answers were all right, the expected calibration error:",
+                  f"{'period':<8}  {'product: mean':>13} {'right':>6} {'ECE':>6}  "
+                  f"{'frozen: mean':>12} {'right':>6} {'ECE':>6}"]
+        for r in periods:
+            p, f = r["product"], r["frozen"]
+            lines.append(f"{r['period']:<8}  {p.get('mean_confidence', 0.0):>13.3f} "
+                         f"{p.get('wholly_right', 0.0):>6.3f} {p.get('confidence_ece', 0.0):>6.3f}  "
+                         f"{f.get('mean_confidence', 0.0):>12.3f} {f.get('wholly_right', 0.0):>6.3f} "
+                         f"{f.get('confidence_ece', 0.0):>6.3f}")
     if "per_category" in report["overall"]["product"]:
         lines += ["", "Briefing rows over the whole replay (true and given counts, the product's "
                   "precision, recall and F1; the others' F1):",

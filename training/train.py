@@ -140,7 +140,11 @@ def train_version(dataset: Dataset, *, settings: Settings, taxonomy: Taxonomy,
         "corrections": dataset.corrections,
         "labels": [str(c) for c in model.classes_],
         "thresholds": {str(c): round(float(t), 4) for c, t in zip(model.classes_, model.thresholds_, strict=True)},
-        "review_threshold": round(float(model.review_threshold_), 4),
+        # The review bar as the confidences /classify shows are read against it; the bar on the
+        # raw product of the tags' probabilities is review_threshold_ (see calibrate_confidence).
+        "review_threshold": round(float(model.shown_confidence(model.review_threshold_)), 4),
+        "confidence_scaling": {"slope": round(model.confidence_scaling_[0], 4),
+                               "intercept": round(model.confidence_scaling_[1], 4)},
         # What each learned tag's log-odds gain from the newest labels' mix (recent_prior_years):
         # above 0, the tag has been more common lately than over the whole training data.
         "prior_shift": {str(c): round(float(v), 4) for c, v in
