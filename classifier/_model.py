@@ -1173,12 +1173,13 @@ def _pooled(proba: np.ndarray, pool_proba: np.ndarray, thresholds: np.ndarray,
 
 
 def _apart(value: float, bar: float) -> tuple[str, str]:
-    """``value`` and ``bar`` with two decimals, or as many more (up to four) as tell them apart:
-    "confidence 0.45 is below the review bar 0.45" read as a contradiction (0.4475, 0.4525)."""
-    for digits in (2, 3):
+    """``value`` and ``bar`` with two decimals, or as many more (up to six) as tell them apart:
+    "confidence 0.45 is below the review bar 0.45" read as a contradiction (0.4475, 0.4525).
+    A shown confidence near 1 is compressed (see ``calibrate_confidence``): 0.91468 and 0.91472."""
+    for digits in (2, 3, 4, 5):
         if f"{value:.{digits}f}" != f"{bar:.{digits}f}":
             return f"{value:.{digits}f}", f"{bar:.{digits}f}"
-    return f"{value:.4f}", f"{bar:.4f}"
+    return f"{value:.6f}", f"{bar:.6f}"
 
 
 def _confidence_scaling(confidence: np.ndarray, right: np.ndarray) -> tuple[float, float]:

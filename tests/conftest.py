@@ -50,7 +50,7 @@ def snapshot_dir(tmp_path: Path) -> Path:
     return write_snapshot(tmp_path / "snapshot")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_snapshot() -> Path:
     if not (REAL_SNAPSHOT / "bugs.json").is_file():
         pytest.skip(f"the real snapshot is not at {REAL_SNAPSHOT}")

@@ -148,6 +148,7 @@ def figures(answers: Answers, categories: Sequence[str], *, reviews: bool) -> di
     if answers.confidence:
         out["confidence_ece"] = calibration_of_pairs(answers.confidence, answers.wholly_right)["ece"]
         out["confidence_brier"] = brier_of_pairs(answers.confidence, answers.wholly_right)
+        out["given_confidence"] = len(answers.confidence)
         out["mean_confidence"] = round(sum(answers.confidence) / len(answers.confidence), 4)
         out["wholly_right"] = round(sum(answers.wholly_right) / len(answers.wholly_right), 4)
     return out

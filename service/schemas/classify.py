@@ -23,8 +23,9 @@ class ClassificationPublic(BaseModel):
         None, description="Why a person should look, when one should: no type reached its "
                           "threshold (and the closest guess), or the answer a confidence below "
                           "the review bar comes from.")
-    confidence: float = Field(description="The chance that all the model's yes/no answers are "
-                                          "right (0 when no tag passed its threshold).")
+    confidence: float = Field(description="How likely all the model's yes/no answers are "
+                                          "right, as often as such answers were right out of "
+                                          "fold (0 when no tag passed its threshold).")
     model_version: str
     explanation: dict[str, list[TermWeight]] = Field(
         description="For each predicted tag, the input's words that pushed it most.")

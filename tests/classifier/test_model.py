@@ -207,6 +207,8 @@ def test_review_reason_tells_a_score_from_its_bar(fitted) -> None:
         f"confidence 0.448 is below the review bar 0.453; least sure: it gives "
         f"{strict.classes_[0]} at 0.48 (threshold 0.40)")
     assert _apart(0.31, 0.44) == ("0.31", "0.44") and _apart(0.44751, 0.44749) == ("0.448", "0.447")
+    # A shown confidence near 1 is compressed: a flagged one can be within 0.0001 of its bar.
+    assert _apart(0.914681, 0.914719) == ("0.91468", "0.91472")
 
 
 def test_explain_model_words_from_text(fitted) -> None:

@@ -172,22 +172,11 @@ def test_recency_weights_favour_recent_incidents(fixture_data) -> None:
 
 
 @pytest.mark.snapshot
-def test_stated_certificate_types_on_real_incidents(real_snapshot, taxonomy: Taxonomy) -> None:
+def test_stated_certificate_types_on_real_incidents(fitted_before_2022) -> None:
     """The 2022-2023 incidents, their comment 0 rewritten as v3 reports that state certificate
     types: the true levels for the misissuances, "DV and OV" for every other incident (the types
     of the certificates a late revocation or an outage touched)."""
-    from datetime import UTC, datetime
-
-    from core.bugzilla import read_snapshot
-    from core.config import Settings
-    from training.train import default_model
-
-    records = [r for r in read_snapshot(real_snapshot, taxonomy) if r.creation_time and r.tags.types]
-    cutoff = datetime(2022, 1, 1, tzinfo=UTC)
-    train = [r for r in records if r.creation_time < cutoff]
-    test = [r for r in records if r.creation_time >= cutoff]
-    model = default_model(Settings(), taxonomy).fit(incidents_frame(r.incident() for r in train),
-                                                    [r.tags.types for r in train])
+    model, test = fitted_before_2022.model, fitted_before_2022.later
     names = {"dv-misissuance": "DV", "ov-misissuance": "OV", "ev-misissuance": "EV", "smime-misissuance": "S/MIME"}
     misissued = [[names[t] for t in r.tags.types if t in names] for r in test]
 

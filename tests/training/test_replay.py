@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +51,30 @@ def test_figures_calibration_of_the_tag_probabilities() -> None:
     assert figures(merged, ["A", "B"], reviews=True)["tag_ece"] == got["tag_ece"]
 
 
+def test_figures_honesty_of_the_confidence() -> None:
+    """Each incident given a confidence pairs it with whether every answer of its model was
+    right: its tags are the true ones among the tags the model has (its scores')."""
+    @dataclass
+    class Said:
+        tags: list[str]
+        scores: dict[str, float]
+        confidence: float
+
+    answers = Answers(truth=[("A",)] * 3, given=[("A",)] * 3, review=[False] * 3)
+    answers.add_confidences(
+        [Said(["a"], {"a": 0.9, "b": 0.1}, 0.9),       # right: "c" is no tag of the model
+         Said(["a"], {"a": 0.8, "b": 0.4}, 0.6),       # wrong: "b" was true too
+         Said([], {"a": 0.1, "b": 0.1}, 0.0)],         # no confidence: not a pair
+        [("a", "c"), ("a", "b"), ("b",)])
+    assert (answers.confidence, answers.wholly_right) == ([0.9, 0.6], [1, 0])
+    got = figures(answers, ["A"], reviews=True)
+    assert got["confidence_ece"] == pytest.approx((0.1 + 0.6) / 2)
+    assert got["confidence_brier"] == pytest.approx((0.01 + 0.36) / 2)
+    assert (got["given_confidence"], got["mean_confidence"], got["wholly_right"]) == (2, 0.75, 0.5)
+    assert "confidence_ece" not in figures(Answers(truth=[("A",)], given=[("A",)], review=[False]),
+                                           ["A"], reviews=True)
+
+
 @SQLITE_ONLY
 def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path: Path) -> None:
     taxonomy = Taxonomy.load(settings.taxonomy_file)
@@ -85,6 +110,10 @@ def test_replay_of_the_fixture(settings: Settings, snapshot_dir: Path, tmp_path:
         assert 0.0 <= report["overall"][contender]["tag_ece"] <= 1.0
         assert 0.0 < report["overall"][contender]["tag_brier"] < 0.5
     assert "tag_ece" not in report["overall"]["baseline"]
+    # how honest the confidences were, beside how often the answers were wholly right
+    assert 0.0 < report["overall"]["product"]["mean_confidence"] <= 1.0
+    assert 0.0 <= report["overall"]["product"]["confidence_ece"] <= 1.0
+    assert "Confidence of the incidents given one" in render(report)
     # the product's lead over each of the others, per year and overall, with its interval
     assert list(report["against"]) == ["2022", "overall"]
     for other in ("frozen", "baseline"):
