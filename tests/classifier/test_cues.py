@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,6 +123,41 @@ def test_cue_only_tag_is_given_by_its_cue(cued: IncidentTypeClassifier) -> None:
     X = incidents_frame([Incident(summary="Acme: S/MIMEv3 certificates without mailbox validation")])
     assert cued.explain(X, [["smime-misissuance"]])[0] == {
         "smime-misissuance": [("s/mimev3", cued.cue_score)]}
+
+
+CUE_ONLY_REASON = ("smime-misissuance is given by the summary's words alone (the taxonomy's "
+                   "cue): fewer than 5 labelled incidents to learn it from")
+
+
+def test_cue_only_tag_sends_the_incident_to_review(cued: IncidentTypeClassifier) -> None:
+    """No labelled incident measures how often a cue alone is right: a person confirms it."""
+    proba = np.full((2, len(cued.classes_)), 0.001)
+    proba[0, -1] = cued.cue_score   # S/MIME by its cue, every other answer sure
+    proba[1, 0] = 0.999             # a learned tag, as sure
+    strict = copy.deepcopy(cued)
+    strict.review_threshold_ = 0.0  # no incident is under the review bar
+    cue_only, learned = strict.decide_proba(proba)
+    assert cue_only.tags == ("smime-misissuance",) and learned.tags == (cued.classes_[0],)
+    assert (cue_only.needs_review, cue_only.review_reason) == (True, CUE_ONLY_REASON)
+    assert (learned.needs_review, learned.review_reason) == (False, None)
+    # Off, or a model written before the rule: decided like any other tag.
+    off = copy.deepcopy(strict).set_params(review_cue_only=False)
+    old = copy.deepcopy(strict)
+    del old.review_cue_only
+    for model in (off, old):
+        assert model.decide_proba(proba)[0].needs_review is False
+
+
+def test_cue_only_reason_follows_the_other_reason(cued: IncidentTypeClassifier) -> None:
+    proba = np.full((1, len(cued.classes_)), 0.001)
+    proba[0, -1] = cued.cue_score
+    strict = copy.deepcopy(cued)
+    strict.review_threshold_ = 1.0  # every incident is under the review bar
+    (decision,) = strict.decide_proba(proba)
+    assert decision.review_reason is not None
+    first, second = decision.review_reason.split("; least sure: ")[1].split("; ", 1)
+    assert decision.review_reason.startswith("confidence ")
+    assert first.startswith("it gives smime-misissuance at 0.80") and second == CUE_ONLY_REASON
 
 
 def test_exclusion_removes_the_excluded_tag(cued: IncidentTypeClassifier) -> None:
