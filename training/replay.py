@@ -181,6 +181,18 @@ def _product_answers(loaded: LoadedModel, records: Sequence[BugRecord], taxonomy
     return answers, results
 
 
+@dataclass(frozen=True)
+class _Scratch:
+    """Where a replay lives: its store and models folder (``settings``), the product's rules and
+    recipe, and the model frozen at the start."""
+
+    settings: Settings
+    registry: ModelRegistry
+    taxonomy: Taxonomy
+    recipe: IncidentTypeClassifier | None
+    frozen: LoadedModel
+
+
 def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxonomy,
            start: datetime, workdir: Path, end: datetime | None = None,
            recipe: IncidentTypeClassifier | None = None,
@@ -203,18 +215,11 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
     workdir.mkdir(parents=True, exist_ok=True)
     local = settings.model_copy(update={"database_url": f"sqlite:///{workdir / 'replay.db'}",
                                         "models_dir": workdir / "models"})
-    registry = ModelRegistry(local.models_dir)
-    categories = list(taxonomy.categories)
     upgrade(local.database_url)
     clock = time.perf_counter()
     try:
         before = [r for r in dated if r.creation_time is not None and r.creation_time < start]
-        with session_scope(local.database_url) as session:
-            upsert_bugs(session=session, records=before)
-        note(f"training the first model on the {len(before)} incidents filed before {start:%Y-%m-%d}")
-        first = retrain(settings=local, taxonomy=taxonomy, registry=registry, model=recipe,
-                        requested_by="replay")
-        frozen = registry.load(first.challenger)
+        scratch = _first_model(local, taxonomy, recipe, before, note, start)
         rows: list[dict[str, Any]] = []
         per_year: dict[str, dict[str, Answers]] = {}
         overall = {name: Answers() for name in CONTENDERS}
@@ -223,71 +228,106 @@ def replay(records: Sequence[BugRecord], *, settings: Settings, taxonomy: Taxono
                      and begin <= r.creation_time < finish and (end is None or r.creation_time <= end)]
             if not filed:
                 continue
-            tick = time.perf_counter()
-            with session_scope(local.database_url) as session:
-                upsert_bugs(session=session, records=[_stripped(r) for r in filed])
-            live = registry.load()
-            scored = [i for i, r in enumerate(filed) if r.tags.types]
-            product, results = _product_answers(live, filed, taxonomy, scored)
-            with session_scope(local.database_url) as session:
-                save_predictions(session=session, predictions=[
-                    result.prediction(record.id) for record, result in zip(filed, results, strict=True)])
-            frozen_answers, _ = _product_answers(frozen, filed, taxonomy, scored)
-            with session_scope(local.database_url) as session:
-                known = load_dataset(session=session)
-            baseline = WordCharTfidfBaseline().fit(
-                known.X, [tuple(taxonomy.categories_of(t)) for t in known.y])
-            frame = incidents_frame([r.incident() for r in filed])
-            baseline_cats = [tuple(str(c) for c in baseline.classes_[row])
-                             for row in baseline.decide_indicators(baseline.predict_proba(frame))]
-            quarter = {
-                "product": product,
-                "frozen": frozen_answers,
-                "baseline": Answers(list(product.truth), [baseline_cats[i] for i in scored],
-                                    [False] * len(scored)),
-            }
-            # The quarter's tags become known, as the sync brings them; then the product's loop.
-            with session_scope(local.database_url) as session:
-                upsert_bugs(session=session, records=filed)
-            due = retrain_due(settings=local, taxonomy=taxonomy, registry=registry, recipe=recipe)
-            if due.due:
-                decision = retrain(settings=local, taxonomy=taxonomy, registry=registry,
-                                   model=recipe, requested_by="replay")
-                outcome = ("nothing new to learn" if decision.challenger is None else
-                           ("promoted " if decision.promoted else "kept ") + decision.challenger)
-                reason = f"{due.reason}: {decision.reason}"
-            else:
-                outcome, reason = "not retrained", due.reason
-            year = name[:4]
+            quarter, row = _live_through(scratch, name, filed)
             for contender, answers in quarter.items():
-                per_year.setdefault(year, {c: Answers() for c in CONTENDERS})[contender].extend(answers)
+                per_year.setdefault(name[:4], {c: Answers() for c in CONTENDERS})[contender].extend(answers)
                 overall[contender].extend(answers)
-            rows.append({
-                "period": name, "active": live.version,
-                **{c: figures(a, categories, reviews=c != "baseline") for c, a in quarter.items()},
-                "decision": outcome,
-                "reason": reason,
-                "seconds": round(time.perf_counter() - tick, 1),
-            })
-            note(f"{name}: {len(scored)} scored, product micro "
-                 f"{rows[-1]['product']['micro_f1']:.3f}, {outcome}")
+            rows.append(row)
+            note(f"{name}: {row['product']['n']} scored, product micro "
+                 f"{row['product']['micro_f1']:.3f}, {row['decision']}")
     finally:
         dispose_engines()
+    categories = list(taxonomy.categories)
     return {
         "start": start.isoformat(), "end": stop.isoformat(),
-        "first_model": {"version": frozen.version, "trained_on": frozen.card["training_data"]["size"]},
+        "first_model": {"version": scratch.frozen.version,
+                        "trained_on": scratch.frozen.card["training_data"]["size"]},
         "settings": {name: getattr(local, name) for name in _GATE_SETTINGS},
         "quarters": rows,
-        "years": [{"period": year, **{c: figures(a, categories, reviews=c != "baseline")
-                                      for c, a in answers.items()}}
+        "years": [{"period": year, **_figures_of(answers, categories)}
                   for year, answers in sorted(per_year.items())],
-        "overall": {c: figures(a, categories, reviews=c != "baseline") for c, a in overall.items()},
+        "overall": _figures_of(overall, categories),
         # The product's lead over the others, with how sure it is: per year, then overall.
         "against": {**{year: against_others(answers, categories)
                        for year, answers in sorted(per_year.items())},
                     "overall": against_others(overall, categories)},
         "seconds": round(time.perf_counter() - clock, 1),
     }
+
+
+def _figures_of(answers: dict[str, Answers], categories: Sequence[str]) -> dict[str, Any]:
+    """:func:`figures` of each contender (review figures for all but the baseline)."""
+    return {c: figures(a, categories, reviews=c != "baseline") for c, a in answers.items()}
+
+
+def _first_model(local: Settings, taxonomy: Taxonomy, recipe: IncidentTypeClassifier | None,
+                 before: Sequence[BugRecord], note: Callable[[str], None], start: datetime) -> _Scratch:
+    """Store the incidents filed ``before`` the replay with their tags and train the first model
+    on them, through the product's own retraining (it becomes the active version)."""
+    registry = ModelRegistry(local.models_dir)
+    with session_scope(local.database_url) as session:
+        upsert_bugs(session=session, records=before)
+    note(f"training the first model on the {len(before)} incidents filed before {start:%Y-%m-%d}")
+    first = retrain(settings=local, taxonomy=taxonomy, registry=registry, model=recipe,
+                    requested_by="replay")
+    return _Scratch(local, registry, taxonomy, recipe, registry.load(first.challenger))
+
+
+def _live_through(scratch: _Scratch, name: str, filed: Sequence[BugRecord]
+                  ) -> tuple[dict[str, Answers], dict[str, Any]]:
+    """One quarter: its incidents are filed untagged and answered by each contender, then their
+    tags become known and the product's loop runs. What each contender said of the typed ones,
+    and the quarter's row of the report."""
+    tick = time.perf_counter()
+    local, taxonomy = scratch.settings, scratch.taxonomy
+    with session_scope(local.database_url) as session:
+        upsert_bugs(session=session, records=[_stripped(r) for r in filed])
+    live = scratch.registry.load()
+    scored = [i for i, r in enumerate(filed) if r.tags.types]
+    product, results = _product_answers(live, filed, taxonomy, scored)
+    with session_scope(local.database_url) as session:
+        save_predictions(session=session, predictions=[
+            result.prediction(record.id) for record, result in zip(filed, results, strict=True)])
+    frozen, _ = _product_answers(scratch.frozen, filed, taxonomy, scored)
+    quarter = {"product": product, "frozen": frozen,
+               "baseline": _baseline_answers(local, taxonomy, filed, scored, product.truth)}
+    # The quarter's tags become known, as the sync brings them; then the product's loop.
+    with session_scope(local.database_url) as session:
+        upsert_bugs(session=session, records=filed)
+    outcome, reason = _loop(scratch)
+    return quarter, {
+        "period": name, "active": live.version,
+        **_figures_of(quarter, list(taxonomy.categories)),
+        "decision": outcome,
+        "reason": reason,
+        "seconds": round(time.perf_counter() - tick, 1),
+    }
+
+
+def _baseline_answers(local: Settings, taxonomy: Taxonomy, filed: Sequence[BugRecord],
+                      scored: Sequence[int], truth: Sequence[tuple[str, ...]]) -> Answers:
+    """The strong baseline fitted on every label the store knows, answering the quarter."""
+    with session_scope(local.database_url) as session:
+        known = load_dataset(session=session)
+    baseline = WordCharTfidfBaseline().fit(known.X, [tuple(taxonomy.categories_of(t)) for t in known.y])
+    frame = incidents_frame([r.incident() for r in filed])
+    given = [tuple(str(c) for c in baseline.classes_[row])
+             for row in baseline.decide_indicators(baseline.predict_proba(frame))]
+    return Answers(list(truth), [given[i] for i in scored], [False] * len(scored))
+
+
+def _loop(scratch: _Scratch) -> tuple[str, str]:
+    """The nightly run's retraining rule, then the gate when it is due: what was decided, and why."""
+    local = scratch.settings
+    due = retrain_due(settings=local, taxonomy=scratch.taxonomy, registry=scratch.registry,
+                      recipe=scratch.recipe)
+    if not due.due:
+        return "not retrained", due.reason
+    decision = retrain(settings=local, taxonomy=scratch.taxonomy, registry=scratch.registry,
+                       model=scratch.recipe, requested_by="replay")
+    outcome = ("nothing new to learn" if decision.challenger is None else
+               ("promoted " if decision.promoted else "kept ") + decision.challenger)
+    return outcome, f"{due.reason}: {decision.reason}"
 
 
 def render(report: dict[str, Any]) -> str:
