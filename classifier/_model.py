@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import sparse
+from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -956,6 +957,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         ``thresholds`` and ``classes`` are the fitted ones unless given (``fit`` gives the ones
         it has not set yet).
         """
+        predicting = classes is None  # fit gives its classes: none of them cue-only
         thresholds = self.thresholds_ if thresholds is None else thresholds
         classes = self.classes_ if classes is None else classes
         decided = proba >= thresholds
@@ -980,6 +982,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         # calibrated probabilities as independent. A no that an exclusion says (an S/MIME
         # misissuance is not an OV one) is the taxonomy's, not a score's, and costs nothing.
         sure = np.where(decided, proba, np.where(excluded, 1.0, 1.0 - proba))
+        if predicting and getattr(self, "review_cue_only", False) and self.cue_tags_:
+            # A cue-only tag's yes or no is no measured answer (its fixed score): a yes sends the
+            # incident to review, and the confidence is that of the learned answers, as the
+            # review bar and the scaling were fitted.
+            sure[:, len(self.estimators_):] = 1.0
         confidence = sure.prod(axis=1)
         confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
         return decided, fallback, confidence, sure
@@ -1095,7 +1102,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         answer = "gives" if decided[j] else "does not give"
         said, review_bar = _apart(confidence, float(self.shown_confidence(self.review_threshold_)))
         score, bar = _apart(p, t)
-        return (f"confidence {said} is below the review bar {review_bar}; least sure: it "
+        # Shown confidences near 1 can be one figure to six decimals, the bar included.
+        below = "is below" if said != review_bar else "is just below"
+        return (f"confidence {said} {below} the review bar {review_bar}; least sure: it "
                 f"{answer} {tag} at {score} (threshold {bar})")
 
     def explain(self, X: pd.DataFrame, tags: Sequence[Iterable[str]], top: int = 5
@@ -1206,16 +1215,23 @@ def _apart(value: float, bar: float) -> tuple[str, str]:
 
 def _confidence_scaling(confidence: np.ndarray, right: np.ndarray) -> tuple[float, float]:
     """Slope and intercept of a logistic fit of ``right`` (each out-of-fold incident's answers
-    all right) on the log-odds of its ``confidence``, over those given one (above 0). No scaling
-    when either outcome has fewer than ``_MIN_SCALING_OUTCOMES`` incidents, or when the fit
-    does not rise with the confidence (it would reorder the incidents)."""
+    all right) on the log-odds of its ``confidence``, over those given one (above 0).
+
+    A slope under 1 would squeeze the confidences together (on a hundred training incidents,
+    0.03: every incident shown about 0.3): the slope is then 1 and the intercept alone is
+    fitted, so that the mean confidence shown is the share wholly right. No scaling when either
+    outcome has fewer than ``_MIN_SCALING_OUTCOMES`` incidents."""
     given = confidence > 0
     outcome = right[given].astype(int)
     if min(outcome.sum(), len(outcome) - outcome.sum()) < _MIN_SCALING_OUTCOMES:
         return _NO_SCALING
-    fit = LogisticRegression(C=np.inf).fit(_logit(confidence[given]).reshape(-1, 1), outcome)
+    x = _logit(confidence[given])
+    fit = LogisticRegression(C=np.inf).fit(x.reshape(-1, 1), outcome)
     slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
-    return (slope, intercept) if slope > 0 else _NO_SCALING
+    if slope >= 1.0:
+        return slope, intercept
+    # The mean of expit(x + b) rises with b from 0 to 1: one root, between the bounds.
+    return 1.0, float(brentq(lambda b: expit(x + b).sum() - outcome.sum(), -30.0, 30.0))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

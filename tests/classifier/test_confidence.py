@@ -39,6 +39,19 @@ def test_scaling_fitted_on_underconfident_answers_raises_them() -> None:
         assert abs(shown[inside].mean() - observed) < abs(confidence[inside].mean() - observed)
 
 
+def test_a_scaling_flatter_than_the_identity_fits_the_mean_alone() -> None:
+    """On a hundred training incidents Platt's slope was 0.03: every incident shown about 0.3.
+    Under 1 the slope stays 1, and the mean confidence shown is the share wholly right."""
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.05, 0.95, 400)
+    right = rng.uniform(size=400) < 0.6  # the confidence tells nothing
+    slope, intercept = _confidence_scaling(confidence, right)
+    assert slope == 1.0
+    shown = 1 / (1 + np.exp(-(_logit(confidence) + intercept)))
+    assert shown.mean() == pytest.approx(right.mean(), abs=1e-6)
+    assert np.all(np.diff(shown[np.argsort(confidence)]) > 0)  # the order kept
+
+
 def test_scaling_leaves_out_confidence_zero() -> None:
     confidence, right = _underconfident(400)
     # Incidents no type reached the threshold of (confidence 0), all wrong: not in the fit.
@@ -95,6 +108,22 @@ def test_decide_shows_the_scaled_confidence_and_sends_the_same_incidents_to_revi
         assert float(said) == pytest.approx(d.confidence, abs=5e-3)
         assert float(shown_bar) == pytest.approx(bar, abs=5e-3)
         assert float(said) < float(shown_bar)
+
+
+def test_a_reason_never_reads_as_a_contradiction_near_1(fitted: IncidentTypeClassifier) -> None:
+    """A raw bar of 1 (no share of the out-of-fold answers met the precision wanted) and a
+    confidence a hair below it are one figure to six decimals once shown."""
+    model = copy.deepcopy(fitted)
+    model.confidence_scaling_ = RAISING
+    model.review_threshold_ = 1.0
+    model.thresholds_ = np.full(len(model.classes_), 0.5)
+    proba = np.full((1, len(model.classes_)), 1e-9)
+    proba[0, 0] = 1 - 1e-9
+    (decision,) = model.decide_proba(proba)
+    assert decision.needs_review and decision.review_reason is not None
+    said, bar = decision.review_reason.split(";")[0].removeprefix("confidence ").split(
+        " is just below the review bar ")
+    assert said == bar
 
 
 def test_a_model_written_before_the_scaling_shows_the_raw_product(fixture_data, fitted) -> None:

@@ -157,7 +157,9 @@ def test_cue_only_reason_follows_the_other_reason(cued: IncidentTypeClassifier) 
     assert decision.review_reason is not None
     first, second = decision.review_reason.split("; least sure: ")[1].split("; ", 1)
     assert decision.review_reason.startswith("confidence ")
-    assert first.startswith("it gives smime-misissuance at 0.80") and second == CUE_ONLY_REASON
+    # The least sure answer is a learned one: the cue-only tag's is no measured answer.
+    assert first.startswith("it does not give ") and "smime" not in first
+    assert second == CUE_ONLY_REASON
 
 
 def test_exclusion_removes_the_excluded_tag(cued: IncidentTypeClassifier) -> None:
@@ -172,18 +174,22 @@ def test_exclusion_removes_the_excluded_tag(cued: IncidentTypeClassifier) -> Non
     assert cued.decide_proba(proba)[0].tags == ("ev-misissuance",)
 
 
-def test_exclusion_does_not_lower_confidence(cued: IncidentTypeClassifier) -> None:
+@pytest.mark.parametrize("review_cue_only", [True, False])
+def test_exclusion_does_not_lower_confidence(cued: IncidentTypeClassifier, review_cue_only: bool) -> None:
     """A no said by an exclusion is the taxonomy's: the excluded tag's high score is not doubt."""
-    j_ev = list(cued.classes_).index("ev-misissuance")
-    proba = np.full((2, len(cued.classes_)), 0.01)
-    proba[:, -1] = cued.cue_score
+    model = copy.deepcopy(cued).set_params(review_cue_only=review_cue_only)
+    j_ev = list(model.classes_).index("ev-misissuance")
+    proba = np.full((2, len(model.classes_)), 0.01)
+    proba[:, -1] = model.cue_score
     proba[1, j_ev] = 0.97  # the second incident also looks like an EV misissuance
-    plain, with_ev = cued.decide_proba(proba)
+    plain, with_ev = model.decide_proba(proba)
     assert plain.tags == with_ev.tags == ("smime-misissuance",)
-    # The chance that every yes and no is right: S/MIME's score times 0.99 for each other no.
-    others = len(cued.classes_) - 2
-    assert with_ev.confidence == plain.confidence == pytest.approx(
-        cued.cue_score * 0.99 ** others, abs=1e-4)
+    # The chance that every yes and no is right: 0.99 for each other no, times S/MIME's score
+    # when a cue-only tag is decided like a learned one; when it sends the incident to review,
+    # its fixed score is no measured answer and costs nothing.
+    others = len(model.classes_) - 2
+    cue = 1.0 if review_cue_only else model.cue_score
+    assert with_ev.confidence == plain.confidence == pytest.approx(cue * 0.99 ** others, abs=1e-4)
 
 
 def test_without_exclusions_both_tags_are_given(fixture_data) -> None:
