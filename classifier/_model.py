@@ -394,8 +394,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         measures how often its cue is right. On the snapshot, a tag's cue before the tag had 5
         labelled incidents was right for 8 of its 28 matches in 2019 (audit findings: 2 of 16)
         and for 7 of 8 in 2022-2023 (S/MIME). A person's answers are the labels that let
-        the tag be learned. False: such a tag is decided like any other (what a model written
-        before it does).
+        the tag be learned. A cue-only tag's fixed score then counts for nothing in the
+        confidence, which is that of the learned answers, as the review bar and
+        ``confidence_scaling_`` were fitted. False: such a tag is decided like any other and
+        its score is in the confidence (what a model written before it does).
     excludes : dict of str to list of str or None, default=None
         Tag → tags it rules out when given (an S/MIME misissuance is not a TLS one).
     char_ngrams : bool, default=True
