@@ -984,11 +984,11 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         # calibrated probabilities as independent. A no that an exclusion says (an S/MIME
         # misissuance is not an OV one) is the taxonomy's, not a score's, and costs nothing.
         sure = np.where(decided, proba, np.where(excluded, 1.0, 1.0 - proba))
-        if predicting and getattr(self, "review_cue_only", False) and self.cue_tags_:
+        if predicting:
             # A cue-only tag's yes or no is no measured answer (its fixed score): a yes sends the
             # incident to review, and the confidence is that of the learned answers, as the
             # review bar and the scaling were fitted.
-            sure[:, len(self.estimators_):] = 1.0
+            sure[:, self._reviewed_cue_columns()] = 1.0
         confidence = sure.prod(axis=1)
         confidence = np.where(fallback | ~decided.any(axis=1), 0.0, confidence)
         return decided, fallback, confidence, sure
@@ -1031,8 +1031,8 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         unfamiliar = unfamiliar if unfamiliar is not None else [None] * len(proba)
         # Plain str and float, not numpy scalars: a Decision is pickled, stored and sent as JSON.
         classes = [str(t) for t in self.classes_]
-        # Cue-only tags (after the learned ones) when they send an incident to review.
-        cue_only = len(self.estimators_) if getattr(self, "review_cue_only", False) else len(classes)
+        cue_only = self._reviewed_cue_columns()
+        review_bar = float(self.shown_confidence(self.review_threshold_))
         out = []
         for row, p, values, s, c, said, f, conflict, known in zip(
                 decided, proba.tolist(), proba, sure, confidence, shown, fallback, conflicts,
@@ -1047,8 +1047,9 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
             if review:
                 reason = conflict or (self._unfamiliar_reason(known, values, row)
                                       if known is not None else
-                                      self._review_reason(values, row, bool(f), float(said), s))
-            cued = [classes[j] for j in np.flatnonzero(row[cue_only:]) + cue_only]
+                                      self._review_reason(values, row, bool(f), float(said),
+                                                          review_bar, s))
+            cued = [t for t, on in zip(classes[cue_only], row[cue_only], strict=True) if on]
             if cued:
                 review = True
                 reason = "; ".join(filter(None, [reason, self._cue_only_reason(cued)]))
@@ -1060,6 +1061,13 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
                 review_reason=reason,
             ))
         return out
+
+    def _reviewed_cue_columns(self) -> slice:
+        """The columns of the cue-only tags (after the learned ones) when they send an incident
+        to review (``review_cue_only``; none for a model written before it)."""
+        if getattr(self, "review_cue_only", False):
+            return slice(len(self.estimators_), None)
+        return slice(0, 0)
 
     def shown_confidence(self, confidence: float | np.ndarray) -> np.ndarray:
         """The confidence an incident is shown with (see ``calibrate_confidence``) from the
@@ -1087,9 +1095,10 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         return f"{said}; no type is guessed"
 
     def _review_reason(self, proba: np.ndarray, decided: np.ndarray, fallback: bool,
-                       confidence: float, sure: np.ndarray) -> str:
+                       confidence: float, shown_bar: float, sure: np.ndarray) -> str:
         """Why one incident goes to review, in the terms a triager checks: the guess and how
-        far it is from its threshold, or the answer the low confidence comes from."""
+        far it is from its threshold, or the answer the low confidence comes from (its shown
+        ``confidence`` against the review bar as shown, ``shown_bar``)."""
         thresholds = self.thresholds_
         if fallback or not decided.any():
             j = int((proba / thresholds).argmax())  # the fallback's own pick
@@ -1102,7 +1111,7 @@ class IncidentTypeClassifier(TagPredictorMixin, ClassifierMixin, BaseEstimator):
         j = int(sure.argmin())
         tag, p, t = self.classes_[j], proba[j], thresholds[j]
         answer = "gives" if decided[j] else "does not give"
-        said, review_bar = _apart(confidence, float(self.shown_confidence(self.review_threshold_)))
+        said, review_bar = _apart(confidence, shown_bar)
         score, bar = _apart(p, t)
         # Shown confidences near 1 can be one figure to six decimals, the bar included.
         below = "is below" if said != review_bar else "is just below"

@@ -176,8 +176,9 @@ def _product_answers(loaded: LoadedModel, records: Sequence[BugRecord], taxonomy
     answers = Answers([tuple(taxonomy.categories_of(records[i].tags.types)) for i in scored],
                       [tuple(results[i].categories) for i in scored],
                       [results[i].needs_review for i in scored])
-    answers.add_scores([results[i].scores for i in scored], [records[i].tags.types for i in scored])
-    answers.add_confidences([results[i] for i in scored], [records[i].tags.types for i in scored])
+    true_tags = [records[i].tags.types for i in scored]
+    answers.add_scores([results[i].scores for i in scored], true_tags)
+    answers.add_confidences([results[i] for i in scored], true_tags)
     return answers, results
 
 
